@@ -1,0 +1,47 @@
+// Command lvsnode builds and keeps Linux Virtual Server clusters: the agent
+// half configures real servers, the controller half programs IPVS on the
+// director. This file only wires flags to packages; the logic lives in
+// agent/, controller/ and the kernel-boundary packages.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	app := &cli.App{
+		Name:    "lvsnode",
+		Usage:   "set up and keep LVS (IPVS) real servers and directors",
+		Version: version,
+		Description: "lvsnode replaces the hand-typed LVS recipe: on each real server,\n" +
+			"`lvsnode agent` binds the VIPs and sets the ARP sysctls in the right order\n" +
+			"and keeps them true; on the director, `lvsnode controller` programs IPVS\n" +
+			"with ipvsadm's flags and formats.",
+		Commands:        []*cli.Command{agentCommand(), controllerCommand()},
+		HideHelpCommand: true,
+		ExitErrHandler:  exitErrHandler,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "lvsnode: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitErrHandler keeps urfave/cli from exiting on its own, so every error
+// goes through main's single "lvsnode: ..." line.
+func exitErrHandler(*cli.Context, error) {}
+
+// exitCode maps an error to the process exit status: errors carrying a code
+// (cli.ExitCoder) keep it, anything else is 1.
+func exitCode(err error) int {
+	if ec, ok := err.(cli.ExitCoder); ok && ec.ExitCode() != 0 {
+		return ec.ExitCode()
+	}
+	return 1
+}
