@@ -1,11 +1,188 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"errors"
+	"fmt"
 
-// agentCommand is the real-server half.
+	"github.com/urfave/cli/v2"
+
+	"github.com/lvsnode/lvsnode/agent"
+	"github.com/lvsnode/lvsnode/internal/capability"
+	"github.com/lvsnode/lvsnode/loopback"
+	"github.com/lvsnode/lvsnode/sysctl"
+)
+
+// Exit codes: 1 = failed or drifted, 2 = bad input (nothing was changed).
+const exitBadInput = 2
+
 func agentCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
 		Usage: "bind VIPs and ARP sysctls on a real server and keep them true",
+		Description: "The LVS-DR real-server recipe, done in the right order and kept:\n" +
+			"  1. arp_ignore=1, arp_announce=2 on all, lo (and --interface NICs)\n" +
+			"  2. each VIP as /32 (/128) on lo, labelled lo:lvsnode\n" +
+			"  3. a host route per VIP via lo (route protocol 76)\n" +
+			"Every flag can also come from LVSNODE_<FLAG> (LVSNODE_VIP=a,b) or the\n" +
+			"YAML --config file (see examples/agent.yaml); flags win over the file.",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "apply",
+				Usage:     "configure this real server once, verify by reading the kernel back",
+				UsageText: "lvsnode agent apply --vip 10.0.0.100 [--vip fd00::100] [--interface eth0]",
+				Description: "Idempotent and declarative: the VIP set becomes exactly the list given;\n" +
+					"VIPs lvsnode added earlier and no longer listed are removed. Exit 0 only\n" +
+					"after everything was read back from the kernel and matches.",
+				Flags:  configFlags(),
+				Action: agentApply,
+			},
+			{
+				Name:      "status",
+				Usage:     "desired versus actual for every item; exit 1 when anything drifted",
+				UsageText: "lvsnode agent status [--json]   (uses the last applied VIPs unless given)",
+				Flags:     append(configFlags(), &cli.BoolFlag{Name: "json", Usage: "machine-readable output", EnvVars: []string{"LVSNODE_JSON"}}),
+				Action:    agentStatus,
+			},
+			{
+				Name:      "teardown",
+				Usage:     "remove what lvsnode added and restore the sysctls it changed",
+				UsageText: "lvsnode agent teardown [--vip IP ...]   (all of lvsnode's VIPs by default)",
+				Description: "Never touches an address, route or sysctl lvsnode did not set. Sysctls\n" +
+					"go back to the value they had before lvsnode first changed them, once\n" +
+					"no lvsnode VIP is left, and only if nobody changed them since.",
+				Flags:  configFlags(),
+				Action: agentTeardown,
+			},
+			{
+				Name:      "run",
+				Usage:     "the daemon: apply, notify systemd, repair drift, reload on SIGHUP",
+				UsageText: "lvsnode agent run --config /etc/lvsnode/agent.yaml",
+				Description: "Sends READY=1 only after verification, WATCHDOG=1 when WatchdogSec is\n" +
+					"set, RELOADING=1 on SIGHUP and STOPPING=1 on SIGTERM. Repairs drift on\n" +
+					"every netlink event and every --resync-interval (sysctls send no events).",
+				Flags:  configFlags(),
+				Action: agentRun,
+			},
+		},
 	}
+}
+
+func configFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file (flags override it)", EnvVars: []string{"LVSNODE_CONFIG"}},
+		&cli.StringSliceFlag{Name: "vip", Usage: "virtual IP to bind on lo, IPv4 or IPv6 (repeatable)", EnvVars: []string{"LVSNODE_VIP"}},
+		&cli.StringFlag{Name: "mode", Usage: "forwarding method: dr", EnvVars: []string{"LVSNODE_MODE"}},
+		&cli.StringSliceFlag{Name: "interface", Usage: "NIC to set the ARP sysctls on too (repeatable)", EnvVars: []string{"LVSNODE_INTERFACE"}},
+		&cli.StringFlag{Name: "state-file", Usage: "record of what lvsnode changed (default " + agent.DefaultStateFile + ")", EnvVars: []string{"LVSNODE_STATE_FILE"}},
+		&cli.StringFlag{Name: "sysctl-file", Usage: "also persist the sysctls here, e.g. /etc/sysctl.d/99-lvsnode.conf", EnvVars: []string{"LVSNODE_SYSCTL_FILE"}},
+		&cli.StringFlag{Name: "listen", Usage: "run: serve /healthz, /readyz, /metrics on this address", EnvVars: []string{"LVSNODE_LISTEN"}},
+		&cli.DurationFlag{Name: "resync-interval", Usage: "run: re-read everything this often (default 10s)", EnvVars: []string{"LVSNODE_RESYNC_INTERVAL"}},
+		&cli.BoolFlag{Name: "teardown-on-stop", Usage: "run: tear down on SIGTERM", EnvVars: []string{"LVSNODE_TEARDOWN_ON_STOP"}},
+	}
+}
+
+// loadConfig merges the file (if any) with flags and environment, flags
+// winning field by field.
+func loadConfig(c *cli.Context) (agent.Config, error) {
+	var cfg agent.Config
+	if path := c.String("config"); path != "" {
+		var err error
+		if cfg, err = agent.LoadFile(path); err != nil {
+			return cfg, err
+		}
+	}
+	if c.IsSet("mode") {
+		cfg.Mode = agent.Value{S: c.String("mode"), Where: "--mode"}
+	}
+	if c.IsSet("vip") {
+		cfg.VIPs = values(c.StringSlice("vip"), "--vip")
+	}
+	if c.IsSet("interface") {
+		cfg.Interfaces = values(c.StringSlice("interface"), "--interface")
+	}
+	if c.IsSet("state-file") {
+		cfg.StateFile = c.String("state-file")
+	}
+	if c.IsSet("sysctl-file") {
+		cfg.SysctlFile = c.String("sysctl-file")
+	}
+	if c.IsSet("listen") {
+		cfg.Listen = c.String("listen")
+	}
+	if c.IsSet("resync-interval") {
+		cfg.ResyncInterval = c.Duration("resync-interval")
+	}
+	if c.IsSet("teardown-on-stop") {
+		cfg.TeardownOnStop = c.Bool("teardown-on-stop")
+	}
+	return cfg, nil
+}
+
+func values(ss []string, where string) []agent.Value {
+	out := make([]agent.Value, len(ss))
+	for i, s := range ss {
+		out[i] = agent.Value{S: s, Where: where}
+	}
+	return out
+}
+
+// options validates all input; bad input exits 2 before anything changes.
+func options(c *cli.Context) (agent.Options, error) {
+	cfg, err := loadConfig(c)
+	if err == nil {
+		var o agent.Options
+		if o, err = cfg.Options(); err == nil {
+			return o, nil
+		}
+	}
+	return agent.Options{}, badInput(err)
+}
+
+func badInput(err error) error {
+	msg := err.Error()
+	if errors.Is(err, agent.ErrBadInput) {
+		msg = msg[len(agent.ErrBadInput.Error())+2:]
+	}
+	return cli.Exit(msg, exitBadInput)
+}
+
+func newAgent(stateFile string) (*agent.Agent, func(), error) {
+	nl, err := loopback.NewKernel()
+	if err != nil {
+		return nil, nil, err
+	}
+	sys, err := sysctl.New(sysctl.DefaultRoot)
+	if err != nil {
+		nl.Close()
+		return nil, nil, err
+	}
+	return &agent.Agent{NL: nl, Sys: sys, StateFile: stateFile}, func() { nl.Close() }, nil
+}
+
+func agentApply(c *cli.Context) error {
+	o, err := options(c)
+	if err != nil {
+		return err
+	}
+	if err := capability.RequireNetAdmin("agent apply"); err != nil {
+		return cli.Exit(err.Error(), exitBadInput)
+	}
+	a, closeFn, err := newAgent(o.StateFile)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	r, changes, err := a.Apply(agent.NewPlan(o), o)
+	for _, ch := range changes {
+		fmt.Fprintln(c.App.Writer, ch)
+	}
+	if err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		fmt.Fprintf(c.App.Writer, "nothing to change: %s\n", r.Summary())
+	} else {
+		fmt.Fprintf(c.App.Writer, "applied: %s\n", r.Summary())
+	}
+	return nil
 }

@@ -28,7 +28,9 @@ func main() {
 		ExitErrHandler:  exitErrHandler,
 	}
 	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "lvsnode: %v\n", err)
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintf(os.Stderr, "lvsnode: %s\n", msg)
+		}
 		os.Exit(exitCode(err))
 	}
 }

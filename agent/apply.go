@@ -1,0 +1,193 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/lvsnode/lvsnode/loopback"
+	"github.com/lvsnode/lvsnode/sysctl"
+)
+
+// Agent applies, checks and tears down plans through the kernel boundaries.
+type Agent struct {
+	NL        loopback.Netlink
+	Sys       sysctl.Client
+	StateFile string
+}
+
+// Check reads the kernel and compares it with p. It changes nothing. Items
+// the agent added earlier that p no longer wants are reported as drift too.
+func (a *Agent) Check(p Plan) (Report, error) {
+	st, err := loadOrNew(a.StateFile)
+	if err != nil {
+		return Report{}, err
+	}
+	ob, err := a.observe(p)
+	if err != nil {
+		return Report{}, err
+	}
+	return report(p, st, ob), nil
+}
+
+// Apply makes the kernel match p and returns the verified report with the
+// list of changes it made (empty when nothing had drifted).
+//
+// Order: record intent in the state file; write the ARP sysctls (all, then
+// each device); bring lo up; remove VIPs the agent added earlier that p no
+// longer wants; add the missing VIPs, then their routes; write the sysctl.d
+// drop-in if configured; then read everything back. Addresses and routes
+// already present are left as they are, whoever added them; only the
+// agent's own stale ones are removed. A report that still differs after the
+// changes is returned with an error wrapping ErrNotVerified.
+func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
+	st, err := loadOrNew(a.StateFile)
+	if err != nil {
+		return Report{}, nil, err
+	}
+	ob, err := a.observe(p)
+	if err != nil {
+		return Report{}, nil, err
+	}
+	var changes []string
+	stateChanged := false
+
+	// 1. Record everything before touching the kernel.
+	desired := StateDesired{Mode: o.Mode, VIPs: o.VIPs, Interfaces: o.Interfaces}
+	if !equalDesired(st.Desired, desired) {
+		st.Desired, stateChanged = desired, true
+	}
+	var writes []SysctlItem
+	for _, s := range p.Sysctls {
+		cur, ok := ob.sysctls[s.Key.String()]
+		if !ok {
+			return Report{}, nil, fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
+		}
+		if cur == s.Value {
+			continue
+		}
+		writes = append(writes, s)
+		if rec, seen := st.Sysctls[s.Key.String()]; !seen || rec.Set != s.Value {
+			orig := cur
+			if seen {
+				orig = rec.Original // keep the value from before the agent's first change
+			}
+			st.Sysctls[s.Key.String()] = SysctlRecord{Key: s.Key, Original: orig, Set: s.Value}
+			stateChanged = true
+		}
+	}
+	var addAddrs []loopback.Addr
+	for _, ad := range p.Addrs {
+		if _, ok := ob.addrs[ad.Prefix]; !ok {
+			addAddrs = append(addAddrs, ad)
+			if !st.ownsAddr(ad.Prefix) {
+				st.Addrs, stateChanged = append(st.Addrs, ad.Prefix), true
+			}
+		}
+	}
+	var addRoutes []loopback.Route
+	for _, rt := range p.Routes {
+		if _, ok := ob.routes[rt.Dst]; !ok {
+			addRoutes = append(addRoutes, rt)
+			if !st.ownsRoute(rt.Dst) {
+				st.Routes, stateChanged = append(st.Routes, rt.Dst), true
+			}
+		}
+	}
+	if o.SysctlFile != "" && st.SysctlFile != o.SysctlFile {
+		st.SysctlFile, stateChanged = o.SysctlFile, true
+	}
+	if stateChanged {
+		if err := st.Save(a.StateFile); err != nil {
+			return Report{}, nil, err
+		}
+	}
+
+	// 2. ARP sysctls before any VIP exists.
+	for _, s := range writes {
+		if err := a.Sys.Set(s.Key, s.Value); err != nil {
+			return Report{}, changes, err
+		}
+		changes = append(changes, fmt.Sprintf("set %s=%s (was %s)", s.Key, s.Value, ob.sysctls[s.Key.String()]))
+	}
+	if !ob.linkUp {
+		if err := a.NL.SetLinkUp(p.Link); err != nil {
+			return Report{}, changes, err
+		}
+		changes = append(changes, "set link "+p.Link+" up")
+	}
+
+	// 3. The agent's own VIPs that are no longer wanted: routes, then addresses.
+	for _, pf := range staleRoutes(p, st) {
+		if rt, ok := ob.routes[pf]; ok {
+			if err := a.NL.DelRoute(rt); err != nil && !errors.Is(err, loopback.ErrNotFound) {
+				return Report{}, changes, err
+			}
+			changes = append(changes, "removed route "+pf.String())
+		}
+		st.dropRoute(pf)
+	}
+	for _, pf := range staleAddrs(p, st) {
+		if ad, ok := ob.addrs[pf]; ok {
+			if err := a.NL.DelAddr(ad); err != nil && !errors.Is(err, loopback.ErrNotFound) {
+				return Report{}, changes, err
+			}
+			changes = append(changes, "removed address "+pf.String())
+		}
+		st.dropAddr(pf)
+	}
+
+	// 4. Missing VIPs, then their host routes.
+	for _, ad := range addAddrs {
+		if err := a.NL.AddAddr(ad); err != nil && !errors.Is(err, loopback.ErrExist) {
+			return Report{}, changes, err
+		}
+		changes = append(changes, "added address "+ad.Prefix.String()+" dev "+ad.Dev)
+	}
+	for _, rt := range addRoutes {
+		if err := a.NL.AddRoute(rt); err != nil && !errors.Is(err, loopback.ErrExist) {
+			return Report{}, changes, err
+		}
+		changes = append(changes, "added route "+rt.Dst.String()+" dev "+rt.Dev)
+	}
+	if len(changes) > 0 || stateChanged {
+		if err := st.Save(a.StateFile); err != nil {
+			return Report{}, changes, err
+		}
+	}
+
+	// 5. Persist across reboots and udev replays, if asked.
+	if o.SysctlFile != "" {
+		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.Settings()))
+		if err != nil {
+			return Report{}, changes, fmt.Errorf("write %s: %w", o.SysctlFile, err)
+		}
+		if changed {
+			changes = append(changes, "wrote "+o.SysctlFile)
+		}
+	}
+
+	// 6. Read back.
+	after, err := a.observe(p)
+	if err != nil {
+		return Report{}, changes, err
+	}
+	r := report(p, st, after)
+	if !r.OK() {
+		return r, changes, fmt.Errorf("%w: %s", ErrNotVerified, strings.Join(r.Problems(), "; "))
+	}
+	return r, changes, nil
+}
+
+func equalDesired(a, b StateDesired) bool {
+	return a.Mode == b.Mode && fmt.Sprint(a.VIPs) == fmt.Sprint(b.VIPs) && fmt.Sprint(a.Interfaces) == fmt.Sprint(b.Interfaces)
+}
+
+func writeIfDifferent(path string, data []byte) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return false, nil
+	}
+	return true, sysctl.WriteFileAtomic(path, data, 0o644)
+}

@@ -1,0 +1,207 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/lvsnode/lvsnode/loopback"
+	"github.com/lvsnode/lvsnode/sysctl"
+)
+
+// ErrNotVerified is returned (wrapped) by Apply when the kernel, read back
+// after the changes, still differs from the plan.
+var ErrNotVerified = errors.New("not verified")
+
+// Item is one desired fact and what the kernel says about it.
+type Item struct {
+	Kind    string `json:"kind"` // sysctl, link, address, route
+	Name    string `json:"name"`
+	Desired string `json:"desired"`
+	Actual  string `json:"actual"`
+	OK      bool   `json:"ok"`
+}
+
+// Report is the desired-versus-actual view of a whole plan.
+type Report struct {
+	Items []Item `json:"items"`
+}
+
+// OK tells whether every item matches.
+func (r Report) OK() bool { return len(r.Problems()) == 0 }
+
+// Problems lists the items that do not match, one line each.
+func (r Report) Problems() []string {
+	var out []string
+	for _, it := range r.Items {
+		if !it.OK {
+			out = append(out, fmt.Sprintf("%s %s: want %s, have %s", it.Kind, it.Name, it.Desired, it.Actual))
+		}
+	}
+	return out
+}
+
+// Summary is a one-line description, for systemd's STATUS= and logs.
+func (r Report) Summary() string {
+	if p := r.Problems(); len(p) > 0 {
+		return fmt.Sprintf("%d of %d items drifted: %s", len(p), len(r.Items), strings.Join(p, "; "))
+	}
+	return fmt.Sprintf("%d items verified", len(r.Items))
+}
+
+// observed is one read of everything a plan touches.
+type observed struct {
+	sysctls map[string]string // by key; missing key = parameter absent
+	linkUp  bool
+	addrs   map[netip.Prefix]loopback.Addr
+	routes  map[netip.Prefix]loopback.Route
+}
+
+func (a *Agent) observe(p Plan) (observed, error) {
+	ob := observed{sysctls: map[string]string{}, addrs: map[netip.Prefix]loopback.Addr{}, routes: map[netip.Prefix]loopback.Route{}}
+	for _, s := range p.Sysctls {
+		v, err := a.Sys.Get(s.Key)
+		if errors.Is(err, sysctl.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return ob, err
+		}
+		ob.sysctls[s.Key.String()] = v
+	}
+	up, err := a.NL.LinkUp(p.Link)
+	if err != nil {
+		return ob, err
+	}
+	ob.linkUp = up
+	addrs, err := a.NL.Addrs(VIPDevice)
+	if err != nil {
+		return ob, err
+	}
+	for _, ad := range addrs {
+		ob.addrs[ad.Prefix] = ad
+	}
+	routes, err := a.NL.Routes(VIPDevice)
+	if err != nil {
+		return ob, err
+	}
+	for _, r := range routes {
+		ob.routes[r.Dst] = r
+	}
+	return ob, nil
+}
+
+// effective is the value the kernel acts on for a per-device ARP setting:
+// the larger of conf/all and conf/<dev> (IN_DEV_MAXCONF).
+func (ob observed) effective(s SysctlItem) (string, bool) {
+	dev, ok := ob.sysctls[s.Key.String()]
+	if !ok {
+		return "", false
+	}
+	if s.Dev == "all" {
+		return dev, true
+	}
+	all, ok := ob.sysctls[sysctl.ConfKey("all", s.Name).String()]
+	if !ok {
+		return dev, true
+	}
+	d, err1 := strconv.Atoi(dev)
+	l, err2 := strconv.Atoi(all)
+	if err1 != nil || err2 != nil {
+		return dev, true
+	}
+	return strconv.Itoa(max(d, l)), true
+}
+
+// report compares a plan (and the state's stale items) with an observation.
+func report(p Plan, st *State, ob observed) Report {
+	var r Report
+	for _, s := range p.Sysctls {
+		it := Item{Kind: "sysctl", Name: s.Key.String(), Desired: s.Value}
+		file, ok := ob.sysctls[s.Key.String()]
+		eff, _ := ob.effective(s)
+		switch {
+		case !ok:
+			it.Actual = "absent (no such interface)"
+		case eff != file:
+			it.Actual = fmt.Sprintf("%s (effective %s)", file, eff)
+		default:
+			it.Actual = file
+		}
+		it.OK = ok && file == s.Value && eff == s.Value
+		r.Items = append(r.Items, it)
+	}
+	r.Items = append(r.Items, Item{Kind: "link", Name: p.Link, Desired: "up", Actual: upDown(ob.linkUp), OK: ob.linkUp})
+	for _, ad := range p.Addrs {
+		_, ok := ob.addrs[ad.Prefix]
+		r.Items = append(r.Items, Item{Kind: "address", Name: ad.Prefix.String() + " dev " + ad.Dev, Desired: "present", Actual: presence(ok), OK: ok})
+	}
+	for _, rt := range p.Routes {
+		_, ok := ob.routes[rt.Dst]
+		r.Items = append(r.Items, Item{Kind: "route", Name: rt.Dst.String() + " dev " + rt.Dev, Desired: "present", Actual: presence(ok), OK: ok})
+	}
+	// What the agent added earlier and the plan no longer wants.
+	for _, pf := range staleAddrs(p, st) {
+		_, ok := ob.addrs[pf]
+		r.Items = append(r.Items, Item{Kind: "address", Name: pf.String() + " dev " + VIPDevice, Desired: "absent", Actual: presence(ok), OK: !ok})
+	}
+	for _, pf := range staleRoutes(p, st) {
+		_, ok := ob.routes[pf]
+		r.Items = append(r.Items, Item{Kind: "route", Name: pf.String() + " dev " + VIPDevice, Desired: "absent", Actual: presence(ok), OK: !ok})
+	}
+	return r
+}
+
+func staleAddrs(p Plan, st *State) []netip.Prefix {
+	var out []netip.Prefix
+	for _, pf := range st.Addrs {
+		if !p.wantsAddr(pf) {
+			out = append(out, pf)
+		}
+	}
+	return out
+}
+
+func staleRoutes(p Plan, st *State) []netip.Prefix {
+	var out []netip.Prefix
+	for _, pf := range st.Routes {
+		if !p.wantsRoute(pf) {
+			out = append(out, pf)
+		}
+	}
+	return out
+}
+
+func (p Plan) wantsAddr(pf netip.Prefix) bool {
+	for _, a := range p.Addrs {
+		if a.Prefix == pf {
+			return true
+		}
+	}
+	return false
+}
+
+func (p Plan) wantsRoute(pf netip.Prefix) bool {
+	for _, r := range p.Routes {
+		if r.Dst == pf {
+			return true
+		}
+	}
+	return false
+}
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+func presence(ok bool) string {
+	if ok {
+		return "present"
+	}
+	return "absent"
+}

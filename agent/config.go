@@ -1,0 +1,154 @@
+// Package agent owns a real server's side of an LVS cluster: it turns a
+// Config into a Plan (desired sysctls, addresses and routes, each with the
+// reason it exists), applies the plan in the order that avoids ARP flux,
+// verifies it by reading the kernel back, keeps it true (Daemon), reports it
+// (Check) and undoes exactly what it did (Teardown).
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrBadInput marks errors in what the user gave (flags, environment or
+// config file). Nothing has been changed on the system when it is returned.
+var ErrBadInput = errors.New("bad input")
+
+// Mode is the LVS forwarding method the real server takes part in.
+type Mode string
+
+// ModeDR is direct routing: the director rewrites only the MAC address, so
+// the real server must accept packets for the VIP without announcing it.
+const ModeDR Mode = "dr"
+
+// Defaults for values neither flags nor the file set.
+const (
+	DefaultStateFile      = "/var/lib/lvsnode/agent-state.json"
+	DefaultResyncInterval = 10 * time.Second
+)
+
+// Value is one user-supplied string and where it came from ("--vip",
+// "/etc/lvsnode/agent.yaml:7"), so errors can point at it.
+type Value struct {
+	S     string
+	Where string
+}
+
+func (v Value) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrBadInput, v.Where, fmt.Sprintf(format, args...))
+}
+
+// Config is the agent's input as given, before validation. Flags override
+// the file field by field (cmd/lvsnode does the merge).
+type Config struct {
+	Mode           Value
+	VIPs           []Value
+	Interfaces     []Value
+	StateFile      string
+	SysctlFile     string
+	Listen         string
+	ResyncInterval time.Duration
+	TeardownOnStop bool
+}
+
+// Options is a validated Config.
+type Options struct {
+	Mode           Mode
+	VIPs           []netip.Addr
+	Interfaces     []string // extra interfaces for the ARP sysctls, besides all and lo
+	StateFile      string
+	SysctlFile     string // "" = do not persist sysctls in /etc/sysctl.d
+	Listen         string // "" = no HTTP endpoint
+	ResyncInterval time.Duration
+	TeardownOnStop bool
+}
+
+// fileConfig is the YAML schema of examples/agent.yaml.
+type fileConfig struct {
+	Mode           lineString    `yaml:"mode"`
+	VIPs           []lineString  `yaml:"vips"`
+	Interfaces     []lineString  `yaml:"interfaces"`
+	StateFile      string        `yaml:"state-file"`
+	SysctlFile     string        `yaml:"sysctl-file"`
+	Listen         string        `yaml:"listen"`
+	ResyncInterval time.Duration `yaml:"resync-interval"`
+	TeardownOnStop bool          `yaml:"teardown-on-stop"`
+}
+
+// lineString is a scalar that remembers its line for error messages.
+type lineString struct {
+	S    string
+	Line int
+}
+
+func (l *lineString) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a single value, not a list or map", n.Line)
+	}
+	l.S, l.Line = n.Value, n.Line
+	return nil
+}
+
+// LoadFile reads a YAML config file. Errors are one line, name the file and,
+// where the parser knows it, the line, and wrap ErrBadInput.
+func LoadFile(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: config: %v", ErrBadInput, err)
+	}
+	var fc fileConfig // an empty file (io.EOF) is a valid, empty config
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("%w: %s", ErrBadInput, yamlError(path, err))
+	}
+	at := func(l lineString) Value { return Value{S: l.S, Where: fmt.Sprintf("%s:%d", path, l.Line)} }
+	c := Config{
+		StateFile:      fc.StateFile,
+		SysctlFile:     fc.SysctlFile,
+		Listen:         fc.Listen,
+		ResyncInterval: fc.ResyncInterval,
+		TeardownOnStop: fc.TeardownOnStop,
+	}
+	if fc.Mode.S != "" {
+		c.Mode = at(fc.Mode)
+	}
+	for _, v := range fc.VIPs {
+		c.VIPs = append(c.VIPs, at(v))
+	}
+	for _, v := range fc.Interfaces {
+		c.Interfaces = append(c.Interfaces, at(v))
+	}
+	return c, nil
+}
+
+var unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+
+// yamlError folds yaml.v3's messages ("yaml: line 3: ...", or a multi-line
+// "yaml: unmarshal errors:\n  line 4: ...") into "file:3: ..." on one line.
+func yamlError(path string, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, "line "); ok {
+			if n, tail, ok := strings.Cut(rest, ": "); ok {
+				parts = append(parts, fmt.Sprintf("%s:%s: %s", path, n, unknownField.ReplaceAllString(tail, "unknown setting $1")))
+				continue
+			}
+		}
+		if l != "" {
+			parts = append(parts, path+": "+l)
+		}
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lvsnode/lvsnode/loopback"
+	"github.com/lvsnode/lvsnode/systemd"
+)
+
+// Daemon keeps a plan true: it applies it, tells systemd READY=1 only once
+// the kernel reads back as planned, then repairs drift on every netlink
+// event and on a periodic re-list (sysctls send no events, and event
+// streams lose messages), reloads on demand and stops cleanly.
+type Daemon struct {
+	Agent  *Agent
+	Notify systemd.Notifier
+	Log    *slog.Logger
+	// Reload returns fresh Options (SIGHUP); errors keep the old ones.
+	Reload func() (Options, error)
+
+	// Backoff bounds for retrying a failed apply and a broken subscription.
+	MinBackoff, MaxBackoff time.Duration
+
+	opts     Options
+	plan     Plan
+	ready    atomic.Bool
+	mu       sync.Mutex
+	last     Report
+	lastErr  error
+	repairs  atomic.Uint64
+	failures atomic.Uint64
+	resubs   atomic.Uint64
+	repairNs atomic.Int64 // duration of the last repair
+}
+
+// NewDaemon returns a Daemon for o.
+func NewDaemon(a *Agent, n systemd.Notifier, log *slog.Logger, o Options) *Daemon {
+	return &Daemon{Agent: a, Notify: n, Log: log, opts: o, plan: NewPlan(o),
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second}
+}
+
+// Run applies, signals readiness and reconciles until ctx ends. A value on
+// reload (SIGHUP) re-reads the options. On return it has sent STOPPING=1
+// and, with TeardownOnStop, torn down what it added.
+func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
+	events, resub := d.subscribe(ctx, nil)
+	d.reconcile("start")
+	resync := time.NewTicker(d.opts.ResyncInterval)
+	defer resync.Stop()
+	var watchdog <-chan time.Time
+	if iv := systemd.WatchdogInterval(); iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	backoff := d.MinBackoff
+	for {
+		if !d.ready.Load() {
+			retry.Reset(backoff) // not verified: try again, ever more slowly
+			backoff = min(backoff*2, d.MaxBackoff)
+		} else {
+			backoff = d.MinBackoff
+		}
+		select {
+		case <-ctx.Done():
+			return d.stop()
+		case _, ok := <-events:
+			if !ok { // the stream broke: resubscribe, then re-list
+				events, resub = d.subscribe(ctx, resub)
+				d.reconcile("resubscribed")
+				continue
+			}
+			d.reconcile("netlink event")
+		case <-resub:
+			events, resub = d.subscribe(ctx, resub)
+			d.reconcile("resubscribed")
+		case <-resync.C:
+			d.reconcile("periodic re-list")
+		case <-retry.C:
+			d.reconcile("retry")
+		case <-reload:
+			d.reload()
+		case <-watchdog:
+			_ = d.Notify.Notify(systemd.Watchdog())
+		}
+	}
+}
+
+// subscribe opens a netlink watch. On failure it returns a nil events
+// channel (which blocks forever) and a timer channel for the next attempt;
+// the periodic re-list keeps repairing in the meantime.
+func (d *Daemon) subscribe(ctx context.Context, prev <-chan time.Time) (<-chan loopback.Event, <-chan time.Time) {
+	if prev != nil {
+		d.resubs.Add(1)
+	}
+	ch, err := d.Agent.NL.Watch(ctx)
+	if err != nil {
+		d.Log.Warn("netlink subscription failed; relying on periodic re-list until it works", "err", err)
+		return nil, time.After(d.MaxBackoff)
+	}
+	return ch, nil
+}
+
+// reconcile applies the plan and records the outcome. The first verified
+// apply sends READY=1.
+func (d *Daemon) reconcile(why string) {
+	start := time.Now()
+	r, changes, err := d.Agent.Apply(d.plan, d.opts)
+	d.mu.Lock()
+	d.last, d.lastErr = r, err
+	d.mu.Unlock()
+	if err != nil {
+		d.failures.Add(1)
+		wasReady := d.ready.Swap(false)
+		d.Log.Error("apply failed", "trigger", why, "err", err)
+		if wasReady {
+			_ = d.Notify.Notify(systemd.Status("degraded: " + err.Error()))
+		}
+		return
+	}
+	if len(changes) > 0 && why != "start" {
+		d.repairs.Add(1)
+		d.repairNs.Store(int64(time.Since(start)))
+		d.Log.Warn("drift repaired", "trigger", why, "changes", changes, "took", time.Since(start))
+	} else if len(changes) > 0 {
+		d.Log.Info("applied", "changes", changes, "took", time.Since(start))
+	}
+	if !d.ready.Swap(true) || len(changes) > 0 {
+		_ = d.Notify.Notify(systemd.Ready(r.Summary()))
+	}
+}
+
+func (d *Daemon) reload() {
+	_ = d.Notify.Notify(systemd.Reloading())
+	if d.Reload != nil {
+		o, err := d.Reload()
+		if err != nil {
+			d.Log.Error("reload refused; keeping the running configuration", "err", err)
+		} else {
+			d.opts, d.plan = o, NewPlan(o)
+			d.Log.Info("configuration reloaded", "vips", o.VIPs)
+		}
+	}
+	d.ready.Store(false) // the next reconcile re-verifies and sends READY=1
+	d.reconcile("reload")
+}
+
+func (d *Daemon) stop() error {
+	_ = d.Notify.Notify(systemd.Stopping())
+	d.ready.Store(false)
+	if !d.opts.TeardownOnStop {
+		return nil
+	}
+	done, notes, err := d.Agent.Teardown(nil)
+	d.Log.Info("torn down on stop", "done", done, "notes", notes)
+	return err
+}
+
+// Ready reports whether every desired item was verified by the last
+// reconcile, and the reasons when not.
+func (d *Daemon) Ready() (bool, []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ready.Load() {
+		return true, nil
+	}
+	switch {
+	case d.lastErr != nil:
+		return false, []string{d.lastErr.Error()}
+	case len(d.last.Items) == 0:
+		return false, []string{"starting: not applied yet"}
+	}
+	return false, d.last.Problems()
+}

@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Options validates everything in c before anything is changed anywhere.
+// Every error wraps ErrBadInput and names where the bad value came from.
+func (c Config) Options() (Options, error) {
+	o := Options{
+		Mode:           ModeDR,
+		StateFile:      c.StateFile,
+		SysctlFile:     c.SysctlFile,
+		Listen:         c.Listen,
+		ResyncInterval: c.ResyncInterval,
+		TeardownOnStop: c.TeardownOnStop,
+	}
+	if c.Mode.S != "" {
+		switch m := Mode(strings.ToLower(c.Mode.S)); m {
+		case ModeDR:
+			o.Mode = m
+		case "tun", "nat":
+			return Options{}, c.Mode.errorf("mode %q is not implemented yet: this agent supports dr", c.Mode.S)
+		default:
+			return Options{}, c.Mode.errorf("unknown mode %q (want dr)", c.Mode.S)
+		}
+	}
+	seen := map[netip.Addr]bool{}
+	for _, v := range c.VIPs {
+		a, err := ParseVIP(v.S)
+		if err != nil {
+			return Options{}, v.errorf("%v", err)
+		}
+		if !seen[a] {
+			seen[a] = true
+			o.VIPs = append(o.VIPs, a)
+		}
+	}
+	if len(o.VIPs) == 0 {
+		return Options{}, fmt.Errorf("%w: no VIP given: use --vip IP (repeatable), LVSNODE_VIP or vips: in the config file", ErrBadInput)
+	}
+	for _, v := range c.Interfaces {
+		if err := checkDevName(v.S); err != nil {
+			return Options{}, v.errorf("interface %q: %v", v.S, err)
+		}
+		if v.S != "lo" && v.S != "all" {
+			o.Interfaces = append(o.Interfaces, v.S)
+		}
+	}
+	if o.StateFile == "" {
+		o.StateFile = DefaultStateFile
+	}
+	if o.ResyncInterval == 0 {
+		o.ResyncInterval = DefaultResyncInterval
+	}
+	if o.ResyncInterval < 0 {
+		return Options{}, fmt.Errorf("%w: resync interval %v is negative", ErrBadInput, o.ResyncInterval)
+	}
+	return o, nil
+}
+
+// ParseVIP accepts exactly one IPv4 or IPv6 address. Prefixes are refused:
+// a VIP is bound as a /32 (/128), and a wider prefix on lo would capture the
+// whole subnet.
+func ParseVIP(s string) (netip.Addr, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err == nil && p.IsSingleIP() {
+			return p.Addr(), nil
+		}
+		return netip.Addr{}, fmt.Errorf("VIP %q is a prefix: give a single address (lvsnode binds it as /32 or /128 itself)", s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("VIP %q is not an IP address", s)
+	}
+	a = a.Unmap()
+	switch {
+	case a.Zone() != "":
+		return netip.Addr{}, fmt.Errorf("VIP %q has a zone: link-local VIPs cannot be load-balanced", s)
+	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a.IsLinkLocalUnicast():
+		return netip.Addr{}, fmt.Errorf("VIP %q is not a unicast service address", s)
+	}
+	return a, nil
+}
+
+func checkDevName(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("empty name")
+	case len(s) > 15:
+		return fmt.Errorf("longer than 15 characters")
+	case strings.ContainsAny(s, "/ \t"):
+		return fmt.Errorf("not a valid interface name")
+	case strings.Contains(s, "."):
+		return fmt.Errorf("names containing '.' (VLAN devices) are not supported yet; set their ARP sysctls through all")
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"net/netip"
+
+	"github.com/lvsnode/lvsnode/loopback"
+	"github.com/lvsnode/lvsnode/sysctl"
+)
+
+// VIPDevice is where DR VIPs live: the kernel accepts packets for them, and
+// never answers ARP for them given the sysctls below.
+const VIPDevice = "lo"
+
+// Ownership marks. The state file is the record of what the agent added;
+// these make the same facts visible to `ip addr` and `ip route`.
+const (
+	// OwnerLabel is the label of the agent's IPv4 addresses on lo (the
+	// kernel has no labels for IPv6 addresses).
+	OwnerLabel = VIPDevice + ":lvsnode"
+	// OwnerProto is the rtm_protocol of the agent's routes: 76 ('L'), which
+	// iproute2's rt_protos table leaves unassigned.
+	OwnerProto = 76
+)
+
+// arpTable is the ARP behaviour of a DR real server. Each row is set on
+// "all", on lo and on every configured interface, in this order, before any
+// VIP is added: the kernel uses the larger of conf/all and conf/<dev>, and a
+// VIP added first could be announced in between (ARP flux).
+var arpTable = []struct{ name, value, why string }{
+	// Reply to ARP only for addresses configured on the interface the
+	// request came in on: the VIP sits on lo, so the real server never
+	// answers for it and the director alone owns the VIP's MAC.
+	{"arp_ignore", "1", "reply to ARP only for addresses on the receiving interface: the VIP on lo is never answered for"},
+	// Always use the best local address of the outgoing interface as the
+	// ARP source, never the VIP, so neighbours never learn VIP -> this MAC.
+	{"arp_announce", "2", "use the outgoing interface's own address as ARP source: the VIP never leaks into neighbours' caches"},
+}
+
+// SysctlItem is one parameter the plan wants, on one device.
+type SysctlItem struct {
+	sysctl.Setting
+	Dev  string // "all", "lo", "eth0"...
+	Name string // "arp_ignore"
+}
+
+// Plan is the desired state of a real server, computed from Options before
+// anything is touched. Applying and verifying it are separate steps.
+type Plan struct {
+	Mode    Mode
+	Sysctls []SysctlItem // in the order they must be written
+	Link    string       // must be up: lo, where the VIPs live
+	Addrs   []loopback.Addr
+	Routes  []loopback.Route
+}
+
+// NewPlan computes the plan for o.
+func NewPlan(o Options) Plan {
+	p := Plan{Mode: o.Mode, Link: VIPDevice}
+	devs := append([]string{"all", VIPDevice}, o.Interfaces...)
+	if o.hasIPv4() { // ARP is IPv4 only; an IPv6 VIP on lo is never announced
+		for _, row := range arpTable {
+			for _, dev := range devs {
+				p.Sysctls = append(p.Sysctls, SysctlItem{
+					Setting: sysctl.Setting{Key: sysctl.ConfKey(dev, row.name), Value: row.value, Why: row.why},
+					Dev:     dev, Name: row.name,
+				})
+			}
+		}
+	}
+	for _, v := range o.VIPs {
+		pfx := netip.PrefixFrom(v, v.BitLen())
+		a := loopback.Addr{Dev: VIPDevice, Prefix: pfx}
+		if v.Is4() {
+			a.Label = OwnerLabel
+		}
+		p.Addrs = append(p.Addrs, a)
+		// The seeds' `route add -host $VIP dev lo`: a host route in the
+		// main table, so the VIP resolves to lo even under policy routing
+		// that bypasses the local table's entry.
+		p.Routes = append(p.Routes, loopback.Route{Dev: VIPDevice, Dst: pfx, Protocol: OwnerProto})
+	}
+	return p
+}
+
+func (o Options) hasIPv4() bool {
+	for _, v := range o.VIPs {
+		if v.Is4() {
+			return true
+		}
+	}
+	return false
+}
+
+// Settings returns the plan's sysctls in the form a sysctl.d file takes.
+func (p Plan) Settings() []sysctl.Setting {
+	out := make([]sysctl.Setting, len(p.Sysctls))
+	for i, s := range p.Sysctls {
+		out[i] = s.Setting
+	}
+	return out
+}

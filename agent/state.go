@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"slices"
+
+	"github.com/lvsnode/lvsnode/sysctl"
+)
+
+// State is what the agent has done to this host, kept so that teardown
+// undoes exactly that and nothing else. It is written before each change is
+// made, so a crash in between leaves a record of at most a little more than
+// was done (teardown tolerates items already gone), never less.
+type State struct {
+	Version int `json:"version"`
+	// Desired is the last applied configuration, so that `status` and
+	// `teardown` work without repeating the flags.
+	Desired StateDesired `json:"desired"`
+	// Sysctls maps each parameter the agent changed to the value it had
+	// before the agent first changed it, and the value the agent set.
+	Sysctls map[string]SysctlRecord `json:"sysctls,omitempty"`
+	// Addrs and Routes are the VIP prefixes the agent itself added on lo.
+	Addrs  []netip.Prefix `json:"addresses,omitempty"`
+	Routes []netip.Prefix `json:"routes,omitempty"`
+	// SysctlFile is the drop-in the agent wrote, if any.
+	SysctlFile string `json:"sysctl_file,omitempty"`
+}
+
+// StateDesired is the part of Options the state remembers.
+type StateDesired struct {
+	Mode       Mode         `json:"mode"`
+	VIPs       []netip.Addr `json:"vips"`
+	Interfaces []string     `json:"interfaces,omitempty"`
+}
+
+// SysctlRecord is one changed parameter.
+type SysctlRecord struct {
+	Key      []string `json:"key"`
+	Original string   `json:"original"`
+	Set      string   `json:"set"`
+}
+
+const stateVersion = 1
+
+// ErrNoState is returned (wrapped) by LoadState when there is no state file:
+// the agent has changed nothing on this host.
+var ErrNoState = errors.New("no state file: lvsnode has not applied anything here")
+
+// LoadState reads the state file at path.
+func LoadState(path string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", path, ErrNoState)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("state file %s is corrupt (%v): move it aside and re-run apply", path, err)
+	}
+	if s.Version != stateVersion {
+		return nil, fmt.Errorf("state file %s has version %d, this lvsnode knows %d", path, s.Version, stateVersion)
+	}
+	if s.Sysctls == nil {
+		s.Sysctls = map[string]SysctlRecord{}
+	}
+	return &s, nil
+}
+
+// loadOrNew is LoadState that starts an empty state when there is none.
+func loadOrNew(path string) (*State, error) {
+	s, err := LoadState(path)
+	if errors.Is(err, ErrNoState) {
+		return &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}}, nil
+	}
+	return s, err
+}
+
+// Save writes the state atomically (readers see the old or the new file).
+func (s *State) Save(path string) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := sysctl.WriteFileAtomic(path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write state %s: %w", path, err)
+	}
+	return nil
+}
+
+func (s *State) ownsAddr(p netip.Prefix) bool  { return slices.Contains(s.Addrs, p) }
+func (s *State) ownsRoute(p netip.Prefix) bool { return slices.Contains(s.Routes, p) }
+
+func (s *State) dropAddr(p netip.Prefix) {
+	s.Addrs = slices.DeleteFunc(s.Addrs, func(q netip.Prefix) bool { return q == p })
+}
+
+func (s *State) dropRoute(p netip.Prefix) {
+	s.Routes = slices.DeleteFunc(s.Routes, func(q netip.Prefix) bool { return q == p })
+}

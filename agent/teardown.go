@@ -1,0 +1,112 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+
+	"github.com/lvsnode/lvsnode/loopback"
+	"github.com/lvsnode/lvsnode/sysctl"
+)
+
+// Teardown undoes what the agent did: for vips (all of its VIPs when vips is
+// empty) it removes the routes and then the addresses it added, never one it
+// did not add. Once none of its VIPs remain, it restores every sysctl it
+// changed to the value recorded before its first change, removes its
+// sysctl.d drop-in and deletes the state file. A sysctl that someone else
+// has changed since is left as it is, and said so in the notes.
+//
+// With no state file, Teardown does nothing and returns no error: the agent
+// has nothing on this host.
+func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
+	st, err := LoadState(a.StateFile)
+	if errors.Is(err, ErrNoState) {
+		return nil, []string{"nothing to tear down: no state file at " + a.StateFile}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	targets := map[netip.Prefix]bool{}
+	for _, v := range vips {
+		pf := netip.PrefixFrom(v, v.BitLen())
+		if !st.ownsAddr(pf) && !st.ownsRoute(pf) {
+			notes = append(notes, fmt.Sprintf("VIP %s was not added by lvsnode: left alone", v))
+		}
+		targets[pf] = true
+	}
+	chosen := func(pf netip.Prefix) bool { return len(vips) == 0 || targets[pf] }
+
+	for _, pf := range slices.Clone(st.Routes) {
+		if !chosen(pf) {
+			continue
+		}
+		err := a.NL.DelRoute(loopback.Route{Dev: VIPDevice, Dst: pf, Protocol: OwnerProto})
+		switch {
+		case err == nil:
+			done = append(done, "removed route "+pf.String()+" dev "+VIPDevice)
+		case !errors.Is(err, loopback.ErrNotFound):
+			return done, notes, err
+		}
+		st.dropRoute(pf)
+	}
+	for _, pf := range slices.Clone(st.Addrs) {
+		if !chosen(pf) {
+			continue
+		}
+		err := a.NL.DelAddr(loopback.Addr{Dev: VIPDevice, Prefix: pf})
+		switch {
+		case err == nil:
+			done = append(done, "removed address "+pf.String()+" dev "+VIPDevice)
+		case !errors.Is(err, loopback.ErrNotFound):
+			return done, notes, err
+		}
+		st.dropAddr(pf)
+	}
+	st.Desired.VIPs = slices.DeleteFunc(st.Desired.VIPs, func(v netip.Addr) bool {
+		return chosen(netip.PrefixFrom(v, v.BitLen()))
+	})
+	if len(st.Addrs) > 0 || len(st.Routes) > 0 {
+		notes = append(notes, fmt.Sprintf("%d VIP(s) remain: ARP sysctls kept", len(st.Addrs)))
+		return done, notes, st.Save(a.StateFile)
+	}
+
+	// No VIP left: the ARP settings have no reason to stay.
+	keys := make([]string, 0, len(st.Sysctls))
+	for k := range st.Sysctls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		rec := st.Sysctls[k]
+		key := sysctl.Key(rec.Key)
+		cur, err := a.Sys.Get(key)
+		switch {
+		case errors.Is(err, sysctl.ErrNotExist):
+			notes = append(notes, fmt.Sprintf("%s: gone (interface removed)", k))
+			continue
+		case err != nil:
+			return done, notes, err
+		case cur != rec.Set:
+			notes = append(notes, fmt.Sprintf("%s is %s, not the %s lvsnode set: changed by someone else since, left alone", k, cur, rec.Set))
+			continue
+		}
+		if err := a.Sys.Set(key, rec.Original); err != nil {
+			return done, notes, err
+		}
+		done = append(done, fmt.Sprintf("restored %s=%s", k, rec.Original))
+	}
+	if st.SysctlFile != "" {
+		if err := os.Remove(st.SysctlFile); err == nil {
+			done = append(done, "removed "+st.SysctlFile)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return done, notes, err
+		}
+	}
+	if err := os.Remove(a.StateFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return done, notes, err
+	}
+	return done, notes, nil
+}

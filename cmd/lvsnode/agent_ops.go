@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lvsnode/lvsnode/agent"
+	"github.com/lvsnode/lvsnode/internal/capability"
+	"github.com/lvsnode/lvsnode/systemd"
+)
+
+// statusOptions uses the given VIPs or config; without either, the VIPs
+// recorded by the last apply, so a bare `lvsnode agent status` just works.
+func statusOptions(c *cli.Context) (agent.Options, error) {
+	if c.IsSet("vip") || c.IsSet("config") {
+		return options(c)
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return agent.Options{}, badInput(err)
+	}
+	if cfg.StateFile == "" {
+		cfg.StateFile = agent.DefaultStateFile
+	}
+	st, err := agent.LoadState(cfg.StateFile)
+	if err != nil {
+		if errors.Is(err, agent.ErrNoState) {
+			return agent.Options{}, cli.Exit(err.Error()+"; give --vip or --config to check a plan", 1)
+		}
+		return agent.Options{}, err
+	}
+	cfg.Mode = agent.Value{S: string(st.Desired.Mode), Where: cfg.StateFile}
+	for _, v := range st.Desired.VIPs {
+		cfg.VIPs = append(cfg.VIPs, agent.Value{S: v.String(), Where: cfg.StateFile})
+	}
+	for _, i := range st.Desired.Interfaces {
+		cfg.Interfaces = append(cfg.Interfaces, agent.Value{S: i, Where: cfg.StateFile})
+	}
+	o, err := cfg.Options()
+	if err != nil {
+		return agent.Options{}, badInput(err)
+	}
+	return o, nil
+}
+
+func agentStatus(c *cli.Context) error {
+	o, err := statusOptions(c)
+	if err != nil {
+		return err
+	}
+	a, closeFn, err := newAgent(o.StateFile)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	r, err := a.Check(agent.NewPlan(o))
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			OK    bool         `json:"ok"`
+			Items []agent.Item `json:"items"`
+		}{r.OK(), r.Items}); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KIND\tNAME\tDESIRED\tACTUAL\tOK")
+		for _, it := range r.Items {
+			mark := "ok"
+			if !it.OK {
+				mark = "DRIFT"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Kind, it.Name, it.Desired, it.Actual, mark)
+		}
+		tw.Flush()
+	}
+	if !r.OK() {
+		return cli.Exit("", 1)
+	}
+	return nil
+}
+
+func agentTeardown(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return badInput(err)
+	}
+	var vips []agent.Value
+	if c.IsSet("vip") {
+		vips = cfg.VIPs // from --config alone, teardown stays "everything of lvsnode's"
+	}
+	stateFile := cfg.StateFile
+	if stateFile == "" {
+		stateFile = agent.DefaultStateFile
+	}
+	var targets []netip.Addr
+	for _, v := range vips {
+		a, err := agent.ParseVIP(v.S)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v", v.Where, err), exitBadInput)
+		}
+		targets = append(targets, a)
+	}
+	if err := capability.RequireNetAdmin("agent teardown"); err != nil {
+		return cli.Exit(err.Error(), exitBadInput)
+	}
+	a, closeFn, err := newAgent(stateFile)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	done, notes, err := a.Teardown(targets)
+	for _, d := range done {
+		fmt.Fprintln(c.App.Writer, d)
+	}
+	for _, n := range notes {
+		fmt.Fprintln(c.App.Writer, "note: "+n)
+	}
+	return err
+}
+
+func agentRun(c *cli.Context) error {
+	o, err := options(c)
+	if err != nil {
+		return err
+	}
+	if err := capability.RequireNetAdmin("agent run"); err != nil {
+		return cli.Exit(err.Error(), exitBadInput)
+	}
+	var ln net.Listener
+	if o.Listen != "" {
+		if ln, err = net.Listen("tcp", o.Listen); err != nil {
+			return cli.Exit(fmt.Sprintf("--listen %s: %v", o.Listen, err), exitBadInput)
+		}
+	}
+	a, closeFn, err := newAgent(o.StateFile)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	d := agent.NewDaemon(a, systemd.Socket{}, log, o)
+	d.Reload = func() (agent.Options, error) {
+		cfg, err := loadConfig(c)
+		if err != nil {
+			return agent.Options{}, err
+		}
+		return cfg.Options()
+	}
+	if ln != nil {
+		srv := &http.Server{Handler: d.Handler()}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	log.Info("lvsnode agent running", "vips", o.VIPs, "mode", o.Mode, "resync", o.ResyncInterval)
+	return d.Run(ctx, reload)
+}

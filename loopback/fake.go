@@ -1,0 +1,205 @@
+package loopback
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Fake is an in-memory Netlink for tests. Interfaces must be created with
+// AddLink before use. Every successful change is appended to Log and fires
+// an Event to watchers, as the kernel would.
+type Fake struct {
+	mu       sync.Mutex
+	up       map[string]bool
+	addrs    []Addr
+	routes   []Route
+	watchers []chan Event
+	Log      []string
+	// Fail, when set, is returned by the named operation ("AddAddr", ...).
+	Fail map[string]error
+}
+
+var _ Netlink = (*Fake)(nil)
+
+// NewFake returns a Fake with the given interfaces, all up.
+func NewFake(devs ...string) *Fake {
+	f := &Fake{up: map[string]bool{}, Fail: map[string]error{}}
+	for _, d := range devs {
+		f.up[d] = true
+	}
+	return f
+}
+
+func (f *Fake) check(op, dev string) error {
+	if err := f.Fail[op]; err != nil {
+		return err
+	}
+	if _, ok := f.up[dev]; !ok {
+		return fmt.Errorf("%s: %w", dev, ErrNoLink)
+	}
+	return nil
+}
+
+func (f *Fake) changed(kind, msg string) {
+	f.Log = append(f.Log, msg)
+	for _, w := range f.watchers {
+		select {
+		case w <- Event{Kind: kind}:
+		default:
+		}
+	}
+}
+
+func (f *Fake) LinkUp(dev string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("LinkUp", dev); err != nil {
+		return false, err
+	}
+	return f.up[dev], nil
+}
+
+func (f *Fake) SetLinkUp(dev string) error { return f.setLink(dev, true) }
+
+// SetLinkDown is a test helper: it downs dev as an outside actor would.
+func (f *Fake) SetLinkDown(dev string) error { return f.setLink(dev, false) }
+
+func (f *Fake) setLink(dev string, up bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("SetLinkUp", dev); err != nil {
+		return err
+	}
+	f.up[dev] = up
+	f.changed("link", fmt.Sprintf("link %s up=%v", dev, up))
+	return nil
+}
+
+func (f *Fake) Addrs(dev string) ([]Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("Addrs", dev); err != nil {
+		return nil, err
+	}
+	var out []Addr
+	for _, a := range f.addrs {
+		if a.Dev == dev {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func (f *Fake) AddAddr(a Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("AddAddr", a.Dev); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(f.addrs, func(b Addr) bool { return b.Dev == a.Dev && b.Prefix == a.Prefix }) {
+		return fmt.Errorf("address %s: %w", a.Prefix, ErrExist)
+	}
+	f.addrs = append(f.addrs, a)
+	f.changed("addr", "add addr "+a.Prefix.String()+" dev "+a.Dev+" label "+a.Label)
+	return nil
+}
+
+func (f *Fake) DelAddr(a Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("DelAddr", a.Dev); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(f.addrs, func(b Addr) bool { return b.Dev == a.Dev && b.Prefix == a.Prefix })
+	if i < 0 {
+		return fmt.Errorf("address %s: %w", a.Prefix, ErrNotFound)
+	}
+	f.addrs = slices.Delete(f.addrs, i, i+1)
+	f.changed("addr", "del addr "+a.Prefix.String()+" dev "+a.Dev)
+	return nil
+}
+
+func (f *Fake) Routes(dev string) ([]Route, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("Routes", dev); err != nil {
+		return nil, err
+	}
+	var out []Route
+	for _, r := range f.routes {
+		if r.Dev == dev {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (f *Fake) AddRoute(r Route) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("AddRoute", r.Dev); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(f.routes, func(b Route) bool { return b.Dst == r.Dst }) {
+		return fmt.Errorf("route %s: %w", r.Dst, ErrExist)
+	}
+	f.routes = append(f.routes, r)
+	f.changed("route", fmt.Sprintf("add route %s dev %s proto %d", r.Dst, r.Dev, r.Protocol))
+	return nil
+}
+
+func (f *Fake) DelRoute(r Route) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("DelRoute", r.Dev); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(f.routes, func(b Route) bool { return b.Dev == r.Dev && b.Dst == r.Dst })
+	if i < 0 {
+		return fmt.Errorf("route %s: %w", r.Dst, ErrNotFound)
+	}
+	f.routes = slices.Delete(f.routes, i, i+1)
+	f.changed("route", "del route "+r.Dst.String()+" dev "+r.Dev)
+	return nil
+}
+
+// Watch returns a channel of events that closes with ctx, or at once when
+// BreakWatchers is called (as a netlink overrun would).
+func (f *Fake) Watch(ctx context.Context) (<-chan Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.Fail["Watch"]; err != nil {
+		return nil, err
+	}
+	ch := make(chan Event, 16)
+	f.watchers = append(f.watchers, ch)
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if i := slices.Index(f.watchers, ch); i >= 0 {
+			f.watchers = slices.Delete(f.watchers, i, i+1)
+			close(ch)
+		}
+	}()
+	return ch, nil
+}
+
+// BreakWatchers closes every open Watch channel, as an overrun would.
+func (f *Fake) BreakWatchers() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range f.watchers {
+		close(w)
+	}
+	f.watchers = nil
+}
+
+// Watchers reports how many subscriptions are open.
+func (f *Fake) Watchers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.watchers)
+}

@@ -1,0 +1,298 @@
+package loopback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Kernel implements Netlink on the calling process's network namespace.
+type Kernel struct {
+	h *netlink.Handle
+}
+
+var _ Netlink = (*Kernel)(nil)
+
+// NewKernel opens a netlink handle in the current network namespace.
+func NewKernel() (*Kernel, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("open netlink: %w", err)
+	}
+	return &Kernel{h: h}, nil
+}
+
+// Close releases the netlink socket.
+func (k *Kernel) Close() error { k.h.Close(); return nil }
+
+// dumpRetries bounds retries of dumps that the kernel interrupted because the
+// table changed underneath (netlink v1.3 returns partial results together
+// with ErrDumpInterrupted).
+const dumpRetries = 5
+
+func retryDump[T any](f func() ([]T, error)) ([]T, error) {
+	var (
+		v   []T
+		err error
+	)
+	for i := 0; i < dumpRetries; i++ {
+		v, err = f()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, err
+		}
+	}
+	return nil, err
+}
+
+func (k *Kernel) link(dev string) (netlink.Link, error) {
+	l, err := k.h.LinkByName(dev)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("%s: %w", dev, ErrNoLink)
+		}
+		return nil, fmt.Errorf("look up %s: %w", dev, err)
+	}
+	return l, nil
+}
+
+func (k *Kernel) LinkUp(dev string) (bool, error) {
+	l, err := k.link(dev)
+	if err != nil {
+		return false, err
+	}
+	return l.Attrs().Flags&net.FlagUp != 0, nil
+}
+
+func (k *Kernel) SetLinkUp(dev string) error {
+	l, err := k.link(dev)
+	if err != nil {
+		return err
+	}
+	if err := k.h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s up: %w", dev, err)
+	}
+	return nil
+}
+
+func (k *Kernel) Addrs(dev string) ([]Addr, error) {
+	l, err := k.link(dev)
+	if err != nil {
+		return nil, err
+	}
+	nl, err := retryDump(func() ([]netlink.Addr, error) { return k.h.AddrList(l, netlink.FAMILY_ALL) })
+	if err != nil {
+		return nil, fmt.Errorf("list addresses on %s: %w", dev, err)
+	}
+	out := make([]Addr, 0, len(nl))
+	for _, a := range nl {
+		p, ok := prefixOf(a.IPNet)
+		if !ok {
+			continue
+		}
+		out = append(out, Addr{Dev: dev, Prefix: p, Label: labelOf(a, dev)})
+	}
+	return out, nil
+}
+
+// labelOf returns the IPv4 label. The kernel reports the device name itself
+// as the label of an unlabelled address; that is normalised to "".
+func labelOf(a netlink.Addr, dev string) string {
+	if a.IP.To4() == nil || a.Label == dev {
+		return ""
+	}
+	return a.Label
+}
+
+func (k *Kernel) nlAddr(a Addr) (netlink.Link, *netlink.Addr, error) {
+	l, err := k.link(a.Dev)
+	if err != nil {
+		return nil, nil, err
+	}
+	na := &netlink.Addr{IPNet: ipNet(a.Prefix)}
+	if a.Prefix.Addr().Is4() {
+		na.Label = a.Label
+	}
+	return l, na, nil
+}
+
+func (k *Kernel) AddAddr(a Addr) error {
+	l, na, err := k.nlAddr(a)
+	if err != nil {
+		return err
+	}
+	if err := k.h.AddrAdd(l, na); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("address %s on %s: %w", a.Prefix, a.Dev, ErrExist)
+		}
+		return fmt.Errorf("add address %s to %s: %w", a.Prefix, a.Dev, err)
+	}
+	return nil
+}
+
+func (k *Kernel) DelAddr(a Addr) error {
+	l, na, err := k.nlAddr(a)
+	if err != nil {
+		return err
+	}
+	if err := k.h.AddrDel(l, na); err != nil {
+		if errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("address %s on %s: %w", a.Prefix, a.Dev, ErrNotFound)
+		}
+		return fmt.Errorf("delete address %s from %s: %w", a.Prefix, a.Dev, err)
+	}
+	return nil
+}
+
+func (k *Kernel) Routes(dev string) ([]Route, error) {
+	l, err := k.link(dev)
+	if err != nil {
+		return nil, err
+	}
+	filter := &netlink.Route{LinkIndex: l.Attrs().Index, Table: unix.RT_TABLE_MAIN}
+	nr, err := retryDump(func() ([]netlink.Route, error) {
+		return k.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list routes via %s: %w", dev, err)
+	}
+	out := make([]Route, 0, len(nr))
+	for _, r := range nr {
+		p, ok := prefixOf(r.Dst)
+		if !ok {
+			continue // default route or other shapes the agent never owns
+		}
+		out = append(out, Route{Dev: dev, Dst: p, Protocol: int(r.Protocol)})
+	}
+	return out, nil
+}
+
+func (k *Kernel) nlRoute(r Route) (*netlink.Route, error) {
+	l, err := k.link(r.Dev)
+	if err != nil {
+		return nil, err
+	}
+	nr := &netlink.Route{
+		LinkIndex: l.Attrs().Index,
+		Dst:       ipNet(r.Dst),
+		Table:     unix.RT_TABLE_MAIN,
+		Protocol:  netlink.RouteProtocol(r.Protocol),
+	}
+	if r.Dst.Addr().Is4() {
+		// As `route add -host VIP dev lo` does: a directly reachable host.
+		nr.Scope = netlink.SCOPE_LINK
+	}
+	return nr, nil
+}
+
+func (k *Kernel) AddRoute(r Route) error {
+	nr, err := k.nlRoute(r)
+	if err != nil {
+		return err
+	}
+	if err := k.h.RouteAdd(nr); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("route %s dev %s: %w", r.Dst, r.Dev, ErrExist)
+		}
+		return fmt.Errorf("add route %s dev %s: %w", r.Dst, r.Dev, err)
+	}
+	return nil
+}
+
+func (k *Kernel) DelRoute(r Route) error {
+	nr, err := k.nlRoute(r)
+	if err != nil {
+		return err
+	}
+	if err := k.h.RouteDel(nr); err != nil {
+		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("route %s dev %s: %w", r.Dst, r.Dev, ErrNotFound)
+		}
+		return fmt.Errorf("delete route %s dev %s: %w", r.Dst, r.Dev, err)
+	}
+	return nil
+}
+
+// Watch merges link, address and route subscriptions into one channel that
+// is closed as soon as any of them breaks, so the caller resubscribes to all
+// three together and re-lists: a lost event can never go unnoticed.
+func (k *Kernel) Watch(ctx context.Context) (<-chan Event, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := ctx.Done()
+	links := make(chan netlink.LinkUpdate, 64)
+	addrs := make(chan netlink.AddrUpdate, 64)
+	routes := make(chan netlink.RouteUpdate, 64)
+	var once sync.Once
+	broken := func(error) { once.Do(cancel) }
+	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{ErrorCallback: broken}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("subscribe to links: %w", err)
+	}
+	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{ErrorCallback: broken}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("subscribe to addresses: %w", err)
+	}
+	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{ErrorCallback: broken}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("subscribe to routes: %w", err)
+	}
+	out := make(chan Event, 1)
+	go func() {
+		defer close(out)
+		defer cancel()
+		for {
+			var ev Event
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-links:
+				if !ok {
+					return
+				}
+				ev.Kind = "link"
+			case _, ok := <-addrs:
+				if !ok {
+					return
+				}
+				ev.Kind = "addr"
+			case _, ok := <-routes:
+				if !ok {
+					return
+				}
+				ev.Kind = "route"
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			default: // an event is already pending: that one re-lists for both
+			}
+		}
+	}()
+	return out, nil
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a, ones), true
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	a := p.Addr()
+	bits := a.BitLen()
+	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(p.Bits(), bits)}
+}
