@@ -1,0 +1,191 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+// Op is one kind of change to the IPVS table.
+type Op int
+
+// The changes a plan is made of.
+const (
+	RemoveService Op = iota
+	CreateService
+	UpdateService
+	RemoveDest
+	CreateDest
+	UpdateDest
+)
+
+// Change is one step of a plan, with the reason it is needed.
+type Change struct {
+	Op      Op
+	Service ipvs.Service
+	Dest    ipvs.Destination
+	Reason  string
+}
+
+func (c Change) String() string {
+	k := c.Service.ServiceKey.String()
+	var s string
+	switch c.Op {
+	case RemoveService:
+		s = "remove service " + k
+	case CreateService:
+		s = "add service " + k
+	case UpdateService:
+		s = "edit service " + k
+	case RemoveDest:
+		s = fmt.Sprintf("remove real server %s from %s", c.Dest.DestKey, k)
+	case CreateDest:
+		s = fmt.Sprintf("add real server %s to %s", c.Dest.DestKey, k)
+	case UpdateDest:
+		s = fmt.Sprintf("edit real server %s of %s", c.Dest.DestKey, k)
+	}
+	if c.Reason != "" {
+		s += " (" + c.Reason + ")"
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// PlanOptions tune Plan.
+type PlanOptions struct {
+	// KeepExtra leaves services and real servers that are in the kernel
+	// but not in the desired table. By default they are removed, so the
+	// kernel ends up equal to the desired table.
+	KeepExtra bool
+}
+
+// Plan computes the changes that turn table cur into table want. It is a
+// pure function: no kernel access. Services are removed first (freeing
+// their real servers), then each desired service is created or edited and
+// its real servers removed, edited and added. Applying the plan to cur and
+// planning again yields no changes.
+func Plan(cur, want Table, opt PlanOptions) []Change {
+	var plan []Change
+	curIdx := make(map[ipvs.ServiceKey]int, len(cur.Services))
+	for i, e := range cur.Services {
+		curIdx[e.Service.ServiceKey] = i
+	}
+	wantSet := make(map[ipvs.ServiceKey]bool, len(want.Services))
+	for _, e := range want.Services {
+		wantSet[e.Service.ServiceKey] = true
+	}
+	if !opt.KeepExtra {
+		for _, e := range cur.Services {
+			if !wantSet[e.Service.ServiceKey] {
+				plan = append(plan, Change{Op: RemoveService, Service: e.Service, Reason: "not in the desired table"})
+			}
+		}
+	}
+	for _, w := range want.Services {
+		i, ok := curIdx[w.Service.ServiceKey]
+		if !ok {
+			plan = append(plan, Change{Op: CreateService, Service: w.Service, Reason: "missing"})
+			for _, d := range w.Dests {
+				plan = append(plan, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing"})
+			}
+			continue
+		}
+		c := cur.Services[i]
+		if !sameService(c.Service, w.Service) {
+			plan = append(plan, Change{Op: UpdateService, Service: w.Service, Reason: serviceDelta(c.Service, w.Service)})
+		}
+		plan = append(plan, planDests(c, w, opt)...)
+	}
+	return plan
+}
+
+func planDests(c, w Entry, opt PlanOptions) []Change {
+	var plan []Change
+	curD := make(map[ipvs.DestKey]ipvs.Destination, len(c.Dests))
+	for _, d := range c.Dests {
+		curD[d.DestKey] = d
+	}
+	wantD := make(map[ipvs.DestKey]bool, len(w.Dests))
+	for _, d := range w.Dests {
+		wantD[d.DestKey] = true
+	}
+	if !opt.KeepExtra {
+		for _, d := range c.Dests {
+			if !wantD[d.DestKey] {
+				plan = append(plan, Change{Op: RemoveDest, Service: w.Service, Dest: d, Reason: "not in the desired table"})
+			}
+		}
+	}
+	for _, d := range w.Dests {
+		cd, ok := curD[d.DestKey]
+		switch {
+		case !ok:
+			plan = append(plan, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing"})
+		case !sameDest(cd, d):
+			plan = append(plan, Change{Op: UpdateDest, Service: w.Service, Dest: d, Reason: destDelta(cd, d)})
+		}
+	}
+	return plan
+}
+
+func serviceDelta(a, b ipvs.Service) string {
+	var parts []string
+	if a.Scheduler != b.Scheduler {
+		parts = append(parts, fmt.Sprintf("scheduler %s -> %s", a.Scheduler, b.Scheduler))
+	}
+	if a.Flags != b.Flags {
+		parts = append(parts, fmt.Sprintf("flags %#x -> %#x", a.Flags, b.Flags))
+	}
+	if a.Timeout != b.Timeout && b.Flags&ipvs.FlagPersistent != 0 {
+		parts = append(parts, fmt.Sprintf("persistence %ds -> %ds", a.Timeout, b.Timeout))
+	}
+	if normMask(a) != normMask(b) && b.Flags&ipvs.FlagPersistent != 0 {
+		parts = append(parts, fmt.Sprintf("netmask /%d -> /%d", normMask(a), normMask(b)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func destDelta(a, b ipvs.Destination) string {
+	var parts []string
+	if a.Weight != b.Weight {
+		parts = append(parts, fmt.Sprintf("weight %d -> %d", a.Weight, b.Weight))
+	}
+	if a.Forward != b.Forward && a.Forward != ipvs.Local {
+		parts = append(parts, fmt.Sprintf("method %s -> %s", a.Forward, b.Forward))
+	}
+	if a.UpperThreshold != b.UpperThreshold || a.LowerThreshold != b.LowerThreshold {
+		parts = append(parts, fmt.Sprintf("thresholds %d/%d -> %d/%d", a.UpperThreshold, a.LowerThreshold, b.UpperThreshold, b.LowerThreshold))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "tunnel settings")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Apply carries out a plan in order and stops at the first failure. It
+// returns how many changes were applied; on error the kernel holds the
+// first n changes.
+func Apply(c ipvs.Client, plan []Change) (n int, err error) {
+	for _, ch := range plan {
+		k := ch.Service.ServiceKey
+		switch ch.Op {
+		case RemoveService:
+			err = c.RemoveService(k)
+		case CreateService:
+			err = c.CreateService(ch.Service)
+		case UpdateService:
+			err = c.UpdateService(ch.Service)
+		case RemoveDest:
+			err = c.RemoveDestination(k, ch.Dest.DestKey)
+		case CreateDest:
+			err = c.CreateDestination(k, ch.Dest)
+		case UpdateDest:
+			err = c.UpdateDestination(k, ch.Dest)
+		}
+		if err != nil {
+			return n, fmt.Errorf("applied %d of %d changes, then: %w", n, len(plan), err)
+		}
+		n++
+	}
+	return n, nil
+}

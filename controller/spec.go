@@ -1,0 +1,384 @@
+// Package controller programs IPVS on a director with ipvsadm's vocabulary:
+// the same options, the same -Ln columns, the same -S save format. It holds
+// the logic only; cmd/lvsnode wires flags to it and ipvs/ talks to the
+// kernel.
+//
+// Desired state is data: a Table parsed from flags or restore input is
+// validated whole, diffed against one dump of the kernel (Plan, a pure
+// function), and only then applied.
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+// ErrInput marks errors in what the user typed (flags, restore lines).
+// The CLI maps it to exit status 2, like ipvsadm.
+var ErrInput = errors.New("invalid input")
+
+// inputErr returns a one-line error wrapping ErrInput.
+func inputErr(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInput, fmt.Sprintf(format, a...))
+}
+
+// Schedulers are the IPVS schedulers of Linux 6.1.
+var Schedulers = ipvs.AllSchedulers
+
+const (
+	// DefaultScheduler is ipvsadm's default.
+	DefaultScheduler = "wlc"
+	// DefaultPersistence is ipvsadm's timeout for a bare -p.
+	DefaultPersistence = 300
+	maxTimeout         = 86400 * 31 // ipvsadm's MAX_TIMEOUT
+	maxThreshold       = 1<<31 - 1
+)
+
+// Flags are ipvsadm's options as typed, before interpretation. The CLI and
+// the restore parser both fill one and call Parse, so both accept exactly
+// the same language. Empty strings mean "not given".
+type Flags struct {
+	TCP, UDP, SCTP, FWMark string
+	IPv6                   bool
+	Scheduler              string
+	Persistent             string // "" not given; a number of seconds
+	NoPersistent           bool   // edit-service: turn persistence off
+	Netmask                string
+	OnePacket              bool
+	SchedFlags             string // -b: sh-fallback,sh-port,mh-fallback,mh-port,flag-1..3
+	Real                   string
+	DR, TUN, NAT           bool
+	Weight, Upper, Lower   string
+	TunType, TunPort       string
+	TunNoCsum, TunCsum     bool
+	TunRemCsum             bool
+}
+
+// Spec is a parsed, validated command: a service key plus the settings
+// that were given. Pointers are nil when the option was left out, so that
+// edits can keep current values.
+type Spec struct {
+	Service    ipvs.ServiceKey
+	Scheduler  string
+	Persistent *uint32 // timeout; 0 means "turn persistence off"
+	Netmask    int     // 0 = not given
+	OnePacket  bool
+	SchedFlags uint32
+
+	HasReal  bool
+	Real     ipvs.DestKey
+	portSet  bool
+	Forward  *ipvs.Forward
+	Weight   *uint32
+	Upper    *uint32
+	Lower    *uint32
+	TunType  *ipvs.TunnelType
+	TunPort  uint16
+	TunFlags *ipvs.TunnelFlags
+}
+
+// Parse interprets and validates Flags. Every error wraps ErrInput and is
+// one line naming the offending option.
+func Parse(f Flags) (Spec, error) {
+	var s Spec
+	var err error
+	if s.Service, err = parseServiceKey(f); err != nil {
+		return s, err
+	}
+	if f.Scheduler != "" {
+		if !slices.Contains(Schedulers, f.Scheduler) {
+			return s, inputErr("unknown scheduler %q (-s): one of %s", f.Scheduler, strings.Join(Schedulers, " "))
+		}
+		s.Scheduler = f.Scheduler
+	}
+	if f.Persistent != "" {
+		t, err := parseUint(f.Persistent, 1, maxTimeout, "persistence timeout (-p)")
+		if err != nil {
+			return s, err
+		}
+		t32 := uint32(t)
+		s.Persistent = &t32
+	}
+	if f.NoPersistent {
+		if s.Persistent != nil {
+			return s, inputErr("-p and --no-persistent contradict each other")
+		}
+		zero := uint32(0)
+		s.Persistent = &zero
+	}
+	if f.Netmask != "" {
+		if s.Netmask, err = parseNetmask(f.Netmask, s.Service.Is6()); err != nil {
+			return s, err
+		}
+	}
+	if f.OnePacket {
+		if s.Service.FWMark == 0 && s.Service.Protocol != ipvs.UDP {
+			return s, inputErr("one-packet scheduling (-o) is only for UDP or fwmark services")
+		}
+		s.OnePacket = true
+	}
+	if f.SchedFlags != "" {
+		if s.SchedFlags, err = parseSchedFlags(f.SchedFlags, f.Scheduler); err != nil {
+			return s, err
+		}
+	}
+	if err := parseReal(f, &s); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func parseUint(v string, lo, hi uint64, what string) (uint64, error) {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, inputErr("%s %q: want a whole number from %d to %d", what, v, lo, hi)
+	}
+	return n, nil
+}
+
+func parseServiceKey(f Flags) (ipvs.ServiceKey, error) {
+	var k ipvs.ServiceKey
+	given := 0
+	var proto ipvs.Protocol
+	var addr string
+	for _, c := range []struct {
+		v string
+		p ipvs.Protocol
+	}{{f.TCP, ipvs.TCP}, {f.UDP, ipvs.UDP}, {f.SCTP, ipvs.SCTP}} {
+		if c.v != "" {
+			given++
+			proto, addr = c.p, c.v
+		}
+	}
+	if f.FWMark != "" {
+		given++
+	}
+	switch {
+	case given == 0:
+		return k, inputErr("no service given: use -t|-u|--sctp-service VIP:PORT or -f FWMARK")
+	case given > 1:
+		return k, inputErr("give exactly one of -t, -u, --sctp-service, -f")
+	}
+	if f.FWMark != "" {
+		m, err := parseUint(f.FWMark, 1, 1<<32-1, "fwmark (-f)")
+		if err != nil {
+			return k, err
+		}
+		return ipvs.ServiceKey{FWMark: uint32(m), IPv6: f.IPv6}, nil
+	}
+	ap, portGiven, err := parseAddrPort(addr)
+	if err != nil {
+		return k, inputErr("service address %q: %v (want VIP:PORT or [IPv6]:PORT)", addr, err)
+	}
+	if f.IPv6 && !ap.Addr().Is6() {
+		return k, inputErr("-6 with the IPv4 service address %s", addr)
+	}
+	_ = portGiven // a missing port is port 0: all ports, persistent services only
+	return ipvs.ServiceKey{Protocol: proto, Addr: ap.Addr(), Port: ap.Port()}, nil
+}
+
+// parseAddrPort accepts "1.2.3.4", "1.2.3.4:80", "[fd00::1]:80", "[fd00::1]"
+// and a bare "fd00::1". Addresses only: no host or service names.
+func parseAddrPort(s string) (netip.AddrPort, bool, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a.Unmap(), 0), false, checkUnicast(a)
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		a, err := netip.ParseAddr(s[1 : len(s)-1])
+		if err != nil || !a.Is6() {
+			return netip.AddrPort{}, false, errors.New("not an IPv6 address")
+		}
+		return netip.AddrPortFrom(a, 0), false, checkUnicast(a)
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, false, errors.New("not an address[:port]")
+	}
+	if ap.Addr().Zone() != "" {
+		return netip.AddrPort{}, false, errors.New("zoned addresses are not supported")
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true, checkUnicast(ap.Addr())
+}
+
+func checkUnicast(a netip.Addr) error {
+	if a.Zone() != "" {
+		return errors.New("zoned addresses are not supported")
+	}
+	if a.IsUnspecified() || a.IsMulticast() {
+		return errors.New("not a unicast address")
+	}
+	return nil
+}
+
+// parseNetmask reads -M: a dotted mask or prefix length for IPv4, a prefix
+// length for IPv6. It returns the prefix length.
+func parseNetmask(v string, v6 bool) (int, error) {
+	if v6 {
+		n, err := parseUint(v, 1, 128, "IPv6 persistence prefix length (-M)")
+		return int(n), err
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 32 {
+		return n, nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || !a.Is4() {
+		return 0, inputErr("netmask (-M) %q: want a dotted mask like 255.255.255.0 or a length 1-32", v)
+	}
+	b := a.As4()
+	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	ones := 0
+	for ones < 32 && m&(1<<(31-ones)) != 0 {
+		ones++
+	}
+	if ones == 0 || m<<ones != 0 {
+		return 0, inputErr("netmask (-M) %q: not a contiguous, non-empty mask", v)
+	}
+	return ones, nil
+}
+
+// schedFlagNames maps -b names to service flag bits.
+var schedFlagNames = map[string]uint32{
+	"flag-1": ipvs.FlagSched1, "flag-2": ipvs.FlagSched2, "flag-3": ipvs.FlagSched3,
+	"sh-fallback": ipvs.FlagSched1, "sh-port": ipvs.FlagSched2,
+	"mh-fallback": ipvs.FlagSched1, "mh-port": ipvs.FlagSched2,
+}
+
+func parseSchedFlags(v, sched string) (uint32, error) {
+	var out uint32
+	for _, name := range strings.Split(v, ",") {
+		bit, ok := schedFlagNames[name]
+		if !ok {
+			return 0, inputErr("unknown scheduler flag %q (-b): sh-fallback sh-port mh-fallback mh-port flag-1 flag-2 flag-3", name)
+		}
+		if p, _, found := strings.Cut(name, "-"); found && (p == "sh" || p == "mh") && sched != "" && sched != p {
+			return 0, inputErr("scheduler flag %q (-b) needs scheduler %s, not %s", name, p, sched)
+		}
+		out |= bit
+	}
+	return out, nil
+}
+
+func parseReal(f Flags, s *Spec) error {
+	nfwd := 0
+	for _, b := range []bool{f.DR, f.TUN, f.NAT} {
+		if b {
+			nfwd++
+		}
+	}
+	if nfwd > 1 {
+		return inputErr("give at most one forwarding method: -g (direct routing), -i (tunnel), -m (NAT)")
+	}
+	tunOpts := f.TunType != "" || f.TunPort != "" || f.TunNoCsum || f.TunCsum || f.TunRemCsum
+	if f.Real == "" {
+		if nfwd > 0 || f.Weight != "" || f.Upper != "" || f.Lower != "" || tunOpts {
+			return inputErr("real-server options (-g -i -m -w -x -y --tun-*) need a real server (-r)")
+		}
+		return nil
+	}
+	ap, portGiven, err := parseAddrPort(f.Real)
+	if err != nil {
+		return inputErr("real server %q (-r): %v", f.Real, err)
+	}
+	s.HasReal, s.portSet = true, portGiven
+	s.Real = ipvs.DestKey{Addr: ap.Addr(), Port: ap.Port()}
+	if !portGiven {
+		s.Real.Port = s.Service.Port
+	}
+	switch {
+	case f.DR:
+		s.Forward = ptr(ipvs.Route)
+	case f.TUN:
+		s.Forward = ptr(ipvs.Tunnel)
+	case f.NAT:
+		s.Forward = ptr(ipvs.Masq)
+	}
+	if f.Weight != "" {
+		w, err := parseUint(f.Weight, 0, 65535, "weight (-w)")
+		if err != nil {
+			return err
+		}
+		s.Weight = ptr(uint32(w))
+	}
+	if f.Upper != "" {
+		x, err := parseUint(f.Upper, 0, maxThreshold, "upper threshold (-x)")
+		if err != nil {
+			return err
+		}
+		s.Upper = ptr(uint32(x))
+	}
+	if f.Lower != "" {
+		y, err := parseUint(f.Lower, 0, maxThreshold, "lower threshold (-y)")
+		if err != nil {
+			return err
+		}
+		s.Lower = ptr(uint32(y))
+	}
+	if tunOpts {
+		if s.Forward == nil || *s.Forward != ipvs.Tunnel {
+			return inputErr("tunnel options (--tun-*) need the tunnel method (-i)")
+		}
+		if err := parseTunnel(f, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseTunnel(f Flags, s *Spec) error {
+	t := ipvs.IPIP
+	switch f.TunType {
+	case "", "ipip":
+	case "gue":
+		t = ipvs.GUE
+	case "gre":
+		t = ipvs.GRE
+	default:
+		return inputErr("tunnel type %q (--tun-type): one of ipip gue gre", f.TunType)
+	}
+	s.TunType = ptr(t)
+	ncs := 0
+	var fl ipvs.TunnelFlags
+	for _, c := range []struct {
+		on bool
+		v  ipvs.TunnelFlags
+	}{{f.TunNoCsum, ipvs.NoCsum}, {f.TunCsum, ipvs.Csum}, {f.TunRemCsum, ipvs.RemCsum}} {
+		if c.on {
+			ncs++
+			fl = c.v
+		}
+	}
+	if ncs > 1 {
+		return inputErr("give at most one of --tun-nocsum, --tun-csum, --tun-remcsum")
+	}
+	if f.TunPort != "" {
+		if t != ipvs.GUE {
+			return inputErr("--tun-port is only for --tun-type gue")
+		}
+		p, err := parseUint(f.TunPort, 1, 65535, "tunnel port (--tun-port)")
+		if err != nil {
+			return err
+		}
+		s.TunPort = uint16(p)
+	}
+	if t == ipvs.GUE && s.TunPort == 0 {
+		return inputErr("--tun-type gue needs --tun-port (the real server's GUE receive port)")
+	}
+	if ncs > 0 {
+		switch {
+		case t == ipvs.IPIP:
+			return inputErr("checksum options (--tun-*csum) are only for gue and gre tunnels")
+		case t == ipvs.GRE && fl == ipvs.RemCsum:
+			return inputErr("--tun-remcsum is only for gue tunnels")
+		}
+		s.TunFlags = ptr(fl)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

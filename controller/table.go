@@ -1,0 +1,150 @@
+package controller
+
+import (
+	"encoding/binary"
+	"slices"
+
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+// Table is a whole IPVS table: services in order, each with its real
+// servers. It is both what the kernel has (ReadTable) and what the user
+// wants (ParseRules).
+type Table struct {
+	Services []Entry
+}
+
+// Entry is one service and its real servers.
+type Entry struct {
+	Service ipvs.Service
+	Dests   []ipvs.Destination
+}
+
+// Size returns the number of services and of real servers.
+func (t Table) Size() (services, dests int) {
+	for _, e := range t.Services {
+		dests += len(e.Dests)
+	}
+	return len(t.Services), dests
+}
+
+// ReadTable dumps the kernel table once: one service dump, then one real
+// server dump per service. Nothing is re-read while planning.
+func ReadTable(c ipvs.Client) (Table, error) {
+	svcs, err := c.Services()
+	if err != nil {
+		return Table{}, err
+	}
+	t := Table{Services: make([]Entry, 0, len(svcs))}
+	for _, s := range svcs {
+		ds, err := c.Destinations(s.ServiceKey)
+		if err != nil {
+			return Table{}, err
+		}
+		t.Services = append(t.Services, Entry{Service: s, Dests: ds})
+	}
+	return t, nil
+}
+
+// Sort orders services and real servers the way ipvsadm lists and saves
+// them (libipvs ipvs_cmp_services / ipvs_cmp_dests).
+func (t Table) Sort() {
+	slices.SortStableFunc(t.Services, func(a, b Entry) int { return cmpService(a.Service.ServiceKey, b.Service.ServiceKey) })
+	for _, e := range t.Services {
+		slices.SortStableFunc(e.Dests, func(a, b ipvs.Destination) int { return cmpDest(a.DestKey, b.DestKey) })
+	}
+}
+
+// cmpService mirrors libipvs: fwmark, family, protocol, address, port. The
+// address words are compared by C's int subtraction of unsigned values, so
+// addresses more than 2^31 apart order the way ipvsadm orders them.
+func cmpService(a, b ipvs.ServiceKey) int {
+	if a.FWMark != b.FWMark {
+		return int(int32(a.FWMark - b.FWMark))
+	}
+	if fa, fb := famNum(a.Is6()), famNum(b.Is6()); fa != fb {
+		return fa - fb
+	}
+	if a.Protocol != b.Protocol {
+		return int(a.Protocol) - int(b.Protocol)
+	}
+	if r := cmpAddrWords(a.Addr.AsSlice(), b.Addr.AsSlice()); r != 0 {
+		return r
+	}
+	return int(a.Port) - int(b.Port)
+}
+
+func cmpDest(a, b ipvs.DestKey) int {
+	if r := cmpAddrWords(a.Addr.AsSlice(), b.Addr.AsSlice()); r != 0 {
+		return r
+	}
+	return int(a.Port) - int(b.Port)
+}
+
+func famNum(v6 bool) int {
+	if v6 {
+		return 10
+	}
+	return 2
+}
+
+func cmpAddrWords(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := 0; i+4 <= n; i += 4 {
+		x, y := binary.BigEndian.Uint32(a[i:]), binary.BigEndian.Uint32(b[i:])
+		if r := int32(x - y); r != 0 {
+			return int(r)
+		}
+	}
+	return len(a) - len(b)
+}
+
+// sameService reports whether two services have the same settings as far
+// as ipvsadm can express them. Timeout and netmask only matter for
+// persistent services.
+func sameService(a, b ipvs.Service) bool {
+	const mask = ^ipvs.FlagHashed
+	if a.Scheduler != b.Scheduler || a.Flags&mask != b.Flags&mask {
+		return false
+	}
+	if a.Flags&ipvs.FlagPersistent != 0 {
+		return a.Timeout == b.Timeout && normMask(a) == normMask(b)
+	}
+	return true
+}
+
+func normMask(s ipvs.Service) int {
+	if s.Netmask <= 0 {
+		return ipvs.FullMask(s.Is6())
+	}
+	return s.Netmask
+}
+
+// sameDest reports whether the kernel's real server cur already is want.
+// The kernel reports Local for a real server that is the director itself,
+// whatever method was asked, so Local matches any method. Tunnel settings
+// only matter for the tunnel method, the port only for GUE.
+func sameDest(cur, want ipvs.Destination) bool {
+	if cur.Weight != want.Weight || cur.UpperThreshold != want.UpperThreshold || cur.LowerThreshold != want.LowerThreshold {
+		return false
+	}
+	if cur.Forward == ipvs.Local {
+		return true
+	}
+	if cur.Forward != want.Forward {
+		return false
+	}
+	if cur.Forward != ipvs.Tunnel {
+		return true
+	}
+	if cur.TunnelType != want.TunnelType {
+		return false
+	}
+	switch cur.TunnelType {
+	case ipvs.GUE:
+		return cur.TunnelPort == want.TunnelPort && cur.TunnelFlags == want.TunnelFlags
+	case ipvs.GRE:
+		return cur.TunnelFlags == want.TunnelFlags
+	}
+	return true
+}

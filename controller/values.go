@@ -1,0 +1,113 @@
+package controller
+
+import (
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+// ServiceValue returns the service the Spec asks for. With cur == nil it is
+// a new service: options left out take ipvsadm's defaults (scheduler wlc,
+// no persistence, full netmask). With cur set it is an edit: options left
+// out keep their current value (unlike ipvsadm -E, which resets them).
+func (s Spec) ServiceValue(cur *ipvs.Service) (ipvs.Service, error) {
+	var v ipvs.Service
+	if cur != nil {
+		v = *cur
+		v.Stats = ipvs.Stats{}
+	} else {
+		v = ipvs.Service{ServiceKey: s.Service, Scheduler: DefaultScheduler, Netmask: ipvs.FullMask(s.Service.Is6())}
+	}
+	if s.Scheduler != "" {
+		v.Scheduler = s.Scheduler
+	}
+	if s.Persistent != nil {
+		if *s.Persistent == 0 {
+			v.Flags &^= ipvs.FlagPersistent
+			v.Timeout = 0
+		} else {
+			v.Flags |= ipvs.FlagPersistent
+			v.Timeout = *s.Persistent
+		}
+	}
+	if s.Netmask != 0 {
+		v.Netmask = s.Netmask
+	}
+	if s.OnePacket {
+		v.Flags |= ipvs.FlagOnePacket
+	}
+	if s.SchedFlags != 0 {
+		v.Flags = v.Flags&^(ipvs.FlagSched1|ipvs.FlagSched2|ipvs.FlagSched3) | s.SchedFlags
+	}
+	if v.FWMark == 0 && v.Port == 0 && v.Flags&ipvs.FlagPersistent == 0 {
+		return v, inputErr("service %s has port 0 (all ports): that needs persistence (-p)", v.ServiceKey)
+	}
+	return v, nil
+}
+
+// DestValue returns the real server the Spec asks for. With cur == nil it
+// is new: options left out take ipvsadm's defaults (direct routing, weight
+// 1). With cur set, options left out keep their current value.
+func (s Spec) DestValue(cur *ipvs.Destination) (ipvs.Destination, error) {
+	var d ipvs.Destination
+	if cur != nil {
+		d = *cur
+		d.ActiveConns, d.InactiveConns, d.PersistentConns, d.Stats = 0, 0, 0, ipvs.Stats{}
+		if d.Forward == ipvs.Local {
+			d.Forward = ipvs.Route // the kernel's marker for "real server is this host"
+		}
+	} else {
+		d = ipvs.Destination{DestKey: s.Real, Forward: ipvs.Route, Weight: 1}
+	}
+	if s.Forward != nil {
+		d.Forward = *s.Forward
+	}
+	if d.Forward != ipvs.Tunnel {
+		d.TunnelType, d.TunnelPort, d.TunnelFlags = ipvs.IPIP, 0, ipvs.NoCsum
+	}
+	if s.TunType != nil {
+		d.TunnelType, d.TunnelPort, d.TunnelFlags = *s.TunType, s.TunPort, ipvs.NoCsum
+	}
+	if s.TunFlags != nil {
+		d.TunnelFlags = *s.TunFlags
+	}
+	if s.Weight != nil {
+		d.Weight = *s.Weight
+	}
+	if s.Upper != nil {
+		d.UpperThreshold = *s.Upper
+	}
+	if s.Lower != nil {
+		d.LowerThreshold = *s.Lower
+	}
+	return d, CheckDest(s.Service, d)
+}
+
+// CheckDest applies the rules the kernel or ipvsadm would otherwise reject
+// late or silently "fix".
+func CheckDest(k ipvs.ServiceKey, d ipvs.Destination) error {
+	if d.Addr.Is6() != k.Is6() && d.Forward != ipvs.Tunnel {
+		return inputErr("real server %s and service %s differ in address family: only tunnelling (-i) can cross families", d.DestKey, k)
+	}
+	if k.FWMark == 0 && (d.Forward == ipvs.Route || d.Forward == ipvs.Tunnel) && d.Port != k.Port {
+		return inputErr("real server %s: %s cannot map ports, its port must be the service port %d (use -m for NAT, or -r %s)",
+			d.DestKey, methodName(d.Forward), k.Port, ipvs.DestKey{Addr: d.Addr, Port: k.Port})
+	}
+	if d.LowerThreshold > d.UpperThreshold {
+		return inputErr("real server %s: lower threshold -y %d is above upper threshold -x %d (the kernel refuses it)", d.DestKey, d.LowerThreshold, d.UpperThreshold)
+	}
+	if d.Forward == ipvs.Tunnel && d.TunnelType == ipvs.GUE && d.TunnelPort == 0 {
+		return inputErr("real server %s: --tun-type gue needs --tun-port", d.DestKey)
+	}
+	return nil
+}
+
+func methodName(f ipvs.Forward) string {
+	switch f {
+	case ipvs.Route:
+		return "direct routing (-g)"
+	case ipvs.Tunnel:
+		return "tunnelling (-i)"
+	case ipvs.Masq:
+		return "NAT (-m)"
+	}
+	return f.String()
+}

@@ -1,0 +1,266 @@
+package ipvs
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Fake is an in-memory Client with the kernel's error contract, for tests
+// that run without root or IPVS. Its zero value is not ready: use NewFake.
+type Fake struct {
+	// Log records every change request ("create-service TCP  10.0.0.100:80",
+	// ...) in order; reads are not logged. Tests count changes with it.
+	Log []string
+	// Fail, when set, is consulted before each change; a non-nil error
+	// aborts the change (to test partial failures).
+	Fail func(op string) error
+	// BeforeList, when set, runs at the start of every Destinations call;
+	// drain tests use it to let connections finish.
+	BeforeList func(f *Fake)
+	// Schedulers the fake kernel "has"; others fail with ErrScheduler.
+	Schedulers []string
+
+	order    []ServiceKey
+	svcs     map[ServiceKey]*fakeService
+	timeouts Timeouts
+}
+
+type fakeService struct {
+	svc   Service
+	order []DestKey
+	dests map[DestKey]Destination
+}
+
+var _ Client = (*Fake)(nil)
+
+// AllSchedulers lists the schedulers of Linux 6.1.
+var AllSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"}
+
+// NewFake returns an empty fake table knowing every scheduler, with the
+// kernel's default timeouts.
+func NewFake() *Fake {
+	return &Fake{
+		Schedulers: AllSchedulers,
+		svcs:       map[ServiceKey]*fakeService{},
+		timeouts:   Timeouts{TCP: 900, TCPFin: 120, UDP: 300},
+	}
+}
+
+func (f *Fake) change(op string, subject fmt.Stringer) error {
+	entry := op + " " + subject.String()
+	if f.Fail != nil {
+		if err := f.Fail(entry); err != nil {
+			return err
+		}
+	}
+	f.Log = append(f.Log, entry)
+	return nil
+}
+
+func (f *Fake) Info() (Info, error) { return Info{Version: [3]int{1, 2, 1}, TableSize: 4096}, nil }
+
+func (f *Fake) Services() ([]Service, error) {
+	out := make([]Service, 0, len(f.order))
+	for _, k := range f.order {
+		out = append(out, f.svcs[k].svc)
+	}
+	return out, nil
+}
+
+func (f *Fake) Destinations(k ServiceKey) ([]Destination, error) {
+	if f.BeforeList != nil {
+		f.BeforeList(f)
+	}
+	s, ok := f.svcs[k]
+	if !ok {
+		return nil, nil // the kernel answers an empty dump
+	}
+	out := make([]Destination, 0, len(s.order))
+	for _, d := range s.order {
+		out = append(out, s.dests[d])
+	}
+	return out, nil
+}
+
+func (f *Fake) checkScheduler(s Service) error {
+	if !slices.Contains(f.Schedulers, s.Scheduler) {
+		return fmt.Errorf("service %s: %q: %w", s.ServiceKey, s.Scheduler, ErrScheduler)
+	}
+	return nil
+}
+
+func (f *Fake) CreateService(s Service) error {
+	if _, ok := f.svcs[s.ServiceKey]; ok {
+		return fmt.Errorf("add service %s: %w", s.ServiceKey, ErrExists)
+	}
+	if err := f.checkScheduler(s); err != nil {
+		return err
+	}
+	if err := f.change("create-service", s.ServiceKey); err != nil {
+		return err
+	}
+	s.Flags &^= FlagHashed
+	s.Stats = Stats{}
+	f.svcs[s.ServiceKey] = &fakeService{svc: s, dests: map[DestKey]Destination{}}
+	f.order = append(f.order, s.ServiceKey)
+	return nil
+}
+
+func (f *Fake) UpdateService(s Service) error {
+	cur, ok := f.svcs[s.ServiceKey]
+	if !ok {
+		return fmt.Errorf("edit service %s: %w", s.ServiceKey, ErrNotFound)
+	}
+	if err := f.checkScheduler(s); err != nil {
+		return err
+	}
+	if err := f.change("update-service", s.ServiceKey); err != nil {
+		return err
+	}
+	s.Stats = cur.svc.Stats
+	s.Flags &^= FlagHashed
+	cur.svc = s
+	return nil
+}
+
+func (f *Fake) RemoveService(k ServiceKey) error {
+	if _, ok := f.svcs[k]; !ok {
+		return fmt.Errorf("remove service %s: %w", k, ErrNotFound)
+	}
+	if err := f.change("remove-service", k); err != nil {
+		return err
+	}
+	delete(f.svcs, k)
+	f.order = slices.DeleteFunc(f.order, func(x ServiceKey) bool { return x == k })
+	return nil
+}
+
+func (f *Fake) destCheck(d Destination) error {
+	if d.LowerThreshold > d.UpperThreshold {
+		return fmt.Errorf("real server %s: lower threshold above upper (ERANGE)", d.DestKey)
+	}
+	if d.Forward == Tunnel && d.TunnelType == GUE && d.TunnelPort == 0 {
+		return fmt.Errorf("real server %s: gue tunnel without port (EINVAL)", d.DestKey)
+	}
+	return nil
+}
+
+func (f *Fake) CreateDestination(k ServiceKey, d Destination) error {
+	s, ok := f.svcs[k]
+	if !ok {
+		return fmt.Errorf("add real server to %s: %w", k, ErrNotFound)
+	}
+	if _, ok := s.dests[d.DestKey]; ok {
+		return fmt.Errorf("add real server %s to %s: %w", d.DestKey, k, ErrExists)
+	}
+	if err := f.destCheck(d); err != nil {
+		return err
+	}
+	if err := f.change("create-dest "+k.String(), d.DestKey); err != nil {
+		return err
+	}
+	d.ActiveConns, d.InactiveConns, d.PersistentConns, d.Stats = 0, 0, 0, Stats{}
+	s.dests[d.DestKey] = d
+	s.order = append(s.order, d.DestKey)
+	return nil
+}
+
+func (f *Fake) UpdateDestination(k ServiceKey, d Destination) error {
+	s, ok := f.svcs[k]
+	if !ok {
+		return fmt.Errorf("edit real server of %s: %w", k, ErrNotFound)
+	}
+	cur, ok := s.dests[d.DestKey]
+	if !ok {
+		return fmt.Errorf("edit real server %s of %s: %w", d.DestKey, k, ErrNotFound)
+	}
+	if err := f.destCheck(d); err != nil {
+		return err
+	}
+	if err := f.change("update-dest "+k.String(), d.DestKey); err != nil {
+		return err
+	}
+	d.ActiveConns, d.InactiveConns, d.PersistentConns, d.Stats = cur.ActiveConns, cur.InactiveConns, cur.PersistentConns, cur.Stats
+	s.dests[d.DestKey] = d
+	return nil
+}
+
+func (f *Fake) RemoveDestination(k ServiceKey, d DestKey) error {
+	s, ok := f.svcs[k]
+	if !ok {
+		return fmt.Errorf("remove real server from %s: %w", k, ErrNotFound)
+	}
+	if _, ok := s.dests[d]; !ok {
+		return fmt.Errorf("remove real server %s from %s: %w", d, k, ErrNotFound)
+	}
+	if err := f.change("remove-dest "+k.String(), d); err != nil {
+		return err
+	}
+	delete(s.dests, d)
+	s.order = slices.DeleteFunc(s.order, func(x DestKey) bool { return x == d })
+	return nil
+}
+
+type label string
+
+func (l label) String() string { return string(l) }
+
+func (f *Fake) Flush() error {
+	if err := f.change("flush", label("all")); err != nil {
+		return err
+	}
+	f.order, f.svcs = nil, map[ServiceKey]*fakeService{}
+	return nil
+}
+
+func (f *Fake) Zero(k *ServiceKey) error {
+	for key, s := range f.svcs {
+		if k != nil && key != *k {
+			continue
+		}
+		s.svc.Stats = Stats{}
+		for dk, d := range s.dests {
+			d.Stats = Stats{}
+			s.dests[dk] = d
+		}
+	}
+	if k != nil {
+		if _, ok := f.svcs[*k]; !ok {
+			return fmt.Errorf("zero counters of %s: %w", *k, ErrNotFound)
+		}
+		return f.change("zero", *k)
+	}
+	return f.change("zero", label("all"))
+}
+
+func (f *Fake) Timeouts() (Timeouts, error) { return f.timeouts, nil }
+
+func (f *Fake) SetTimeouts(t Timeouts) error {
+	if err := f.change("set-timeouts", label(fmt.Sprint(t))); err != nil {
+		return err
+	}
+	if t.TCP != 0 {
+		f.timeouts.TCP = t.TCP
+	}
+	if t.TCPFin != 0 {
+		f.timeouts.TCPFin = t.TCPFin
+	}
+	if t.UDP != 0 {
+		f.timeouts.UDP = t.UDP
+	}
+	return nil
+}
+
+func (f *Fake) Close() error { return nil }
+
+// SetCounters sets the connection counters and stats of a real server, as
+// traffic would. It panics if the service or real server does not exist.
+func (f *Fake) SetCounters(k ServiceKey, d DestKey, active, inactive uint32, st Stats) {
+	s := f.svcs[k]
+	dest := s.dests[d]
+	dest.ActiveConns, dest.InactiveConns, dest.Stats = active, inactive, st
+	s.dests[d] = dest
+}
+
+// SetServiceStats sets the counters of a service.
+func (f *Fake) SetServiceStats(k ServiceKey, st Stats) { f.svcs[k].svc.Stats = st }

@@ -1,0 +1,245 @@
+// Package ipvs is lvsnode's boundary to the kernel's IP Virtual Server table.
+//
+// It exposes one small interface, Client, with two implementations: the real
+// one over generic netlink (New, built on github.com/cloudflare/ipvs) and an
+// in-memory Fake for tests. The value types are the project's own: they carry
+// only what ipvsadm can express, use net/netip, and are comparable so that a
+// ServiceKey or DestKey can be a map key in diff planning.
+//
+// Errors follow one contract on both implementations and can be checked with
+// errors.Is: ErrNoIPVS, ErrPermission, ErrNotFound, ErrExists, ErrScheduler.
+package ipvs
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Sentinel errors. Every error returned by a Client that has one of these
+// causes wraps it (%w), so callers test with errors.Is.
+var (
+	// ErrNoIPVS: the kernel has no IPVS generic netlink family.
+	ErrNoIPVS = errors.New("IPVS is not available in this kernel (load it: modprobe ip_vs)")
+	// ErrPermission: the kernel refused the request (EPERM/EACCES).
+	ErrPermission = errors.New("permission denied: IPVS needs root or CAP_NET_ADMIN")
+	// ErrNotFound: the service or real server does not exist (ESRCH, or
+	// ENOENT on a real-server operation).
+	ErrNotFound = errors.New("no such service or real server")
+	// ErrExists: the service or real server already exists (EEXIST).
+	ErrExists = errors.New("already exists")
+	// ErrScheduler: the kernel has no module for the scheduler (ENOENT on a
+	// service operation).
+	ErrScheduler = errors.New("scheduler not available in the kernel (modprobe ip_vs_<name>)")
+)
+
+// Protocol is the transport protocol of a virtual service (IPPROTO_*).
+type Protocol uint16
+
+// Protocols IPVS balances.
+const (
+	TCP  Protocol = 6
+	UDP  Protocol = 17
+	SCTP Protocol = 132
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "TCP"
+	case UDP:
+		return "UDP"
+	case SCTP:
+		return "SCTP"
+	}
+	return fmt.Sprintf("proto(%d)", uint16(p))
+}
+
+// Forward is the packet-forwarding method to a real server.
+type Forward uint32
+
+// Forwarding methods, with the kernel's numbering (IP_VS_CONN_F_*).
+const (
+	Masq   Forward = 0 // NAT (ipvsadm -m)
+	Local  Forward = 1 // set by the kernel when the real server is the director itself
+	Tunnel Forward = 2 // IP-in-IP, GUE or GRE (ipvsadm -i)
+	Route  Forward = 3 // direct routing (ipvsadm -g, the default)
+)
+
+// String returns ipvsadm's column name for the method.
+func (f Forward) String() string {
+	switch f {
+	case Masq:
+		return "Masq"
+	case Local:
+		return "Local"
+	case Tunnel:
+		return "Tunnel"
+	case Route:
+		return "Route"
+	}
+	return fmt.Sprintf("fwd(%d)", uint32(f))
+}
+
+// TunnelType is the encapsulation used by the Tunnel method.
+type TunnelType uint8
+
+// Tunnel types (IP_VS_CONN_F_TUNNEL_TYPE_*).
+const (
+	IPIP TunnelType = 0
+	GUE  TunnelType = 1 // needs TunnelPort; kernel 5.2+
+	GRE  TunnelType = 2 // kernel 5.3+
+)
+
+func (t TunnelType) String() string {
+	switch t {
+	case IPIP:
+		return "ipip"
+	case GUE:
+		return "gue"
+	case GRE:
+		return "gre"
+	}
+	return fmt.Sprintf("tun(%d)", uint8(t))
+}
+
+// TunnelFlags selects the encapsulation checksum (GUE and GRE only).
+type TunnelFlags uint16
+
+// Tunnel checksum modes (IP_VS_TUNNEL_ENCAP_FLAG_*).
+const (
+	NoCsum  TunnelFlags = 0
+	Csum    TunnelFlags = 1
+	RemCsum TunnelFlags = 2 // remote checksum offload, GUE only
+)
+
+// Service flags (IP_VS_SVC_F_*). FlagHashed is kernel-internal and is
+// never reported by this package.
+const (
+	FlagPersistent uint32 = 0x0001
+	FlagHashed     uint32 = 0x0002
+	FlagOnePacket  uint32 = 0x0004
+	FlagSched1     uint32 = 0x0008
+	FlagSched2     uint32 = 0x0010
+	FlagSched3     uint32 = 0x0020
+)
+
+// ServiceKey identifies a virtual service: either protocol+address+port, or
+// a firewall mark (FWMark != 0, with IPv6 choosing the family).
+type ServiceKey struct {
+	Protocol Protocol
+	Addr     netip.Addr
+	Port     uint16
+	FWMark   uint32
+	IPv6     bool // family of a fwmark service; ignored when Addr is set
+}
+
+// Is6 reports whether the service is IPv6.
+func (k ServiceKey) Is6() bool {
+	if k.FWMark != 0 {
+		return k.IPv6
+	}
+	return k.Addr.Is6()
+}
+
+// String formats the key as ipvsadm -Ln shows it ("TCP  10.0.0.100:80",
+// "FWM  1").
+func (k ServiceKey) String() string {
+	if k.FWMark != 0 {
+		if k.IPv6 {
+			return fmt.Sprintf("FWM  %d IPv6", k.FWMark)
+		}
+		return fmt.Sprintf("FWM  %d", k.FWMark)
+	}
+	return fmt.Sprintf("%-4s %s", k.Protocol, netip.AddrPortFrom(k.Addr, k.Port))
+}
+
+// Service is a virtual service with its settings.
+type Service struct {
+	ServiceKey
+	Scheduler string
+	Flags     uint32 // FlagPersistent | FlagOnePacket | FlagSched*
+	Timeout   uint32 // persistence timeout in seconds
+	// Netmask is the persistence granularity as a prefix length: 0..32 for
+	// IPv4, 0..128 for IPv6. The kernel default is the full length.
+	Netmask int
+	Stats   Stats
+}
+
+// DestKey identifies a real server within a service.
+type DestKey struct {
+	Addr netip.Addr
+	Port uint16
+}
+
+func (k DestKey) String() string { return netip.AddrPortFrom(k.Addr, k.Port).String() }
+
+// Destination is a real server of a service, with its counters.
+type Destination struct {
+	DestKey
+	Forward        Forward
+	Weight         uint32
+	UpperThreshold uint32
+	LowerThreshold uint32
+	TunnelType     TunnelType
+	TunnelPort     uint16
+	TunnelFlags    TunnelFlags
+
+	// Read-only counters filled in by Destinations.
+	ActiveConns     uint32
+	InactiveConns   uint32
+	PersistentConns uint32
+	Stats           Stats
+}
+
+// Stats are 64-bit counters and rates of a service or real server.
+type Stats struct {
+	Conns    uint64 `json:"conns"`
+	InPkts   uint64 `json:"in_pkts"`
+	OutPkts  uint64 `json:"out_pkts"`
+	InBytes  uint64 `json:"in_bytes"`
+	OutBytes uint64 `json:"out_bytes"`
+	CPS      uint64 `json:"cps"`
+	InPPS    uint64 `json:"in_pps"`
+	OutPPS   uint64 `json:"out_pps"`
+	InBPS    uint64 `json:"in_bps"`
+	OutBPS   uint64 `json:"out_bps"`
+}
+
+// Timeouts are the connection timeouts in seconds (ipvsadm --set tcp tcpfin
+// udp). Zero in SetTimeouts leaves that value unchanged.
+type Timeouts struct {
+	TCP, TCPFin, UDP uint32
+}
+
+// Info describes the kernel's IPVS.
+type Info struct {
+	Version   [3]int
+	TableSize uint32
+}
+
+// Client reads and changes the IPVS table. Implementations: New (kernel) and
+// Fake (memory). A Client is not safe for concurrent use.
+type Client interface {
+	Info() (Info, error)
+	// Services lists every virtual service; an empty table is an empty
+	// slice and a nil error.
+	Services() ([]Service, error)
+	// Destinations lists the real servers of a service; none, or a
+	// missing service, is an empty slice and a nil error (as the kernel's
+	// dump answers).
+	Destinations(ServiceKey) ([]Destination, error)
+	CreateService(Service) error
+	UpdateService(Service) error
+	RemoveService(ServiceKey) error
+	CreateDestination(ServiceKey, Destination) error
+	UpdateDestination(ServiceKey, Destination) error
+	RemoveDestination(ServiceKey, DestKey) error
+	// Flush removes every service (ipvsadm -C).
+	Flush() error
+	// Zero resets the counters of one service, or of all when key is nil.
+	Zero(key *ServiceKey) error
+	Timeouts() (Timeouts, error)
+	SetTimeouts(Timeouts) error
+	Close() error
+}

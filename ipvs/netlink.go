@@ -1,0 +1,243 @@
+package ipvs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"syscall"
+
+	cf "github.com/cloudflare/ipvs"
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
+)
+
+// Kernel constants (include/uapi/linux/ip_vs.h) for the two commands
+// cloudflare/ipvs does not wrap: IPVS_CMD_ZERO and IPVS_CMD_FLUSH.
+const (
+	genlName       = "IPVS"
+	genlVersion    = 1
+	cmdZero        = 16
+	cmdFlush       = 17
+	cmdAttrService = 1
+	svcAttrAF      = 1
+	svcAttrProto   = 2
+	svcAttrAddr    = 3
+	svcAttrPort    = 4
+	svcAttrFWMark  = 5
+)
+
+// netlinkClient implements Client against the running kernel.
+type netlinkClient struct {
+	c      cf.Client
+	closer io.Closer
+	// raw carries ZERO and FLUSH; opened on first use.
+	raw    *genetlink.Conn
+	family genetlink.Family
+}
+
+var _ Client = (*netlinkClient)(nil)
+
+// New connects to the kernel's IPVS over generic netlink in the current
+// network namespace. It returns an error wrapping ErrNoIPVS when the kernel
+// has no IPVS (module not loaded). Close the client when done.
+func New() (Client, error) {
+	c, err := cf.New()
+	if err != nil {
+		return nil, mapErr("connect to IPVS", err, false)
+	}
+	nc := &netlinkClient{c: c}
+	if cl, ok := c.(io.Closer); ok {
+		nc.closer = cl
+	}
+	return nc, nil
+}
+
+func (n *netlinkClient) Close() error {
+	var err error
+	if n.raw != nil {
+		err = n.raw.Close()
+	}
+	if n.closer != nil {
+		if cerr := n.closer.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// mapErr turns a netlink error into the package's sentinel errors. dest tells
+// whether ENOENT means "no such real server" (dest operations) or "no such
+// scheduler" (service operations).
+func mapErr(what string, err error, dest bool) error {
+	if err == nil {
+		return nil
+	}
+	var sentinel error
+	switch {
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		sentinel = ErrPermission
+	case errors.Is(err, syscall.ESRCH):
+		sentinel = ErrNotFound
+	case errors.Is(err, syscall.EEXIST):
+		sentinel = ErrExists
+	case errors.Is(err, syscall.ENOENT) || errors.Is(err, fs.ErrNotExist):
+		switch {
+		case what == "connect to IPVS":
+			sentinel = ErrNoIPVS
+		case dest:
+			sentinel = ErrNotFound
+		default:
+			sentinel = ErrScheduler
+		}
+	}
+	if sentinel == nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, sentinel)
+}
+
+func (n *netlinkClient) Info() (Info, error) {
+	i, err := n.c.Info()
+	if err != nil {
+		return Info{}, mapErr("read IPVS info", err, false)
+	}
+	return Info{Version: i.Version, TableSize: i.ConnectionTableSize}, nil
+}
+
+func (n *netlinkClient) Services() ([]Service, error) {
+	list, err := n.c.Services()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // cloudflare/ipvs reports an empty table this way
+	}
+	if err != nil {
+		return nil, mapErr("list services", err, false)
+	}
+	out := make([]Service, 0, len(list))
+	for _, s := range list {
+		out = append(out, fromCFService(s))
+	}
+	return out, nil
+}
+
+func (n *netlinkClient) Destinations(k ServiceKey) ([]Destination, error) {
+	list, err := n.c.Destinations(toCFService(Service{ServiceKey: k}))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapErr("list real servers of "+k.String(), err, true)
+	}
+	out := make([]Destination, 0, len(list))
+	for _, d := range list {
+		out = append(out, fromCFDest(d))
+	}
+	return out, nil
+}
+
+func (n *netlinkClient) CreateService(s Service) error {
+	return mapErr("add service "+s.String(), n.c.CreateService(toCFService(s)), false)
+}
+
+func (n *netlinkClient) UpdateService(s Service) error {
+	return mapErr("edit service "+s.String(), n.c.UpdateService(toCFService(s)), false)
+}
+
+func (n *netlinkClient) RemoveService(k ServiceKey) error {
+	return mapErr("remove service "+k.String(), n.c.RemoveService(toCFService(Service{ServiceKey: k})), true)
+}
+
+func (n *netlinkClient) CreateDestination(k ServiceKey, d Destination) error {
+	err := n.c.CreateDestination(toCFService(Service{ServiceKey: k}), toCFDest(d))
+	return mapErr("add real server "+d.String()+" to "+k.String(), err, true)
+}
+
+func (n *netlinkClient) UpdateDestination(k ServiceKey, d Destination) error {
+	err := n.c.UpdateDestination(toCFService(Service{ServiceKey: k}), toCFDest(d))
+	return mapErr("edit real server "+d.String()+" of "+k.String(), err, true)
+}
+
+func (n *netlinkClient) RemoveDestination(k ServiceKey, d DestKey) error {
+	err := n.c.RemoveDestination(toCFService(Service{ServiceKey: k}), toCFDest(Destination{DestKey: d}))
+	return mapErr("remove real server "+d.String()+" from "+k.String(), err, true)
+}
+
+func (n *netlinkClient) Timeouts() (Timeouts, error) {
+	c, err := n.c.Config()
+	if err != nil {
+		return Timeouts{}, mapErr("read timeouts", err, false)
+	}
+	return Timeouts{TCP: c.TCPTimeout, TCPFin: c.TCPFinTimeout, UDP: c.UDPTimeout}, nil
+}
+
+func (n *netlinkClient) SetTimeouts(t Timeouts) error {
+	err := n.c.SetConfig(cf.Config{TCPTimeout: t.TCP, TCPFinTimeout: t.TCPFin, UDPTimeout: t.UDP})
+	return mapErr("set timeouts", err, false)
+}
+
+func (n *netlinkClient) Flush() error {
+	return mapErr("clear the table", n.rawCommand(cmdFlush, nil), false)
+}
+
+func (n *netlinkClient) Zero(k *ServiceKey) error {
+	if k == nil {
+		return mapErr("zero counters", n.rawCommand(cmdZero, nil), false)
+	}
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(cmdAttrService, func(nae *netlink.AttributeEncoder) error {
+		if k.Is6() {
+			nae.Uint16(svcAttrAF, syscall.AF_INET6)
+		} else {
+			nae.Uint16(svcAttrAF, syscall.AF_INET)
+		}
+		if k.FWMark != 0 {
+			nae.Uint32(svcAttrFWMark, k.FWMark)
+			return nil
+		}
+		nae.Uint16(svcAttrProto, uint16(k.Protocol))
+		nae.Bytes(svcAttrAddr, addr16(k.Addr))
+		nae.Bytes(svcAttrPort, []byte{byte(k.Port >> 8), byte(k.Port)}) // network order
+		return nil
+	})
+	b, err := ae.Encode()
+	if err != nil {
+		return err
+	}
+	return mapErr("zero counters of "+k.String(), n.rawCommand(cmdZero, b), true)
+}
+
+// rawCommand sends one IPVS command that cloudflare/ipvs does not wrap.
+func (n *netlinkClient) rawCommand(cmd uint8, data []byte) error {
+	if n.raw == nil {
+		c, err := genetlink.Dial(nil)
+		if err != nil {
+			return err
+		}
+		f, err := c.GetFamily(genlName)
+		if err != nil {
+			c.Close()
+			return err
+		}
+		n.raw, n.family = c, f
+	}
+	msg := genetlink.Message{
+		Header: genetlink.Header{Command: cmd, Version: genlVersion},
+		Data:   data,
+	}
+	_, err := n.raw.Execute(msg, n.family.ID, netlink.Request|netlink.Acknowledge)
+	return err
+}
+
+// addr16 is the kernel's union nf_inet_addr: 16 bytes, IPv4 in the first 4.
+func addr16(a netip.Addr) []byte {
+	b := make([]byte, 16)
+	if a.Is4() {
+		v := a.As4()
+		copy(b, v[:])
+	} else {
+		v := a.As16()
+		copy(b, v[:])
+	}
+	return b
+}
