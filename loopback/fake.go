@@ -203,3 +203,15 @@ func (f *Fake) Watchers() int {
 	defer f.mu.Unlock()
 	return len(f.watchers)
 }
+
+// SetFail makes operation op fail with err (nil clears it), safely while the
+// fake is in use.
+func (f *Fake) SetFail(op string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.Fail, op)
+		return
+	}
+	f.Fail[op] = err
+}

@@ -153,3 +153,18 @@ func (f *Fake) Set(k Key, value string) error {
 	f.Writes = append(f.Writes, k.String()+"="+value)
 	return nil
 }
+
+// Poke sets key as an outside actor would (no Writes entry, no failure
+// injection). Safe for concurrent use with Get and Set.
+func (f *Fake) Poke(key, value string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Values[key] = value
+}
+
+// Value returns the value of key ("" when absent).
+func (f *Fake) Value(key string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.Values[key]
+}

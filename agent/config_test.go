@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadFileReadsEverySetting(t *testing.T) {
+	p := writeFile(t, `mode: dr
+vips:
+  - 10.0.0.100
+  - fd00::100
+interfaces: [eth0]
+state-file: /run/lvsnode/state.json
+sysctl-file: /etc/sysctl.d/99-lvsnode.conf
+listen: 127.0.0.1:9109
+resync-interval: 2s
+teardown-on-stop: true
+`)
+	c, err := LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.VIPs) != 2 || o.VIPs[1].String() != "fd00::100" || o.Interfaces[0] != "eth0" ||
+		o.StateFile != "/run/lvsnode/state.json" || o.SysctlFile != "/etc/sysctl.d/99-lvsnode.conf" ||
+		o.Listen != "127.0.0.1:9109" || o.ResyncInterval != 2*time.Second || !o.TeardownOnStop {
+		t.Fatalf("options %+v", o)
+	}
+}
+
+func TestTheShippedExampleIsValid(t *testing.T) {
+	c, err := LoadFile("../examples/agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Options(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadInputNamesWhereAndIsOneLine(t *testing.T) {
+	cases := []struct {
+		name, file, want string
+	}{
+		{"bad address", "vips:\n  - 10.0.0.1\n  - 10.0.0.300\n", ":3: VIP \"10.0.0.300\" is not an IP address"},
+		{"prefix", "vips: [10.0.0.0/24]\n", ":1: VIP \"10.0.0.0/24\" is a prefix"},
+		{"unknown mode", "mode: fullnat\nvips: [10.0.0.1]\n", ":1: unknown mode \"fullnat\""},
+		{"unknown key", "vips: [10.0.0.1]\nvip: 10.0.0.2\n", ":2: unknown setting vip"},
+		{"syntax", "vips: [10.0.0.1\n", ":1: did not find expected"},
+		{"list for scalar", "mode: [dr]\nvips: [10.0.0.1]\n", "want a single value"},
+		{"no vips", "mode: dr\n", "no VIP given"},
+		{"loopback vip", "vips: [127.0.0.2]\n", "not a unicast service address"},
+		{"bad duration", "vips: [10.0.0.1]\nresync-interval: soon\n", ":2:"},
+		{"dotted interface", "vips: [10.0.0.1]\ninterfaces: [eth0.100]\n", ":2: interface \"eth0.100\""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, tc.file)
+			c, err := LoadFile(p)
+			if err == nil {
+				_, err = c.Options()
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !errors.Is(err, ErrBadInput) {
+				t.Fatalf("%v does not wrap ErrBadInput", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q, want one line containing %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseVIPAcceptsSingleAddressPrefixes(t *testing.T) {
+	for in, want := range map[string]string{"10.0.0.1/32": "10.0.0.1", "fd00::1/128": "fd00::1", "::ffff:10.0.0.1": "10.0.0.1"} {
+		a, err := ParseVIP(in)
+		if err != nil || a.String() != want {
+			t.Errorf("ParseVIP(%q) = %v, %v; want %s", in, a, err, want)
+		}
+	}
+}
+
+func TestDuplicateVIPsCollapse(t *testing.T) {
+	o := opts(t, "10.0.0.1", "10.0.0.1/32")
+	if len(o.VIPs) != 1 {
+		t.Fatalf("VIPs %v", o.VIPs)
+	}
+}
