@@ -224,7 +224,10 @@ func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
 // ipvsadm cuts IPv4 names at 33 characters.
 func listName(k ipvs.ServiceKey) string {
 	if k.FWMark != 0 {
-		return k.String()
+		if k.IPv6 {
+			return fmt.Sprintf("FWM  %d IPv6", k.FWMark)
+		}
+		return fmt.Sprintf("FWM  %d", k.FWMark)
 	}
 	name := fmt.Sprintf("%-4s %s", k.Protocol, numeric(k.Addr, k.Port))
 	if !k.Is6() && len(name) > 33 {

@@ -86,13 +86,13 @@ func TestParseRulesAccepts(t *testing.T) {
 
 func TestParseRulesRejects(t *testing.T) {
 	cases := []struct{ in, want string }{
-		{"-A -t 10.0.0.100:80 -s rr\n-A -t 10.0.0.100:80 -s rr\n", "line 2: service TCP  10.0.0.100:80 is already defined on line 1"},
+		{"-A -t 10.0.0.100:80 -s rr\n-A -t 10.0.0.100:80 -s rr\n", "line 2: service TCP 10.0.0.100:80 is already defined on line 1"},
 		{"-A -t 10.0.0.100:80 -s rr\n\n-a -t 10.0.0.100:80 -r 10.0.0.11:81 -g\n", "line 3: real server 10.0.0.11:81: direct routing (-g) cannot map ports"},
-		{"-a -t 10.0.0.100:80 -r 10.0.0.11:80\n", "line 1: real server for service TCP  10.0.0.100:80, which no earlier -A line defines"},
+		{"-a -t 10.0.0.100:80 -r 10.0.0.11:80\n", "line 1: real server for service TCP 10.0.0.100:80, which no earlier -A line defines"},
 		{"-A -t 10.0.0.100:80 -s nope\n", "line 1: unknown scheduler \"nope\""},
 		{"-E -t 10.0.0.100:80 -s rr\n", "line 1: -E is not accepted in restore input"},
 		{"-A -t 10.0.0.100:80 --bogus\n", "line 1: unknown option \"--bogus\""},
-		{"-A -t 10.0.0.100 -s rr\n", "line 1: service TCP  10.0.0.100:0 has port 0"},
+		{"-A -t 10.0.0.100 -s rr\n", "line 1: service TCP 10.0.0.100:0 has port 0"},
 		{"-A -t 10.0.0.100:80\n-a -t 10.0.0.100:80 -r 10.0.0.11 -w 70000\n", "line 2: weight (-w) \"70000\""},
 		{"-A -t 10.0.0.100:80\n-a -t 10.0.0.100:80 -r 10.0.0.11 -i --tun-type gue\n", "line 2: --tun-type gue needs --tun-port"},
 		{"-A -t 10.0.0.100:80\n-a -t 10.0.0.100:80 -r 10.0.0.11 -g -y 5\n", "line 2: real server 10.0.0.11:80: lower threshold"},

@@ -142,16 +142,16 @@ func (k ServiceKey) Is6() bool {
 	return k.Addr.Is6()
 }
 
-// String formats the key as ipvsadm -Ln shows it ("TCP  10.0.0.100:80",
-// "FWM  1").
+// String formats the key for messages: "TCP 10.0.0.100:80",
+// "TCP [fd00::100]:80", "FWM 1", "FWM 1 IPv6".
 func (k ServiceKey) String() string {
 	if k.FWMark != 0 {
 		if k.IPv6 {
-			return fmt.Sprintf("FWM  %d IPv6", k.FWMark)
+			return fmt.Sprintf("FWM %d IPv6", k.FWMark)
 		}
-		return fmt.Sprintf("FWM  %d", k.FWMark)
+		return fmt.Sprintf("FWM %d", k.FWMark)
 	}
-	return fmt.Sprintf("%-4s %s", k.Protocol, netip.AddrPortFrom(k.Addr, k.Port))
+	return fmt.Sprintf("%s %s", k.Protocol, netip.AddrPortFrom(k.Addr, k.Port))
 }
 
 // Service is a virtual service with its settings.

@@ -1,0 +1,258 @@
+package controller
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+type fakeSysctl map[string]string
+
+func (f fakeSysctl) Get(k string) (string, error) {
+	v, ok := f[k]
+	if !ok {
+		return "", fmt.Errorf("no %s", k)
+	}
+	return v, nil
+}
+func (f fakeSysctl) Set(k, v string) error { f[k] = v; return nil }
+
+func newCtl() (*Controller, *ipvs.Fake, *bytes.Buffer) {
+	f := ipvs.NewFake()
+	var out bytes.Buffer
+	return &Controller{IPVS: f, Out: &out, Sysctl: fakeSysctl{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}}, f, &out
+}
+
+func spec(t *testing.T, f Flags) Spec {
+	t.Helper()
+	s, err := Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAddNodeIdempotent(t *testing.T) {
+	c, f, out := newCtl()
+	s := spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11", DR: true})
+	for i := 0; i < 2; i++ {
+		if err := c.AddNode(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.Log) != 2 {
+		t.Errorf("changes after add-node twice: %q (want create-service, create-dest)", f.Log)
+	}
+	if !strings.Contains(out.String(), "unchanged: real server 10.0.0.11:80") {
+		t.Errorf("second run output: %q", out.String())
+	}
+	svcs, _ := f.Services()
+	if svcs[0].Scheduler != "wlc" {
+		t.Errorf("default scheduler %q", svcs[0].Scheduler)
+	}
+	// Another weight edits in place.
+	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11", Weight: "5"})); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := f.Destinations(svcs[0].ServiceKey)
+	if len(f.Log) != 3 || ds[0].Weight != 5 {
+		t.Errorf("after weight change: log %q, weight %d", f.Log, ds[0].Weight)
+	}
+}
+
+func TestAddNodeChecks(t *testing.T) {
+	c, f, _ := newCtl()
+	// DR cannot map ports.
+	_, err := Parse(Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11:8080", DR: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11:8080", DR: true}))
+	if !IsInput(err) || !strings.Contains(err.Error(), "cannot map ports") {
+		t.Errorf("DR port mapping: %v", err)
+	}
+	// NAT without forwarding fails before any change...
+	err = c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11:8080", NAT: true}))
+	if !errors.Is(err, ErrPrerequisite) || !strings.Contains(err.Error(), "net.ipv4.ip_forward is 0") {
+		t.Errorf("NAT without forwarding: %v", err)
+	}
+	if len(f.Log) != 0 {
+		t.Errorf("changes despite failed checks: %q", f.Log)
+	}
+	// ...and --enable-forwarding sets it.
+	c.EnableForwarding = true
+	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11:8080", NAT: true})); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Sysctl.Get("net.ipv4.ip_forward"); v != "1" {
+		t.Errorf("ip_forward = %q", v)
+	}
+}
+
+func TestEditRemoveNode(t *testing.T) {
+	c, f, _ := newCtl()
+	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11", Weight: "3", Upper: "100"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EditNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11", Lower: "10"})); err != nil {
+		t.Fatal(err)
+	}
+	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Addr: mustAddr("10.0.0.100"), Port: 80}
+	ds, _ := f.Destinations(k)
+	if d := ds[0]; d.Weight != 3 || d.UpperThreshold != 100 || d.LowerThreshold != 10 {
+		t.Errorf("edit-node kept/changed wrong fields: %+v", d)
+	}
+	err := c.EditNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.12"}))
+	if !errors.Is(err, ipvs.ErrNotFound) {
+		t.Errorf("edit missing node: %v", err)
+	}
+	if err := c.RemoveNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11"})); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := f.Destinations(k); len(ds) != 0 {
+		t.Errorf("remove-node left %v", ds)
+	}
+	if err := c.RemoveService(spec(t, Flags{TCP: "10.0.0.100:80"})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServiceCommands(t *testing.T) {
+	c, f, _ := newCtl()
+	s := spec(t, Flags{UDP: "10.0.0.100:53", Scheduler: "rr", Persistent: "60", OnePacket: true})
+	if err := c.AddService(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddService(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EditService(spec(t, Flags{UDP: "10.0.0.100:53", Scheduler: "sh", SchedFlags: "sh-port"})); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ := f.Services()
+	got := svcs[0]
+	if len(f.Log) != 2 || got.Scheduler != "sh" || got.Timeout != 60 || got.Flags != ipvs.FlagPersistent|ipvs.FlagOnePacket|ipvs.FlagSched2 {
+		t.Errorf("log %q service %+v", f.Log, got)
+	}
+	if err := c.EditService(spec(t, Flags{UDP: "10.0.0.100:53", NoPersistent: true})); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ = f.Services()
+	if svcs[0].Flags&ipvs.FlagPersistent != 0 {
+		t.Errorf("--no-persistent kept persistence")
+	}
+	if err := c.SetTimeouts(ipvs.Timeouts{TCP: 600}); err != nil {
+		t.Fatal(err)
+	}
+	if tm, _ := f.Timeouts(); tm != (ipvs.Timeouts{TCP: 600, TCPFin: 120, UDP: 300}) {
+		t.Errorf("timeouts %+v", tm)
+	}
+	if err := c.Zero(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Clear(); err != nil {
+		t.Fatal(err)
+	}
+	if svcs, _ := f.Services(); len(svcs) != 0 {
+		t.Errorf("clear left %v", svcs)
+	}
+}
+
+func TestDrainNode(t *testing.T) {
+	c, f, out := newCtl()
+	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11"})); err != nil {
+		t.Fatal(err)
+	}
+	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Addr: mustAddr("10.0.0.100"), Port: 80}
+	rk := ipvs.DestKey{Addr: mustAddr("10.0.0.11"), Port: 80}
+	f.SetCounters(k, rk, 2, 3, ipvs.Stats{})
+	var clock time.Time
+	c.Now = func() time.Time { return clock }
+	c.Sleep = func(d time.Duration) { clock = clock.Add(d) }
+	polls := 0
+	f.BeforeList = func(f *ipvs.Fake) {
+		polls++
+		if polls == 4 {
+			f.SetCounters(k, rk, 0, 1, ipvs.Stats{})
+		}
+		if polls == 6 {
+			f.SetCounters(k, rk, 0, 0, ipvs.Stats{})
+		}
+	}
+	if err := c.DrainNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11"}), DrainOptions{Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"update-dest TCP 10.0.0.100:80 10.0.0.11:80", "remove-dest TCP 10.0.0.100:80 10.0.0.11:80"}
+	if got := f.Log[2:]; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("drain changes %q", got)
+	}
+	for _, line := range []string{"weight 1 -> 0", "2 active, 3 inactive", "0 active, 1 inactive", "0 active, 0 inactive", "drained and removed"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("drain output lacks %q:\n%s", line, out.String())
+		}
+	}
+}
+
+func TestDrainTimeout(t *testing.T) {
+	c, f, _ := newCtl()
+	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11"})); err != nil {
+		t.Fatal(err)
+	}
+	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Addr: mustAddr("10.0.0.100"), Port: 80}
+	rk := ipvs.DestKey{Addr: mustAddr("10.0.0.11"), Port: 80}
+	f.SetCounters(k, rk, 1, 0, ipvs.Stats{})
+	var clock time.Time
+	c.Now = func() time.Time { return clock }
+	c.Sleep = func(d time.Duration) { clock = clock.Add(d) }
+	s := spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11"})
+	err := c.DrainNode(s, DrainOptions{Timeout: 5 * time.Second})
+	if !errors.Is(err, ErrDrainTimeout) {
+		t.Fatalf("drain: %v", err)
+	}
+	ds, _ := f.Destinations(k)
+	if len(ds) != 1 || ds[0].Weight != 0 {
+		t.Errorf("after timeout: %+v (want kept at weight 0)", ds)
+	}
+	if err := c.DrainNode(s, DrainOptions{Timeout: 5 * time.Second, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := f.Destinations(k); len(ds) != 0 {
+		t.Errorf("--force left %v", ds)
+	}
+}
+
+func TestRestoreIdempotentAndAtomicOnBadInput(t *testing.T) {
+	c, f, out := newCtl()
+	c.EnableForwarding = true
+	n, err := c.Restore(strings.NewReader(canonical), RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, nd := mustTable(t, canonical).Size()
+	if n != ns+nd {
+		t.Errorf("first restore: %d changes, want %d", n, ns+nd)
+	}
+	before := len(f.Log)
+	if n, err := c.Restore(strings.NewReader(canonical), RestoreOptions{}); err != nil || n != 0 {
+		t.Errorf("second restore: %d changes, %v", n, err)
+	}
+	bad := canonical + "-a -t 10.0.0.100:80 -r 10.0.0.99:81 -g\n"
+	if _, err := c.Restore(strings.NewReader(bad), RestoreOptions{}); !IsInput(err) || !strings.Contains(err.Error(), "line 33:") {
+		t.Errorf("bad restore: %v", err)
+	}
+	if len(f.Log) != before {
+		t.Errorf("bad input changed the table: %q", f.Log[before:])
+	}
+	var saved bytes.Buffer
+	tab, _ := ReadTable(f)
+	Save(&saved, tab)
+	if saved.String() != canonical {
+		t.Errorf("save after restore:\n%s", saved.String())
+	}
+	_ = out
+}
