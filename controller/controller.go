@@ -318,14 +318,20 @@ type RestoreOptions struct {
 
 // Restore makes the kernel table equal to the ipvsadm -S format input read
 // from r. The whole input is parsed and validated first: a bad line fails
-// with its line number and nothing is changed. Then the kernel is dumped
-// once, diffed, and only the differences are applied, so restoring the same
-// input twice makes no change the second time.
+// with its line number and nothing is changed. See RestoreTable.
 func (c *Controller) Restore(r io.Reader, o RestoreOptions) (applied int, err error) {
 	want, err := ParseRules(r)
 	if err != nil {
 		return 0, err
 	}
+	return c.RestoreTable(want, o)
+}
+
+// RestoreTable makes the kernel table equal to want (a validated table,
+// from ParseRules): the kernel is dumped once, diffed, and only the
+// differences are applied, so restoring the same table twice makes no
+// change the second time.
+func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, err error) {
 	for _, e := range want.Services {
 		for _, d := range e.Dests {
 			if err := c.checkNAT(d); err != nil {

@@ -1,12 +1,202 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"errors"
+	"fmt"
+	"strings"
 
-// controllerCommand is the director half. Its subcommands are added by the
-// controller package wiring (issue "Director controller").
+	"github.com/urfave/cli/v2"
+
+	"github.com/lvsnode/lvsnode/controller"
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+// controllerCommand is the director half: ipvsadm's flags and formats,
+// with idempotent node commands, a drain that waits, and a diffing restore.
 func controllerCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "controller",
 		Usage: "program IPVS on the director (ipvsadm's flags and formats)",
+		Description: "Programs the kernel's IPVS table over netlink (no ipvsadm needed), with\n" +
+			"ipvsadm's option names, its `ipvsadm -Ln` listing and its `-S -n` save format.\n" +
+			"Run as root (or with CAP_NET_ADMIN) on the director.\n\n" +
+			"A DR cluster from nothing, then a graceful removal:\n\n" +
+			"   lvsnode controller add-node -t 10.0.0.100:80 -r 10.0.0.11 -g\n" +
+			"   lvsnode controller add-node -t 10.0.0.100:80 -r 10.0.0.12 -g -w 2\n" +
+			"   lvsnode controller list\n" +
+			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m\n\n" +
+			"Keep the table as a file and converge to it (only differences are applied):\n\n" +
+			"   lvsnode controller save > /etc/lvsnode/ipvs.rules\n" +
+			"   lvsnode controller restore < /etc/lvsnode/ipvs.rules\n\n" +
+			"Every flag can also come from an LVSNODE_* variable named after its long\n" +
+			"form (--tcp-service: LVSNODE_TCP_SERVICE).",
+		Before:          ctlNormalizePersistent,
+		HideHelpCommand: true,
+		Subcommands: []*cli.Command{
+			ctlAddNodeCmd(), ctlEditNodeCmd(), ctlRemoveNodeCmd(), ctlDrainNodeCmd(),
+			ctlAddServiceCmd(), ctlEditServiceCmd(), ctlRemoveServiceCmd(),
+			ctlClearCmd(), ctlZeroCmd(), ctlTimeoutsCmd(), ctlListCmd(), ctlSaveCmd(), ctlRestoreCmd(),
+		},
+	}
+}
+
+func ctlEnv(name string) []string {
+	return []string{"LVSNODE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
+}
+
+func ctlStrFlag(name, alias, usage string) cli.Flag {
+	f := &cli.StringFlag{Name: name, Usage: usage, EnvVars: ctlEnv(name)}
+	if alias != "" {
+		f.Aliases = []string{alias}
+	}
+	return f
+}
+
+func ctlBoolFlag(name, alias, usage string) cli.Flag {
+	f := &cli.BoolFlag{Name: name, Usage: usage, EnvVars: ctlEnv(name)}
+	if alias != "" {
+		f.Aliases = []string{alias}
+	}
+	return f
+}
+
+// ctlServiceFlags name the virtual service (ipvsadm's -t|-u|--sctp-service|-f).
+func ctlServiceFlags() []cli.Flag {
+	return []cli.Flag{
+		ctlStrFlag("tcp-service", "t", "TCP virtual service `VIP:PORT` ([IPv6]:PORT for IPv6)"),
+		ctlStrFlag("udp-service", "u", "UDP virtual service `VIP:PORT`"),
+		ctlStrFlag("sctp-service", "", "SCTP virtual service `VIP:PORT`"),
+		ctlStrFlag("fwmark-service", "f", "firewall-mark service `MARK` (set by iptables/nft -j MARK)"),
+		ctlBoolFlag("ipv6", "6", "the fwmark service is IPv6"),
+	}
+}
+
+// ctlServiceOptFlags are the settings of a service (-s -p -M -o -b).
+func ctlServiceOptFlags() []cli.Flag {
+	return []cli.Flag{
+		ctlStrFlag("scheduler", "s", "`SCHED`: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh (new services: wlc)"),
+		ctlStrFlag("persistent", "p", "persistence `[SECONDS]`: a client sticks to one real server (bare -p: 300)"),
+		ctlStrFlag("netmask", "M", "persistence granularity `MASK` (255.255.255.0, or a prefix length; IPv6: length)"),
+		ctlBoolFlag("ops", "o", "one-packet scheduling (UDP)"),
+		ctlStrFlag("sched-flags", "b", "scheduler `FLAGS`: sh-fallback,sh-port,mh-fallback,mh-port,flag-1..3"),
+	}
+}
+
+// ctlRealFlags are the real server and its settings (-r -g -i -m -w -x -y --tun-*).
+func ctlRealFlags() []cli.Flag {
+	return []cli.Flag{
+		ctlStrFlag("real-server", "r", "real server `RIP[:PORT]` (port defaults to the service's)"),
+		ctlBoolFlag("gatewaying", "g", "direct routing, DR (default for new real servers)"),
+		ctlBoolFlag("ipip", "i", "tunnelling, TUN (see --tun-type)"),
+		ctlBoolFlag("masquerading", "m", "NAT: the only method that can map ports; needs ip_forward"),
+		ctlStrFlag("weight", "w", "`WEIGHT` 0-65535 (new real servers: 1; 0 = no new connections)"),
+		ctlStrFlag("u-threshold", "x", "upper connection threshold `N` (0 = none)"),
+		ctlStrFlag("l-threshold", "y", "lower connection threshold `N`"),
+		ctlStrFlag("tun-type", "", "tunnel `TYPE`: ipip (default), gue (needs --tun-port), gre"),
+		ctlStrFlag("tun-port", "", "GUE destination `PORT` on the real server"),
+		ctlBoolFlag("tun-nocsum", "", "tunnel without checksum (default; gue, gre)"),
+		ctlBoolFlag("tun-csum", "", "tunnel with checksum (gue, gre)"),
+		ctlBoolFlag("tun-remcsum", "", "tunnel with remote checksum offload (gue)"),
+		ctlBoolFlag("enable-forwarding", "", "for NAT: set net.ipv4.ip_forward (or IPv6 forwarding) to 1 if it is 0"),
+	}
+}
+
+func ctlFlags(groups ...[]cli.Flag) []cli.Flag {
+	var out []cli.Flag
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// ctlFlagsOf copies the typed options into the controller's Flags.
+func ctlFlagsOf(c *cli.Context) controller.Flags {
+	return controller.Flags{
+		TCP: c.String("tcp-service"), UDP: c.String("udp-service"), SCTP: c.String("sctp-service"),
+		FWMark: c.String("fwmark-service"), IPv6: c.Bool("ipv6"),
+		Scheduler: c.String("scheduler"), Persistent: c.String("persistent"), NoPersistent: c.Bool("no-persistent"),
+		Netmask: c.String("netmask"), OnePacket: c.Bool("ops"), SchedFlags: c.String("sched-flags"),
+		Real: c.String("real-server"), DR: c.Bool("gatewaying"), TUN: c.Bool("ipip"), NAT: c.Bool("masquerading"),
+		Weight: c.String("weight"), Upper: c.String("u-threshold"), Lower: c.String("l-threshold"),
+		TunType: c.String("tun-type"), TunPort: c.String("tun-port"),
+		TunNoCsum: c.Bool("tun-nocsum"), TunCsum: c.Bool("tun-csum"), TunRemCsum: c.Bool("tun-remcsum"),
+	}
+}
+
+// ctlSpec parses the command's flags; errors are input errors (exit 2).
+func ctlSpec(c *cli.Context) (controller.Spec, error) {
+	if c.NArg() > 0 {
+		return controller.Spec{}, cli.Exit(fmt.Sprintf("unexpected argument %q (every value goes with a flag; see --help)", c.Args().First()), 2)
+	}
+	s, err := controller.Parse(ctlFlagsOf(c))
+	return s, ctlExitErr(err)
+}
+
+// ctlExitErr turns input errors into exit status 2 with a clean message.
+func ctlExitErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return err
+	}
+	if controller.IsInput(err) {
+		return cli.Exit(strings.TrimPrefix(err.Error(), controller.ErrInput.Error()+": "), 2)
+	}
+	return err
+}
+
+// ctlUsageErr makes urfave's usage errors one line and exit status 2.
+func ctlUsageErr(c *cli.Context, err error, _ bool) error {
+	return cli.Exit(fmt.Sprintf("%v (see: lvsnode controller %s --help)", err, c.Command.Name), 2)
+}
+
+// ctlOpen connects to the kernel's IPVS after checking privileges; tests
+// replace it (and ctlSysctl) with fakes.
+var ctlOpen = func() (ipvs.Client, error) {
+	if err := controller.CheckPrivileges(); err != nil {
+		return nil, err
+	}
+	return ipvs.New()
+}
+
+var ctlSysctl controller.Sysctl = controller.ProcSysctl{}
+
+// ctlWithIPVS opens the kernel client, runs fn, and closes the client.
+func ctlWithIPVS(c *cli.Context, fn func(*controller.Controller) error) error {
+	cl, err := ctlOpen()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctl := &controller.Controller{
+		IPVS:             cl,
+		Sysctl:           ctlSysctl,
+		Out:              c.App.Writer,
+		EnableForwarding: c.Bool("enable-forwarding"),
+	}
+	return ctlExitErr(fn(ctl))
+}
+
+// ctlSpecCommand builds a subcommand whose action takes a parsed Spec.
+func ctlSpecCommand(name, usage, text string, flags []cli.Flag, run func(*controller.Controller, controller.Spec) error) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: usage, Description: text, Flags: flags,
+		OnUsageError: ctlUsageErr,
+		Action: func(c *cli.Context) error {
+			s, err := ctlSpec(c)
+			if err != nil {
+				return err
+			}
+			if name == "add-node" && s.HasReal {
+				// A new real server's whole value is known: check it
+				// before asking for privileges or the kernel.
+				if _, err := s.DestValue(nil); err != nil {
+					return ctlExitErr(err)
+				}
+			}
+			return ctlWithIPVS(c, func(ctl *controller.Controller) error { return run(ctl, s) })
+		},
 	}
 }

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lvsnode/lvsnode/controller"
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+func ctlAddNodeCmd() *cli.Command {
+	return ctlSpecCommand("add-node", "make sure a real server is in a service (creates the service if missing)",
+		"Idempotent: running it again changes nothing; different settings (another\n"+
+			"weight, method...) edit the real server in place. A missing service is\n"+
+			"created first (scheduler wlc unless -s). Options left out take ipvsadm's\n"+
+			"defaults: direct routing (-g), weight 1. DR and TUN cannot map ports: the\n"+
+			"real server's port must be the service's; use -m (NAT) to map.\n\n"+
+			"   lvsnode controller add-node -t 10.0.0.100:80 -r 10.0.0.11 -g -w 1\n"+
+			"   lvsnode controller add-node -t [fd00::100]:80 -r [fd00::11] -s rr\n"+
+			"   lvsnode controller add-node -u 10.0.0.100:53 -r 10.0.0.11:5353 -m --enable-forwarding\n"+
+			"   lvsnode controller add-node -t 10.0.0.100:80 -r 192.168.1.11 -i --tun-type gue --tun-port 6080",
+		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags(), ctlRealFlags()),
+		func(ctl *controller.Controller, s controller.Spec) error { return ctl.AddNode(s) })
+}
+
+func ctlEditNodeCmd() *cli.Command {
+	return ctlSpecCommand("edit-node", "change settings of an existing real server (others are kept)",
+		"Unlike ipvsadm -e, options you leave out keep their current value.\n\n"+
+			"   lvsnode controller edit-node -t 10.0.0.100:80 -r 10.0.0.11 -w 5",
+		ctlFlags(ctlServiceFlags(), ctlRealFlags()),
+		(*controller.Controller).EditNode)
+}
+
+func ctlRemoveNodeCmd() *cli.Command {
+	return ctlSpecCommand("remove-node", "remove a real server at once (see drain-node for the graceful way)",
+		"   lvsnode controller remove-node -t 10.0.0.100:80 -r 10.0.0.11",
+		ctlFlags(ctlServiceFlags(), []cli.Flag{ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`")}),
+		(*controller.Controller).RemoveNode)
+}
+
+func ctlDrainNodeCmd() *cli.Command {
+	flags := ctlFlags(ctlServiceFlags(), []cli.Flag{
+		ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`"),
+		&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, EnvVars: ctlEnv("drain-timeout"), Usage: "give up after `DURATION` (0 = wait forever)"},
+		&cli.DurationFlag{Name: "interval", Value: time.Second, EnvVars: ctlEnv("drain-interval"), Usage: "poll the counters every `DURATION`"},
+		ctlBoolFlag("keep", "", "leave the drained real server at weight 0 instead of removing it"),
+		ctlBoolFlag("force", "", "remove the real server at the timeout even with connections left"),
+	})
+	return &cli.Command{
+		Name:  "drain-node",
+		Usage: "weight 0, wait until ActiveConn+InActConn reach 0, then remove the real server",
+		Description: "New connections stop at once (weight 0); existing ones finish. Progress is\n" +
+			"printed whenever the counters change. On timeout the real server stays at\n" +
+			"weight 0 and the command fails (exit 1), unless --force.\n\n" +
+			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m",
+		Flags:        flags,
+		OnUsageError: ctlUsageErr,
+		Action: func(c *cli.Context) error {
+			s, err := ctlSpec(c)
+			if err != nil {
+				return err
+			}
+			o := controller.DrainOptions{Timeout: c.Duration("timeout"), Interval: c.Duration("interval"), Keep: c.Bool("keep"), Force: c.Bool("force")}
+			return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.DrainNode(s, o) })
+		},
+	}
+}
+
+func ctlAddServiceCmd() *cli.Command {
+	return ctlSpecCommand("add-service", "make sure a virtual service exists with these settings",
+		"Creates the service (scheduler wlc unless -s); an existing one with other\n"+
+			"settings is edited, an identical one left alone.\n\n"+
+			"   lvsnode controller add-service -t 10.0.0.100:80 -s rr\n"+
+			"   lvsnode controller add-service -t 10.0.0.100:443 -s wlc -p 600 -M 255.255.255.0\n"+
+			"   lvsnode controller add-service -f 1 -s sh -b sh-port",
+		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags()),
+		(*controller.Controller).AddService)
+}
+
+func ctlEditServiceCmd() *cli.Command {
+	return ctlSpecCommand("edit-service", "change settings of an existing service (others are kept)",
+		"Unlike ipvsadm -E, options you leave out keep their current value;\n"+
+			"--no-persistent turns persistence off.\n\n"+
+			"   lvsnode controller edit-service -t 10.0.0.100:80 -s wrr",
+		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags(), []cli.Flag{ctlBoolFlag("no-persistent", "", "turn persistence off")}),
+		(*controller.Controller).EditService)
+}
+
+func ctlRemoveServiceCmd() *cli.Command {
+	return ctlSpecCommand("remove-service", "remove a virtual service and its real servers",
+		"   lvsnode controller remove-service -t 10.0.0.100:80",
+		ctlServiceFlags(),
+		(*controller.Controller).RemoveService)
+}
+
+func ctlClearCmd() *cli.Command {
+	return &cli.Command{
+		Name: "clear", Usage: "remove every virtual service (ipvsadm -C)", OnUsageError: ctlUsageErr,
+		Action: func(c *cli.Context) error {
+			return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.Clear() })
+		},
+	}
+}
+
+// ctlOptionalService parses service flags if any were given.
+func ctlOptionalService(c *cli.Context) (*ipvs.ServiceKey, error) {
+	f := ctlFlagsOf(c)
+	if f.TCP == "" && f.UDP == "" && f.SCTP == "" && f.FWMark == "" {
+		return nil, nil
+	}
+	s, err := ctlSpec(c)
+	if err != nil {
+		return nil, err
+	}
+	return &s.Service, nil
+}
+
+func ctlZeroCmd() *cli.Command {
+	return &cli.Command{
+		Name: "zero", Usage: "reset the counters of all services, or of one (ipvsadm -Z)",
+		Description: "   lvsnode controller zero\n   lvsnode controller zero -t 10.0.0.100:80",
+		Flags:       ctlServiceFlags(), OnUsageError: ctlUsageErr,
+		Action: func(c *cli.Context) error {
+			k, err := ctlOptionalService(c)
+			if err != nil {
+				return err
+			}
+			return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.Zero(k) })
+		},
+	}
+}
+
+func ctlTimeoutsCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "timeouts",
+		Usage:     "show or set the TCP, TCP FIN and UDP connection timeouts (ipvsadm --set)",
+		ArgsUsage: "[TCP TCPFIN UDP]",
+		Description: "Without arguments, prints them as ipvsadm -L --timeout does. With three\n" +
+			"numbers of seconds (or --tcp/--tcpfin/--udp), sets them; 0 keeps a value.\n\n" +
+			"   lvsnode controller timeouts\n" +
+			"   lvsnode controller timeouts 900 120 300\n" +
+			"   lvsnode controller timeouts --udp 60",
+		Flags: []cli.Flag{
+			ctlStrFlag("tcp", "", "TCP established timeout in `SECONDS`"),
+			ctlStrFlag("tcpfin", "", "TCP FIN_WAIT timeout in `SECONDS`"),
+			ctlStrFlag("udp", "", "UDP timeout in `SECONDS`"),
+		},
+		OnUsageError: ctlUsageErr,
+		Action: func(c *cli.Context) error {
+			vals := []string{c.String("tcp"), c.String("tcpfin"), c.String("udp")}
+			switch c.NArg() {
+			case 0:
+			case 3:
+				if vals[0]+vals[1]+vals[2] != "" {
+					return cli.Exit("give the timeouts either as three arguments or as flags, not both", 2)
+				}
+				vals = c.Args().Slice()
+			default:
+				return cli.Exit("timeouts takes no argument (show) or three: TCP TCPFIN UDP", 2)
+			}
+			var t [3]uint32
+			set := false
+			for i, v := range vals {
+				if v == "" {
+					continue
+				}
+				n, err := strconv.ParseUint(v, 10, 32)
+				if err != nil || n > 86400*31 {
+					return cli.Exit(fmt.Sprintf("timeout %q: want seconds from 0 to %d", v, 86400*31), 2)
+				}
+				t[i], set = uint32(n), true
+			}
+			return ctlWithIPVS(c, func(ctl *controller.Controller) error {
+				if !set {
+					return ctl.ShowTimeouts()
+				}
+				return ctl.SetTimeouts(ipvs.Timeouts{TCP: t[0], TCPFin: t[1], UDP: t[2]})
+			})
+		},
+	}
+}
+
+func ctlListCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "print the table as ipvsadm -Ln does (or --stats, --rate, --json)",
+		Description: "Addresses are always numeric. With a service flag, only that service.\n\n" +
+			"   lvsnode controller list\n" +
+			"   lvsnode controller list --stats -t 10.0.0.100:80\n" +
+			"   lvsnode controller list --json | jq '.services[].real_servers[].active_conns'",
+		Flags: ctlFlags(ctlServiceFlags(), []cli.Flag{
+			ctlBoolFlag("stats", "", "counters: Conns InPkts OutPkts InBytes OutBytes"),
+			ctlBoolFlag("rate", "", "rates: CPS InPPS OutPPS InBPS OutBPS"),
+			ctlBoolFlag("exact", "", "exact numbers (no K/M/G)"),
+			ctlBoolFlag("json", "", "one JSON document with settings, counters and rates"),
+			&cli.BoolFlag{Name: "numeric", Aliases: []string{"n"}, Hidden: true, Usage: "accepted for ipvsadm habits; output is always numeric"},
+		}),
+		OnUsageError: ctlUsageErr,
+		Action: func(c *cli.Context) error {
+			k, err := ctlOptionalService(c)
+			if err != nil {
+				return err
+			}
+			if c.Bool("stats") && c.Bool("rate") {
+				return cli.Exit("give --stats or --rate, not both", 2)
+			}
+			o := controller.ListOptions{Exact: c.Bool("exact"), NoHeader: k != nil}
+			switch {
+			case c.Bool("stats"):
+				o.Format = controller.ListStats
+			case c.Bool("rate"):
+				o.Format = controller.ListRate
+			}
+			return ctlWithIPVS(c, func(ctl *controller.Controller) error {
+				info, err := ctl.IPVS.Info()
+				if err != nil {
+					return err
+				}
+				t, err := ctl.Read(k)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return controller.ListJSON(c.App.Writer, info, t)
+				}
+				return controller.List(c.App.Writer, info, t, o)
+			})
+		},
+	}
+}
+
+func ctlSaveCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "save",
+		Usage: "print the table in ipvsadm -S -n format (restore and ipvsadm -R read it)",
+		Description: "Byte-for-byte ipvsadm -S -n, plus \"-x N -y N\" on real servers that have\n" +
+			"thresholds (ipvsadm -S drops them; ipvsadm -R accepts them).\n\n" +
+			"   lvsnode controller save > /etc/lvsnode/ipvs.rules",
+		Flags:        []cli.Flag{&cli.BoolFlag{Name: "numeric", Aliases: []string{"n"}, Hidden: true}},
+		OnUsageError: ctlUsageErr,
+		Action: func(c *cli.Context) error {
+			return ctlWithIPVS(c, func(ctl *controller.Controller) error {
+				t, err := ctl.Read(nil)
+				if err != nil {
+					return err
+				}
+				return controller.Save(c.App.Writer, t)
+			})
+		},
+	}
+}
+
+func ctlRestoreCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "restore",
+		Usage:     "make the table equal to ipvsadm -S format rules (stdin or FILE), applying only differences",
+		ArgsUsage: "[FILE]",
+		Description: "The whole input is read and validated first: a bad line fails with its\n" +
+			"line number and nothing changes. Then the kernel table is read once and\n" +
+			"only the differences are applied; services and real servers not in the\n" +
+			"input are removed (unless --keep-extra). Restoring the same rules twice\n" +
+			"makes no change the second time.\n\n" +
+			"   ipvsadm -S -n | lvsnode controller restore\n" +
+			"   lvsnode controller restore --dry-run /etc/lvsnode/ipvs.rules",
+		Flags: []cli.Flag{
+			ctlBoolFlag("dry-run", "", "print the changes, make none"),
+			ctlBoolFlag("keep-extra", "", "do not remove services and real servers missing from the input"),
+			ctlBoolFlag("enable-forwarding", "", "for NAT real servers: set IP forwarding to 1 if it is 0"),
+		},
+		OnUsageError: ctlUsageErr,
+		Action: func(c *cli.Context) error {
+			var in io.Reader = os.Stdin
+			switch c.NArg() {
+			case 0:
+			case 1:
+				f, err := os.Open(c.Args().First())
+				if err != nil {
+					return cli.Exit(err.Error(), 2)
+				}
+				defer f.Close()
+				in = f
+			default:
+				return cli.Exit("restore reads one FILE (or stdin)", 2)
+			}
+			// Validate everything before touching (or even opening) IPVS.
+			want, err := controller.ParseRules(in)
+			if err != nil {
+				return ctlExitErr(err)
+			}
+			o := controller.RestoreOptions{DryRun: c.Bool("dry-run")}
+			o.KeepExtra = c.Bool("keep-extra")
+			return ctlWithIPVS(c, func(ctl *controller.Controller) error {
+				_, err := ctl.RestoreTable(want, o)
+				return err
+			})
+		},
+	}
+}
+
+// ctlNormalizePersistent gives ipvsadm's optional -p value to urfave/cli,
+// which has no optional-value flags: a -p/--persistent not followed by a
+// number becomes --persistent=300 (ipvsadm's default). It runs before the
+// subcommand parses its flags and rewrites the pending arguments in place:
+// urfave/cli hands out copies (Args().Slice()), so the element is set
+// through reflection on the Args value, which shares the flag set's array.
+func ctlNormalizePersistent(c *cli.Context) error {
+	v := reflect.ValueOf(c.Args())
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Slice || !v.Elem().CanSet() {
+		return nil
+	}
+	args := v.Elem()
+	for i := 0; i < args.Len(); i++ {
+		a := args.Index(i).String()
+		if a == "--" {
+			break
+		}
+		if a != "-p" && a != "--persistent" && a != "-persistent" {
+			continue
+		}
+		if i+1 < args.Len() && isAllDigits(args.Index(i+1).String()) {
+			continue
+		}
+		args.Index(i).SetString("--persistent=" + strconv.Itoa(controller.DefaultPersistence))
+	}
+	return nil
+}
+
+func isAllDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}

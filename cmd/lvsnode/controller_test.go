@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+type ctlTestSysctl map[string]string
+
+func (s ctlTestSysctl) Get(k string) (string, error) { return s[k], nil }
+func (s ctlTestSysctl) Set(k, v string) error        { s[k] = v; return nil }
+
+// ctlRun runs "lvsnode controller ARGS..." against fake, as main would.
+func ctlRun(t *testing.T, fake *ipvs.Fake, args ...string) (string, int) {
+	t.Helper()
+	ctlOpen = func() (ipvs.Client, error) { return fake, nil }
+	ctlSysctl = ctlTestSysctl{"net.ipv4.ip_forward": "1"}
+	var out bytes.Buffer
+	app := &cli.App{
+		Name: "lvsnode", Commands: []*cli.Command{controllerCommand()},
+		Writer: &out, ErrWriter: &out, ExitErrHandler: exitErrHandler,
+	}
+	err := app.Run(append([]string{"lvsnode", "controller"}, args...))
+	if err != nil {
+		out.WriteString("lvsnode: " + err.Error() + "\n")
+		return out.String(), exitCode(err)
+	}
+	return out.String(), 0
+}
+
+func TestControllerCLIAddNodeListSave(t *testing.T) {
+	f := ipvs.NewFake()
+	for i := 0; i < 2; i++ {
+		if out, rc := ctlRun(t, f, "add-node", "-t", "10.0.0.100:80", "-r", "10.0.0.11", "-g", "-p", "-s", "rr"); rc != 0 {
+			t.Fatalf("add-node: rc %d: %s", rc, out)
+		}
+	}
+	if len(f.Log) != 2 {
+		t.Errorf("two add-node runs made %q", f.Log)
+	}
+	out, _ := ctlRun(t, f, "save")
+	want := "-A -t 10.0.0.100:80 -s rr -p 300\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1\n"
+	if out != want {
+		t.Errorf("save after add-node -p (bare):\n%s", out)
+	}
+	out, _ = ctlRun(t, f, "list", "-t", "10.0.0.100:80")
+	if !strings.HasPrefix(out, "Prot LocalAddress:Port Scheduler Flags\n") || !strings.Contains(out, "TCP  10.0.0.100:80 rr persistent 300\n") {
+		t.Errorf("list one service:\n%s", out)
+	}
+}
+
+func TestControllerCLIEnvAndErrors(t *testing.T) {
+	f := ipvs.NewFake()
+	t.Setenv("LVSNODE_TCP_SERVICE", "[fd00::100]:80")
+	t.Setenv("LVSNODE_WEIGHT", "7")
+	if out, rc := ctlRun(t, f, "add-node", "-r", "[fd00::11]"); rc != 0 {
+		t.Fatalf("add-node from env: %d %s", rc, out)
+	}
+	out, _ := ctlRun(t, f, "save")
+	if !strings.Contains(out, "-a -t [fd00::100]:80 -r [fd00::11]:80 -g -w 7\n") {
+		t.Errorf("env flags not used:\n%s", out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add-node", "-r", "[fd00::11]:81", "-g"}, "cannot map ports"},
+		{[]string{"add-node", "--bogus"}, "flag provided but not defined"},
+		{[]string{"add-service", "-s", "nope"}, "unknown scheduler"},
+		{[]string{"add-node", "-r", "[fd00::12]", "-i", "--tun-type", "gue"}, "needs --tun-port"},
+		{[]string{"timeouts", "1", "2"}, "three"},
+	} {
+		out, rc := ctlRun(t, f, c.args...)
+		if rc != 2 || !strings.Contains(out, c.want) || strings.Count(out, "\n") != 1 {
+			t.Errorf("%v: rc %d, output %q (want exit 2, one line with %q)", c.args, rc, out, c.want)
+		}
+	}
+	// Kernel-side failures are exit 1.
+	f.Fail = func(string) error { return errors.New("boom") }
+	if out, rc := ctlRun(t, f, "add-node", "-r", "[fd00::13]"); rc != 1 {
+		t.Errorf("failing kernel: rc %d %s", rc, out)
+	}
+}
+
+func TestControllerCLIRestoreBadLineChangesNothing(t *testing.T) {
+	f := ipvs.NewFake()
+	ctlOpen = func() (ipvs.Client, error) {
+		t.Fatal("restore opened IPVS before validating its input")
+		return nil, nil
+	}
+	app := &cli.App{Name: "lvsnode", Commands: []*cli.Command{controllerCommand()}, ExitErrHandler: exitErrHandler}
+	dir := t.TempDir()
+	path := dir + "/rules"
+	writeFile(t, path, "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -x 1 -y 2\n")
+	err := app.Run([]string{"lvsnode", "controller", "restore", path})
+	if exitCode(err) != 2 || !strings.HasPrefix(err.Error(), "line 2: ") {
+		t.Errorf("bad restore: %v", err)
+	}
+	if len(f.Log) != 0 {
+		t.Errorf("changes: %q", f.Log)
+	}
+}
