@@ -23,7 +23,7 @@ demo: build
 
 # Every test: unit tests, root-only netns integration tests (CI fails rather
 # than skips them: LVSNODE_REQUIRE_ROOT_TESTS=1), and the lab scenarios.
-test: unit
+test: unit e2e
 
 unit: tools
 	$(GO) vet ./...

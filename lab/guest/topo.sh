@@ -1,0 +1,235 @@
+# lab/guest/topo.sh: the lab's topology and assertion helpers, sourced by every
+# scenario and by the guest init (both bash); keep it POSIX sh anyway.
+#
+# Topology (topo_up [N], N real servers, default 2): one bridge br0 in the root
+# namespace, one veth per node, the node's end named eth0 in netns NAME.
+#
+#   node      netns     IPv4          IPv6
+#   director  director  10.0.0.2/24   fd00::2/64     + VIP 10.0.0.100/32, fd00::100/128 on eth0
+#   client    client    10.0.0.10/24  fd00::10/64
+#   rsN       rsN       10.0.0.1N/24  fd00::1N/64    (rs1 = .11, rs2 = .12, ... N <= 9)
+#
+# Every real server runs busybox httpd on port 80 (all addresses, IPv4 and
+# IPv6, so the VIP too once it is on lo) serving /srv/rsN/index.html = "rsN".
+
+LAB_VIP4=10.0.0.100
+LAB_VIP6=fd00::100
+LAB_PORT=80
+LAB_BRIDGE=br0
+LAB_STATE_DIR=/run/lvsnode
+: "${LAB_RS_COUNT:=2}"
+
+# --- output and assertions --------------------------------------------------
+
+step() { echo "==> $*"; }
+info() { echo "    $*"; }
+ok() { echo "ok: $*"; }
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+# check DESC CMD...: run CMD; ok on success, fail (exit 1) otherwise.
+check() {
+	_d=$1
+	shift
+	if "$@"; then ok "$_d"; else fail "$_d"; fi
+}
+
+# now_ms: milliseconds since boot.
+now_ms() {
+	read -r _up _ </proc/uptime
+	echo $((${_up%.*} * 1000 + 1${_up#*.}0 - 1000))
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1s until it succeeds; 1 on timeout.
+wait_for() {
+	_deadline=$(($(now_ms) + $1 * 1000))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(now_ms)" -lt "$_deadline" ] || return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# --- addressing -------------------------------------------------------------
+
+node_ip4() {
+	case $1 in
+	director) echo 10.0.0.2 ;;
+	client) echo 10.0.0.10 ;;
+	rs*) echo "10.0.0.$((10 + ${1#rs}))" ;;
+	*) return 1 ;;
+	esac
+}
+node_ip6() {
+	case $1 in
+	director) echo fd00::2 ;;
+	client) echo fd00::10 ;;
+	rs*) echo "fd00::$((10 + ${1#rs}))" ;;
+	*) return 1 ;;
+	esac
+}
+# rs_list: rs1 rs2 ... for the current topology.
+rs_list() {
+	_i=1
+	while [ "$_i" -le "$LAB_RS_COUNT" ]; do
+		printf 'rs%d ' "$_i"
+		_i=$((_i + 1))
+	done
+	echo
+}
+# ns_mac NS [DEV]: the MAC address of DEV (eth0) in NS.
+ns_mac() {
+	ip -n "$1" -o link show dev "${2:-eth0}" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'
+}
+
+in_ns() {
+	_ns=$1
+	shift
+	ip netns exec "$_ns" "$@"
+}
+
+# --- topology ---------------------------------------------------------------
+
+# add_node NAME IP4 IP6: a netns with eth0 on the bridge.
+add_node() {
+	ip netns add "$1"
+	ip netns exec "$1" sh -c 'echo 0 >/proc/sys/net/ipv6/conf/default/accept_dad; echo 0 >/proc/sys/net/ipv6/conf/all/accept_dad'
+	ip link add "v-$1" type veth peer name eth0 netns "$1"
+	ip link set "v-$1" master "$LAB_BRIDGE" up
+	ip -n "$1" link set lo up
+	ip -n "$1" link set eth0 up
+	ip -n "$1" addr add "$2/24" dev eth0
+	ip -n "$1" addr add "$3/64" dev eth0 nodad
+}
+
+# topo_up [N]: bridge, director, client and N real servers with httpd.
+topo_up() {
+	LAB_RS_COUNT=${1:-2}
+	export LAB_RS_COUNT
+	echo 0 >/proc/sys/net/ipv6/conf/default/accept_dad
+	ip link add "$LAB_BRIDGE" type bridge forward_delay 0 stp_state 0 mcast_snooping 0
+	ip link set "$LAB_BRIDGE" up
+	add_node director "$(node_ip4 director)" "$(node_ip6 director)"
+	ip -n director addr add "$LAB_VIP4/32" dev eth0
+	ip -n director addr add "$LAB_VIP6/128" dev eth0 nodad
+	add_node client "$(node_ip4 client)" "$(node_ip6 client)"
+	for _rs in $(rs_list); do
+		add_node "$_rs" "$(node_ip4 "$_rs")" "$(node_ip6 "$_rs")"
+		mkdir -p "/srv/$_rs"
+		echo "$_rs" >"/srv/$_rs/index.html"
+		ip netns exec "$_rs" httpd -p "$LAB_PORT" -h "/srv/$_rs"
+	done
+	mkdir -p "$LAB_STATE_DIR"
+	# Ready when the client reaches every real server's httpd on its RIP.
+	for _rs in $(rs_list); do
+		wait_for 5 client_get "$(node_ip4 "$_rs")" || {
+			echo "topo_up: $_rs not reachable on $(node_ip4 "$_rs"):$LAB_PORT"
+			return 1
+		}
+		wait_for 5 client_get "[$(node_ip6 "$_rs")]" || {
+			echo "topo_up: $_rs not reachable on [$(node_ip6 "$_rs")]:$LAB_PORT"
+			return 1
+		}
+	done
+}
+
+# topo_reset: kill everything in the lab namespaces and delete them, the
+# bridge, lvsnode state and httpd roots. Run by init after every scenario.
+topo_reset() {
+	for _ns in $(ip netns list | awk '{print $1}'); do
+		for _p in $(ip netns pids "$_ns" 2>/dev/null); do kill -KILL "$_p" 2>/dev/null; done
+		ip netns del "$_ns" 2>/dev/null
+	done
+	ip link del "$LAB_BRIDGE" 2>/dev/null
+	for _l in $(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^v-'); do
+		ip link del "$_l" 2>/dev/null
+	done
+	ipvsadm -C 2>/dev/null
+	rm -rf /run/lvsnode /srv/rs* /etc/lvsnode
+	mkdir -p /run/lvsnode
+	return 0
+}
+topo_down() { topo_reset; }
+
+# --- real servers: lvsnode agent ---------------------------------------------
+
+# agent_apply RS [ARGS...]: `lvsnode agent apply` in RS with its own state
+# file; ARGS default to both VIPs.
+agent_apply() {
+	_rs=$1
+	shift
+	[ $# -gt 0 ] || set -- --vip "$LAB_VIP4" --vip "$LAB_VIP6"
+	ip netns exec "$_rs" lvsnode agent apply --state-file "$LAB_STATE_DIR/$_rs.json" "$@"
+}
+
+# agent_status RS [ARGS...]: `lvsnode agent status` in RS (exit 1 on drift),
+# output discarded.
+agent_status() {
+	_rs=$1
+	shift
+	ip netns exec "$_rs" lvsnode agent status --state-file "$LAB_STATE_DIR/$_rs.json" "$@" >/dev/null
+}
+
+# rs_has_vip RS ADDR: ADDR is bound on RS's lo.
+rs_has_vip() {
+	ip -n "$1" addr show dev lo | grep "inet6\{0,1\} $2/" >/dev/null
+}
+# ns_sysctl NS KEY: read a sysctl (net.ipv4.conf.all.arp_ignore) inside NS.
+ns_sysctl() {
+	ip netns exec "$1" cat "/proc/sys/$(echo "$2" | tr . /)"
+}
+
+# --- director -----------------------------------------------------------------
+
+# director_dr [v4|v6|both] [SCHED]: IPVS DR service on the VIP(s) with every
+# real server, programmed with ipvsadm (the oracle, not the controller).
+director_dr() {
+	_fam=${1:-both}
+	_sched=${2:-rr}
+	if [ "$_fam" != v6 ]; then
+		in_ns director ipvsadm -A -t "$LAB_VIP4:$LAB_PORT" -s "$_sched" || return 1
+		for _rs in $(rs_list); do
+			in_ns director ipvsadm -a -t "$LAB_VIP4:$LAB_PORT" -r "$(node_ip4 "$_rs"):$LAB_PORT" -g || return 1
+		done
+	fi
+	if [ "$_fam" != v4 ]; then
+		in_ns director ipvsadm -A -t "[$LAB_VIP6]:$LAB_PORT" -s "$_sched" || return 1
+		for _rs in $(rs_list); do
+			in_ns director ipvsadm -a -t "[$LAB_VIP6]:$LAB_PORT" -r "[$(node_ip6 "$_rs")]:$LAB_PORT" -g || return 1
+		done
+	fi
+}
+
+# --- client -------------------------------------------------------------------
+
+# client_get HOST: GET http://HOST/ from the client (HOST may be [v6]).
+client_get() {
+	ip netns exec client curl -sS -g --max-time 3 "http://$1:$LAB_PORT/"
+}
+# curl_vip v4|v6 COUNT: COUNT requests to the VIP, one answer per line
+# ("ERR" for a failed request).
+curl_vip() {
+	_h=$LAB_VIP4
+	[ "$1" = v6 ] && _h="[$LAB_VIP6]"
+	_i=0
+	while [ "$_i" -lt "$2" ]; do
+		client_get "$_h" 2>/dev/null || echo ERR
+		_i=$((_i + 1))
+	done
+}
+# check_alternates ANSWERS...: every real server answered, no errors, and no
+# two consecutive answers from the same one (round robin).
+check_alternates() {
+	_prev=""
+	for _a in "$@"; do
+		[ "$_a" != ERR ] || return 1
+		[ "$_a" != "$_prev" ] || return 1
+		_prev=$_a
+	done
+	for _rs in $(rs_list); do
+		case " $* " in *" $_rs "*) ;; *) return 1 ;; esac
+	done
+	return 0
+}

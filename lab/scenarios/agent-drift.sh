@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Drift repair: `lvsnode agent run` in rs1 keeps its VIPs and ARP sysctls true.
+# Someone deletes the VIP and resets arp_ignore; both come back within a
+# couple of seconds (netlink events for the address, --resync-interval 1s
+# for the sysctl), and the cluster keeps serving.
+set -euo pipefail
+. "${LAB_GUEST:-/lab/guest}/topo.sh"
+
+step "topology: client, director, rs1, rs2 on br0; DR service on the director"
+topo_up 2
+director_dr v4 rr
+
+step "rs2: lvsnode agent apply; rs1: lvsnode agent run --config (daemon)"
+agent_apply rs2 --vip "$LAB_VIP4" --vip "$LAB_VIP6" | sed 's/^/    rs2: /'
+cat >"$LAB_WORK/agent.yaml" <<YAML
+mode: dr
+vips:
+  - $LAB_VIP4
+  - $LAB_VIP6
+state-file: $LAB_STATE_DIR/rs1.json
+resync-interval: 1s
+listen: 127.0.0.1:9109
+YAML
+sed 's/^/    agent.yaml: /' "$LAB_WORK/agent.yaml"
+ip netns exec rs1 lvsnode agent run --config "$LAB_WORK/agent.yaml" >"$LAB_WORK/agent.log" 2>&1 &
+agent_pid=$!
+trap 'echo "--- rs1 agent log:"; sed "s/^/    /" "$LAB_WORK/agent.log"' EXIT
+ready() { in_ns rs1 curl -fsS --max-time 1 http://127.0.0.1:9109/readyz; }
+check "agent run binds the VIP on rs1 within 5s" wait_for 5 rs_has_vip rs1 "$LAB_VIP4"
+check "agent /readyz answers 200" wait_for 5 ready
+check "agent run is still running" kill -0 "$agent_pid"
+
+step "traffic flows"
+answers=$(curl_vip v4 4)
+info "answers: $(echo $answers)"
+# shellcheck disable=SC2086
+check "answers alternate between rs1 and rs2" check_alternates $answers
+
+arp_ignore_is_1() { test "$(ns_sysctl rs1 net.ipv4.conf.all.arp_ignore)" = 1; }
+# repaired DESC CMD...: wait up to 3s for CMD, report how long it took.
+repaired() {
+	local desc=$1 t0 t1
+	shift
+	t0=$(now_ms)
+	if wait_for 3 "$@"; then
+		t1=$(now_ms)
+		ok "$desc repaired in $((t1 - t0)) ms"
+	else
+		fail "$desc not repaired within 3s"
+	fi
+}
+
+step "drift: ip addr del $LAB_VIP4/32 dev lo (in rs1)"
+ip -n rs1 addr del "$LAB_VIP4/32" dev lo
+repaired "IPv4 VIP" rs_has_vip rs1 "$LAB_VIP4"
+
+step "drift: ip addr del $LAB_VIP6/128 dev lo (in rs1)"
+ip -n rs1 addr del "$LAB_VIP6/128" dev lo
+repaired "IPv6 VIP" rs_has_vip rs1 "$LAB_VIP6"
+
+step "drift: echo 0 > /proc/sys/net/ipv4/conf/all/arp_ignore (in rs1)"
+in_ns rs1 sh -c 'echo 0 >/proc/sys/net/ipv4/conf/all/arp_ignore'
+repaired "arp_ignore" arp_ignore_is_1
+
+step "both drifts at once"
+ip -n rs1 addr del "$LAB_VIP4/32" dev lo
+in_ns rs1 sh -c 'echo 0 >/proc/sys/net/ipv4/conf/all/arp_ignore'
+both() { rs_has_vip rs1 "$LAB_VIP4" && arp_ignore_is_1; }
+repaired "VIP and arp_ignore" both
+
+step "after the repairs"
+ip -n rs1 addr show dev lo | sed 's/^/    /'
+info "rs1 arp_ignore=$(ns_sysctl rs1 net.ipv4.conf.all.arp_ignore) arp_announce=$(ns_sysctl rs1 net.ipv4.conf.all.arp_announce)"
+check "agent status on rs1 reports no drift" agent_status rs1
+answers=$(curl_vip v4 4)
+info "answers: $(echo $answers)"
+# shellcheck disable=SC2086
+check "traffic still alternates between rs1 and rs2" check_alternates $answers
+
+step "SIGTERM stops the daemon cleanly"
+kill -TERM "$agent_pid"
+rc=0
+wait "$agent_pid" || rc=$?
+check "agent run exited 0 on SIGTERM (got $rc)" test "$rc" = 0
