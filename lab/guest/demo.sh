@@ -37,9 +37,11 @@ if lvsnode controller add-node --help >/dev/null 2>&1; then
 		for rs in rs1 rs2; do
 			rip=$(node_ip4 "$rs")
 			[ "$vip" = "$LAB_VIP4" ] || rip="[$(node_ip6 "$rs")]"
-			run director lvsnode controller add-node -t "$vip:80" -r "$rip:80" -g
+			run director lvsnode controller add-node -t "$vip:80" -r "$rip:80" -g -s rr
 		done
 	done
+	echo
+	run director lvsnode controller list
 else
 	echo "(this lvsnode has no 'controller add-node' yet: using ipvsadm on the director)"
 	for vip in "$LAB_VIP4" "[$LAB_VIP6]"; do
@@ -50,9 +52,9 @@ else
 			run director ipvsadm -a -t "$vip:80" -r "$rip:80" -g
 		done
 	done
+	echo
+	run director ipvsadm -Ln
 fi
-echo
-run director ipvsadm -Ln
 
 say "Client: 6 requests to http://$LAB_VIP4/ (the director picks, the real server answers the client directly)"
 v4=""
