@@ -126,22 +126,26 @@ L list --json >"$W/json"
 grep '"tunnel_type": "gue"' "$W/json" >/dev/null || fail "list --json lacks the gue tunnel"
 ok "list --json: $(grep -c '"address"' "$W/json") addresses"
 
+step "timeouts (tcpfin 5s from here on, so closed connections leave InActConn quickly)"
+same_output "timeouts" "timeouts" "-L --timeout"
+L timeouts 900 5 0 | sed 's/^/    /'
+check "ipvsadm -L --timeout: 900 5 300" test "$(D ipvsadm -L --timeout)" = "Timeout (tcp tcpfin udp): 900 5 300"
+
 step "traffic, --stats, zero"
+# rr skips weight-0 real servers (sh without sh-fallback would not): only
+# rs1 has the VIP bound, so rs2 gets weight 0.
+L edit-service -t "$V:80" -s rr | sed 's/^/    /'
 L edit-node -t "$V:80" -r 10.0.0.12 -w 0 | sed 's/^/    /'
+check "scheduler change dropped the sh flags" test "$(D ipvsadm -S -n | grep -- "-A -t $V:80 ")" = "-A -t $V:80 -s rr"
 for _ in 1 2 3; do client_get "$V" >/dev/null || fail "request to the VIP failed"; done
 sleep 1 # let the last ACKs land before comparing counters
-conns=$(D ipvsadm -Ln --stats -t "$V:80" | awk '$1 == "TCP" {print $2}')
+conns=$(D ipvsadm -Ln --stats -t "$V:80" | awk '$1 == "TCP" {print $3}')
 check "ipvsadm counted 3 connections" test "$conns" = 3
 same_output "list --stats" "list --stats" "-Ln --stats"
 same_output "list --stats --exact" "list --stats --exact" "-Ln --stats --exact"
 L zero -t "$V:80" | sed 's/^/    /'
-conns=$(D ipvsadm -Ln --stats -t "$V:80" | awk '$1 == "TCP" {print $2}')
+conns=$(D ipvsadm -Ln --stats -t "$V:80" | awk '$1 == "TCP" {print $3}')
 check "zero -t: ipvsadm shows 0 connections" test "$conns" = 0
-
-step "timeouts"
-same_output "timeouts" "timeouts" "-L --timeout"
-L timeouts 900 5 0 | sed 's/^/    /'
-check "ipvsadm -L --timeout: 900 5 300" test "$(D ipvsadm -L --timeout)" = "Timeout (tcp tcpfin udp): 900 5 300"
 
 step "drain-node waits for a live connection (tcpfin timeout 5s)"
 in_ns client bash -c "exec 3<>/dev/tcp/$V/80; sleep 60" &
