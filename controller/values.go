@@ -16,8 +16,11 @@ func (s Spec) ServiceValue(cur *ipvs.Service) (ipvs.Service, error) {
 	} else {
 		v = ipvs.Service{ServiceKey: s.Service, Scheduler: DefaultScheduler, Netmask: ipvs.FullMask(s.Service.Is6())}
 	}
-	if s.Scheduler != "" {
+	if s.Scheduler != "" && s.Scheduler != v.Scheduler {
+		// Scheduler flags mean something else (or nothing) to another
+		// scheduler: a change without -b drops them.
 		v.Scheduler = s.Scheduler
+		v.Flags &^= ipvs.FlagSched1 | ipvs.FlagSched2 | ipvs.FlagSched3
 	}
 	if s.Persistent != nil {
 		if *s.Persistent == 0 {
