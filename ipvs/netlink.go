@@ -93,6 +93,11 @@ func mapErr(what string, err error, dest bool) error {
 		}
 	}
 	if sentinel == nil {
+		if errors.Is(err, syscall.EINVAL) {
+			// ipvsadm says "Invalid operation. Possibly wrong module
+			// version, address not unicast, ..."; the usual causes:
+			return fmt.Errorf("%s: the kernel refused it as invalid (address not unicast, or loopback down in this network namespace): %w", what, err)
+		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, sentinel)
