@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,6 +109,10 @@ func LoadFile(path string) (Config, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			err = fixSyntaxLine(data, err)
+		}
 		return Config{}, fmt.Errorf("%w: %s", ErrBadInput, yamlError(path, err))
 	}
 	at := func(l lineString) Value { return Value{S: l.S, Where: fmt.Sprintf("%s:%d", path, l.Line)} }
@@ -128,6 +133,34 @@ func LoadFile(path string) (Config, error) {
 		c.Interfaces = append(c.Interfaces, at(v))
 	}
 	return c, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// fixSyntaxLine corrects yaml.v3's line for syntax errors, which it takes
+// from a 0-based mark (one line too early, or none at all). The first line
+// at which a prefix of the document stops parsing is where the syntax
+// breaks; it is used when it points later than yaml's own figure.
+func fixSyntaxLine(data []byte, err error) error {
+	reported := 0
+	rest := err.Error()
+	if m := yamlLine.FindStringSubmatch(rest); m != nil {
+		reported, _ = strconv.Atoi(m[1])
+		rest = rest[len(m[0]):]
+	} else {
+		rest = strings.TrimPrefix(rest, "yaml: ")
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	for n := 1; n <= len(lines); n++ {
+		var v any
+		if yaml.Unmarshal([]byte(strings.Join(lines[:n], "")), &v) != nil {
+			if n > reported {
+				return fmt.Errorf("yaml: line %d: %s", n, rest)
+			}
+			break
+		}
+	}
+	return err
 }
 
 var unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)

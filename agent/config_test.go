@@ -105,3 +105,16 @@ func TestDuplicateVIPsCollapse(t *testing.T) {
 		t.Fatalf("VIPs %v", o.VIPs)
 	}
 }
+
+func TestSyntaxErrorsPointAtTheBrokenLine(t *testing.T) {
+	// yaml.v3 alone says line 2 for this (a 0-based mark).
+	p := writeFile(t, "vips:\n  - 10.0.0.100\n  - [oops\n")
+	_, err := LoadFile(p)
+	if err == nil || !strings.Contains(err.Error(), "agent.yaml:3: did not find expected") {
+		t.Fatalf("got %v", err)
+	}
+	p = writeFile(t, "mode: dr\nvips:\n  - 10.0.0.1\n bad-indent: x\n")
+	if _, err = LoadFile(p); err == nil || !strings.Contains(err.Error(), "agent.yaml:4:") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lvsnode/lvsnode/internal/netnstest"
+)
+
+func TestAgentBadInputChangesNothing(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	malformed := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(malformed, []byte("vips:\n  - 10.0.0.100\n  - [oops\n"), 0o644)
+	badVIP := filepath.Join(dir, "badvip.yaml")
+	os.WriteFile(badVIP, []byte("mode: dr\nvips:\n  - 10.0.0.100\n  - 10.0.0.256\n"), 0o644)
+	unreadable := filepath.Join(dir, "missing.yaml")
+
+	cases := []struct {
+		name  string
+		args  []string
+		code  int
+		want  string
+		verbs []string // default apply and run
+	}{
+		{"address out of range", []string{"--vip", "10.0.0.300"}, 2, `--vip: VIP "10.0.0.300" is not an IP address`, nil},
+		{"prefix", []string{"--vip", "10.0.0.0/24"}, 2, `is a prefix: give a single address`, nil},
+		{"unknown mode", []string{"--vip", "10.0.0.100", "--mode", "fullnat"}, 2, `--mode: unknown mode "fullnat"`, nil},
+		{"unreadable config", []string{"--config", unreadable}, 2, "no such file", nil},
+		{"malformed config", []string{"--config", malformed}, 2, "bad.yaml:3:", nil},
+		{"bad VIP in config", []string{"--config", badVIP}, 2, `badvip.yaml:4: VIP "10.0.0.256"`, nil},
+		{"good VIP after a bad one", []string{"--vip", "10.0.0.100", "--vip", "nope"}, 2, `VIP "nope"`, nil},
+		// The daemon waits for a missing NIC (not ready, retrying); apply refuses.
+		{"missing interface", []string{"--vip", "10.0.0.100", "--interface", "eth9"}, 1, "eth9", []string{"apply"}},
+	}
+	before := snapshot(t, state)
+	for _, tc := range cases {
+		verbs := tc.verbs
+		if verbs == nil {
+			verbs = []string{"apply", "run"}
+		}
+		for _, verb := range verbs {
+			args := append([]string{"agent", verb, "--state-file", state}, tc.args...)
+			r := run(t, nil, args...)
+			if r.code != tc.code {
+				t.Errorf("%s/%s: exit %d, want %d (stderr %q)", tc.name, verb, r.code, tc.code, r.stderr)
+			}
+			lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "lvsnode: ") || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("%s/%s: stderr %q, want one line with %q", tc.name, verb, r.stderr, tc.want)
+			}
+			if after := snapshot(t, state); after != before {
+				t.Fatalf("%s/%s changed the system:\nbefore:\n%s\nafter:\n%s", tc.name, verb, before, after)
+			}
+		}
+	}
+}
+
+func TestAgentRefusesWithoutNetAdmin(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	dir, _ := os.MkdirTemp("", "lvsnode-nobody-")
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777)
+	state := filepath.Join(dir, "state.json")
+	before := snapshot(t, state)
+	cmd := commandAs(t, 65534, "agent", "apply", "--vip", "10.0.0.100", "--state-file", state)
+	out, err := cmd.CombinedOutput()
+	if err == nil || cmd.ProcessState.ExitCode() != 2 {
+		t.Fatalf("as nobody: err %v, output %q", err, out)
+	}
+	if !strings.Contains(string(out), "needs CAP_NET_ADMIN") {
+		t.Fatalf("output %q does not say CAP_NET_ADMIN is needed", out)
+	}
+	if snapshot(t, state) != before {
+		t.Fatal("changed the system without privileges")
+	}
+}
+
+func TestAgentApplyStatusTeardownAsAUserWould(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	state := filepath.Join(t.TempDir(), "state.json")
+	sf := "--state-file=" + state
+	// The environment carries the VIPs, as cloud-init's unit would.
+	if r := run(t, []string{"LVSNODE_VIP=10.0.0.100,fd00::100"}, "agent", "apply", sf); r.code != 0 {
+		t.Fatalf("apply: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, "agent", "apply", sf, "--vip", "10.0.0.100", "--vip", "fd00::100"); r.code != 0 || !strings.Contains(r.stdout, "nothing to change") {
+		t.Fatalf("second apply: %d %q", r.code, r.stdout)
+	}
+	r := run(t, nil, "agent", "status", sf, "--json")
+	var st struct {
+		OK    bool `json:"ok"`
+		Items []struct {
+			Kind, Name string
+			OK         bool
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 || !st.OK || len(st.Items) != 9 {
+		t.Fatalf("status --json: %d %v %q", r.code, err, r.stdout)
+	}
+	ip(t, "addr", "del", "10.0.0.100/32", "dev", "lo")
+	if r := run(t, nil, "agent", "status", sf); r.code != 1 || !strings.Contains(r.stdout, "DRIFT") {
+		t.Fatalf("status after drift: %d %q", r.code, r.stdout)
+	}
+	if r := run(t, nil, "agent", "apply", sf, "--vip", "10.0.0.100", "--vip", "fd00::100"); r.code != 0 || !strings.Contains(r.stdout, "added address 10.0.0.100/32") {
+		t.Fatalf("repairing apply: %d %q", r.code, r.stdout)
+	}
+	if r := run(t, nil, "agent", "teardown", sf); r.code != 0 || !strings.Contains(r.stdout, "restored net.ipv4.conf.all.arp_ignore=0") {
+		t.Fatalf("teardown: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if got := ip(t, "addr", "show", "dev", "lo"); strings.Contains(got, "10.0.0.100") || strings.Contains(got, "fd00::100") {
+		t.Fatalf("teardown left VIPs:\n%s", got)
+	}
+	if r := run(t, nil, "agent", "status", sf); r.code != 1 || !strings.Contains(r.stderr, "no state file") {
+		t.Fatalf("status after teardown: %d %q", r.code, r.stderr)
+	}
+}
