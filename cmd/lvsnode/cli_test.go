@@ -21,7 +21,7 @@ var (
 
 // lvsnodeBin builds the static binary once, into a directory anyone may
 // execute from (the not-root test runs it as nobody).
-func lvsnodeBin(t *testing.T) string {
+func lvsnodeBin(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "lvsnode-bin-")

@@ -1,0 +1,113 @@
+// Package examples_test keeps the shipped examples true: the cloud-init
+// user data parses and embeds exactly the shipped unit, its agent config
+// is valid, and systemd accepts the unit.
+package examples_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lvsnode/lvsnode/agent"
+)
+
+// cloudConfigKeys are the top-level cloud-config keys this example may use
+// (cloud-init's modules cc_write_files and cc_runcmd).
+var cloudConfigKeys = map[string]bool{"write_files": true, "runcmd": true}
+
+type userData struct {
+	WriteFiles []struct {
+		Path        string `yaml:"path"`
+		Permissions string `yaml:"permissions"`
+		Content     string `yaml:"content"`
+	} `yaml:"write_files"`
+	RunCmd [][]string `yaml:"runcmd"`
+}
+
+func TestCloudInitUserData(t *testing.T) {
+	raw, err := os.ReadFile("cloud-init.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(raw), "#cloud-config\n") {
+		t.Fatal("cloud-init only treats user data as cloud-config with a #cloud-config first line")
+	}
+	var top map[string]any
+	if err := yaml.Unmarshal(raw, &top); err != nil {
+		t.Fatalf("cloud-init.yaml does not parse: %v", err)
+	}
+	for k := range top {
+		if !cloudConfigKeys[k] {
+			t.Errorf("unexpected top-level key %q", k)
+		}
+	}
+	var ud userData
+	if err := yaml.Unmarshal(raw, &ud); err != nil {
+		t.Fatalf("cloud-init.yaml: %v", err)
+	}
+	files := map[string]string{}
+	for _, f := range ud.WriteFiles {
+		files[f.Path] = f.Content
+	}
+	unit, err := os.ReadFile("lvsnode-agent.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files["/etc/systemd/system/lvsnode-agent.service"] != string(unit) {
+		t.Error("the unit embedded in cloud-init.yaml differs from lvsnode-agent.service")
+	}
+	cfg := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(cfg, []byte(files["/etc/lvsnode/agent.yaml"]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := agent.LoadFile(cfg)
+	if err == nil {
+		_, err = c.Options()
+	}
+	if err != nil {
+		t.Errorf("embedded agent.yaml: %v", err)
+	}
+	var enables bool
+	for _, cmd := range ud.RunCmd {
+		if strings.Join(cmd, " ") == "systemctl enable --now lvsnode-agent.service" {
+			enables = true
+		}
+	}
+	if !enables {
+		t.Error("runcmd does not enable the unit")
+	}
+}
+
+func TestSystemdAcceptsTheUnit(t *testing.T) {
+	unit, err := os.ReadFile("lvsnode-agent.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=on-failure", "CapabilityBoundingSet=CAP_NET_ADMIN", "ProtectSystem=strict"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("unit lacks %s", want)
+		}
+	}
+	if strings.Contains(string(unit), "\nProtectKernelTunables=yes") {
+		t.Error("ProtectKernelTunables=yes makes /proc/sys read-only: the agent could not set the ARP sysctls")
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatal("systemd-analyze is needed to check the unit (Debian: apt-get install systemd)")
+	}
+	// verify checks that ExecStart exists: point it at a stand-in binary
+	// (only the path changes; every other line is checked as shipped).
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "lvsnode")
+	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
+	path := filepath.Join(dir, "lvsnode-agent.service")
+	os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/lvsnode", bin)), 0o644)
+	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
