@@ -23,7 +23,7 @@ demo: build
 
 # Every test: unit tests, root-only netns integration tests (CI fails rather
 # than skips them: LVSNODE_REQUIRE_ROOT_TESTS=1), and the lab scenarios.
-test: unit e2e
+test: unit bench e2e
 
 unit: tools
 	$(GO) vet ./...
@@ -34,7 +34,7 @@ e2e: build
 
 # Agent benchmarks, in a private network namespace (unshare -n) so they
 # never touch the host's addresses or sysctls. BENCHTIME=20x for a quick run.
-BENCHTIME ?= 100x
+BENCHTIME ?= 50x
 bench:
 	unshare --net sh -c 'ip link set lo up && LVSNODE_BENCH_NETNS=1 $(GO) test -p 1 -run "^$$" -bench . -benchtime $(BENCHTIME) ./agent/ ./cmd/lvsnode/' 
 
