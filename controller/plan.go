@@ -162,30 +162,23 @@ func destDelta(a, b ipvs.Destination) string {
 	return strings.Join(parts, ", ")
 }
 
-// Apply carries out a plan in order and stops at the first failure. It
-// returns how many changes were applied; on error the kernel holds the
-// first n changes.
+// Apply carries out a plan in order through the client's batch path. It
+// returns how many leading changes were applied; on error, the change at
+// that index failed (the error says if the kernel still processed a few
+// after it in the same batch).
 func Apply(c ipvs.Client, plan []Change) (n int, err error) {
-	for _, ch := range plan {
-		k := ch.Service.ServiceKey
-		switch ch.Op {
-		case RemoveService:
-			err = c.RemoveService(k)
-		case CreateService:
-			err = c.CreateService(ch.Service)
-		case UpdateService:
-			err = c.UpdateService(ch.Service)
-		case RemoveDest:
-			err = c.RemoveDestination(k, ch.Dest.DestKey)
-		case CreateDest:
-			err = c.CreateDestination(k, ch.Dest)
-		case UpdateDest:
-			err = c.UpdateDestination(k, ch.Dest)
-		}
-		if err != nil {
-			return n, fmt.Errorf("applied %d of %d changes, then: %w", n, len(plan), err)
-		}
-		n++
+	ops := make([]ipvs.Op, len(plan))
+	for i, ch := range plan {
+		ops[i] = ipvs.Op{Kind: opKinds[ch.Op], Service: ch.Service, Dest: ch.Dest}
+	}
+	n, err = c.Apply(ops)
+	if err != nil {
+		return n, fmt.Errorf("applied %d of %d changes, then: %w", n, len(plan), err)
 	}
 	return n, nil
+}
+
+var opKinds = map[Op]ipvs.OpKind{
+	RemoveService: ipvs.OpRemoveService, CreateService: ipvs.OpCreateService, UpdateService: ipvs.OpUpdateService,
+	RemoveDest: ipvs.OpRemoveDest, CreateDest: ipvs.OpCreateDest, UpdateDest: ipvs.OpUpdateDest,
 }

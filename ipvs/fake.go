@@ -201,6 +201,32 @@ func (f *Fake) RemoveDestination(k ServiceKey, d DestKey) error {
 	return nil
 }
 
+// Apply makes the changes one by one and stops at the first failure.
+func (f *Fake) Apply(ops []Op) (int, error) {
+	for i, op := range ops {
+		k := op.Service.ServiceKey
+		var err error
+		switch op.Kind {
+		case OpCreateService:
+			err = f.CreateService(op.Service)
+		case OpUpdateService:
+			err = f.UpdateService(op.Service)
+		case OpRemoveService:
+			err = f.RemoveService(k)
+		case OpCreateDest:
+			err = f.CreateDestination(k, op.Dest)
+		case OpUpdateDest:
+			err = f.UpdateDestination(k, op.Dest)
+		case OpRemoveDest:
+			err = f.RemoveDestination(k, op.Dest.DestKey)
+		}
+		if err != nil {
+			return i, err
+		}
+	}
+	return len(ops), nil
+}
+
 type label string
 
 func (l label) String() string { return string(l) }

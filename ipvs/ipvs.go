@@ -218,6 +218,27 @@ type Info struct {
 	TableSize uint32
 }
 
+// OpKind is the kind of one change in Apply.
+type OpKind uint8
+
+// The changes Apply makes.
+const (
+	OpCreateService OpKind = iota
+	OpUpdateService
+	OpRemoveService
+	OpCreateDest
+	OpUpdateDest
+	OpRemoveDest
+)
+
+// Op is one change for Apply: Service (its key for removals and real-server
+// changes) and, for real-server changes, Dest.
+type Op struct {
+	Kind    OpKind
+	Service Service
+	Dest    Destination
+}
+
 // Client reads and changes the IPVS table. Implementations: New (kernel) and
 // Fake (memory). A Client is not safe for concurrent use.
 type Client interface {
@@ -235,6 +256,13 @@ type Client interface {
 	CreateDestination(ServiceKey, Destination) error
 	UpdateDestination(ServiceKey, Destination) error
 	RemoveDestination(ServiceKey, DestKey) error
+	// Apply makes many changes in order, as fast as the implementation
+	// can (the kernel client sends them in batches per system call). It
+	// returns how many leading changes were applied. On error, the change
+	// at that index failed; the kernel client may also have applied a few
+	// changes after it (the rest of its batch, said in the message), never
+	// later batches.
+	Apply(ops []Op) (int, error)
 	// Flush removes every service (ipvsadm -C).
 	Flush() error
 	// Zero resets the counters of one service, or of all when key is nil.

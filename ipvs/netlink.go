@@ -32,9 +32,11 @@ const (
 type netlinkClient struct {
 	c      cf.Client
 	closer io.Closer
-	// raw carries ZERO and FLUSH; opened on first use.
+	// raw carries ZERO and FLUSH and knows the family's ID; bulk carries
+	// dumps and Apply (rawnl.go). Both are opened on first use.
 	raw    *genetlink.Conn
 	family genetlink.Family
+	bulk   *rawConn
 }
 
 var _ Client = (*netlinkClient)(nil)
@@ -56,8 +58,13 @@ func New() (Client, error) {
 
 func (n *netlinkClient) Close() error {
 	var err error
+	if n.bulk != nil {
+		err = n.bulk.close()
+	}
 	if n.raw != nil {
-		err = n.raw.Close()
+		if cerr := n.raw.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if n.closer != nil {
 		if cerr := n.closer.Close(); err == nil {
@@ -112,33 +119,107 @@ func (n *netlinkClient) Info() (Info, error) {
 }
 
 func (n *netlinkClient) Services() ([]Service, error) {
-	list, err := n.c.Services()
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // cloudflare/ipvs reports an empty table this way
-	}
+	b, err := n.bulkConn()
 	if err != nil {
 		return nil, mapErr("list services", err, false)
 	}
-	out := make([]Service, 0, len(list))
-	for _, s := range list {
-		out = append(out, fromCFService(s))
+	var out []Service
+	err = b.dump(cmdGetSvc, nil, func(attrs []byte) error {
+		s, err := decodeService(attrs)
+		out = append(out, s)
+		return err
+	})
+	if err != nil {
+		return nil, mapErr("list services", err, false)
 	}
 	return out, nil
 }
 
 func (n *netlinkClient) Destinations(k ServiceKey) ([]Destination, error) {
-	list, err := n.c.Destinations(toCFService(Service{ServiceKey: k}))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	b, err := n.bulkConn()
 	if err != nil {
 		return nil, mapErr("list real servers of "+k.String(), err, true)
 	}
-	out := make([]Destination, 0, len(list))
-	for _, d := range list {
-		out = append(out, fromCFDest(d))
+	var out []Destination
+	err = b.dump(cmdGetDest, serviceAttrs(Service{ServiceKey: k}, false), func(attrs []byte) error {
+		d, err := decodeDest(attrs, k.Is6())
+		out = append(out, d)
+		return err
+	})
+	if err != nil {
+		return nil, mapErr("list real servers of "+k.String(), err, true)
 	}
 	return out, nil
+}
+
+// bulkConn opens the raw socket for dumps and Apply.
+func (n *netlinkClient) bulkConn() (*rawConn, error) {
+	if n.bulk != nil {
+		return n.bulk, nil
+	}
+	if err := n.rawGenl(); err != nil {
+		return nil, err
+	}
+	b, err := openRaw(n.family.ID)
+	if err != nil {
+		return nil, err
+	}
+	n.bulk = b
+	return b, nil
+}
+
+// Apply sends the changes batchSize per sendmsg (see rawConn.batch).
+func (n *netlinkClient) Apply(ops []Op) (int, error) {
+	b, err := n.bulkConn()
+	if err != nil {
+		return 0, mapErr("connect to IPVS", err, false)
+	}
+	done, err := b.batch(len(ops), func(i int) (uint8, []byte) {
+		op := ops[i]
+		switch op.Kind {
+		case OpCreateService:
+			return cmdNewSvc, serviceAttrs(op.Service, true)
+		case OpUpdateService:
+			return cmdSetSvc, serviceAttrs(op.Service, true)
+		case OpRemoveService:
+			return cmdDelSvc, serviceAttrs(op.Service, false)
+		case OpCreateDest:
+			return cmdNewDest, append(serviceAttrs(op.Service, false), destAttrs(op.Dest, true)...)
+		case OpUpdateDest:
+			return cmdSetDest, append(serviceAttrs(op.Service, false), destAttrs(op.Dest, true)...)
+		default:
+			return cmdDelDest, append(serviceAttrs(op.Service, false), destAttrs(op.Dest, false)...)
+		}
+	})
+	if err == nil {
+		return done, nil
+	}
+	if done >= len(ops) {
+		return done, mapErr("apply changes", err, false)
+	}
+	op := ops[done]
+	k, d := op.Service.ServiceKey.String(), op.Dest.DestKey.String()
+	var what string
+	isDest := true
+	switch op.Kind {
+	case OpCreateService:
+		what, isDest = "add service "+k, false
+	case OpUpdateService:
+		what, isDest = "edit service "+k, false
+	case OpRemoveService:
+		what = "remove service " + k
+	case OpCreateDest:
+		what = "add real server " + d + " to " + k
+	case OpUpdateDest:
+		what = "edit real server " + d + " of " + k
+	default:
+		what = "remove real server " + d + " from " + k
+	}
+	err = mapErr(what, err, isDest)
+	if after := min(len(ops), (done/batchSize+1)*batchSize) - done - 1; after > 0 {
+		err = fmt.Errorf("%w (the kernel still processed the %d changes after it in the same batch)", err, after)
+	}
+	return done, err
 }
 
 func (n *netlinkClient) CreateService(s Service) error {
@@ -212,19 +293,28 @@ func (n *netlinkClient) Zero(k *ServiceKey) error {
 	return mapErr("zero counters of "+k.String(), n.rawCommand(cmdZero, b), true)
 }
 
+// rawGenl opens the genetlink connection and resolves the family.
+func (n *netlinkClient) rawGenl() error {
+	if n.raw != nil {
+		return nil
+	}
+	c, err := genetlink.Dial(nil)
+	if err != nil {
+		return err
+	}
+	f, err := c.GetFamily(genlName)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	n.raw, n.family = c, f
+	return nil
+}
+
 // rawCommand sends one IPVS command that cloudflare/ipvs does not wrap.
 func (n *netlinkClient) rawCommand(cmd uint8, data []byte) error {
-	if n.raw == nil {
-		c, err := genetlink.Dial(nil)
-		if err != nil {
-			return err
-		}
-		f, err := c.GetFamily(genlName)
-		if err != nil {
-			c.Close()
-			return err
-		}
-		n.raw, n.family = c, f
+	if err := n.rawGenl(); err != nil {
+		return err
 	}
 	msg := genetlink.Message{
 		Header: genetlink.Header{Command: cmd, Version: genlVersion},

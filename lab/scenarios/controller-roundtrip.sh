@@ -142,3 +142,19 @@ same_table "$W/before" "after --dry-run"
 step "--keep-extra adds without removing"
 printf '%s\n' '-A -t 10.0.0.100:9999 -s rr' '-a -t 10.0.0.100:9999 -r 10.0.0.11:9999 -g -w 1' | L restore --keep-extra | sed 's/^/    /'
 check "old services kept" test "$(D ipvsadm -S -n | grep -c '^-A')" = "$(($(grep -c '^-A' "$W/before") + 1))"
+
+step "a kernel refusal in the middle of a batched restore is reported precisely"
+# With lo down the kernel refuses every real server (EINVAL) but accepts
+# services: the first real server fails, the error says which and how many
+# changes went in.
+ip netns add lodown
+printf '%s\n' '-A -t 10.0.0.100:80 -s rr' '-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1' \
+	'-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g -w 1' '-A -t 10.0.0.100:81 -s rr' >"$W/small"
+set +e
+in_ns lodown lvsnode controller restore <"$W/small" >"$W/out" 2>"$W/err"
+rc=$?
+set -e
+info "exit $rc: $(cat "$W/err")"
+check "exit 1" test "$rc" = 1
+check "names the failed change and the count" grep 'applied 1 of 4 changes, then: add real server 10.0.0.11:80 to TCP 10.0.0.100:80' "$W/err"
+check "says the batch went on" grep 'still processed the 2 changes after it' "$W/err"
