@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -310,5 +311,27 @@ func TestCheckReportsOwnStaleVIPAsDrift(t *testing.T) {
 	}
 	if r.OK() || !strings.Contains(strings.Join(r.Problems(), "\n"), "10.0.0.100/32 dev lo: want absent") {
 		t.Fatalf("problems %v", r.Problems())
+	}
+}
+
+func TestSysctlDropInWrittenOnceAndRemovedOnTeardown(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.100")
+	o.SysctlFile = filepath.Join(t.TempDir(), "sysctl.d", "99-lvsnode.conf")
+	if changes := h.apply(t, o); !slices.Contains(changes, "wrote "+o.SysctlFile) {
+		t.Fatalf("changes %v", changes)
+	}
+	got, err := os.ReadFile(o.SysctlFile)
+	if err != nil || !strings.Contains(string(got), "net.ipv4.conf.all.arp_ignore = 1\n") || !strings.Contains(string(got), "net.ipv4.conf.lo.arp_announce = 2\n") {
+		t.Fatalf("drop-in %q, %v", got, err)
+	}
+	if again := h.apply(t, o); len(again) != 0 {
+		t.Fatalf("second apply rewrote: %v", again)
+	}
+	if _, _, err := h.agent.Teardown(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(o.SysctlFile); !os.IsNotExist(err) {
+		t.Fatalf("drop-in left after teardown: %v", err)
 	}
 }

@@ -86,6 +86,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 			d.reconcile("retry")
 		case <-reload:
 			d.reload()
+			resync.Reset(d.opts.ResyncInterval)
 		case <-watchdog:
 			_ = d.Notify.Notify(systemd.Watchdog())
 		}
