@@ -75,7 +75,14 @@ func (c *Controller) DrainNode(s Spec, o DrainOptions) error {
 		}
 		cur := [2]uint32{d.ActiveConns, d.InactiveConns}
 		if cur != last {
-			c.say("  %s: %d active, %d inactive connections (%s)", s.Real, cur[0], cur[1], now().Sub(start).Round(time.Second))
+			tmpl := ""
+			if d.PersistentConns > 0 {
+				// Templates send returning clients back here until they
+				// expire (net.ipv4.vs.expire_quiescent_template=1 ends
+				// them once the weight is 0).
+				tmpl = fmt.Sprintf(", %d persistence templates", d.PersistentConns)
+			}
+			c.say("  %s: %d active, %d inactive connections%s (%s)", s.Real, cur[0], cur[1], tmpl, now().Sub(start).Round(time.Second))
 			last = cur
 		}
 		if cur[0] == 0 && cur[1] == 0 {

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -144,11 +143,15 @@ func Save(w io.Writer, t Table) error {
 // ListFormat selects the columns of List.
 type ListFormat int
 
-// List formats, as ipvsadm -Ln, -Ln --stats, -Ln --rate.
+// List formats, as ipvsadm -Ln and its --stats, --rate, --thresholds,
+// --persistent-conn and --tun-info variants.
 const (
 	ListPlain ListFormat = iota
 	ListStats
 	ListRate
+	ListThresholds
+	ListPersistentConn
+	ListTunInfo
 )
 
 // ListOptions tune List.
@@ -171,6 +174,12 @@ func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
 		fmt.Fprintf(bw, "%-33s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
 	case ListRate:
 		fmt.Fprintf(bw, "%-33s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+	case ListThresholds:
+		fmt.Fprintf(bw, "%-33s %-10s %-10s %-10s %-10s\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn")
+	case ListPersistentConn:
+		fmt.Fprintf(bw, "%-33s %-9s %-11s %-10s %-10s\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn")
+	case ListTunInfo:
+		bw.WriteString("Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n")
 	default:
 		bw.WriteString("Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 	}
@@ -212,12 +221,36 @@ func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
 				fmt.Fprintf(bw, "  -> %-28s%s%s%s%s%s\n", dn, num(st.Conns), num(st.InPkts), num(st.OutPkts), num(st.InBytes), num(st.OutBytes))
 			case ListRate:
 				fmt.Fprintf(bw, "  -> %-28s %8d %8d %8d%s%s\n", dn, st.CPS, st.InPPS, st.OutPPS, num(st.InBPS), num(st.OutBPS))
+			case ListThresholds:
+				fmt.Fprintf(bw, "  -> %-28s %-10d %-10d %-10d %-10d\n", dn, d.UpperThreshold, d.LowerThreshold, d.ActiveConns, d.InactiveConns)
+			case ListPersistentConn:
+				fmt.Fprintf(bw, "  -> %-28s %-9d %-11d %-10d %-10d\n", dn, d.Weight, d.PersistentConns, d.ActiveConns, d.InactiveConns)
+			case ListTunInfo:
+				fmt.Fprintf(bw, "  -> %-28s %-7s %-13s %-6d %-10d %-10d\n", dn, d.Forward, tunInfo(d), d.Weight, d.ActiveConns, d.InactiveConns)
 			default:
 				fmt.Fprintf(bw, "  -> %-28s %-7s %-6d %-10d %-10d\n", dn, d.Forward, d.Weight, d.ActiveConns, d.InactiveConns)
 			}
 		}
 	}
 	return bw.Flush()
+}
+
+// tunInfo is ipvsadm --tun-info's column: "ipip", "gue:6080:+c",
+// "gre:-c", or "n/a" for other methods.
+func tunInfo(d ipvs.Destination) string {
+	if d.Forward != ipvs.Tunnel {
+		return "n/a"
+	}
+	csum := map[ipvs.TunnelFlags]string{ipvs.NoCsum: "-c", ipvs.Csum: "+c", ipvs.RemCsum: "r+c"}[d.TunnelFlags]
+	switch d.TunnelType {
+	case ipvs.IPIP:
+		return "ipip"
+	case ipvs.GUE:
+		return fmt.Sprintf("gue:%d:%s", d.TunnelPort, csum)
+	case ipvs.GRE:
+		return "gre:" + csum
+	}
+	return "n/a"
 }
 
 // listName is the first column of a service line ("TCP  10.0.0.100:80");
@@ -258,89 +291,4 @@ func largeNum(i uint64, exact bool) string {
 		return fmt.Sprintf("%8dG", i/1000000000)
 	}
 	return fmt.Sprintf("%8dT", i/1000000000000)
-}
-
-// JSON shapes for list --json.
-type jsonTable struct {
-	Version  string        `json:"version"`
-	Size     uint32        `json:"size"`
-	Services []jsonService `json:"services"`
-}
-
-type jsonService struct {
-	Protocol    string     `json:"protocol,omitempty"`
-	Address     string     `json:"address,omitempty"`
-	Port        uint16     `json:"port"`
-	FWMark      uint32     `json:"fwmark,omitempty"`
-	Family      string     `json:"family"`
-	Scheduler   string     `json:"scheduler"`
-	SchedFlags  string     `json:"sched_flags,omitempty"`
-	Persistent  bool       `json:"persistent"`
-	Timeout     uint32     `json:"timeout,omitempty"`
-	Netmask     int        `json:"netmask_bits"`
-	OnePacket   bool       `json:"one_packet"`
-	Stats       ipvs.Stats `json:"stats"`
-	RealServers []jsonDest `json:"real_servers"`
-}
-
-type jsonDest struct {
-	Address         string     `json:"address"`
-	Port            uint16     `json:"port"`
-	Forward         string     `json:"forward"`
-	Weight          uint32     `json:"weight"`
-	UpperThreshold  uint32     `json:"u_threshold"`
-	LowerThreshold  uint32     `json:"l_threshold"`
-	TunnelType      string     `json:"tunnel_type,omitempty"`
-	TunnelPort      uint16     `json:"tunnel_port,omitempty"`
-	TunnelChecksum  string     `json:"tunnel_checksum,omitempty"`
-	ActiveConns     uint32     `json:"active_conns"`
-	InactiveConns   uint32     `json:"inactive_conns"`
-	PersistentConns uint32     `json:"persistent_conns"`
-	Stats           ipvs.Stats `json:"stats"`
-}
-
-// ListJSON writes t as one JSON document (list --json), sorted as List.
-func ListJSON(w io.Writer, info ipvs.Info, t Table) error {
-	out := jsonTable{
-		Version:  fmt.Sprintf("%d.%d.%d", info.Version[0], info.Version[1], info.Version[2]),
-		Size:     info.TableSize,
-		Services: []jsonService{},
-	}
-	for _, e := range sorted(t).Services {
-		s := e.Service
-		js := jsonService{
-			Port: s.Port, FWMark: s.FWMark, Family: "ipv4", Scheduler: s.Scheduler,
-			SchedFlags: schedFlagsText(s), Persistent: s.Flags&ipvs.FlagPersistent != 0,
-			Timeout: s.Timeout, Netmask: normMask(s), OnePacket: s.Flags&ipvs.FlagOnePacket != 0,
-			Stats: s.Stats, RealServers: []jsonDest{},
-		}
-		if s.Is6() {
-			js.Family = "ipv6"
-		}
-		if s.FWMark == 0 {
-			js.Protocol, js.Address = s.Protocol.String(), s.Addr.String()
-		}
-		for _, d := range e.Dests {
-			jd := jsonDest{
-				Address: d.Addr.String(), Port: d.Port, Forward: d.Forward.String(), Weight: d.Weight,
-				UpperThreshold: d.UpperThreshold, LowerThreshold: d.LowerThreshold,
-				ActiveConns: d.ActiveConns, InactiveConns: d.InactiveConns, PersistentConns: d.PersistentConns,
-				Stats: d.Stats,
-			}
-			if d.Forward == ipvs.Tunnel {
-				jd.TunnelType = d.TunnelType.String()
-				if d.TunnelType == ipvs.GUE {
-					jd.TunnelPort = d.TunnelPort
-				}
-				if d.TunnelType != ipvs.IPIP {
-					jd.TunnelChecksum = strings.TrimPrefix(tunFlagOpt[d.TunnelFlags], "--tun-")
-				}
-			}
-			js.RealServers = append(js.RealServers, jd)
-		}
-		out.Services = append(out.Services, js)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
 }

@@ -69,3 +69,27 @@ func TestListStatsRateJSON(t *testing.T) {
 		t.Errorf("json %v: %s", err, b.String())
 	}
 }
+
+func TestListTunInfoAndThresholds(t *testing.T) {
+	tab := mustTable(t, `-A -t 10.0.0.100:80 -s rr
+-a -t 10.0.0.100:80 -r 10.0.0.11:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-remcsum
+-a -t 10.0.0.100:80 -r 10.0.0.12:80 -i -w 1 --tun-type gre --tun-csum
+-a -t 10.0.0.100:80 -r 10.0.0.13:80 -g -w 2 -x 9 -y 1
+`)
+	var b bytes.Buffer
+	List(&b, ipvs.Info{}, tab, ListOptions{Format: ListTunInfo, NoHeader: true})
+	for _, want := range []string{
+		"  -> 10.0.0.11:80                 Tunnel  gue:6080:r+c  1      0          0         \n",
+		"  -> 10.0.0.12:80                 Tunnel  gre:+c        1      0          0         \n",
+		"  -> 10.0.0.13:80                 Route   n/a           2      0          0         \n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("--tun-info lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	List(&b, ipvs.Info{}, tab, ListOptions{Format: ListThresholds, NoHeader: true})
+	if !strings.Contains(b.String(), "  -> 10.0.0.13:80                 9          1          0          0         \n") {
+		t.Errorf("--thresholds:\n%s", b.String())
+	}
+}

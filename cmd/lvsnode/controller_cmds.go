@@ -57,7 +57,9 @@ func ctlDrainNodeCmd() *cli.Command {
 		Usage: "weight 0, wait until ActiveConn+InActConn reach 0, then remove the real server",
 		Description: "New connections stop at once (weight 0); existing ones finish. Progress is\n" +
 			"printed whenever the counters change. On timeout the real server stays at\n" +
-			"weight 0 and the command fails (exit 1), unless --force.\n\n" +
+			"weight 0 and the command fails (exit 1), unless --force. For persistent\n" +
+			"services, also set net.ipv4.vs.expire_quiescent_template=1 so returning\n" +
+			"clients' templates stop pointing at a weight-0 real server.\n\n" +
 			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m",
 		Flags:        flags,
 		OnUsageError: ctlUsageErr,
@@ -189,7 +191,7 @@ func ctlTimeoutsCmd() *cli.Command {
 func ctlListCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
-		Usage: "print the table as ipvsadm -Ln does (or --stats, --rate, --json)",
+		Usage: "print the table as ipvsadm -Ln does (or --stats, --rate, --thresholds, --json, ...)",
 		Description: "Addresses are always numeric. With a service flag, only that service.\n\n" +
 			"   lvsnode controller list\n" +
 			"   lvsnode controller list --stats -t 10.0.0.100:80\n" +
@@ -197,6 +199,9 @@ func ctlListCmd() *cli.Command {
 		Flags: ctlFlags(ctlServiceFlags(), []cli.Flag{
 			ctlBoolFlag("stats", "", "counters: Conns InPkts OutPkts InBytes OutBytes"),
 			ctlBoolFlag("rate", "", "rates: CPS InPPS OutPPS InBPS OutBPS"),
+			ctlBoolFlag("thresholds", "", "upper and lower connection thresholds"),
+			ctlBoolFlag("persistent-conn", "", "persistence templates per real server (PersistConn)"),
+			ctlBoolFlag("tun-info", "", "tunnel type, port and checksum per real server"),
 			ctlBoolFlag("exact", "", "exact numbers (no K/M/G)"),
 			ctlBoolFlag("json", "", "one JSON document with settings, counters and rates"),
 			&cli.BoolFlag{Name: "numeric", Aliases: []string{"n"}, Hidden: true, Usage: "accepted for ipvsadm habits; output is always numeric"},
@@ -207,15 +212,20 @@ func ctlListCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("stats") && c.Bool("rate") {
-				return cli.Exit("give --stats or --rate, not both", 2)
-			}
 			o := controller.ListOptions{Exact: c.Bool("exact"), NoHeader: k != nil}
-			switch {
-			case c.Bool("stats"):
-				o.Format = controller.ListStats
-			case c.Bool("rate"):
-				o.Format = controller.ListRate
+			n := 0
+			for _, f := range []struct {
+				name string
+				fmt  controller.ListFormat
+			}{{"stats", controller.ListStats}, {"rate", controller.ListRate}, {"thresholds", controller.ListThresholds},
+				{"persistent-conn", controller.ListPersistentConn}, {"tun-info", controller.ListTunInfo}} {
+				if c.Bool(f.name) {
+					n++
+					o.Format = f.fmt
+				}
+			}
+			if n > 1 {
+				return cli.Exit("give one of --stats, --rate, --thresholds, --persistent-conn, --tun-info", 2)
 			}
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error {
 				info, err := ctl.IPVS.Info()
