@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	gosysctl "github.com/lorenzosaino/go-sysctl"
+
+	"github.com/lvsnode/lvsnode/internal/capability"
 )
 
 // ErrPrerequisite marks a director that is not ready for the request
@@ -63,28 +64,16 @@ func ensureForwarding(sc Sysctl, v6, enable bool) (string, error) {
 	return fmt.Sprintf("set %s=1 for NAT (not persistent across reboots: add it to /etc/sysctl.d)", key), nil
 }
 
-// capNetAdmin is CAP_NET_ADMIN's bit in /proc/self/status CapEff.
-const capNetAdmin = 12
-
-// CheckPrivileges fails with ErrPrerequisite unless the process is root or
-// holds CAP_NET_ADMIN, which every IPVS netlink command requires.
+// CheckPrivileges fails with ErrPrerequisite unless the process holds
+// CAP_NET_ADMIN (root normally does), which every IPVS netlink command
+// requires, even listing.
 func CheckPrivileges() error {
-	if os.Geteuid() == 0 {
+	ok, err := capability.Has(capability.NetAdmin)
+	if err != nil {
+		ok = os.Geteuid() == 0 // no /proc: trust root, the kernel has the last word
+	}
+	if ok {
 		return nil
 	}
-	status, err := os.ReadFile("/proc/self/status")
-	if err == nil && hasCap(string(status), capNetAdmin) {
-		return nil
-	}
-	return fmt.Errorf("%w: IPVS needs root or CAP_NET_ADMIN (run with sudo, or give the binary cap_net_admin)", ErrPrerequisite)
-}
-
-func hasCap(status string, bit uint) bool {
-	for _, line := range strings.Split(status, "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && m&(1<<bit) != 0
-		}
-	}
-	return false
+	return fmt.Errorf("%w: IPVS needs CAP_NET_ADMIN: run as root (or give the unit AmbientCapabilities=CAP_NET_ADMIN)", ErrPrerequisite)
 }

@@ -170,6 +170,9 @@ func tokenize(words []string) (string, Flags, error) {
 			cmd = c
 			continue
 		}
+		if w == "--pe" || strings.HasPrefix(w, "--pe=") {
+			return "", f, inputErr("persistence engines (--pe) are not supported by lvsnode")
+		}
 		if refusedCmds[w] {
 			return "", f, inputErr("%s is not accepted in restore input: only -A and -a lines (the ipvsadm -S format) and -C", w)
 		}

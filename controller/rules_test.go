@@ -101,6 +101,8 @@ func TestParseRulesRejects(t *testing.T) {
 		{"-A -t 10.0.0.100:80 -A\n", "line 1: more than one command"},
 		{"-A -u 10.0.0.100:53 -s rr\n-A -t 10.0.0.100:80 -o\n", "line 2: one-packet scheduling (-o) is only for UDP"},
 		{"-A -t 10.0.0.100:80 -s rr -p 300 -M 255.0.255.0\n", "line 1: netmask (-M) \"255.0.255.0\": not a contiguous"},
+		{"-A -t 10.0.0.100:80 -s rr -p 300 --pe sip\n", "line 1: persistence engines (--pe) are not supported"},
+		{"-A -t www.example.com:http -s rr\n", "line 1: service address \"www.example.com:http\": not an address[:port]: names are not resolved"},
 	}
 	for _, c := range cases {
 		_, err := ParseRules(strings.NewReader(c.in))

@@ -198,6 +198,9 @@ func parseAddrPort(s string) (netip.AddrPort, bool, error) {
 	}
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {
+		if strings.ContainsAny(s, "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ") {
+			return netip.AddrPort{}, false, errors.New("not an address[:port]: names are not resolved, give numbers (ipvsadm -S -n, not -S)")
+		}
 		return netip.AddrPort{}, false, errors.New("not an address[:port]")
 	}
 	if ap.Addr().Zone() != "" {

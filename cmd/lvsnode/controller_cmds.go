@@ -59,7 +59,8 @@ func ctlDrainNodeCmd() *cli.Command {
 			"printed whenever the counters change. On timeout the real server stays at\n" +
 			"weight 0 and the command fails (exit 1), unless --force. For persistent\n" +
 			"services, also set net.ipv4.vs.expire_quiescent_template=1 so returning\n" +
-			"clients' templates stop pointing at a weight-0 real server.\n\n" +
+			"clients' templates stop pointing at a weight-0 real server. UDP entries\n" +
+			"stay until the UDP timeout (see timeouts).\n\n" +
 			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m",
 		Flags:        flags,
 		OnUsageError: ctlUsageErr,
