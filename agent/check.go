@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -143,53 +144,28 @@ func report(p Plan, st *State, ob observed) Report {
 		r.Items = append(r.Items, Item{Kind: "route", Name: rt.Dst.String() + " dev " + rt.Dev, Desired: "present", Actual: presence(ok), OK: ok})
 	}
 	// What the agent added earlier and the plan no longer wants.
-	for _, pf := range staleAddrs(p, st) {
+	for _, pf := range p.stale(st.Addrs) {
 		_, ok := ob.addrs[pf]
 		r.Items = append(r.Items, Item{Kind: "address", Name: pf.String() + " dev " + VIPDevice, Desired: "absent", Actual: presence(ok), OK: !ok})
 	}
-	for _, pf := range staleRoutes(p, st) {
+	for _, pf := range p.stale(st.Routes) {
 		_, ok := ob.routes[pf]
 		r.Items = append(r.Items, Item{Kind: "route", Name: pf.String() + " dev " + VIPDevice, Desired: "absent", Actual: presence(ok), OK: !ok})
 	}
 	return r
 }
 
-func staleAddrs(p Plan, st *State) []netip.Prefix {
+// stale returns the prefixes in owned (what the agent added) that p no
+// longer wants. Addresses and routes share one prefix per VIP (NewPlan), so
+// this serves both.
+func (p Plan) stale(owned []netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix
-	for _, pf := range st.Addrs {
-		if !p.wantsAddr(pf) {
+	for _, pf := range owned {
+		if !slices.ContainsFunc(p.Addrs, func(a loopback.Addr) bool { return a.Prefix == pf }) {
 			out = append(out, pf)
 		}
 	}
 	return out
-}
-
-func staleRoutes(p Plan, st *State) []netip.Prefix {
-	var out []netip.Prefix
-	for _, pf := range st.Routes {
-		if !p.wantsRoute(pf) {
-			out = append(out, pf)
-		}
-	}
-	return out
-}
-
-func (p Plan) wantsAddr(pf netip.Prefix) bool {
-	for _, a := range p.Addrs {
-		if a.Prefix == pf {
-			return true
-		}
-	}
-	return false
-}
-
-func (p Plan) wantsRoute(pf netip.Prefix) bool {
-	for _, r := range p.Routes {
-		if r.Dst == pf {
-			return true
-		}
-	}
-	return false
 }
 
 func upDown(up bool) string {

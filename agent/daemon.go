@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -108,11 +110,29 @@ func (d *Daemon) subscribe(ctx context.Context, prev <-chan time.Time) (<-chan l
 	return ch, nil
 }
 
-// reconcile applies the plan and records the outcome. The first verified
-// apply sends READY=1.
+// convergeAttempts bounds the applies of one reconcile whose read-back
+// keeps differing.
+const convergeAttempts = 3
+
+// reconcile applies the plan and records the outcome.
 func (d *Daemon) reconcile(why string) {
 	start := time.Now()
-	r, changes, err := d.Agent.Apply(d.plan, d.opts)
+	var (
+		r       Report
+		changes []string
+		err     error
+	)
+	// Something may change the host between an apply and its read-back
+	// (the very drift being repaired often comes in bursts): re-apply a few
+	// times before calling it a failure and leaving the ready state.
+	for attempt := 1; ; attempt++ {
+		var ch []string
+		r, ch, err = d.Agent.Apply(d.plan, d.opts)
+		changes = append(changes, ch...)
+		if !errors.Is(err, ErrNotVerified) || attempt == convergeAttempts {
+			break
+		}
+	}
 	d.mu.Lock()
 	d.last, d.lastErr = r, err
 	d.mu.Unlock()
@@ -132,8 +152,13 @@ func (d *Daemon) reconcile(why string) {
 	} else if len(changes) > 0 {
 		d.Log.Info("applied", "changes", changes, "took", time.Since(start))
 	}
-	if !d.ready.Swap(true) || len(changes) > 0 {
+	// READY=1 marks becoming ready (start, reload, recovery from a failed
+	// apply); a repair while ready only updates STATUS=.
+	switch wasReady := d.ready.Swap(true); {
+	case !wasReady:
 		_ = d.Notify.Notify(systemd.Ready(r.Summary()))
+	case len(changes) > 0:
+		_ = d.Notify.Notify(systemd.Status(fmt.Sprintf("repaired %d change(s) after %s; %s", len(changes), why, r.Summary())))
 	}
 }
 

@@ -49,17 +49,6 @@ func (r *running) stop(t *testing.T) error {
 	}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func (r *running) sent(prefix string) int {
 	n := 0
 	for _, s := range r.rec.Sent() {
@@ -85,7 +74,7 @@ func TestDaemonReadyOnlyAfterVerifiedApply(t *testing.T) {
 	r := startDaemon(t, h, o)
 	srv := httptest.NewServer(r.d.Handler())
 	defer srv.Close()
-	eventually(t, "a few failed attempts", func() bool { return r.d.failures.Load() >= 3 })
+	waitFor(t, "a few failed attempts", func() bool { return r.d.failures.Load() >= 3 })
 	if n := r.sent("READY=1"); n != 0 {
 		t.Fatalf("READY=1 sent %d times without verification", n)
 	}
@@ -100,7 +89,7 @@ func TestDaemonReadyOnlyAfterVerifiedApply(t *testing.T) {
 	}
 	// Whatever resets the sysctls stops; the retry loop converges.
 	h.stuck.Store(false)
-	eventually(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
 	resp, err = http.Get(srv.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -116,12 +105,12 @@ func TestDaemonRepairsDeletedVIPOnEvent(t *testing.T) {
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour // only the event can trigger the repair
 	r := startDaemon(t, h, o)
-	eventually(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
 	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "VIP re-added", hasVIP(h, "10.0.0.100/32"))
-	eventually(t, "repair counted", func() bool { return r.d.repairs.Load() == 1 })
+	waitFor(t, "VIP re-added", hasVIP(h, "10.0.0.100/32"))
+	waitFor(t, "repair counted", func() bool { return r.d.repairs.Load() == 1 })
 }
 
 func TestDaemonResubscribesWhenTheStreamBreaks(t *testing.T) {
@@ -129,7 +118,7 @@ func TestDaemonResubscribesWhenTheStreamBreaks(t *testing.T) {
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour
 	r := startDaemon(t, h, o)
-	eventually(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
 	// The VIP vanishes while the stream is broken (its event is lost).
 	h.nl.SetFail("Watch", errTest)
 	h.nl.BreakWatchers()
@@ -138,8 +127,8 @@ func TestDaemonResubscribesWhenTheStreamBreaks(t *testing.T) {
 	}
 	time.Sleep(10 * time.Millisecond)
 	h.nl.SetFail("Watch", nil)
-	eventually(t, "resubscribed", func() bool { return h.nl.Watchers() == 1 })
-	eventually(t, "VIP re-added after re-list", hasVIP(h, "10.0.0.100/32"))
+	waitFor(t, "resubscribed", func() bool { return h.nl.Watchers() == 1 })
+	waitFor(t, "VIP re-added after re-list", hasVIP(h, "10.0.0.100/32"))
 	if r.d.resubs.Load() == 0 {
 		t.Fatal("resubscription not counted")
 	}
@@ -150,9 +139,9 @@ func TestDaemonPeriodicRelistRepairsSysctls(t *testing.T) {
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = 10 * time.Millisecond
 	r := startDaemon(t, h, o)
-	eventually(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
 	h.sys.Poke("net.ipv4.conf.all.arp_ignore", "0") // no event for this
-	eventually(t, "sysctl repaired", func() bool {
+	waitFor(t, "sysctl repaired", func() bool {
 		v, _ := h.sys.Get([]string{"net", "ipv4", "conf", "all", "arp_ignore"})
 		return v == "1"
 	})
@@ -163,12 +152,12 @@ func TestDaemonReloadSwapsVIPs(t *testing.T) {
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour
 	r := startDaemon(t, h, o)
-	eventually(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
 	r.d.Reload = func() (Options, error) { n := opts(t, "10.0.0.200"); n.ResyncInterval = time.Hour; return n, nil }
 	r.reload <- struct{}{}
-	eventually(t, "new VIP", hasVIP(h, "10.0.0.200/32"))
-	eventually(t, "old VIP gone", func() bool { return !hasVIP(h, "10.0.0.100/32")() })
-	eventually(t, "READY=1 after RELOADING=1", func() bool { return r.sent("RELOADING=1") == 1 && r.sent("READY=1") == 2 })
+	waitFor(t, "new VIP", hasVIP(h, "10.0.0.200/32"))
+	waitFor(t, "old VIP gone", func() bool { return !hasVIP(h, "10.0.0.100/32")() })
+	waitFor(t, "READY=1 after RELOADING=1", func() bool { return r.sent("RELOADING=1") == 1 && r.sent("READY=1") == 2 })
 }
 
 func TestDaemonStopSendsStoppingAndTearsDownWhenAsked(t *testing.T) {
@@ -176,7 +165,7 @@ func TestDaemonStopSendsStoppingAndTearsDownWhenAsked(t *testing.T) {
 	o := opts(t, "10.0.0.100")
 	o.TeardownOnStop = true
 	r := startDaemon(t, h, o)
-	eventually(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -193,3 +182,18 @@ var errTest = errTestT("injected failure")
 type errTestT string
 
 func (e errTestT) Error() string { return string(e) }
+
+func TestDaemonRepairUpdatesStatusWithoutReREADY(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.100")
+	o.ResyncInterval = time.Hour
+	r := startDaemon(t, h, o)
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "STATUS=repaired", func() bool { return r.sent("STATUS=repaired") == 1 })
+	if n := r.sent("READY=1"); n != 1 {
+		t.Fatalf("READY=1 sent %d times; a repair must not re-announce readiness", n)
+	}
+}

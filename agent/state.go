@@ -88,7 +88,7 @@ func (s *State) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := sysctl.WriteFileAtomic(path, append(data, '\n'), 0o600); err != nil {
+	if err := sysctl.WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write state %s: %w", path, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,16 +18,18 @@ import (
 	"github.com/lvsnode/lvsnode/internal/netnstest"
 )
 
-// notifySocket stands in for systemd: it collects sd_notify datagrams.
+// notifySocket stands in for systemd: it collects sd_notify datagrams and
+// closes ready at the first READY=1.
 type notifySocket struct {
-	path string
-	mu   sync.Mutex
-	msgs []string
+	path  string
+	ready chan struct{}
+	mu    sync.Mutex
+	msgs  []string
 }
 
-func listenNotify(t *testing.T) *notifySocket {
+func listenNotify(t testing.TB, path string) *notifySocket {
 	t.Helper()
-	ns := &notifySocket{path: filepath.Join(t.TempDir(), "notify.sock")}
+	ns := &notifySocket{path: path, ready: make(chan struct{})}
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: ns.path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -39,8 +42,12 @@ func listenNotify(t *testing.T) *notifySocket {
 			if err != nil {
 				return
 			}
+			msg := string(buf[:n])
 			ns.mu.Lock()
-			ns.msgs = append(ns.msgs, string(buf[:n]))
+			if strings.Contains(msg, "READY=1") && !slices.ContainsFunc(ns.msgs, func(m string) bool { return strings.Contains(m, "READY=1") }) {
+				close(ns.ready)
+			}
+			ns.msgs = append(ns.msgs, msg)
 			ns.mu.Unlock()
 		}
 	}()
@@ -88,7 +95,7 @@ func TestAgentRunRepairsDriftAndSpeaksSdNotify(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "agent.yaml")
 	os.WriteFile(cfg, []byte("vips: [10.0.0.100]\nresync-interval: 100ms\nlisten: 127.0.0.1:9109\nteardown-on-stop: true\n"), 0o644)
-	ns := listenNotify(t)
+	ns := listenNotify(t, filepath.Join(dir, "notify.sock"))
 	cmd := exec.Command(lvsnodeBin(t), "agent", "run", "--config", cfg, "--state-file", filepath.Join(dir, "state.json"))
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+ns.path)
 	var logs bytes.Buffer
@@ -120,9 +127,10 @@ func TestAgentRunRepairsDriftAndSpeaksSdNotify(t *testing.T) {
 	os.WriteFile("/proc/sys/net/ipv4/conf/all/arp_ignore", []byte("0"), 0o644)
 	d = until(t, "arp_ignore repaired", func() bool { return readSys(t, "all.arp_ignore") == "1" })
 	t.Logf("arp_ignore reset to 0 was 1 again after %v", d)
-	if _, body := get("http://127.0.0.1:9109/metrics"); !strings.Contains(body, "lvsnode_agent_repairs_total") || strings.Contains(body, "lvsnode_agent_repairs_total 0\n") {
-		t.Fatalf("/metrics does not count the repairs:\n%s", body)
-	}
+	until(t, "/metrics to count the repairs", func() bool {
+		_, body := get("http://127.0.0.1:9109/metrics")
+		return strings.Contains(body, "lvsnode_agent_repairs_total") && !strings.Contains(body, "lvsnode_agent_repairs_total 0\n")
+	})
 
 	// SIGHUP reloads the file: RELOADING=1, then READY=1 for the new VIP.
 	os.WriteFile(cfg, []byte("vips: [10.0.0.200]\nresync-interval: 100ms\nlisten: 127.0.0.1:9109\nteardown-on-stop: true\n"), 0o644)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,29 +48,6 @@ func lvsnodeB(b *testing.B, args ...string) {
 	if out, err := exec.Command(lvsnodeBin(b), args...).CombinedOutput(); err != nil {
 		b.Fatalf("lvsnode %v: %v\n%s", args, err, out)
 	}
-}
-
-// listenReady receives sd_notify datagrams on path and closes ready at the
-// first READY=1.
-func listenReady(b *testing.B, path string, ready chan<- struct{}) *net.UnixConn {
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			if strings.Contains(string(buf[:n]), "READY=1") {
-				close(ready)
-				return
-			}
-		}
-	}()
-	return c
 }
 
 // BenchmarkApplyVersusSeedScript10VIPs times `lvsnode agent apply` (which
@@ -121,8 +97,7 @@ func BenchmarkRunToReady10VIPs(b *testing.B) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		sockPath := filepath.Join(dir, fmt.Sprintf("n%d.sock", i))
-		ready := make(chan struct{})
-		conn := listenReady(b, sockPath, ready)
+		ns := listenNotify(b, sockPath)
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath)
 		start := time.Now()
@@ -130,7 +105,7 @@ func BenchmarkRunToReady10VIPs(b *testing.B) {
 			b.Fatal(err)
 		}
 		select {
-		case <-ready:
+		case <-ns.ready:
 		case <-time.After(10 * time.Second):
 			b.Fatal("no READY=1")
 		}
@@ -138,7 +113,6 @@ func BenchmarkRunToReady10VIPs(b *testing.B) {
 		b.StopTimer()
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
-		conn.Close()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-READY")
