@@ -94,8 +94,15 @@ func (r *rawConn) appendMsg(b []byte, cmd uint8, flags uint16, attrs []byte) ([]
 	return b, r.seq
 }
 
+// send writes to the kernel (an unconnected netlink socket's default
+// destination); write(2) saves sendto's address handling.
 func (r *rawConn) send(b []byte) error {
-	return unix.Sendto(r.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+	for {
+		_, err := unix.Write(r.fd, b)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // nlMsg is one parsed netlink message.
@@ -110,7 +117,7 @@ type nlMsg struct {
 // next recv).
 func (r *rawConn) recv() ([]nlMsg, error) {
 	for {
-		n, _, err := unix.Recvfrom(r.fd, r.buf, 0)
+		n, err := unix.Read(r.fd, r.buf) // one datagram; no source address to allocate
 		if err == unix.EINTR {
 			continue
 		}
