@@ -145,7 +145,7 @@ func (d *Daemon) reconcile(why string) {
 		}
 		return
 	}
-	if len(changes) > 0 && why != "start" {
+	if configured := why == "start" || why == "reload"; len(changes) > 0 && !configured {
 		d.repairs.Add(1)
 		d.repairNs.Store(int64(time.Since(start)))
 		d.Log.Warn("drift repaired", "trigger", why, "changes", changes, "took", time.Since(start))

@@ -158,6 +158,9 @@ func TestDaemonReloadSwapsVIPs(t *testing.T) {
 	waitFor(t, "new VIP", hasVIP(h, "10.0.0.200/32"))
 	waitFor(t, "old VIP gone", func() bool { return !hasVIP(h, "10.0.0.100/32")() })
 	waitFor(t, "READY=1 after RELOADING=1", func() bool { return r.sent("RELOADING=1") == 1 && r.sent("READY=1") == 2 })
+	if n := r.d.repairs.Load(); n != 0 {
+		t.Fatalf("a reload's changes were counted as %d drift repairs", n)
+	}
 }
 
 func TestDaemonStopSendsStoppingAndTearsDownWhenAsked(t *testing.T) {
