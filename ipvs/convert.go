@@ -50,29 +50,6 @@ func toCFService(s Service) cf.Service {
 	return out
 }
 
-func fromCFService(s cf.ServiceExtended) Service {
-	v6 := s.Family == cf.INET6
-	out := Service{
-		ServiceKey: ServiceKey{FWMark: s.FWMark},
-		Scheduler:  s.Scheduler,
-		Timeout:    s.Timeout,
-		Flags:      uint32(s.Flags) &^ FlagHashed,
-		Netmask:    FullMask(v6),
-		Stats:      fromCFStats(s.Stats64),
-	}
-	if b := s.Netmask.Bits(); b >= 0 && s.Netmask.IsValid() {
-		out.Netmask = b
-	}
-	if s.FWMark != 0 {
-		out.IPv6 = v6
-	} else {
-		out.Protocol = Protocol(s.Protocol)
-		out.Addr = s.Address
-		out.Port = s.Port
-	}
-	return out
-}
-
 func toCFDest(d Destination) cf.Destination {
 	return cf.Destination{
 		Address:        d.Addr,
@@ -85,31 +62,5 @@ func toCFDest(d Destination) cf.Destination {
 		TunnelType:     cf.TunnelType(d.TunnelType),
 		TunnelPort:     d.TunnelPort,
 		TunnelFlags:    cf.TunnelFlags(d.TunnelFlags),
-	}
-}
-
-func fromCFDest(d cf.DestinationExtended) Destination {
-	return Destination{
-		DestKey:         DestKey{Addr: d.Address, Port: d.Port},
-		Forward:         Forward(d.FwdMethod),
-		Weight:          d.Weight,
-		UpperThreshold:  d.UpperThreshold,
-		LowerThreshold:  d.LowerThreshold,
-		TunnelType:      TunnelType(d.TunnelType),
-		TunnelPort:      d.TunnelPort,
-		TunnelFlags:     TunnelFlags(d.TunnelFlags),
-		ActiveConns:     d.ActiveConnections,
-		InactiveConns:   d.InactiveConnections,
-		PersistentConns: d.PersistentConnections,
-		Stats:           fromCFStats(d.Stats64),
-	}
-}
-
-func fromCFStats(s cf.Stats) Stats {
-	return Stats{
-		Conns: s.Connections, InPkts: s.IncomingPackets, OutPkts: s.OutgoingPackets,
-		InBytes: s.IncomingBytes, OutBytes: s.OutgoingBytes,
-		CPS: s.ConnectionRate, InPPS: s.IncomingPacketRate, OutPPS: s.OutgoingPacketRate,
-		InBPS: s.IncomingByteRate, OutBPS: s.OutgoingByteRate,
 	}
 }

@@ -47,7 +47,7 @@ var _ Client = (*netlinkClient)(nil)
 func New() (Client, error) {
 	c, err := cf.New()
 	if err != nil {
-		return nil, mapErr("connect to IPVS", err, false)
+		return nil, mapErr("connect to IPVS", err, onConnect)
 	}
 	nc := &netlinkClient{c: c}
 	if cl, ok := c.(io.Closer); ok {
@@ -74,10 +74,17 @@ func (n *netlinkClient) Close() error {
 	return err
 }
 
-// mapErr turns a netlink error into the package's sentinel errors. dest tells
-// whether ENOENT means "no such real server" (dest operations) or "no such
-// scheduler" (service operations).
-func mapErr(what string, err error, dest bool) error {
+// errContext says what ENOENT means for a request.
+type errContext int
+
+const (
+	onConnect errContext = iota // no IPVS generic netlink family: ErrNoIPVS
+	onService                   // service create/edit: ErrScheduler
+	onDest                      // real-server request: ErrNotFound
+)
+
+// mapErr turns a netlink error into the package's sentinel errors.
+func mapErr(what string, err error, on errContext) error {
 	if err == nil {
 		return nil
 	}
@@ -90,14 +97,7 @@ func mapErr(what string, err error, dest bool) error {
 	case errors.Is(err, syscall.EEXIST):
 		sentinel = ErrExists
 	case errors.Is(err, syscall.ENOENT) || errors.Is(err, fs.ErrNotExist):
-		switch {
-		case what == "connect to IPVS":
-			sentinel = ErrNoIPVS
-		case dest:
-			sentinel = ErrNotFound
-		default:
-			sentinel = ErrScheduler
-		}
+		sentinel = [...]error{onConnect: ErrNoIPVS, onService: ErrScheduler, onDest: ErrNotFound}[on]
 	}
 	if sentinel == nil {
 		if errors.Is(err, syscall.EINVAL) {
@@ -113,7 +113,7 @@ func mapErr(what string, err error, dest bool) error {
 func (n *netlinkClient) Info() (Info, error) {
 	i, err := n.c.Info()
 	if err != nil {
-		return Info{}, mapErr("read IPVS info", err, false)
+		return Info{}, mapErr("read IPVS info", err, onConnect)
 	}
 	return Info{Version: i.Version, TableSize: i.ConnectionTableSize}, nil
 }
@@ -121,7 +121,7 @@ func (n *netlinkClient) Info() (Info, error) {
 func (n *netlinkClient) Services() ([]Service, error) {
 	b, err := n.bulkConn()
 	if err != nil {
-		return nil, mapErr("list services", err, false)
+		return nil, mapErr("list services", err, onConnect)
 	}
 	var out []Service
 	err = b.dump(cmdGetSvc, nil, func(attrs []byte) error {
@@ -130,7 +130,7 @@ func (n *netlinkClient) Services() ([]Service, error) {
 		return err
 	})
 	if err != nil {
-		return nil, mapErr("list services", err, false)
+		return nil, mapErr("list services", err, onConnect)
 	}
 	return out, nil
 }
@@ -138,7 +138,7 @@ func (n *netlinkClient) Services() ([]Service, error) {
 func (n *netlinkClient) Destinations(k ServiceKey) ([]Destination, error) {
 	b, err := n.bulkConn()
 	if err != nil {
-		return nil, mapErr("list real servers of "+k.String(), err, true)
+		return nil, mapErr("list real servers of "+k.String(), err, onDest)
 	}
 	var out []Destination
 	err = b.dump(cmdGetDest, serviceAttrs(Service{ServiceKey: k}, false), func(attrs []byte) error {
@@ -147,7 +147,7 @@ func (n *netlinkClient) Destinations(k ServiceKey) ([]Destination, error) {
 		return err
 	})
 	if err != nil {
-		return nil, mapErr("list real servers of "+k.String(), err, true)
+		return nil, mapErr("list real servers of "+k.String(), err, onDest)
 	}
 	return out, nil
 }
@@ -172,7 +172,7 @@ func (n *netlinkClient) bulkConn() (*rawConn, error) {
 func (n *netlinkClient) Apply(ops []Op) (int, error) {
 	b, err := n.bulkConn()
 	if err != nil {
-		return 0, mapErr("connect to IPVS", err, false)
+		return 0, mapErr("connect to IPVS", err, onConnect)
 	}
 	done, err := b.batch(len(ops), func(i int) (uint8, []byte) {
 		op := ops[i]
@@ -195,17 +195,17 @@ func (n *netlinkClient) Apply(ops []Op) (int, error) {
 		return done, nil
 	}
 	if done >= len(ops) {
-		return done, mapErr("apply changes", err, false)
+		return done, mapErr("apply changes", err, onConnect)
 	}
 	op := ops[done]
 	k, d := op.Service.ServiceKey.String(), op.Dest.DestKey.String()
 	var what string
-	isDest := true
+	on := onDest
 	switch op.Kind {
 	case OpCreateService:
-		what, isDest = "add service "+k, false
+		what, on = "add service "+k, onService
 	case OpUpdateService:
-		what, isDest = "edit service "+k, false
+		what, on = "edit service "+k, onService
 	case OpRemoveService:
 		what = "remove service " + k
 	case OpCreateDest:
@@ -215,7 +215,7 @@ func (n *netlinkClient) Apply(ops []Op) (int, error) {
 	default:
 		what = "remove real server " + d + " from " + k
 	}
-	err = mapErr(what, err, isDest)
+	err = mapErr(what, err, on)
 	if after := min(len(ops), (done/batchSize+1)*batchSize) - done - 1; after > 0 {
 		err = fmt.Errorf("%w (the kernel still processed the %d changes after it in the same batch)", err, after)
 	}
@@ -223,52 +223,52 @@ func (n *netlinkClient) Apply(ops []Op) (int, error) {
 }
 
 func (n *netlinkClient) CreateService(s Service) error {
-	return mapErr("add service "+s.String(), n.c.CreateService(toCFService(s)), false)
+	return mapErr("add service "+s.String(), n.c.CreateService(toCFService(s)), onService)
 }
 
 func (n *netlinkClient) UpdateService(s Service) error {
-	return mapErr("edit service "+s.String(), n.c.UpdateService(toCFService(s)), false)
+	return mapErr("edit service "+s.String(), n.c.UpdateService(toCFService(s)), onService)
 }
 
 func (n *netlinkClient) RemoveService(k ServiceKey) error {
-	return mapErr("remove service "+k.String(), n.c.RemoveService(toCFService(Service{ServiceKey: k})), true)
+	return mapErr("remove service "+k.String(), n.c.RemoveService(toCFService(Service{ServiceKey: k})), onDest)
 }
 
 func (n *netlinkClient) CreateDestination(k ServiceKey, d Destination) error {
 	err := n.c.CreateDestination(toCFService(Service{ServiceKey: k}), toCFDest(d))
-	return mapErr("add real server "+d.String()+" to "+k.String(), err, true)
+	return mapErr("add real server "+d.String()+" to "+k.String(), err, onDest)
 }
 
 func (n *netlinkClient) UpdateDestination(k ServiceKey, d Destination) error {
 	err := n.c.UpdateDestination(toCFService(Service{ServiceKey: k}), toCFDest(d))
-	return mapErr("edit real server "+d.String()+" of "+k.String(), err, true)
+	return mapErr("edit real server "+d.String()+" of "+k.String(), err, onDest)
 }
 
 func (n *netlinkClient) RemoveDestination(k ServiceKey, d DestKey) error {
 	err := n.c.RemoveDestination(toCFService(Service{ServiceKey: k}), toCFDest(Destination{DestKey: d}))
-	return mapErr("remove real server "+d.String()+" from "+k.String(), err, true)
+	return mapErr("remove real server "+d.String()+" from "+k.String(), err, onDest)
 }
 
 func (n *netlinkClient) Timeouts() (Timeouts, error) {
 	c, err := n.c.Config()
 	if err != nil {
-		return Timeouts{}, mapErr("read timeouts", err, false)
+		return Timeouts{}, mapErr("read timeouts", err, onConnect)
 	}
 	return Timeouts{TCP: c.TCPTimeout, TCPFin: c.TCPFinTimeout, UDP: c.UDPTimeout}, nil
 }
 
 func (n *netlinkClient) SetTimeouts(t Timeouts) error {
 	err := n.c.SetConfig(cf.Config{TCPTimeout: t.TCP, TCPFinTimeout: t.TCPFin, UDPTimeout: t.UDP})
-	return mapErr("set timeouts", err, false)
+	return mapErr("set timeouts", err, onConnect)
 }
 
 func (n *netlinkClient) Flush() error {
-	return mapErr("clear the table", n.rawCommand(cmdFlush, nil), false)
+	return mapErr("clear the table", n.rawCommand(cmdFlush, nil), onConnect)
 }
 
 func (n *netlinkClient) Zero(k *ServiceKey) error {
 	if k == nil {
-		return mapErr("zero counters", n.rawCommand(cmdZero, nil), false)
+		return mapErr("zero counters", n.rawCommand(cmdZero, nil), onConnect)
 	}
 	ae := netlink.NewAttributeEncoder()
 	ae.Nested(cmdAttrService, func(nae *netlink.AttributeEncoder) error {
@@ -290,7 +290,7 @@ func (n *netlinkClient) Zero(k *ServiceKey) error {
 	if err != nil {
 		return err
 	}
-	return mapErr("zero counters of "+k.String(), n.rawCommand(cmdZero, b), true)
+	return mapErr("zero counters of "+k.String(), n.rawCommand(cmdZero, b), onDest)
 }
 
 // rawGenl opens the genetlink connection and resolves the family.
