@@ -174,7 +174,7 @@ func (n *netlinkClient) Apply(ops []Op) (int, error) {
 	if err != nil {
 		return 0, mapErr("connect to IPVS", err, onConnect)
 	}
-	done, err := b.batch(len(ops), func(i int) (uint8, []byte) {
+	done, after, err := b.batch(len(ops), func(i int) (uint8, []byte) {
 		op := ops[i]
 		switch op.Kind {
 		case OpCreateService:
@@ -194,32 +194,30 @@ func (n *netlinkClient) Apply(ops []Op) (int, error) {
 	if err == nil {
 		return done, nil
 	}
-	if done >= len(ops) {
-		return done, mapErr("apply changes", err, onConnect)
-	}
-	op := ops[done]
-	k, d := op.Service.ServiceKey.String(), op.Dest.DestKey.String()
-	var what string
-	on := onDest
-	switch op.Kind {
-	case OpCreateService:
-		what, on = "add service "+k, onService
-	case OpUpdateService:
-		what, on = "edit service "+k, onService
-	case OpRemoveService:
-		what = "remove service " + k
-	case OpCreateDest:
-		what = "add real server " + d + " to " + k
-	case OpUpdateDest:
-		what = "edit real server " + d + " of " + k
-	default:
-		what = "remove real server " + d + " from " + k
-	}
+	what, on := describeOp(ops[done])
 	err = mapErr(what, err, on)
-	if after := min(len(ops), (done/batchSize+1)*batchSize) - done - 1; after > 0 {
+	if after > 0 {
 		err = fmt.Errorf("%w (the kernel still processed the %d changes after it in the same batch)", err, after)
 	}
 	return done, err
+}
+
+// describeOp names an Op for error messages, with what ENOENT means for it.
+func describeOp(op Op) (string, errContext) {
+	k, d := op.Service.ServiceKey.String(), op.Dest.DestKey.String()
+	switch op.Kind {
+	case OpCreateService:
+		return "add service " + k, onService
+	case OpUpdateService:
+		return "edit service " + k, onService
+	case OpRemoveService:
+		return "remove service " + k, onDest
+	case OpCreateDest:
+		return "add real server " + d + " to " + k, onDest
+	case OpUpdateDest:
+		return "edit real server " + d + " of " + k, onDest
+	}
+	return "remove real server " + d + " from " + k, onDest
 }
 
 func (n *netlinkClient) CreateService(s Service) error {

@@ -204,9 +204,11 @@ func (r *rawConn) dump(cmd uint8, attrs []byte, fn func(attrs []byte) error) err
 const batchSize = 256
 
 // batch sends requests built by build(i) for i in [0, n), batchSize per
-// sendmsg, acking only the last of each batch. It returns the index of the
-// first failed request and its errno, or n and nil.
-func (r *rawConn) batch(n int, build func(i int) (uint8, []byte)) (int, error) {
+// sendmsg, acking only the last of each batch. It returns n and nil, or the
+// index of the first failed request, how many requests after it the kernel
+// still processed (the rest of that batch; 0 when the socket itself
+// failed), and its error.
+func (r *rawConn) batch(n int, build func(i int) (uint8, []byte)) (failed, after int, err error) {
 	var b []byte
 	for start := 0; start < n; start += batchSize {
 		end := min(start+batchSize, n)
@@ -222,13 +224,13 @@ func (r *rawConn) batch(n int, build func(i int) (uint8, []byte)) (int, error) {
 		}
 		last := r.seq
 		if err := r.send(b); err != nil {
-			return start, err
+			return start, 0, err
 		}
 		failAt, failErr := -1, error(nil)
 		for done := false; !done; {
 			msgs, err := r.recv()
 			if err != nil {
-				return start, err
+				return start, 0, err
 			}
 			for _, m := range msgs {
 				if m.typ != unix.NLMSG_ERROR || m.seq < first || m.seq > last {
@@ -244,8 +246,8 @@ func (r *rawConn) batch(n int, build func(i int) (uint8, []byte)) (int, error) {
 			}
 		}
 		if failAt >= 0 {
-			return failAt, failErr
+			return failAt, end - failAt - 1, failErr
 		}
 	}
-	return n, nil
+	return n, 0, nil
 }
