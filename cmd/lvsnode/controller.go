@@ -29,7 +29,7 @@ func controllerCommand() *cli.Command {
 			"   lvsnode controller save > /etc/lvsnode/ipvs.rules\n" +
 			"   lvsnode controller restore < /etc/lvsnode/ipvs.rules\n\n" +
 			"Every flag can also come from an LVSNODE_* variable named after its long\n" +
-			"form (--tcp-service: LVSNODE_TCP_SERVICE).",
+			"form (--tcp-service: LVSNODE_TCP_SERVICE); --help shows each one.",
 		Before:          ctlNormalizePersistent,
 		HideHelpCommand: true,
 		Subcommands: []*cli.Command{

@@ -49,8 +49,8 @@ func ctlDrainNodeCmd() *cli.Command {
 		ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`"),
 		&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, EnvVars: ctlEnv("drain-timeout"), Usage: "give up after `DURATION` (0 = wait forever)"},
 		&cli.DurationFlag{Name: "interval", Value: time.Second, EnvVars: ctlEnv("drain-interval"), Usage: "poll the counters every `DURATION`"},
-		ctlBoolFlag("keep", "", "leave the drained real server at weight 0 instead of removing it"),
-		ctlBoolFlag("force", "", "remove the real server at the timeout even with connections left"),
+		&cli.BoolFlag{Name: "keep", EnvVars: ctlEnv("drain-keep"), Usage: "leave the drained real server at weight 0 instead of removing it"},
+		&cli.BoolFlag{Name: "force", EnvVars: ctlEnv("drain-force"), Usage: "remove the real server at the timeout even with connections left"},
 	})
 	return &cli.Command{
 		Name:  "drain-node",
@@ -150,9 +150,9 @@ func ctlTimeoutsCmd() *cli.Command {
 			"   lvsnode controller timeouts 900 120 300\n" +
 			"   lvsnode controller timeouts --udp 60",
 		Flags: []cli.Flag{
-			ctlStrFlag("tcp", "", "TCP established timeout in `SECONDS`"),
-			ctlStrFlag("tcpfin", "", "TCP FIN_WAIT timeout in `SECONDS`"),
-			ctlStrFlag("udp", "", "UDP timeout in `SECONDS`"),
+			&cli.StringFlag{Name: "tcp", EnvVars: ctlEnv("timeout-tcp"), Usage: "TCP established timeout in `SECONDS`"},
+			&cli.StringFlag{Name: "tcpfin", EnvVars: ctlEnv("timeout-tcpfin"), Usage: "TCP FIN_WAIT timeout in `SECONDS`"},
+			&cli.StringFlag{Name: "udp", EnvVars: ctlEnv("timeout-udp"), Usage: "UDP timeout in `SECONDS`"},
 		},
 		OnUsageError: ctlUsageErr,
 		Action: func(c *cli.Context) error {
