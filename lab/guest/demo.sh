@@ -77,6 +77,28 @@ dmac=$(ns_mac director)
 in_ns client arping -b -c 1000 -w 1 -I eth0 "$LAB_VIP4" 2>/dev/null | grep reply | sed 's/^/   /' || true
 echo "   director eth0 is $dmac"
 
+say "The agent keeps it true: lvsnode agent run on rs1, then someone deletes the VIP"
+ip netns exec rs1 lvsnode agent run --vip "$LAB_VIP4" --vip "$LAB_VIP6" \
+	--state-file "$LAB_STATE_DIR/rs1.json" --resync-interval 1s >/tmp/demo-agent.log 2>&1 &
+agent=$!
+printf '%-9s# %s &\n' rs1 "lvsnode agent run --vip $LAB_VIP4 --vip $LAB_VIP6 --resync-interval 1s"
+wait_for 5 grep -q 'agent running' /tmp/demo-agent.log || true
+sleep 0.5
+printf '%-9s# %s\n' rs1 "ip addr del $LAB_VIP4/32 dev lo"
+t0=$(now_ms)
+ip -n rs1 addr del "$LAB_VIP4/32" dev lo
+if wait_for 5 rs_has_vip rs1 "$LAB_VIP4"; then
+	echo "           ... and $LAB_VIP4 is back on rs1's lo after $(($(now_ms) - t0)) ms:"
+	sed -n 's/.*msg="drift repaired" \(.*\)/             \1/p' /tmp/demo-agent.log
+else
+	echo "           ... NOT repaired within 5 s"
+	repaired=no
+fi
+kill "$agent" 2>/dev/null || true
+wait "$agent" 2>/dev/null || true
+v4b=$(curl_vip v4 2)
+echo "   two more requests: $(echo $v4b)"
+
 say "The director's IPVS table with traffic counters (ipvsadm -Ln --stats)"
 sleep 2 # IPVS refreshes these counters every 2 seconds
 ip netns exec director ipvsadm -Ln --stats | sed 's/^/   /'
@@ -84,7 +106,7 @@ echo "   (OutPkts stays 0: with direct routing the replies go from the real serv
 echo "    straight to the client, never back through the director)"
 
 # shellcheck disable=SC2086
-if check_alternates $v4 && check_alternates $v6; then
+if check_alternates $v4 && check_alternates $v6 && check_alternates $v4b && [ "${repaired:-yes}" = yes ]; then
 	say "OK: every request was served, alternating rs1/rs2, through the director's IPVS."
 else
 	say "NOT OK: expected answers alternating between rs1 and rs2 (IPv4:$v4; IPv6:$v6)"
