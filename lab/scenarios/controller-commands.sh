@@ -158,10 +158,10 @@ step "drain-node waits for a live connection (tcpfin timeout 5s)"
 # killing it closes the connection. ip netns exec execs: $! is that bash.
 ip netns exec client bash -c "exec 3<>/dev/tcp/$V/80; sleep 60 3>&-" &
 holder=$!
-active() { D ipvsadm -Ln -t "$V:80" | awk '$2 == "10.0.0.11:80" {print $5 + $6}'; }
+active() { D ipvsadm -Ln -t "$V:80" | awk '$2 == "10.0.0.11:80" {print $5}'; }
 has_conn() { test "$(active)" -ge 1; }
-wait_for 5 has_conn || fail "no IPVS connection from the client"
-info "ipvsadm: 10.0.0.11:80 has $(active) connection(s)"
+wait_for 5 has_conn || fail "no established IPVS connection from the client"
+info "ipvsadm: 10.0.0.11:80 has $(active) active connection(s)"
 expect_fail 1 "still has 1 active" L drain-node -t "$V:80" -r 10.0.0.11 --timeout 2s --interval 500ms
 D ipvsadm -Ln -t "$V:80" | grep -E '10.0.0.11:80 +Route +0 ' >/dev/null || fail "not kept at weight 0 after the timeout"
 ok "after the timeout: still there, weight 0"
