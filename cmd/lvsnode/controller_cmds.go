@@ -18,7 +18,8 @@ func ctlAddNodeCmd() *cli.Command {
 	return ctlSpecCommand("add-node", "make sure a real server is in a service (creates the service if missing)",
 		"Idempotent: running it again changes nothing; different settings (another\n"+
 			"weight, method...) edit the real server in place. A missing service is\n"+
-			"created first (scheduler wlc unless -s). Options left out take ipvsadm's\n"+
+			"created first (scheduler wlc unless -s); service options given (-s -p -M\n"+
+			"-o -b) also edit an existing service. Options left out take ipvsadm's\n"+
 			"defaults: direct routing (-g), weight 1. DR and TUN cannot map ports: the\n"+
 			"real server's port must be the service's; use -m (NAT) to map.\n\n"+
 			"   lvsnode controller add-node -t 10.0.0.100:80 -r 10.0.0.11 -g -w 1\n"+
