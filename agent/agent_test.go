@@ -335,3 +335,45 @@ func TestSysctlDropInWrittenOnceAndRemovedOnTeardown(t *testing.T) {
 		t.Fatalf("drop-in left after teardown: %v", err)
 	}
 }
+
+func TestPartialTeardownKeepsSysctlsForAHandMadeVIP(t *testing.T) {
+	h := newHost(t)
+	// The seeds' recipe by hand for .101: address and host route.
+	pf := netip.MustParsePrefix("10.0.0.101/32")
+	if err := h.nl.AddAddr(loopback.Addr{Dev: "lo", Prefix: pf}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.nl.AddRoute(loopback.Route{Dev: "lo", Dst: pf, Protocol: 3}); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(t, opts(t, "10.0.0.100", "10.0.0.101")) // owns .100 only
+	if _, _, err := h.agent.Teardown([]netip.Addr{netip.MustParseAddr("10.0.0.100")}); err != nil {
+		t.Fatal(err)
+	}
+	if h.sys.Value("net.ipv4.conf.all.arp_ignore") != "1" {
+		t.Fatal("ARP sysctls restored while the hand-made VIP 10.0.0.101 is still planned and bound: ARP flux")
+	}
+}
+
+func TestStaleVIPReplacedBySomeoneElseIsLeftAlone(t *testing.T) {
+	h := newHost(t)
+	h.apply(t, opts(t, "10.0.0.100", "10.0.0.101"))
+	// Someone replaces the agent's .100 with their own (no lvsnode label).
+	pf := netip.MustParsePrefix("10.0.0.100/32")
+	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: pf}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.nl.AddAddr(loopback.Addr{Dev: "lo", Prefix: pf, Label: "lo:keepalive"}); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(t, opts(t, "10.0.0.101"))
+	if got := h.addrs(t); !slices.Contains(got, "10.0.0.100/32 lo:keepalive") {
+		t.Fatalf("apply removed an address someone else re-added: %v", got)
+	}
+	if _, _, err := h.agent.Teardown(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.addrs(t); !slices.Equal(got, []string{"10.0.0.100/32 lo:keepalive"}) {
+		t.Fatalf("teardown: %v", got)
+	}
+}

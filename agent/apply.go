@@ -121,7 +121,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 
 	// 3. The agent's own VIPs that are no longer wanted: routes, then addresses.
 	for _, pf := range p.stale(st.Routes) {
-		if rt, ok := ob.routes[pf]; ok {
+		if rt, ok := ob.routes[pf]; ok && looksOwned(nil, &rt) {
 			if err := a.NL.DelRoute(rt); err != nil && !errors.Is(err, loopback.ErrNotFound) {
 				return Report{}, changes, err
 			}
@@ -130,7 +130,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 		st.dropRoute(pf)
 	}
 	for _, pf := range p.stale(st.Addrs) {
-		if ad, ok := ob.addrs[pf]; ok {
+		if ad, ok := ob.addrs[pf]; ok && looksOwned(&ad, nil) {
 			if err := a.NL.DelAddr(ad); err != nil && !errors.Is(err, loopback.ErrNotFound) {
 				return Report{}, changes, err
 			}

@@ -67,6 +67,9 @@ func TestBadInputNamesWhereAndIsOneLine(t *testing.T) {
 		{"list for scalar", "mode: [dr]\nvips: [10.0.0.1]\n", "want a single value"},
 		{"no vips", "mode: dr\n", "no VIP given"},
 		{"loopback vip", "vips: [127.0.0.2]\n", "not a unicast service address"},
+		{"loopback vip as /32", "vips: [127.0.0.2/32]\n", "not a unicast service address"},
+		{"multicast vip as /32", "vips: [224.0.0.1/32]\n", "not a unicast service address"},
+		{"unspecified v6 as /128", "vips: ['::/128']\n", "not a unicast service address"},
 		{"bad duration", "vips: [10.0.0.1]\nresync-interval: soon\n", ":2:"},
 		{"dotted interface", "vips: [10.0.0.1]\ninterfaces: [eth0.100]\n", ":2: interface \"eth0.100\""},
 	}

@@ -69,7 +69,7 @@ func ParseVIP(s string) (netip.Addr, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err == nil && p.IsSingleIP() {
-			return p.Addr(), nil
+			return ParseVIP(p.Addr().String()) // the same checks as a bare address
 		}
 		return netip.Addr{}, fmt.Errorf("VIP %q is a prefix: give a single address (lvsnode binds it as /32 or /128 itself)", s)
 	}

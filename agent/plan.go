@@ -69,17 +69,33 @@ func NewPlan(o Options) Plan {
 	}
 	for _, v := range o.VIPs {
 		pfx := netip.PrefixFrom(v, v.BitLen())
-		a := loopback.Addr{Dev: VIPDevice, Prefix: pfx}
-		if v.Is4() {
-			a.Label = OwnerLabel
-		}
-		p.Addrs = append(p.Addrs, a)
+		p.Addrs = append(p.Addrs, ownedAddr(pfx))
 		// The seeds' `route add -host $VIP dev lo`: a host route in the
 		// main table, so the VIP resolves to lo even under policy routing
 		// that bypasses the local table's entry.
 		p.Routes = append(p.Routes, loopback.Route{Dev: VIPDevice, Dst: pfx, Protocol: OwnerProto})
 	}
 	return p
+}
+
+// ownedAddr is the VIP address as the agent adds it: on lo, labelled for
+// IPv4 (the kernel keeps no labels for IPv6).
+func ownedAddr(pf netip.Prefix) loopback.Addr {
+	a := loopback.Addr{Dev: VIPDevice, Prefix: pf}
+	if pf.Addr().Is4() {
+		a.Label = OwnerLabel
+	}
+	return a
+}
+
+// looksOwned tells whether an address or route found on the host still
+// carries the agent's mark. One that was replaced by someone else's (same
+// prefix, other label or protocol) is theirs now and is left alone.
+func looksOwned(a *loopback.Addr, r *loopback.Route) bool {
+	if a != nil && a.Prefix.Addr().Is4() && a.Label != OwnerLabel {
+		return false
+	}
+	return r == nil || r.Protocol == OwnerProto
 }
 
 func (o Options) hasIPv4() bool {

@@ -56,7 +56,7 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		if !chosen(pf) {
 			continue
 		}
-		err := a.NL.DelAddr(loopback.Addr{Dev: VIPDevice, Prefix: pf})
+		err := a.NL.DelAddr(ownedAddr(pf)) // the label must match: not a look-alike
 		switch {
 		case err == nil:
 			done = append(done, "removed address "+pf.String()+" dev "+VIPDevice)
@@ -68,8 +68,10 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 	st.Desired.VIPs = slices.DeleteFunc(st.Desired.VIPs, func(v netip.Addr) bool {
 		return chosen(netip.PrefixFrom(v, v.BitLen()))
 	})
-	if len(st.Addrs) > 0 || len(st.Routes) > 0 {
-		notes = append(notes, fmt.Sprintf("%d VIP(s) remain: ARP sysctls kept", len(st.Addrs)))
+	// The ARP settings stay while any VIP of the plan is left, owned or not:
+	// a VIP bound by hand before lvsnode still needs them.
+	if len(st.Desired.VIPs) > 0 || len(st.Addrs) > 0 || len(st.Routes) > 0 {
+		notes = append(notes, fmt.Sprintf("VIP(s) %v remain: ARP sysctls kept", st.Desired.VIPs))
 		return done, notes, st.Save(a.StateFile)
 	}
 

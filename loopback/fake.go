@@ -112,7 +112,10 @@ func (f *Fake) DelAddr(a Addr) error {
 	if err := f.check("DelAddr", a.Dev); err != nil {
 		return err
 	}
-	i := slices.IndexFunc(f.addrs, func(b Addr) bool { return b.Dev == a.Dev && b.Prefix == a.Prefix })
+	// As the kernel: a label in the request must match the address's.
+	i := slices.IndexFunc(f.addrs, func(b Addr) bool {
+		return b.Dev == a.Dev && b.Prefix == a.Prefix && (a.Label == "" || a.Label == b.Label)
+	})
 	if i < 0 {
 		return fmt.Errorf("address %s: %w", a.Prefix, ErrNotFound)
 	}
