@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -49,8 +50,9 @@ func NewDaemon(a *Agent, n systemd.Notifier, log *slog.Logger, o Options) *Daemo
 // reload (SIGHUP) re-reads the options. On return it has sent STOPPING=1
 // and, with TeardownOnStop, torn down what it added.
 func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
-	events, resub := d.subscribe(ctx, nil)
+	events, resub := d.subscribe(ctx)
 	d.reconcile("start")
+	breaks := backoff{min: d.MinBackoff, max: d.MaxBackoff}
 	resync := time.NewTicker(d.opts.ResyncInterval)
 	defer resync.Stop()
 	var watchdog <-chan time.Time
@@ -61,27 +63,31 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
-	backoff := d.MinBackoff
+	retries := backoff{min: d.MinBackoff, max: d.MaxBackoff}
 	for {
 		if !d.ready.Load() {
-			retry.Reset(backoff) // not verified: try again, ever more slowly
-			backoff = min(backoff*2, d.MaxBackoff)
-		} else {
-			backoff = d.MinBackoff
+			retry.Reset(retries.next()) // not verified: try again, ever more slowly
 		}
 		select {
 		case <-ctx.Done():
 			return d.stop()
 		case _, ok := <-events:
-			if !ok { // the stream broke: resubscribe, then re-list
-				events, resub = d.subscribe(ctx, resub)
-				d.reconcile("resubscribed")
+			if !ok {
+				if ctx.Err() != nil {
+					return d.stop()
+				}
+				// The stream broke (a receive buffer overrun, say): events
+				// were lost. Resubscribe after a pause that grows while it
+				// keeps breaking, then re-list what the gap hid.
+				d.resubs.Add(1)
+				events, resub = nil, time.After(breaks.next())
 				continue
 			}
 			d.reconcile("netlink event")
 		case <-resub:
-			events, resub = d.subscribe(ctx, resub)
-			d.reconcile("resubscribed")
+			if events, resub = d.subscribe(ctx); events != nil {
+				d.reconcile("resubscribed")
+			}
 		case <-resync.C:
 			d.reconcile("periodic re-list")
 		case <-retry.C:
@@ -98,10 +104,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 // subscribe opens a netlink watch. On failure it returns a nil events
 // channel (which blocks forever) and a timer channel for the next attempt;
 // the periodic re-list keeps repairing in the meantime.
-func (d *Daemon) subscribe(ctx context.Context, prev <-chan time.Time) (<-chan loopback.Event, <-chan time.Time) {
-	if prev != nil {
-		d.resubs.Add(1)
-	}
+func (d *Daemon) subscribe(ctx context.Context) (<-chan loopback.Event, <-chan time.Time) {
 	ch, err := d.Agent.NL.Watch(ctx)
 	if err != nil {
 		d.Log.Warn("netlink subscription failed; relying on periodic re-list until it works", "err", err)
@@ -162,19 +165,48 @@ func (d *Daemon) reconcile(why string) {
 	}
 }
 
+// reload re-reads the options. It always ends with READY=1, since systemd
+// waits for it after RELOADING=1; a refused file or an unverified result
+// is said in STATUS= (and /readyz) instead.
 func (d *Daemon) reload() {
 	_ = d.Notify.Notify(systemd.Reloading())
+	refused := ""
 	if d.Reload != nil {
 		o, err := d.Reload()
 		if err != nil {
+			refused = "reload refused, running configuration kept: " + err.Error()
 			d.Log.Error("reload refused; keeping the running configuration", "err", err)
 		} else {
 			d.opts, d.plan = o, NewPlan(o)
 			d.Log.Info("configuration reloaded", "vips", o.VIPs)
 		}
 	}
-	d.ready.Store(false) // the next reconcile re-verifies and sends READY=1
+	d.ready.Store(false) // re-verify: reconcile sends READY=1 when it can
 	d.reconcile("reload")
+	if ok, why := d.Ready(); !ok {
+		_ = d.Notify.Notify(systemd.Ready("reloaded, not verified: " + strings.Join(why, "; ")))
+	}
+	if refused != "" {
+		_ = d.Notify.Notify(systemd.Status(refused))
+	}
+}
+
+// backoff grows a delay while failures come in quick succession and
+// starts again from min after a quiet period.
+type backoff struct {
+	min, max time.Duration
+	cur      time.Duration
+	last     time.Time
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 || time.Since(b.last) > 10*b.max {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	b.last = time.Now()
+	return b.cur
 }
 
 func (d *Daemon) stop() error {

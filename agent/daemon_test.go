@@ -200,3 +200,37 @@ func TestDaemonRepairUpdatesStatusWithoutReREADY(t *testing.T) {
 		t.Fatalf("READY=1 sent %d times; a repair must not re-announce readiness", n)
 	}
 }
+
+func TestDaemonCountsABreakAndRelistsWhatItHid(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.100")
+	o.ResyncInterval = time.Hour // only the resubscription's re-list can repair
+	r := startDaemon(t, h, o)
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	h.nl.SetFail("Watch", errTest) // keep the stream down while the VIP goes
+	h.nl.BreakWatchers()
+	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "break counted", func() bool { return r.d.resubs.Load() == 1 })
+	h.nl.SetFail("Watch", nil)
+	waitFor(t, "VIP back after resubscribing", hasVIP(h, "10.0.0.100/32"))
+	if r.d.repairs.Load() != 1 {
+		t.Fatalf("repairs %d", r.d.repairs.Load())
+	}
+}
+
+func TestDaemonRefusedReloadEndsWithREADYAndSaysWhy(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.100")
+	o.ResyncInterval = time.Hour
+	r := startDaemon(t, h, o)
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	r.d.Reload = func() (Options, error) { return Options{}, errTest }
+	r.reload <- struct{}{}
+	waitFor(t, "READY=1 after RELOADING=1", func() bool { return r.sent("RELOADING=1") == 1 && r.sent("READY=1") == 2 })
+	waitFor(t, "STATUS=reload refused", func() bool { return r.sent("STATUS=reload refused") == 1 })
+	if !hasVIP(h, "10.0.0.100/32")() {
+		t.Fatal("a refused reload dropped the running VIP")
+	}
+}

@@ -236,15 +236,18 @@ func (k *Kernel) Watch(ctx context.Context) (<-chan Event, error) {
 	}
 	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{ErrorCallback: broken}); err != nil {
 		cancel()
+		drain(links, nil, nil)
 		return nil, fmt.Errorf("subscribe to addresses: %w", err)
 	}
 	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{ErrorCallback: broken}); err != nil {
 		cancel()
+		drain(links, addrs, nil)
 		return nil, fmt.Errorf("subscribe to routes: %w", err)
 	}
 	out := make(chan Event, 1)
 	go func() {
 		defer close(out)
+		defer drain(links, addrs, routes)
 		defer cancel()
 		for {
 			var ev Event
@@ -276,6 +279,30 @@ func (k *Kernel) Watch(ctx context.Context) (<-chan Event, error) {
 		}
 	}()
 	return out, nil
+}
+
+// drain empties the channels the library was given until it closes them,
+// so none of its receive goroutines stays blocked on a send after the
+// watch has ended. A nil channel was never subscribed and is skipped.
+func drain(links chan netlink.LinkUpdate, addrs chan netlink.AddrUpdate, routes chan netlink.RouteUpdate) {
+	if links != nil {
+		go func() {
+			for range links {
+			}
+		}()
+	}
+	if addrs != nil {
+		go func() {
+			for range addrs {
+			}
+		}()
+	}
+	if routes != nil {
+		go func() {
+			for range routes {
+			}
+		}()
+	}
 }
 
 func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
