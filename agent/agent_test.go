@@ -377,3 +377,50 @@ func TestStaleVIPReplacedBySomeoneElseIsLeftAlone(t *testing.T) {
 		t.Fatalf("teardown: %v", got)
 	}
 }
+
+func TestSysctlFileOfSomeoneElseIsRefusedBeforeAnyChange(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "99-sysctl.conf")
+	os.WriteFile(foreign, []byte("net.ipv4.ip_forward = 1\n"), 0o644)
+	link := filepath.Join(dir, "98-link.conf")
+	os.Symlink(foreign, link)
+	for _, path := range []string{foreign, link} {
+		h := newHost(t)
+		o := opts(t, "10.0.0.100")
+		o.SysctlFile = path
+		if _, _, err := h.agent.Apply(NewPlan(o), o); err == nil || !strings.Contains(err.Error(), "refusing") {
+			t.Fatalf("%s: err = %v", path, err)
+		}
+		if len(h.sys.Writes) != 0 || len(h.nl.Log) != 0 {
+			t.Fatalf("%s: changed the host: %v %v", path, h.sys.Writes, h.nl.Log)
+		}
+	}
+	if got, _ := os.ReadFile(foreign); string(got) != "net.ipv4.ip_forward = 1\n" {
+		t.Fatalf("foreign file rewritten: %q", got)
+	}
+}
+
+func TestSysctlFileMovesWithTheConfig(t *testing.T) {
+	h := newHost(t)
+	dir := t.TempDir()
+	o := opts(t, "10.0.0.100")
+	o.SysctlFile = filepath.Join(dir, "90-lvsnode.conf")
+	h.apply(t, o)
+	o.SysctlFile = filepath.Join(dir, "99-lvsnode.conf")
+	h.apply(t, o)
+	if _, err := os.Stat(filepath.Join(dir, "90-lvsnode.conf")); !os.IsNotExist(err) {
+		t.Fatalf("the previous drop-in was left behind: %v", err)
+	}
+	if _, err := os.Stat(o.SysctlFile); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSysctlFileMustBeAnAbsoluteConf(t *testing.T) {
+	for _, p := range []string{"99-lvsnode.conf", "/etc/sysctl.d/99-lvsnode"} {
+		c := Config{VIPs: []Value{{S: "10.0.0.1", Where: "test"}}, SysctlFile: p}
+		if _, err := c.Options(); !errors.Is(err, ErrBadInput) {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+}

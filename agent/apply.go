@@ -36,13 +36,19 @@ func (a *Agent) Check(p Plan) (Report, error) {
 // list of changes it made (empty when nothing had drifted).
 //
 // Order: record intent in the state file; write the ARP sysctls (all, then
-// each device); bring lo up; remove VIPs the agent added earlier that p no
-// longer wants; add the missing VIPs, then their routes; write the sysctl.d
-// drop-in if configured; then read everything back. Addresses and routes
+// each device) and the sysctl.d drop-in if configured; bring lo up; remove
+// VIPs the agent added earlier that p no longer wants; add the missing
+// VIPs, then their routes; then read everything back. The state file is
+// locked throughout, so a daemon and a CLI run never interleave. Addresses and routes
 // already present are left as they are, whoever added them; only the
 // agent's own stale ones are removed. A report that still differs after the
 // changes is returned with an error wrapping ErrNotVerified.
 func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
+	unlock, err := lockState(a.StateFile)
+	if err != nil {
+		return Report{}, nil, err
+	}
+	defer unlock()
 	st, err := loadOrNew(a.StateFile)
 	if err != nil {
 		return Report{}, nil, err
@@ -50,6 +56,11 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	ob, err := a.observe(p)
 	if err != nil {
 		return Report{}, nil, err
+	}
+	if o.SysctlFile != "" {
+		if err := sysctl.CheckDropInPath(o.SysctlFile); err != nil {
+			return Report{}, nil, err
+		}
 	}
 	var changes []string
 	stateChanged := false
@@ -96,7 +107,9 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 			}
 		}
 	}
+	oldDropIn := ""
 	if o.SysctlFile != "" && st.SysctlFile != o.SysctlFile {
+		oldDropIn = st.SysctlFile
 		st.SysctlFile, stateChanged = o.SysctlFile, true
 	}
 	if stateChanged {
@@ -111,6 +124,22 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 			return Report{}, changes, err
 		}
 		changes = append(changes, fmt.Sprintf("set %s=%s (was %s)", s.Key, s.Value, ob.sysctls[s.Key.String()]))
+	}
+	// Persist them across reboots and udev replays, if asked, before any
+	// VIP exists too: a bad path fails here, with no VIP bound.
+	if o.SysctlFile != "" {
+		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.Settings()))
+		if err != nil {
+			return Report{}, changes, fmt.Errorf("write %s: %w", o.SysctlFile, err)
+		}
+		if changed {
+			changes = append(changes, "wrote "+o.SysctlFile)
+		}
+		if oldDropIn != "" && sysctl.CheckDropInPath(oldDropIn) == nil {
+			if err := os.Remove(oldDropIn); err == nil {
+				changes = append(changes, "removed the previous "+oldDropIn)
+			}
+		}
 	}
 	if !ob.linkUp {
 		if err := a.NL.SetLinkUp(p.Link); err != nil {
@@ -158,18 +187,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 		}
 	}
 
-	// 5. Persist across reboots and udev replays, if asked.
-	if o.SysctlFile != "" {
-		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.Settings()))
-		if err != nil {
-			return Report{}, changes, fmt.Errorf("write %s: %w", o.SysctlFile, err)
-		}
-		if changed {
-			changes = append(changes, "wrote "+o.SysctlFile)
-		}
-	}
-
-	// 6. Read back.
+	// 5. Read back.
 	after, err := a.observe(p)
 	if err != nil {
 		return Report{}, changes, err

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 )
 
@@ -48,6 +49,9 @@ func (c Config) Options() (Options, error) {
 		if v.S != "lo" && v.S != "all" {
 			o.Interfaces = append(o.Interfaces, v.S)
 		}
+	}
+	if o.SysctlFile != "" && (!filepath.IsAbs(o.SysctlFile) || !strings.HasSuffix(o.SysctlFile, ".conf")) {
+		return Options{}, fmt.Errorf("%w: sysctl-file %q: want an absolute path ending in .conf (systemd-sysctl reads only those), e.g. /etc/sysctl.d/99-lvsnode.conf", ErrBadInput, o.SysctlFile)
 	}
 	if o.StateFile == "" {
 		o.StateFile = DefaultStateFile

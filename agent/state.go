@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
+	"syscall"
 
 	"github.com/lvsnode/lvsnode/sysctl"
 )
@@ -103,4 +105,22 @@ func (s *State) dropAddr(p netip.Prefix) {
 
 func (s *State) dropRoute(p netip.Prefix) {
 	s.Routes = slices.DeleteFunc(s.Routes, func(q netip.Prefix) bool { return q == p })
+}
+
+// lockState takes an exclusive flock on a lock file beside the state file
+// (the state file itself is replaced by rename, so it cannot carry the
+// lock). The returned function releases it.
+func lockState(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	f, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock state: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock state: %w", err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }

@@ -22,6 +22,11 @@ import (
 // With no state file, Teardown does nothing and returns no error: the agent
 // has nothing on this host.
 func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
+	unlock, err := lockState(a.StateFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
 	st, err := LoadState(a.StateFile)
 	if errors.Is(err, ErrNoState) {
 		return nil, []string{"nothing to tear down: no state file at " + a.StateFile}, nil
@@ -100,7 +105,7 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		}
 		done = append(done, fmt.Sprintf("restored %s=%s", k, rec.Original))
 	}
-	if st.SysctlFile != "" {
+	if st.SysctlFile != "" && sysctl.CheckDropInPath(st.SysctlFile) == nil {
 		if err := os.Remove(st.SysctlFile); err == nil {
 			done = append(done, "removed "+st.SysctlFile)
 		} else if !errors.Is(err, os.ErrNotExist) {

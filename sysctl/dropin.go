@@ -15,11 +15,38 @@ type Setting struct {
 	Why   string
 }
 
+// DropInHeader starts every drop-in lvsnode writes; a file without it is
+// someone else's and is never overwritten or removed.
+const DropInHeader = "# Written by lvsnode agent; removed by `lvsnode agent teardown`.\n"
+
+// CheckDropInPath returns an error if path exists and is not a regular file
+// that lvsnode wrote (a symlink, or a file of someone else's).
+func CheckDropInPath(path string) error {
+	fi, err := os.Lstat(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s exists and is not a regular file (a symlink?): refusing to replace it", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(data, []byte(DropInHeader)) {
+		return fmt.Errorf("%s exists and was not written by lvsnode: refusing to overwrite it; choose another sysctl-file", path)
+	}
+	return nil
+}
+
 // RenderDropIn returns the text of a sysctl.d(5) file holding settings, so
 // that systemd-sysctl (at boot and on every udev replay) sets them again.
 func RenderDropIn(settings []Setting) []byte {
 	var b bytes.Buffer
-	b.WriteString("# Written by lvsnode agent; removed by `lvsnode agent teardown`.\n")
+	b.WriteString(DropInHeader)
 	for _, s := range settings {
 		if s.Why != "" {
 			fmt.Fprintf(&b, "# %s\n", s.Why)
@@ -63,5 +90,15 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// Make the rename itself durable: without syncing the directory, a
+	// power loss can bring the old file back.
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
