@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Drift repair: `lvsnode agent run` in rs1 (--config) and rs2 (flags) keeps
-# the VIPs and ARP sysctls true.
-# Someone deletes the VIP and resets arp_ignore; both come back within a
-# couple of seconds (netlink events for the address, --resync-interval 1s
-# for the sysctl), and the cluster keeps serving. SIGHUP reloads the config,
-# SIGTERM ends it with status 0.
+# the VIPs and ARP sysctls true. Someone deletes the VIP and resets
+# arp_ignore; both come back within a couple of seconds (netlink events for
+# the address, --resync-interval 1s for the sysctl), the cluster keeps
+# serving, /readyz and /metrics agree. SIGHUP reloads the config, SIGTERM
+# ends it with status 0.
 set -euo pipefail
 . "${LAB_GUEST:-/lab/guest}/topo.sh"
 
@@ -83,6 +83,11 @@ step "after the repairs"
 ip -n rs1 addr show dev lo | sed 's/^/    /'
 info "rs1 arp_ignore=$(ns_sysctl rs1 net.ipv4.conf.all.arp_ignore) arp_announce=$(ns_sysctl rs1 net.ipv4.conf.all.arp_announce)"
 check "agent status on rs1 reports no drift" agent_status rs1
+in_ns rs1 curl -fsS --max-time 2 http://127.0.0.1:9109/metrics >"$LAB_WORK/metrics" || fail "GET /metrics failed"
+metric() { awk -v m="$1" '$1 == m {print $2}' "$LAB_WORK/metrics"; }
+info "/metrics: ready=$(metric lvsnode_agent_ready) repairs_total=$(metric lvsnode_agent_repairs_total) failures=$(metric lvsnode_agent_apply_failures_total)"
+check "/metrics: lvsnode_agent_ready 1" test "$(metric lvsnode_agent_ready)" = 1
+check "/metrics: lvsnode_agent_repairs_total counts the 4 repairs" test "$(metric lvsnode_agent_repairs_total)" -ge 4
 answers=$(curl_vip v4 4)
 info "answers: $(echo $answers)"
 # shellcheck disable=SC2086
