@@ -1,5 +1,7 @@
 # lvsnode: the two commands a new machine needs are `make demo` and `make test`.
-GO        ?= go
+GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
+# Tests build the binary with `go` too: keep the toolchain on PATH.
+export PATH := $(dir $(GO)):$(PATH)
 BIN       := bin/lvsnode
 GOTESTSUM := $(shell $(GO) env GOPATH)/bin/gotestsum
 export CGO_ENABLED = 0

@@ -200,7 +200,7 @@ func TestApplyIsDeclarativeAboutItsOwnVIPsOnly(t *testing.T) {
 	}
 	h.apply(t, opts(t, "10.0.0.100", "10.0.0.101"))
 	changes := h.apply(t, opts(t, "10.0.0.101"))
-	if !slices.Contains(changes, "removed address 10.0.0.100/32") {
+	if !slices.Contains(changes, "removed address 10.0.0.100/32 dev lo") {
 		t.Fatalf("own stale VIP not removed: %v", changes)
 	}
 	want := []string{"10.0.0.101/32 lo:lvsnode", "192.0.2.7/32 "}

@@ -154,7 +154,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 			if err := a.NL.DelRoute(rt); err != nil && !errors.Is(err, loopback.ErrNotFound) {
 				return Report{}, changes, err
 			}
-			changes = append(changes, "removed route "+pf.String())
+			changes = append(changes, "removed route "+pf.String()+" dev "+VIPDevice)
 		}
 		st.dropRoute(pf)
 	}
@@ -163,7 +163,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 			if err := a.NL.DelAddr(ad); err != nil && !errors.Is(err, loopback.ErrNotFound) {
 				return Report{}, changes, err
 			}
-			changes = append(changes, "removed address "+pf.String())
+			changes = append(changes, "removed address "+pf.String()+" dev "+VIPDevice)
 		}
 		st.dropAddr(pf)
 	}
