@@ -335,7 +335,7 @@ func ctlNormalizePersistent(c *cli.Context) error {
 		if a != "-p" && a != "--persistent" && a != "-persistent" {
 			continue
 		}
-		if i+1 < args.Len() && isAllDigits(args.Index(i+1).String()) {
+		if i+1 < args.Len() && isTimeout(args.Index(i+1).String()) {
 			continue
 		}
 		args.Index(i).SetString("--persistent=" + strconv.Itoa(controller.DefaultPersistence))
@@ -343,14 +343,8 @@ func ctlNormalizePersistent(c *cli.Context) error {
 	return nil
 }
 
-func isAllDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
+// isTimeout tells whether the argument after -p is its optional value.
+func isTimeout(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 32)
+	return err == nil
 }
