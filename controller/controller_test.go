@@ -256,3 +256,27 @@ func TestRestoreIdempotentAndAtomicOnBadInput(t *testing.T) {
 	}
 	_ = out
 }
+
+// A kernel refusal mid-way (here: the mh scheduler module is missing, which
+// parsing cannot know) must leave the table with everything it had.
+func TestRestoreCutShortNeverLeavesLess(t *testing.T) {
+	c, f, _ := newCtl()
+	old := "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.11:80 -g -w 1\n"
+	if _, err := c.Restore(strings.NewReader(old), RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.Schedulers = []string{"rr"}
+	next := "-A -t 10.0.0.2:80 -s mh\n-a -t 10.0.0.2:80 -r 10.0.0.12:80 -g -w 1\n"
+	if _, err := c.Restore(strings.NewReader(next), RestoreOptions{}); err == nil {
+		t.Fatal("restore with a missing scheduler succeeded")
+	}
+	tab, err := ReadTable(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved bytes.Buffer
+	Save(&saved, tab)
+	if !strings.Contains(saved.String(), "-a -t 10.0.0.1:80 -r 10.0.0.11:80 -g -w 1") {
+		t.Fatalf("the old service was removed before the new one failed:\n%s", saved.String())
+	}
+}

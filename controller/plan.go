@@ -60,12 +60,14 @@ type PlanOptions struct {
 }
 
 // Plan computes the changes that turn table cur into table want. It is a
-// pure function: no kernel access. Services are removed first (freeing
-// their real servers), then each desired service is created or edited and
-// its real servers removed, edited and added. Applying the plan to cur and
-// planning again yields no changes.
+// pure function: no kernel access. Additions and edits come first, then the
+// removal of real servers, and services are removed last: the kernel can
+// still refuse a change that parsing cannot foresee (a scheduler module
+// that is missing), and a plan cut short there must leave the table with
+// everything it had, never less. Applying the plan to cur and planning
+// again yields no changes.
 func Plan(cur, want Table, opt PlanOptions) []Change {
-	var plan []Change
+	var upserts, destRemovals, svcRemovals []Change
 	curIdx := make(map[ipvs.ServiceKey]int, len(cur.Services))
 	for i, e := range cur.Services {
 		curIdx[e.Service.ServiceKey] = i
@@ -77,30 +79,33 @@ func Plan(cur, want Table, opt PlanOptions) []Change {
 	if !opt.KeepExtra {
 		for _, e := range cur.Services {
 			if !wantSet[e.Service.ServiceKey] {
-				plan = append(plan, Change{Op: RemoveService, Service: e.Service, Reason: "not in the desired table"})
+				svcRemovals = append(svcRemovals, Change{Op: RemoveService, Service: e.Service, Reason: "not in the desired table"})
 			}
 		}
 	}
 	for _, w := range want.Services {
 		i, ok := curIdx[w.Service.ServiceKey]
 		if !ok {
-			plan = append(plan, Change{Op: CreateService, Service: w.Service, Reason: "missing"})
+			upserts = append(upserts, Change{Op: CreateService, Service: w.Service, Reason: "missing"})
 			for _, d := range w.Dests {
-				plan = append(plan, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing"})
+				upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing"})
 			}
 			continue
 		}
 		c := cur.Services[i]
 		if !sameService(c.Service, w.Service) {
-			plan = append(plan, Change{Op: UpdateService, Service: w.Service, Reason: serviceDelta(c.Service, w.Service)})
+			upserts = append(upserts, Change{Op: UpdateService, Service: w.Service, Reason: serviceDelta(c.Service, w.Service)})
 		}
-		plan = append(plan, planDests(c, w, opt)...)
+		up, rm := planDests(c, w, opt)
+		upserts = append(upserts, up...)
+		destRemovals = append(destRemovals, rm...)
 	}
-	return plan
+	return append(append(upserts, destRemovals...), svcRemovals...)
 }
 
-func planDests(c, w Entry, opt PlanOptions) []Change {
-	var plan []Change
+// planDests returns the additions and edits of w's real servers, and apart
+// the removals (which Plan puts after every addition).
+func planDests(c, w Entry, opt PlanOptions) (upserts, removals []Change) {
 	curD := make(map[ipvs.DestKey]ipvs.Destination, len(c.Dests))
 	for _, d := range c.Dests {
 		curD[d.DestKey] = d
@@ -112,7 +117,7 @@ func planDests(c, w Entry, opt PlanOptions) []Change {
 	if !opt.KeepExtra {
 		for _, d := range c.Dests {
 			if !wantD[d.DestKey] {
-				plan = append(plan, Change{Op: RemoveDest, Service: w.Service, Dest: d, Reason: "not in the desired table"})
+				removals = append(removals, Change{Op: RemoveDest, Service: w.Service, Dest: d, Reason: "not in the desired table"})
 			}
 		}
 	}
@@ -120,12 +125,12 @@ func planDests(c, w Entry, opt PlanOptions) []Change {
 		cd, ok := curD[d.DestKey]
 		switch {
 		case !ok:
-			plan = append(plan, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing"})
+			upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing"})
 		case !sameDest(cd, d):
-			plan = append(plan, Change{Op: UpdateDest, Service: w.Service, Dest: d, Reason: destDelta(cd, d)})
+			upserts = append(upserts, Change{Op: UpdateDest, Service: w.Service, Dest: d, Reason: destDelta(cd, d)})
 		}
 	}
-	return plan
+	return upserts, removals
 }
 
 func serviceDelta(a, b ipvs.Service) string {
