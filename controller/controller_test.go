@@ -280,3 +280,22 @@ func TestRestoreCutShortNeverLeavesLess(t *testing.T) {
 		t.Fatalf("the old service was removed before the new one failed:\n%s", saved.String())
 	}
 }
+
+func TestSaveKeepsFlag3ForShAndMh(t *testing.T) {
+	for _, sched := range []string{"sh", "mh"} {
+		c, f, _ := newCtl()
+		in := "-A -t 10.0.0.1:80 -s " + sched + " -b " + sched + "-fallback,flag-3\n"
+		if _, err := c.Restore(strings.NewReader(in), RestoreOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		tab, _ := ReadTable(f)
+		var saved bytes.Buffer
+		Save(&saved, tab)
+		if !strings.Contains(saved.String(), "flag-3") {
+			t.Fatalf("%s: save lost flag-3:\n%s", sched, saved.String())
+		}
+		if n, err := c.Restore(strings.NewReader(saved.String()), RestoreOptions{}); err != nil || n != 0 {
+			t.Fatalf("%s: restoring the saved table made %d changes, %v", sched, n, err)
+		}
+	}
+}

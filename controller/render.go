@@ -58,6 +58,9 @@ func schedFlagsText(s ipvs.Service) string {
 		if s.Flags&ipvs.FlagSched2 != 0 {
 			names = append(names, s.Scheduler+"-port")
 		}
+		if s.Flags&ipvs.FlagSched3 != 0 {
+			names = append(names, "flag-3") // no named meaning for sh/mh
+		}
 	default:
 		for i, b := range []uint32{ipvs.FlagSched1, ipvs.FlagSched2, ipvs.FlagSched3} {
 			if s.Flags&b != 0 {
