@@ -58,11 +58,13 @@ func (c *Controller) findDest(k ipvs.ServiceKey, d ipvs.DestKey) (*ipvs.Destinat
 
 func notFound(what string) error { return fmt.Errorf("%s: %w", what, ipvs.ErrNotFound) }
 
-func (c *Controller) checkNAT(d ipvs.Destination) error {
+// checkNAT makes sure IP forwarding is on for a NAT real server, setting it
+// with EnableForwarding; a dry run only says what it would set.
+func (c *Controller) checkNAT(d ipvs.Destination, dryRun bool) error {
 	if d.Forward != ipvs.Masq {
 		return nil
 	}
-	note, err := ensureForwarding(c.Sysctl, d.Addr.Is6(), c.EnableForwarding)
+	note, err := ensureForwarding(c.Sysctl, d.Addr.Is6(), c.EnableForwarding, dryRun)
 	if note != "" {
 		c.say("%s", note)
 	}
@@ -145,7 +147,7 @@ func (c *Controller) AddNode(s Spec) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkNAT(want); err != nil {
+	if err := c.checkNAT(want, false); err != nil {
 		return err
 	}
 	cur, err := c.findService(s.Service)
@@ -204,7 +206,7 @@ func (c *Controller) EditNode(s Spec) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkNAT(want); err != nil {
+	if err := c.checkNAT(want, false); err != nil {
 		return err
 	}
 	if sameDest(*have, want) {
@@ -334,7 +336,7 @@ func (c *Controller) Restore(r io.Reader, o RestoreOptions) (applied int, err er
 func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, err error) {
 	for _, e := range want.Services {
 		for _, d := range e.Dests {
-			if err := c.checkNAT(d); err != nil {
+			if err := c.checkNAT(d, o.DryRun); err != nil {
 				return 0, err
 			}
 		}

@@ -299,3 +299,18 @@ func TestSaveKeepsFlag3ForShAndMh(t *testing.T) {
 		}
 	}
 }
+
+func TestRestoreDryRunNeverWritesForwarding(t *testing.T) {
+	c, f, out := newCtl()
+	c.EnableForwarding = true
+	in := "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.11:8080 -m -w 1\n"
+	if _, err := c.Restore(strings.NewReader(in), RestoreOptions{DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v := c.Sysctl.(fakeSysctl)["net.ipv4.ip_forward"]; v != "0" {
+		t.Fatalf("dry run set ip_forward=%s", v)
+	}
+	if !strings.Contains(out.String(), "would set net.ipv4.ip_forward=1") || len(f.Log) != 0 {
+		t.Fatalf("output %q, kernel log %v", out.String(), f.Log)
+	}
+}

@@ -42,7 +42,7 @@ func forwardingKey(v6 bool) string {
 
 // ensureForwarding checks (and with enable, sets) IP forwarding for NAT.
 // It returns a note for the user when it changed something.
-func ensureForwarding(sc Sysctl, v6, enable bool) (string, error) {
+func ensureForwarding(sc Sysctl, v6, enable, dryRun bool) (string, error) {
 	if sc == nil {
 		return "", nil
 	}
@@ -57,6 +57,9 @@ func ensureForwarding(sc Sysctl, v6, enable bool) (string, error) {
 	if !enable {
 		return "", fmt.Errorf("%w: NAT (-m) needs IP forwarding on the director, and %s is %s: rerun with --enable-forwarding (or set %s=1 in /etc/sysctl.d)",
 			ErrPrerequisite, key, strings.TrimSpace(v), key)
+	}
+	if dryRun {
+		return fmt.Sprintf("would set %s=1 for NAT", key), nil
 	}
 	if err := sc.Set(key, "1"); err != nil {
 		return "", fmt.Errorf("%w: set %s=1: %v", ErrPrerequisite, key, err)
