@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/lvsnode/lvsnode/ipvs"
+	"github.com/lvsnode/lvsnode/sysctl"
 )
 
 // Controller runs the director commands against one IPVS client. Messages
 // for the user go to Out, one line per change.
 type Controller struct {
 	IPVS   ipvs.Client
-	Sysctl Sysctl // nil skips the NAT forwarding check (tests)
+	Sysctl sysctl.Client // nil skips the NAT forwarding check (tests)
 	Out    io.Writer
 	// EnableForwarding lets NAT commands set ip_forward=1 themselves.
 	EnableForwarding bool

@@ -3,29 +3,18 @@ package controller
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lvsnode/lvsnode/ipvs"
+	"github.com/lvsnode/lvsnode/sysctl"
 )
-
-type fakeSysctl map[string]string
-
-func (f fakeSysctl) Get(k string) (string, error) {
-	v, ok := f[k]
-	if !ok {
-		return "", fmt.Errorf("no %s", k)
-	}
-	return v, nil
-}
-func (f fakeSysctl) Set(k, v string) error { f[k] = v; return nil }
 
 func newCtl() (*Controller, *ipvs.Fake, *bytes.Buffer) {
 	f := ipvs.NewFake()
 	var out bytes.Buffer
-	return &Controller{IPVS: f, Out: &out, Sysctl: fakeSysctl{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}}, f, &out
+	return &Controller{IPVS: f, Out: &out, Sysctl: sysctl.NewFake(map[string]string{"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"})}, f, &out
 }
 
 func spec(t *testing.T, f Flags) Spec {
@@ -89,7 +78,7 @@ func TestAddNodeChecks(t *testing.T) {
 	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11:8080", NAT: true})); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := c.Sysctl.Get("net.ipv4.ip_forward"); v != "1" {
+	if v := c.Sysctl.(*sysctl.Fake).Value("net.ipv4.ip_forward"); v != "1" {
 		t.Errorf("ip_forward = %q", v)
 	}
 }
@@ -307,7 +296,7 @@ func TestRestoreDryRunNeverWritesForwarding(t *testing.T) {
 	if _, err := c.Restore(strings.NewReader(in), RestoreOptions{DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
-	if v := c.Sysctl.(fakeSysctl)["net.ipv4.ip_forward"]; v != "0" {
+	if v := c.Sysctl.(*sysctl.Fake).Value("net.ipv4.ip_forward"); v != "0" {
 		t.Fatalf("dry run set ip_forward=%s", v)
 	}
 	if !strings.Contains(out.String(), "would set net.ipv4.ip_forward=1") || len(f.Log) != 0 {

@@ -6,43 +6,26 @@ import (
 	"os"
 	"strings"
 
-	gosysctl "github.com/lorenzosaino/go-sysctl"
-
 	"github.com/lvsnode/lvsnode/internal/capability"
+	"github.com/lvsnode/lvsnode/sysctl"
 )
 
 // ErrPrerequisite marks a director that is not ready for the request
 // (privileges, kernel settings). The message says how to fix it.
 var ErrPrerequisite = errors.New("director not ready")
 
-// Sysctl reads and writes kernel parameters by dotted name
-// ("net.ipv4.ip_forward").
-type Sysctl interface {
-	Get(name string) (string, error)
-	Set(name, value string) error
-}
-
-// ProcSysctl is the real Sysctl, over /proc/sys.
-type ProcSysctl struct{}
-
-// Get reads /proc/sys/<name with dots as slashes>.
-func (ProcSysctl) Get(name string) (string, error) { return gosysctl.Get(name) }
-
-// Set writes /proc/sys/<name with dots as slashes>.
-func (ProcSysctl) Set(name, value string) error { return gosysctl.Set(name, value) }
-
 // forwardingKey is the sysctl that must be 1 for NAT real servers of a
 // family: the director routes the replies back to the clients.
-func forwardingKey(v6 bool) string {
+func forwardingKey(v6 bool) sysctl.Key {
 	if v6 {
-		return "net.ipv6.conf.all.forwarding"
+		return sysctl.Key{"net", "ipv6", "conf", "all", "forwarding"}
 	}
-	return "net.ipv4.ip_forward"
+	return sysctl.Key{"net", "ipv4", "ip_forward"}
 }
 
 // ensureForwarding checks (and with enable, sets) IP forwarding for NAT.
 // It returns a note for the user when it changed something.
-func ensureForwarding(sc Sysctl, v6, enable, dryRun bool) (string, error) {
+func ensureForwarding(sc sysctl.Client, v6, enable, dryRun bool) (string, error) {
 	if sc == nil {
 		return "", nil
 	}

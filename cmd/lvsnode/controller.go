@@ -9,6 +9,7 @@ import (
 
 	"github.com/lvsnode/lvsnode/controller"
 	"github.com/lvsnode/lvsnode/ipvs"
+	"github.com/lvsnode/lvsnode/sysctl"
 )
 
 // controllerCommand is the director half: ipvsadm's flags and formats,
@@ -161,7 +162,14 @@ var ctlOpen = func() (ipvs.Client, error) {
 	return ipvs.New()
 }
 
-var ctlSysctl controller.Sysctl = controller.ProcSysctl{}
+// ctlSysctl is /proc/sys (nil when it cannot be opened: the NAT check is
+// then skipped and the kernel has the last word).
+var ctlSysctl = func() sysctl.Client {
+	if p, err := sysctl.New(sysctl.DefaultRoot); err == nil {
+		return p
+	}
+	return nil
+}()
 
 // ctlWithIPVS opens the kernel client, runs fn, and closes the client.
 func ctlWithIPVS(c *cli.Context, fn func(*controller.Controller) error) error {

@@ -9,18 +9,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lvsnode/lvsnode/ipvs"
+	"github.com/lvsnode/lvsnode/sysctl"
 )
-
-type ctlTestSysctl map[string]string
-
-func (s ctlTestSysctl) Get(k string) (string, error) { return s[k], nil }
-func (s ctlTestSysctl) Set(k, v string) error        { s[k] = v; return nil }
 
 // ctlRun runs "lvsnode controller ARGS..." against fake, as main would.
 func ctlRun(t *testing.T, fake *ipvs.Fake, args ...string) (string, int) {
 	t.Helper()
 	ctlOpen = func() (ipvs.Client, error) { return fake, nil }
-	ctlSysctl = ctlTestSysctl{"net.ipv4.ip_forward": "1"}
+	ctlSysctl = sysctl.NewFake(map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"})
 	var out bytes.Buffer
 	app := &cli.App{
 		Name: "lvsnode", Commands: []*cli.Command{controllerCommand()},
