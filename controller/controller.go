@@ -335,6 +335,9 @@ func (c *Controller) Restore(r io.Reader, o RestoreOptions) (applied int, err er
 // differences are applied, so restoring the same table twice makes no
 // change the second time.
 func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, err error) {
+	if want.ClearLine > 0 && o.KeepExtra {
+		return 0, inputErr("line %d: -C clears the table, which --keep-extra forbids: drop one of them", want.ClearLine)
+	}
 	for _, e := range want.Services {
 		for _, d := range e.Dests {
 			if err := c.checkNAT(d, o.DryRun); err != nil {

@@ -303,3 +303,39 @@ func TestRestoreDryRunNeverWritesForwarding(t *testing.T) {
 		t.Fatalf("output %q, kernel log %v", out.String(), f.Log)
 	}
 }
+
+func TestDrainNeverSleepsPastItsTimeout(t *testing.T) {
+	c, f, _ := newCtl()
+	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11"})); err != nil {
+		t.Fatal(err)
+	}
+	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Addr: mustAddr("10.0.0.100"), Port: 80}
+	f.SetCounters(k, ipvs.DestKey{Addr: mustAddr("10.0.0.11"), Port: 80}, 1, 0, ipvs.Stats{})
+	var clock time.Time
+	start := clock
+	c.Now = func() time.Time { return clock }
+	c.Sleep = func(d time.Duration) { clock = clock.Add(d) }
+	s := spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11"})
+	if err := c.DrainNode(s, DrainOptions{Timeout: 5 * time.Second, Interval: time.Minute}); !errors.Is(err, ErrDrainTimeout) {
+		t.Fatalf("drain: %v", err)
+	}
+	if waited := clock.Sub(start); waited > 5*time.Second {
+		t.Fatalf("--timeout 5s --interval 1m waited %v", waited)
+	}
+}
+
+func TestRestoreRefusesEmptyPersistenceAndClearWithKeepExtra(t *testing.T) {
+	c, f, _ := newCtl()
+	_, err := c.Restore(strings.NewReader("-A -t 10.0.0.1:80 -s rr --persistent=\n"), RestoreOptions{})
+	if !IsInput(err) || !strings.Contains(err.Error(), "line 1:") {
+		t.Fatalf("--persistent= : %v", err)
+	}
+	in := "-C\n-A -t 10.0.0.1:80 -s rr\n"
+	_, err = c.Restore(strings.NewReader(in), RestoreOptions{PlanOptions: PlanOptions{KeepExtra: true}})
+	if !IsInput(err) || !strings.Contains(err.Error(), "line 1: -C") {
+		t.Fatalf("-C with --keep-extra: %v", err)
+	}
+	if len(f.Log) != 0 {
+		t.Fatalf("refused input changed the table: %v", f.Log)
+	}
+}

@@ -96,7 +96,11 @@ func (c *Controller) DrainNode(s Spec, o DrainOptions) error {
 			c.say("timeout after %s with %d active, %d inactive connections: removing anyway (--force)", o.Timeout, cur[0], cur[1])
 			break
 		}
-		sleep(o.Interval)
+		wait := o.Interval
+		if o.Timeout > 0 {
+			wait = min(wait, o.Timeout-now().Sub(start)) // never sleep past the timeout
+		}
+		sleep(wait)
 	}
 	if o.Keep {
 		c.say("drained %s of %s; kept at weight 0 (--keep)", s.Real, s.Service)

@@ -107,6 +107,7 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 		if f != (Flags{}) {
 			return lineErr(inputErr("-C takes no options"))
 		}
+		t.ClearLine = n
 		return nil
 	}
 	if cmd == "-A" && (f.Real != "" || f.DR || f.TUN || f.NAT || f.Weight != "" || f.Upper != "" || f.Lower != "") {
@@ -216,6 +217,9 @@ func tokenize(words []string) (string, Flags, error) {
 				return "", f, inputErr("option %s needs a value", name)
 			}
 		case 2:
+			if hasVal && val == "" {
+				return "", f, inputErr("option %s= needs a timeout (or leave out '=' for %ds)", name, DefaultPersistence)
+			}
 			if !hasVal {
 				val = fmt.Sprint(DefaultPersistence)
 				if i+1 < len(words) && isDigits(words[i+1]) {

@@ -12,6 +12,10 @@ import (
 // wants (ParseRules).
 type Table struct {
 	Services []Entry
+	// ClearLine is the line of a -C in restore input (0: none). Restore
+	// makes the kernel equal to the table anyway; -C only conflicts with
+	// --keep-extra, which restore refuses.
+	ClearLine int
 }
 
 // Entry is one service and its real servers.
