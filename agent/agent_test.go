@@ -424,3 +424,18 @@ func TestSysctlFileMustBeAnAbsoluteConf(t *testing.T) {
 		}
 	}
 }
+
+func TestSysctlFileRemovedWhenNoLongerConfigured(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.100")
+	o.SysctlFile = filepath.Join(t.TempDir(), "99-lvsnode.conf")
+	h.apply(t, o)
+	path := o.SysctlFile
+	o.SysctlFile = ""
+	if changes := h.apply(t, o); !slices.Contains(changes, "removed the previous "+path) {
+		t.Fatalf("changes %v", changes)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("drop-in kept after sysctl-file was removed from the config: %v", err)
+	}
+}

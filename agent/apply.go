@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/lvsnode/lvsnode/loopback"
@@ -62,132 +63,24 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 			return Report{}, nil, err
 		}
 	}
-	var changes []string
-	stateChanged := false
-
-	// 1. Record everything before touching the kernel.
-	desired := StateDesired{Mode: o.Mode, VIPs: o.VIPs, Interfaces: o.Interfaces}
-	if !equalDesired(st.Desired, desired) {
-		st.Desired, stateChanged = desired, true
+	in, err := record(st, p, o, ob)
+	if err != nil {
+		return Report{}, nil, err
 	}
-	var writes []SysctlItem
-	for _, s := range p.Sysctls {
-		cur, ok := ob.sysctls[s.Key.String()]
-		if !ok {
-			return Report{}, nil, fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
-		}
-		if cur == s.Value {
-			continue
-		}
-		writes = append(writes, s)
-		if rec, seen := st.Sysctls[s.Key.String()]; !seen || rec.Set != s.Value {
-			orig := cur
-			if seen {
-				orig = rec.Original // keep the value from before the agent's first change
-			}
-			st.Sysctls[s.Key.String()] = SysctlRecord{Key: s.Key, Original: orig, Set: s.Value}
-			stateChanged = true
-		}
-	}
-	var addAddrs []loopback.Addr
-	for _, ad := range p.Addrs {
-		if _, ok := ob.addrs[ad.Prefix]; !ok {
-			addAddrs = append(addAddrs, ad)
-			if !st.ownsAddr(ad.Prefix) {
-				st.Addrs, stateChanged = append(st.Addrs, ad.Prefix), true
-			}
-		}
-	}
-	var addRoutes []loopback.Route
-	for _, rt := range p.Routes {
-		if _, ok := ob.routes[rt.Dst]; !ok {
-			addRoutes = append(addRoutes, rt)
-			if !st.ownsRoute(rt.Dst) {
-				st.Routes, stateChanged = append(st.Routes, rt.Dst), true
-			}
-		}
-	}
-	oldDropIn := ""
-	if o.SysctlFile != "" && st.SysctlFile != o.SysctlFile {
-		oldDropIn = st.SysctlFile
-		st.SysctlFile, stateChanged = o.SysctlFile, true
-	}
-	if stateChanged {
+	if in.changed {
 		if err := st.Save(a.StateFile); err != nil {
 			return Report{}, nil, err
 		}
 	}
-
-	// 2. ARP sysctls before any VIP exists.
-	for _, s := range writes {
-		if err := a.Sys.Set(s.Key, s.Value); err != nil {
-			return Report{}, changes, err
-		}
-		changes = append(changes, fmt.Sprintf("set %s=%s (was %s)", s.Key, s.Value, ob.sysctls[s.Key.String()]))
-	}
-	// Persist them across reboots and udev replays, if asked, before any
-	// VIP exists too: a bad path fails here, with no VIP bound.
-	if o.SysctlFile != "" {
-		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.Settings()))
-		if err != nil {
-			return Report{}, changes, fmt.Errorf("write %s: %w", o.SysctlFile, err)
-		}
-		if changed {
-			changes = append(changes, "wrote "+o.SysctlFile)
-		}
-		if oldDropIn != "" && sysctl.CheckDropInPath(oldDropIn) == nil {
-			if err := os.Remove(oldDropIn); err == nil {
-				changes = append(changes, "removed the previous "+oldDropIn)
-			}
+	changes, err := a.carryOut(st, p, o, ob, in)
+	if len(changes) > 0 || in.changed {
+		if serr := st.Save(a.StateFile); err == nil {
+			err = serr
 		}
 	}
-	if !ob.linkUp {
-		if err := a.NL.SetLinkUp(p.Link); err != nil {
-			return Report{}, changes, err
-		}
-		changes = append(changes, "set link "+p.Link+" up")
+	if err != nil {
+		return Report{}, changes, err
 	}
-
-	// 3. The agent's own VIPs that are no longer wanted: routes, then addresses.
-	for _, pf := range p.stale(st.Routes) {
-		if rt, ok := ob.routes[pf]; ok && looksOwned(nil, &rt) {
-			if err := a.NL.DelRoute(rt); err != nil && !errors.Is(err, loopback.ErrNotFound) {
-				return Report{}, changes, err
-			}
-			changes = append(changes, "removed route "+pf.String()+" dev "+VIPDevice)
-		}
-		st.dropRoute(pf)
-	}
-	for _, pf := range p.stale(st.Addrs) {
-		if ad, ok := ob.addrs[pf]; ok && looksOwned(&ad, nil) {
-			if err := a.NL.DelAddr(ad); err != nil && !errors.Is(err, loopback.ErrNotFound) {
-				return Report{}, changes, err
-			}
-			changes = append(changes, "removed address "+pf.String()+" dev "+VIPDevice)
-		}
-		st.dropAddr(pf)
-	}
-
-	// 4. Missing VIPs, then their host routes.
-	for _, ad := range addAddrs {
-		if err := a.NL.AddAddr(ad); err != nil && !errors.Is(err, loopback.ErrExist) {
-			return Report{}, changes, err
-		}
-		changes = append(changes, "added address "+ad.Prefix.String()+" dev "+ad.Dev)
-	}
-	for _, rt := range addRoutes {
-		if err := a.NL.AddRoute(rt); err != nil && !errors.Is(err, loopback.ErrExist) {
-			return Report{}, changes, err
-		}
-		changes = append(changes, "added route "+rt.Dst.String()+" dev "+rt.Dev)
-	}
-	if len(changes) > 0 || stateChanged {
-		if err := st.Save(a.StateFile); err != nil {
-			return Report{}, changes, err
-		}
-	}
-
-	// 5. Read back.
 	after, err := a.observe(p)
 	if err != nil {
 		return Report{}, changes, err
@@ -199,8 +92,134 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	return r, changes, nil
 }
 
+// intent is what one Apply changes, computed from one observation.
+type intent struct {
+	writes    []SysctlItem
+	addAddrs  []loopback.Addr
+	addRoutes []loopback.Route
+	oldDropIn string // lvsnode's previous drop-in, no longer configured
+	changed   bool   // st was changed and must be saved
+}
+
+// record computes the intent and notes in st what the agent is about to
+// own and the sysctls' original values, before the kernel is touched.
+func record(st *State, p Plan, o Options, ob observed) (intent, error) {
+	var in intent
+	desired := StateDesired{Mode: o.Mode, VIPs: o.VIPs, Interfaces: o.Interfaces}
+	if !equalDesired(st.Desired, desired) {
+		st.Desired, in.changed = desired, true
+	}
+	for _, s := range p.Sysctls {
+		cur, ok := ob.sysctls[s.Key.String()]
+		if !ok {
+			return in, fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
+		}
+		if cur == s.Value {
+			continue
+		}
+		in.writes = append(in.writes, s)
+		if rec, seen := st.Sysctls[s.Key.String()]; !seen || rec.Set != s.Value {
+			orig := cur
+			if seen {
+				orig = rec.Original // keep the value from before the agent's first change
+			}
+			st.Sysctls[s.Key.String()] = SysctlRecord{Key: s.Key, Original: orig, Set: s.Value}
+			in.changed = true
+		}
+	}
+	for _, ad := range p.Addrs {
+		if _, ok := ob.addrs[ad.Prefix]; !ok {
+			in.addAddrs = append(in.addAddrs, ad)
+			if !st.ownsAddr(ad.Prefix) {
+				st.Addrs, in.changed = append(st.Addrs, ad.Prefix), true
+			}
+		}
+	}
+	for _, rt := range p.Routes {
+		if _, ok := ob.routes[rt.Dst]; !ok {
+			in.addRoutes = append(in.addRoutes, rt)
+			if !st.ownsRoute(rt.Dst) {
+				st.Routes, in.changed = append(st.Routes, rt.Dst), true
+			}
+		}
+	}
+	if st.SysctlFile != o.SysctlFile {
+		in.oldDropIn = st.SysctlFile
+		st.SysctlFile, in.changed = o.SysctlFile, true
+	}
+	return in, nil
+}
+
+// carryOut makes the changes of in, in the order that avoids ARP flux, and
+// drops from st the stale items it removes. It returns what it did.
+func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) ([]string, error) {
+	var changes []string
+	// ARP sysctls before any VIP exists.
+	for _, s := range in.writes {
+		if err := a.Sys.Set(s.Key, s.Value); err != nil {
+			return changes, err
+		}
+		changes = append(changes, fmt.Sprintf("set %s=%s (was %s)", s.Key, s.Value, ob.sysctls[s.Key.String()]))
+	}
+	// Persist them across reboots and udev replays, if asked, before any
+	// VIP exists too: a bad path fails here, with no VIP bound.
+	if o.SysctlFile != "" {
+		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.Settings()))
+		if err != nil {
+			return changes, fmt.Errorf("write %s: %w", o.SysctlFile, err)
+		}
+		if changed {
+			changes = append(changes, "wrote "+o.SysctlFile)
+		}
+	}
+	if in.oldDropIn != "" && sysctl.CheckDropInPath(in.oldDropIn) == nil {
+		if err := os.Remove(in.oldDropIn); err == nil {
+			changes = append(changes, "removed the previous "+in.oldDropIn)
+		}
+	}
+	if !ob.linkUp {
+		if err := a.NL.SetLinkUp(p.Link); err != nil {
+			return changes, err
+		}
+		changes = append(changes, "set link "+p.Link+" up")
+	}
+	// The agent's own VIPs that are no longer wanted: routes, then addresses.
+	for _, pf := range p.stale(st.Routes) {
+		if rt, ok := ob.routes[pf]; ok && looksOwned(nil, &rt) {
+			if err := a.NL.DelRoute(rt); err != nil && !errors.Is(err, loopback.ErrNotFound) {
+				return changes, err
+			}
+			changes = append(changes, "removed route "+pf.String()+" dev "+VIPDevice)
+		}
+		st.dropRoute(pf)
+	}
+	for _, pf := range p.stale(st.Addrs) {
+		if ad, ok := ob.addrs[pf]; ok && looksOwned(&ad, nil) {
+			if err := a.NL.DelAddr(ad); err != nil && !errors.Is(err, loopback.ErrNotFound) {
+				return changes, err
+			}
+			changes = append(changes, "removed address "+pf.String()+" dev "+VIPDevice)
+		}
+		st.dropAddr(pf)
+	}
+	// Missing VIPs, then their host routes.
+	for _, ad := range in.addAddrs {
+		if err := a.NL.AddAddr(ad); err != nil && !errors.Is(err, loopback.ErrExist) {
+			return changes, err
+		}
+		changes = append(changes, "added address "+ad.Prefix.String()+" dev "+ad.Dev)
+	}
+	for _, rt := range in.addRoutes {
+		if err := a.NL.AddRoute(rt); err != nil && !errors.Is(err, loopback.ErrExist) {
+			return changes, err
+		}
+		changes = append(changes, "added route "+rt.Dst.String()+" dev "+rt.Dev)
+	}
+	return changes, nil
+}
+
 func equalDesired(a, b StateDesired) bool {
-	return a.Mode == b.Mode && fmt.Sprint(a.VIPs) == fmt.Sprint(b.VIPs) && fmt.Sprint(a.Interfaces) == fmt.Sprint(b.Interfaces)
+	return a.Mode == b.Mode && slices.Equal(a.VIPs, b.VIPs) && slices.Equal(a.Interfaces, b.Interfaces)
 }
 
 func writeIfDifferent(path string, data []byte) (bool, error) {
