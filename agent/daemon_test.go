@@ -49,6 +49,22 @@ func (r *running) stop(t *testing.T) error {
 	}
 }
 
+// startReady starts the daemon and waits for its first READY=1.
+func startReady(t *testing.T, h *host, o Options) *running {
+	t.Helper()
+	r := startDaemon(t, h, o)
+	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	return r
+}
+
+// delVIP removes a VIP behind the daemon's back, as an outside actor would.
+func delVIP(t *testing.T, h *host, prefix string) {
+	t.Helper()
+	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix(prefix)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (r *running) sent(prefix string) int {
 	n := 0
 	for _, s := range r.rec.Sent() {
@@ -104,11 +120,8 @@ func TestDaemonRepairsDeletedVIPOnEvent(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour // only the event can trigger the repair
-	r := startDaemon(t, h, o)
-	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
-	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
-		t.Fatal(err)
-	}
+	r := startReady(t, h, o)
+	delVIP(t, h, "10.0.0.100/32")
 	waitFor(t, "VIP re-added", hasVIP(h, "10.0.0.100/32"))
 	waitFor(t, "repair counted", func() bool { return r.d.repairs.Load() == 1 })
 }
@@ -117,14 +130,11 @@ func TestDaemonResubscribesWhenTheStreamBreaks(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour
-	r := startDaemon(t, h, o)
-	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	r := startReady(t, h, o)
 	// The VIP vanishes while the stream is broken (its event is lost).
 	h.nl.SetFail("Watch", errTest)
 	h.nl.BreakWatchers()
-	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
-		t.Fatal(err)
-	}
+	delVIP(t, h, "10.0.0.100/32")
 	time.Sleep(10 * time.Millisecond)
 	h.nl.SetFail("Watch", nil)
 	waitFor(t, "resubscribed", func() bool { return h.nl.Watchers() == 1 })
@@ -138,8 +148,7 @@ func TestDaemonPeriodicRelistRepairsSysctls(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = 10 * time.Millisecond
-	r := startDaemon(t, h, o)
-	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	startReady(t, h, o)
 	h.sys.Poke("net.ipv4.conf.all.arp_ignore", "0") // no event for this
 	waitFor(t, "sysctl repaired", func() bool {
 		v, _ := h.sys.Get([]string{"net", "ipv4", "conf", "all", "arp_ignore"})
@@ -151,8 +160,7 @@ func TestDaemonReloadSwapsVIPs(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour
-	r := startDaemon(t, h, o)
-	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	r := startReady(t, h, o)
 	r.d.Reload = func() (Options, error) { n := opts(t, "10.0.0.200"); n.ResyncInterval = time.Hour; return n, nil }
 	r.reload <- struct{}{}
 	waitFor(t, "new VIP", hasVIP(h, "10.0.0.200/32"))
@@ -167,8 +175,7 @@ func TestDaemonStopSendsStoppingAndTearsDownWhenAsked(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.TeardownOnStop = true
-	r := startDaemon(t, h, o)
-	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	r := startReady(t, h, o)
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +197,8 @@ func TestDaemonRepairUpdatesStatusWithoutReREADY(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour
-	r := startDaemon(t, h, o)
-	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
-	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
-		t.Fatal(err)
-	}
+	r := startReady(t, h, o)
+	delVIP(t, h, "10.0.0.100/32")
 	waitFor(t, "STATUS=repaired", func() bool { return r.sent("STATUS=repaired") == 1 })
 	if n := r.sent("READY=1"); n != 1 {
 		t.Fatalf("READY=1 sent %d times; a repair must not re-announce readiness", n)
@@ -205,13 +209,10 @@ func TestDaemonCountsABreakAndRelistsWhatItHid(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour // only the resubscription's re-list can repair
-	r := startDaemon(t, h, o)
-	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	r := startReady(t, h, o)
 	h.nl.SetFail("Watch", errTest) // keep the stream down while the VIP goes
 	h.nl.BreakWatchers()
-	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
-		t.Fatal(err)
-	}
+	delVIP(t, h, "10.0.0.100/32")
 	waitFor(t, "break counted", func() bool { return r.d.resubs.Load() == 1 })
 	h.nl.SetFail("Watch", nil)
 	waitFor(t, "VIP back after resubscribing", hasVIP(h, "10.0.0.100/32"))
@@ -222,8 +223,7 @@ func TestDaemonRefusedReloadEndsWithREADYAndSaysWhy(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour
-	r := startDaemon(t, h, o)
-	waitFor(t, "READY=1", func() bool { return r.sent("READY=1") == 1 })
+	r := startReady(t, h, o)
 	r.d.Reload = func() (Options, error) { return Options{}, errTest }
 	r.reload <- struct{}{}
 	waitFor(t, "READY=1 after RELOADING=1", func() bool { return r.sent("RELOADING=1") == 1 && r.sent("READY=1") == 2 })
