@@ -111,6 +111,80 @@ func TestEditRemoveNode(t *testing.T) {
 	}
 }
 
+// TestEditNodeTunnelOption changes one tunnel option of an existing GUE or
+// GRE real server: the type (and the options not given) stay as they are.
+func TestEditNodeTunnelOption(t *testing.T) {
+	c, f, _ := newCtl()
+	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Addr: mustAddr("10.0.0.100"), Port: 80}
+	dest := func(rip string) ipvs.Destination {
+		t.Helper()
+		ds, _ := f.Destinations(k)
+		for _, d := range ds {
+			if d.Addr == mustAddr(rip) {
+				return d
+			}
+		}
+		t.Fatalf("no real server %s", rip)
+		return ipvs.Destination{}
+	}
+	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11", TUN: true, TunType: "gue", TunPort: "6080"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.12", TUN: true, TunType: "gre"})); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []struct {
+		f    Flags
+		want ipvs.Destination
+	}{
+		{Flags{Real: "10.0.0.11", TUN: true, TunCsum: true}, ipvs.Destination{TunnelType: ipvs.GUE, TunnelPort: 6080, TunnelFlags: ipvs.Csum}},
+		{Flags{Real: "10.0.0.11", TUN: true, TunPort: "6081"}, ipvs.Destination{TunnelType: ipvs.GUE, TunnelPort: 6081, TunnelFlags: ipvs.Csum}},
+		{Flags{Real: "10.0.0.11", TUN: true, Weight: "4"}, ipvs.Destination{TunnelType: ipvs.GUE, TunnelPort: 6081, TunnelFlags: ipvs.Csum}},
+		{Flags{Real: "10.0.0.12", TUN: true, TunCsum: true}, ipvs.Destination{TunnelType: ipvs.GRE, TunnelFlags: ipvs.Csum}},
+		{Flags{Real: "10.0.0.11", TUN: true, TunType: "gre"}, ipvs.Destination{TunnelType: ipvs.GRE, TunnelFlags: ipvs.NoCsum}},
+	} {
+		e.f.TCP = "10.0.0.100:80"
+		if err := c.EditNode(spec(t, e.f)); err != nil {
+			t.Fatalf("edit-node %+v: %v", e.f, err)
+		}
+		d := dest(e.f.Real)
+		if d.Forward != ipvs.Tunnel || d.TunnelType != e.want.TunnelType || d.TunnelPort != e.want.TunnelPort || d.TunnelFlags != e.want.TunnelFlags {
+			t.Errorf("edit-node %+v: got %s port %d flags %d, want %s port %d flags %d", e.f,
+				d.TunnelType, d.TunnelPort, d.TunnelFlags, e.want.TunnelType, e.want.TunnelPort, e.want.TunnelFlags)
+		}
+	}
+	// Options that do not fit the current type are refused, nothing changes.
+	n := len(f.Log)
+	for _, e := range []struct {
+		f    Flags
+		want string
+	}{
+		{Flags{Real: "10.0.0.12", TUN: true, TunPort: "6081"}, "--tun-port is only for --tun-type gue (this one is gre)"},
+		{Flags{Real: "10.0.0.12", TUN: true, TunRemCsum: true}, "--tun-remcsum is only for gue tunnels"},
+		{Flags{Real: "10.0.0.12", TUN: true, TunType: "gue"}, "--tun-type gue needs --tun-port"},
+	} {
+		e.f.TCP = "10.0.0.100:80"
+		err := c.EditNode(spec(t, e.f))
+		if !IsInput(err) || !strings.Contains(err.Error(), e.want) {
+			t.Errorf("edit-node %+v: %v, want %q", e.f, err, e.want)
+		}
+	}
+	// add-node without --tun-type means ipip, as in ipvsadm.
+	err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.13", TUN: true, TunCsum: true}))
+	if !IsInput(err) || !strings.Contains(err.Error(), "only for gue and gre") {
+		t.Errorf("add-node -i --tun-csum: %v", err)
+	}
+	if err := c.AddNode(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.13", TUN: true})); err != nil {
+		t.Fatal(err)
+	}
+	if d := dest("10.0.0.13"); d.TunnelType != ipvs.IPIP {
+		t.Errorf("add-node -i: tunnel type %s", d.TunnelType)
+	}
+	if len(f.Log) != n+1 {
+		t.Errorf("refused edits changed something: %q", f.Log[n:])
+	}
+}
+
 func TestServiceCommands(t *testing.T) {
 	c, f, _ := newCtl()
 	s := spec(t, Flags{UDP: "10.0.0.100:53", Scheduler: "rr", Persistent: "60", OnePacket: true})

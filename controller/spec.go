@@ -78,8 +78,8 @@ type Spec struct {
 	Weight   *uint32
 	Upper    *uint32
 	Lower    *uint32
-	TunType  *ipvs.TunnelType
-	TunPort  uint16
+	TunType  *ipvs.TunnelType // nil: keep the current type (ipip when new)
+	TunPort  uint16           // 0 = not given
 	TunFlags *ipvs.TunnelFlags
 }
 
@@ -333,18 +333,23 @@ func parseReal(f Flags, s *Spec) error {
 	return nil
 }
 
+// parseTunnel reads the --tun-* options. Only what was given is set: the
+// type stays nil without --tun-type, so that edit-node can change one
+// option of an existing tunnel. Whether the options fit the type is
+// checked on the merged value (DestValue), where the type is known: the
+// one given, the current one, or ipip for a new real server.
 func parseTunnel(f Flags, s *Spec) error {
-	t := ipvs.IPIP
 	switch f.TunType {
-	case "", "ipip":
+	case "":
+	case "ipip":
+		s.TunType = ptr(ipvs.IPIP)
 	case "gue":
-		t = ipvs.GUE
+		s.TunType = ptr(ipvs.GUE)
 	case "gre":
-		t = ipvs.GRE
+		s.TunType = ptr(ipvs.GRE)
 	default:
 		return inputErr("tunnel type %q (--tun-type): one of ipip gue gre", f.TunType)
 	}
-	s.TunType = ptr(t)
 	ncs := 0
 	var fl ipvs.TunnelFlags
 	for _, c := range []struct {
@@ -360,25 +365,13 @@ func parseTunnel(f Flags, s *Spec) error {
 		return inputErr("give at most one of --tun-nocsum, --tun-csum, --tun-remcsum")
 	}
 	if f.TunPort != "" {
-		if t != ipvs.GUE {
-			return inputErr("--tun-port is only for --tun-type gue")
-		}
 		p, err := parseUint(f.TunPort, 1, 65535, "tunnel port (--tun-port)")
 		if err != nil {
 			return err
 		}
 		s.TunPort = uint16(p)
 	}
-	if t == ipvs.GUE && s.TunPort == 0 {
-		return inputErr("--tun-type gue needs --tun-port (the real server's GUE receive port)")
-	}
 	if ncs > 0 {
-		switch {
-		case t == ipvs.IPIP:
-			return inputErr("checksum options (--tun-*csum) are only for gue and gre tunnels")
-		case t == ipvs.GRE && fl == ipvs.RemCsum:
-			return inputErr("--tun-remcsum is only for gue tunnels")
-		}
 		s.TunFlags = ptr(fl)
 	}
 	return nil

@@ -66,10 +66,24 @@ func (s Spec) DestValue(cur *ipvs.Destination) (ipvs.Destination, error) {
 	if d.Forward != ipvs.Tunnel {
 		d.TunnelType, d.TunnelPort, d.TunnelFlags = ipvs.IPIP, 0, ipvs.NoCsum
 	}
-	if s.TunType != nil {
-		d.TunnelType, d.TunnelPort, d.TunnelFlags = *s.TunType, s.TunPort, ipvs.NoCsum
+	if s.TunType != nil && *s.TunType != d.TunnelType {
+		// Another tunnel type: the old one's port and checksum mode
+		// mean nothing to it.
+		d.TunnelType, d.TunnelPort, d.TunnelFlags = *s.TunType, 0, ipvs.NoCsum
+	}
+	if s.TunPort != 0 {
+		if d.TunnelType != ipvs.GUE {
+			return d, inputErr("real server %s: --tun-port is only for --tun-type gue (this one is %s)", d.DestKey, d.TunnelType)
+		}
+		d.TunnelPort = s.TunPort
 	}
 	if s.TunFlags != nil {
+		switch {
+		case d.TunnelType == ipvs.IPIP:
+			return d, inputErr("real server %s: checksum options (--tun-*csum) are only for gue and gre tunnels (this one is ipip)", d.DestKey)
+		case d.TunnelType == ipvs.GRE && *s.TunFlags == ipvs.RemCsum:
+			return d, inputErr("real server %s: --tun-remcsum is only for gue tunnels (this one is gre)", d.DestKey)
+		}
 		d.TunnelFlags = *s.TunFlags
 	}
 	if s.Weight != nil {
