@@ -170,7 +170,9 @@ func destDelta(a, b ipvs.Destination) string {
 // Apply carries out a plan in order through the client's batch path. It
 // returns how many leading changes were applied; on error, the change at
 // that index failed (the error says if the kernel still processed a few
-// after it in the same batch).
+// after it in the same batch), or, when the error wraps
+// ipvs.ErrUnknownOutcome, it and the rest of its batch may or may not have
+// been made (the error names them).
 func Apply(c ipvs.Client, plan []Change) (n int, err error) {
 	ops := make([]ipvs.Op, len(plan))
 	for i, ch := range plan {

@@ -31,6 +31,9 @@ var (
 	// ErrScheduler: the kernel has no module for the scheduler (ENOENT on a
 	// service operation).
 	ErrScheduler = errors.New("scheduler not available in the kernel (modprobe ip_vs_<name>)")
+	// ErrUnknownOutcome: changes reached the kernel but its answers could
+	// not be read (e.g. ENOBUFS), so whether each was made is not known.
+	ErrUnknownOutcome = errors.New("outcome unknown")
 )
 
 // Protocol is the transport protocol of a virtual service (IPPROTO_*).
@@ -261,7 +264,10 @@ type Client interface {
 	// returns how many leading changes were applied. On error, the change
 	// at that index failed; the kernel client may also have applied a few
 	// changes after it (the rest of its batch, said in the message), never
-	// later batches.
+	// later batches. When the kernel client sent a batch but could not read
+	// the kernel's answers, the error wraps ErrUnknownOutcome and names
+	// the changes (that index to the end of its batch) that may or may not
+	// have been made.
 	Apply(ops []Op) (int, error)
 	// Flush removes every service (ipvsadm -C).
 	Flush() error

@@ -194,6 +194,12 @@ func (n *netlinkClient) Apply(ops []Op) (int, error) {
 	if err == nil {
 		return done, nil
 	}
+	if errors.Is(err, ErrUnknownOutcome) {
+		first, _ := describeOp(ops[done])
+		last, _ := describeOp(ops[done+after])
+		return done, fmt.Errorf("changes %d to %d of %d (%s ... %s): %w; list the table to see which were made, or restore again",
+			done+1, done+after+1, len(ops), first, last, err)
+	}
 	what, on := describeOp(ops[done])
 	err = mapErr(what, err, on)
 	if after > 0 {

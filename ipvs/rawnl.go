@@ -204,10 +204,19 @@ func (r *rawConn) dump(cmd uint8, attrs []byte, fn func(attrs []byte) error) err
 const batchSize = 256
 
 // batch sends requests built by build(i) for i in [0, n), batchSize per
-// sendmsg, acking only the last of each batch. It returns n and nil, or the
-// index of the first failed request, how many requests after it the kernel
-// still processed (the rest of that batch; 0 when the socket itself
-// failed), and its error.
+// sendmsg, acking only the last of each batch. It returns n, 0 and nil when
+// every request succeeded. Otherwise it returns the index of the first
+// request not known to have succeeded, how many requests after it the
+// kernel still got (the rest of that batch), and:
+//   - the kernel's error, when it refused that request (the kernel
+//     handles a whole batch inside sendmsg, so the rest of the batch was
+//     processed; this holds even if reading later answers then failed);
+//   - the socket's error, with 0 after, when sending the batch failed
+//     (nothing of it reached the kernel);
+//   - an error wrapping ErrUnknownOutcome and the socket's error, when
+//     the batch was sent but reading the answers failed before any
+//     refusal was seen: that request and the after ones are of unknown
+//     outcome.
 func (r *rawConn) batch(n int, build func(i int) (uint8, []byte)) (failed, after int, err error) {
 	var b []byte
 	for start := 0; start < n; start += batchSize {
@@ -230,7 +239,11 @@ func (r *rawConn) batch(n int, build func(i int) (uint8, []byte)) (failed, after
 		for done := false; !done; {
 			msgs, err := r.recv()
 			if err != nil {
-				return start, 0, err
+				if failAt >= 0 {
+					// Answers were lost, not the refusal already seen.
+					return failAt, end - failAt - 1, failErr
+				}
+				return start, end - start - 1, fmt.Errorf("%w: the kernel got them, but reading its answers failed: %w", ErrUnknownOutcome, err)
 			}
 			for _, m := range msgs {
 				if m.typ != unix.NLMSG_ERROR || m.seq < first || m.seq > last {
