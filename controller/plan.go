@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -26,6 +27,10 @@ type Change struct {
 	Service ipvs.Service
 	Dest    ipvs.Destination
 	Reason  string
+	// Line is the restore input line that asks for the change (its -A or
+	// -a); 0 when there is none, as for removals, which come from the
+	// kernel's table.
+	Line int
 }
 
 func (c Change) String() string {
@@ -86,15 +91,15 @@ func Plan(cur, want Table, opt PlanOptions) []Change {
 	for _, w := range want.Services {
 		i, ok := curIdx[w.Service.ServiceKey]
 		if !ok {
-			upserts = append(upserts, Change{Op: CreateService, Service: w.Service, Reason: "missing"})
+			upserts = append(upserts, Change{Op: CreateService, Service: w.Service, Reason: "missing", Line: w.Line})
 			for _, d := range w.Dests {
-				upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing"})
+				upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.DestLines[d.DestKey]})
 			}
 			continue
 		}
 		c := cur.Services[i]
 		if !sameService(c.Service, w.Service) {
-			upserts = append(upserts, Change{Op: UpdateService, Service: w.Service, Reason: serviceDelta(c.Service, w.Service)})
+			upserts = append(upserts, Change{Op: UpdateService, Service: w.Service, Reason: serviceDelta(c.Service, w.Service), Line: w.Line})
 		}
 		up, rm := planDests(c, w, opt)
 		upserts = append(upserts, up...)
@@ -125,9 +130,9 @@ func planDests(c, w Entry, opt PlanOptions) (upserts, removals []Change) {
 		cd, ok := curD[d.DestKey]
 		switch {
 		case !ok:
-			upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing"})
+			upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.DestLines[d.DestKey]})
 		case !sameDest(cd, d):
-			upserts = append(upserts, Change{Op: UpdateDest, Service: w.Service, Dest: d, Reason: destDelta(cd, d)})
+			upserts = append(upserts, Change{Op: UpdateDest, Service: w.Service, Dest: d, Reason: destDelta(cd, d), Line: w.DestLines[d.DestKey]})
 		}
 	}
 	return upserts, removals
@@ -172,7 +177,8 @@ func destDelta(a, b ipvs.Destination) string {
 // that index failed (the error says if the kernel still processed a few
 // after it in the same batch), or, when the error wraps
 // ipvs.ErrUnknownOutcome, it and the rest of its batch may or may not have
-// been made (the error names them).
+// been made (the error names them). A failed change that came from a
+// restore line is named with "line N:".
 func Apply(c ipvs.Client, plan []Change) (n int, err error) {
 	ops := make([]ipvs.Op, len(plan))
 	for i, ch := range plan {
@@ -180,6 +186,9 @@ func Apply(c ipvs.Client, plan []Change) (n int, err error) {
 	}
 	n, err = c.Apply(ops)
 	if err != nil {
+		if n < len(plan) && plan[n].Line > 0 && !errors.Is(err, ipvs.ErrUnknownOutcome) {
+			return n, fmt.Errorf("applied %d of %d changes, then: line %d: %w", n, len(plan), plan[n].Line, err)
+		}
 		return n, fmt.Errorf("applied %d of %d changes, then: %w", n, len(plan), err)
 	}
 	return n, nil

@@ -131,7 +131,7 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 		}
 		defined[spec.Service] = n
 		index[spec.Service] = len(t.Services)
-		t.Services = append(t.Services, Entry{Service: svc})
+		t.Services = append(t.Services, Entry{Service: svc, Line: n, DestLines: map[ipvs.DestKey]int{}})
 	case "-a":
 		if !spec.HasReal {
 			return lineErr(inputErr("-a needs a real server (-r)"))
@@ -151,6 +151,7 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 			}
 		}
 		e.Dests = append(e.Dests, d)
+		e.DestLines[d.DestKey] = n
 	}
 	return nil
 }

@@ -22,6 +22,11 @@ type Table struct {
 type Entry struct {
 	Service ipvs.Service
 	Dests   []ipvs.Destination
+	// Line is the restore input line of the service's -A, and DestLines
+	// that of each real server's -a (ParseRules); 0 or missing for a
+	// table read from the kernel. Errors name them.
+	Line      int
+	DestLines map[ipvs.DestKey]int
 }
 
 // Size returns the number of services and of real servers.

@@ -159,5 +159,5 @@ rc=$?
 set -e
 info "exit $rc: $(cat "$W/err")"
 check "exit 1" test "$rc" = 1
-check "names the failed change and the count" grep 'applied 1 of 4 changes, then: add real server 10.0.0.11:80 to TCP 10.0.0.100:80' "$W/err"
+check "names the failed change, its line and the count" grep 'applied 1 of 4 changes, then: line 2: add real server 10.0.0.11:80 to TCP 10.0.0.100:80' "$W/err"
 check "says the batch went on" grep 'still processed the 2 changes after it' "$W/err"
