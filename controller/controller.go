@@ -164,7 +164,7 @@ func (c *Controller) AddNode(s Spec) error {
 			return err
 		}
 		c.say("added service %s (scheduler %s)", svc.ServiceKey, svc.Scheduler)
-	} else if s.Scheduler != "" || s.Persistent != nil || s.Netmask != 0 || s.OnePacket || s.SchedFlags != 0 {
+	} else if s.Scheduler != "" || s.Persistent != nil || s.Netmask != nil || s.OnePacket || s.SchedFlags != 0 {
 		if err := c.editService(s, cur); err != nil {
 			return err
 		}

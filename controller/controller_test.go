@@ -455,3 +455,63 @@ func TestRestoreRefusalNamesLine(t *testing.T) {
 		t.Errorf("removal refused: %v", err)
 	}
 }
+
+// -M 0.0.0.0 (IPv4 persistence over all clients, /0) is a netmask like any
+// other: ipvsadm -S writes it, the kernel keeps it. It restores, saves and
+// lists as ipvsadm does, and an edit that leaves -M out keeps it.
+func TestNetmaskZero(t *testing.T) {
+	for _, v := range []string{"0.0.0.0", "0"} {
+		tab, err := ParseRules(strings.NewReader("-A -t 10.0.0.100:80 -s rr -p 60 -M " + v + "\n"))
+		if err != nil || tab.Services[0].Service.Netmask != 0 {
+			t.Errorf("-M %s: %+v, %v", v, tab, err)
+		}
+	}
+	if _, err := Parse(Flags{TCP: "[fd00::100]:80", Persistent: "60", Netmask: "0"}); !IsInput(err) {
+		t.Errorf("IPv6 -M 0 (the kernel refuses /0 for IPv6): %v", err)
+	}
+
+	c, f, _ := newCtl()
+	in := "-A -t 10.0.0.100:80 -s rr -p 60 -M 0.0.0.0\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1\n"
+	if _, err := c.Restore(strings.NewReader(in), RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	saveIs := func(when, want string) {
+		t.Helper()
+		tab, err := ReadTable(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := Save(&b, tab); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != want {
+			t.Errorf("save %s:\n%s\nwant:\n%s", when, b.String(), want)
+		}
+	}
+	saveIs("after restore", in)
+	if n, err := c.Restore(strings.NewReader(in), RestoreOptions{}); n != 0 || err != nil {
+		t.Errorf("second restore: %d changes, %v", n, err)
+	}
+	var b bytes.Buffer
+	tab, _ := ReadTable(f)
+	if err := List(&b, ipvs.Info{}, tab, ListOptions{}); err != nil || !strings.Contains(b.String(), "TCP  10.0.0.100:80 rr persistent 60 mask 0.0.0.0\n") {
+		t.Errorf("list: %v\n%s", err, b.String())
+	}
+	if err := c.EditService(spec(t, Flags{TCP: "10.0.0.100:80", Scheduler: "wrr"})); err != nil {
+		t.Fatal(err)
+	}
+	saveIs("after edit-service -s wrr", strings.Replace(in, "-s rr", "-s wrr", 1))
+	// A new service without -M still gets one client per group.
+	if err := c.AddService(spec(t, Flags{TCP: "10.0.0.100:81", Persistent: "60"})); err != nil {
+		t.Fatal(err)
+	}
+	if svcs, _ := f.Services(); svcs[1].Netmask != 32 {
+		t.Errorf("default netmask /%d", svcs[1].Netmask)
+	}
+	// Restore can also turn /0 back into /32 and back.
+	if n, err := c.Restore(strings.NewReader(strings.Replace(in, " -M 0.0.0.0", "", 1)), RestoreOptions{}); n != 2 || err != nil {
+		t.Errorf("restore to /32: %d changes (want edit + removal), %v", n, err)
+	}
+	saveIs("after restore to /32", strings.Replace(in, " -M 0.0.0.0", "", 1))
+}

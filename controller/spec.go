@@ -67,7 +67,7 @@ type Spec struct {
 	Service    ipvs.ServiceKey
 	Scheduler  string
 	Persistent *uint32 // timeout; 0 means "turn persistence off"
-	Netmask    int     // 0 = not given
+	Netmask    *int    // prefix length; nil = not given (0 is /0)
 	OnePacket  bool
 	SchedFlags uint32
 
@@ -113,9 +113,11 @@ func Parse(f Flags) (Spec, error) {
 		s.Persistent = &zero
 	}
 	if f.Netmask != "" {
-		if s.Netmask, err = parseNetmask(f.Netmask, s.Service.Is6()); err != nil {
+		m, err := parseNetmask(f.Netmask, s.Service.Is6())
+		if err != nil {
 			return s, err
 		}
+		s.Netmask = &m
 	}
 	if f.OnePacket {
 		if s.Service.FWMark == 0 && s.Service.Protocol != ipvs.UDP {
@@ -220,18 +222,20 @@ func checkUnicast(a netip.Addr) error {
 }
 
 // parseNetmask reads -M: a dotted mask or prefix length for IPv4, a prefix
-// length for IPv6. It returns the prefix length.
+// length for IPv6. It returns the prefix length. IPv4 takes 0.0.0.0 (/0:
+// one persistence group for all clients), as ipvsadm and the kernel do;
+// the kernel refuses /0 for IPv6.
 func parseNetmask(v string, v6 bool) (int, error) {
 	if v6 {
 		n, err := parseUint(v, 1, 128, "IPv6 persistence prefix length (-M)")
 		return int(n), err
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 32 {
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 32 {
 		return n, nil
 	}
 	a, err := netip.ParseAddr(v)
 	if err != nil || !a.Is4() {
-		return 0, inputErr("netmask (-M) %q: want a dotted mask like 255.255.255.0 or a length 1-32", v)
+		return 0, inputErr("netmask (-M) %q: want a dotted mask like 255.255.255.0 or a length 0-32", v)
 	}
 	b := a.As4()
 	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
@@ -239,8 +243,8 @@ func parseNetmask(v string, v6 bool) (int, error) {
 	for ones < 32 && m&(1<<(31-ones)) != 0 {
 		ones++
 	}
-	if ones == 0 || m<<ones != 0 {
-		return 0, inputErr("netmask (-M) %q: not a contiguous, non-empty mask", v)
+	if ones < 32 && m<<ones != 0 {
+		return 0, inputErr("netmask (-M) %q: not a contiguous mask", v)
 	}
 	return ones, nil
 }

@@ -122,8 +122,10 @@ func sameService(a, b ipvs.Service) bool {
 	return true
 }
 
+// normMask is the service's netmask as a prefix length; 0 is /0 (IPv4
+// persistence over all clients), not "unset".
 func normMask(s ipvs.Service) int {
-	if s.Netmask <= 0 {
+	if s.Netmask < 0 || s.Netmask > ipvs.FullMask(s.Is6()) {
 		return ipvs.FullMask(s.Is6())
 	}
 	return s.Netmask

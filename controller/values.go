@@ -31,8 +31,8 @@ func (s Spec) ServiceValue(cur *ipvs.Service) (ipvs.Service, error) {
 			v.Timeout = *s.Persistent
 		}
 	}
-	if s.Netmask != 0 {
-		v.Netmask = s.Netmask
+	if s.Netmask != nil {
+		v.Netmask = *s.Netmask
 	}
 	if s.OnePacket {
 		v.Flags |= ipvs.FlagOnePacket

@@ -50,14 +50,11 @@ func serviceAttrs(s Service, full bool) []byte {
 		flags = append(flags, 0xff, 0xff, 0xff, 0xff) // mask: set every flag
 		in = putAttr(in, svcAttrFlags, flags)
 		in = putAttr(in, svcAttrTmo, u32(s.Timeout))
-		bits := s.Netmask
-		if bits <= 0 || bits > FullMask(s.Is6()) {
-			bits = FullMask(s.Is6())
-		}
+		bits := maskBits(s)
 		if s.Is6() {
 			in = putAttr(in, svcAttrMask, u32(uint32(bits)))
 		} else {
-			m := ^uint32(0) << (32 - bits)
+			m := ^uint32(0) << (32 - bits) // 0 for /0
 			in = putAttr(in, svcAttrMask, []byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
 		}
 	}

@@ -13,6 +13,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		{ServiceKey: ServiceKey{Protocol: SCTP, Addr: netip.MustParseAddr("fd00::100"), Port: 3868}, Scheduler: "mh", Flags: FlagSched1 | FlagSched2, Netmask: 128},
 		{ServiceKey: ServiceKey{FWMark: 7, IPv6: true}, Scheduler: "rr", Flags: FlagPersistent | FlagOnePacket, Timeout: 60, Netmask: 64},
 		{ServiceKey: ServiceKey{FWMark: 8}, Scheduler: "sh", Netmask: 32},
+		{ServiceKey: ServiceKey{FWMark: 9}, Scheduler: "rr", Flags: FlagPersistent, Timeout: 60, Netmask: 0}, // -M 0.0.0.0
 	}
 	for _, s := range svcs {
 		got, err := decodeService(serviceAttrs(s, true))
@@ -44,5 +45,25 @@ func TestParseMsgs(t *testing.T) {
 	s, err := decodeService(msgs[0].data)
 	if err != nil || s.FWMark != 1 || s.Scheduler != "rr" {
 		t.Errorf("decoded %+v %v", s, err)
+	}
+}
+
+// The single-change path (cloudflare/ipvs) sends the netmask as given:
+// 0 is /0 (-M 0.0.0.0), not the full length.
+func TestCFServiceNetmask(t *testing.T) {
+	for _, c := range []struct {
+		s    Service
+		want int
+	}{
+		{Service{ServiceKey: ServiceKey{FWMark: 1}, Netmask: 0}, 0},
+		{Service{ServiceKey: ServiceKey{FWMark: 1}, Netmask: 24}, 24},
+		{Service{ServiceKey: ServiceKey{FWMark: 1}, Netmask: 32}, 32},
+		{Service{ServiceKey: ServiceKey{FWMark: 1, IPv6: true}, Netmask: 64}, 64},
+		{Service{ServiceKey: ServiceKey{FWMark: 1}, Netmask: 99}, 32},
+	} {
+		m := toCFService(c.s).Netmask
+		if got := m.Bits(); got != c.want || m.Is6() != c.s.Is6() {
+			t.Errorf("netmask %d (IPv6 %v): sent /%d (IPv6 %v), want /%d", c.s.Netmask, c.s.Is6(), got, m.Is6(), c.want)
+		}
 	}
 }

@@ -14,6 +14,16 @@ func FullMask(ipv6 bool) int {
 	return 32
 }
 
+// maskBits is the prefix length to send for s: its Netmask, where 0 is
+// /0 (IPv4 persistence over all clients, which the kernel and ipvsadm
+// accept), and the full length only for values out of range.
+func maskBits(s Service) int {
+	if s.Netmask < 0 || s.Netmask > FullMask(s.Is6()) {
+		return FullMask(s.Is6())
+	}
+	return s.Netmask
+}
+
 func family(ipv6 bool) cf.AddressFamily {
 	if ipv6 {
 		return cf.INET6
@@ -27,14 +37,8 @@ func toCFService(s Service) cf.Service {
 	if v6 {
 		bits = 128
 	}
-	nm := s.Netmask
-	if nm <= 0 || nm > bits {
-		// The kernel requires a netmask on create/update; 0 is not a
-		// useful granularity, so treat it as "unset".
-		nm = bits
-	}
 	out := cf.Service{
-		Netmask:   netmask.MaskFrom(nm, bits),
+		Netmask:   netmask.MaskFrom(maskBits(s), bits),
 		Scheduler: s.Scheduler,
 		Timeout:   s.Timeout,
 		Flags:     cf.Flags(s.Flags &^ FlagHashed),

@@ -164,7 +164,9 @@ type Service struct {
 	Flags     uint32 // FlagPersistent | FlagOnePacket | FlagSched*
 	Timeout   uint32 // persistence timeout in seconds
 	// Netmask is the persistence granularity as a prefix length: 0..32 for
-	// IPv4, 0..128 for IPv6. The kernel default is the full length.
+	// IPv4 (0: one group for every client, as -M 0.0.0.0), 1..128 for IPv6
+	// (the kernel refuses /0 there). 0 is a real value, not "unset":
+	// ipvsadm's default is the full length (FullMask).
 	Netmask int
 	Stats   Stats
 }

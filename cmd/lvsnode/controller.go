@@ -77,7 +77,7 @@ func ctlServiceOptFlags() []cli.Flag {
 	return []cli.Flag{
 		ctlStrFlag("scheduler", "s", "`SCHED`: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh (new services: wlc)"),
 		ctlStrFlag("persistent", "p", "persistence `[SECONDS]`: a client sticks to one real server (bare -p: 300)"),
-		ctlStrFlag("netmask", "M", "persistence granularity `MASK` (255.255.255.0, or a prefix length; IPv6: length)"),
+		ctlStrFlag("netmask", "M", "persistence granularity `MASK` (255.255.255.0, or a prefix length; 0.0.0.0: all clients as one; IPv6: length 1-128)"),
 		ctlBoolFlag("ops", "o", "one-packet scheduling (UDP)"),
 		ctlStrFlag("sched-flags", "b", "scheduler `FLAGS`: sh-fallback,sh-port,mh-fallback,mh-port,flag-1..3"),
 	}

@@ -2,7 +2,7 @@
 # save/restore against the real kernel, ipvsadm as the oracle, on a rule set
 # with every scheduler, protocol (TCP UDP SCTP fwmark), family, forwarding
 # method (DR, NAT, TUN ipip/gue/gre with checksum modes) and service flag
-# (persistence, netmask, one-packet, scheduler flags):
+# (persistence, netmask including -M 0.0.0.0, one-packet, scheduler flags):
 #   lvsnode restore -> ipvsadm -S -n is the input
 #   lvsnode save -> ipvsadm -R: identical table
 #   ipvsadm -S -n -> lvsnode restore: identical table
@@ -61,6 +61,8 @@ cat >"$W/rules" <<'EOF'
 -A -t 10.0.0.100:452 -s ovf
 -A -t 10.0.0.100:453 -s mh -b mh-fallback,mh-port
 -A -t 10.0.0.100:454 -s sh -b sh-port,flag-3
+-A -t 10.0.0.100:455 -s rr -p 60 -M 0.0.0.0
+-a -t 10.0.0.100:455 -r 10.0.0.11:455 -g -w 1
 -A -u 10.0.0.100:53 -s rr -o
 -a -u 10.0.0.100:53 -r 10.0.0.11:5353 -m -w 2
 -a -u 10.0.0.100:53 -r 10.0.0.12:53 -g -w 1
@@ -161,3 +163,8 @@ info "exit $rc: $(cat "$W/err")"
 check "exit 1" test "$rc" = 1
 check "names the failed change, its line and the count" grep 'applied 1 of 4 changes, then: line 2: add real server 10.0.0.11:80 to TCP 10.0.0.100:80' "$W/err"
 check "says the batch went on" grep 'still processed the 2 changes after it' "$W/err"
+
+step "edit-service keeps -M 0.0.0.0 (/0: one persistence group for all clients)"
+L edit-service -t 10.0.0.100:455 -s wrr | sed 's/^/    /'
+D ipvsadm -S -n | grep -qx -e '-A -t 10.0.0.100:455 -s wrr -p 60 -M 0.0.0.0' || fail "edit-service rewrote the /0 netmask: $(D ipvsadm -S -n | grep ':455 ')"
+ok "ipvsadm -S -n: -A -t 10.0.0.100:455 -s wrr -p 60 -M 0.0.0.0"
