@@ -89,7 +89,10 @@ L add-node -t "[$LAB_VIP6]:80" -r "[fd00::11]" -s rr -p 120 -M 64 | sed 's/^/   
 L add-node -f 7 -r 10.0.0.11 -s lc | sed 's/^/    /'
 L add-node -f 8 -6 -r "[fd00::12]" -p | sed 's/^/    /'
 L add-node -t "$V:8080" -r 10.0.0.11 -i -s wrr | sed 's/^/    /'
-L add-node -t "$V:8080" -r 10.0.0.12 -i --tun-type gue --tun-port 6080 --tun-csum | sed 's/^/    /'
+L add-node -t "$V:8080" -r 10.0.0.12 -i --tun-type gue --tun-port 6079 | sed 's/^/    /'
+# edit-node changes one tunnel option and keeps the type (gue) and the rest
+L edit-node -t "$V:8080" -r 10.0.0.12 -i --tun-port 6080 | sed 's/^/    /'
+L edit-node -t "$V:8080" -r 10.0.0.12 -i --tun-csum | sed 's/^/    /'
 L add-node -t "$V:8080" -r 10.0.0.13 -i --tun-type gre --tun-csum | sed 's/^/    /'
 L edit-node -t "$V:80" -r 10.0.0.12 -x 50 -y 5 | sed 's/^/    /'
 L edit-service -t "$V:80" -s sh -b sh-port | sed 's/^/    /'
