@@ -111,8 +111,8 @@ type Route struct {
 	Scope    int // rtm_scope; 0 universe, 253 link
 	Type     int // rtm_type; 1 unicast
 	OnLink   bool
-	AdvMSS   int  // RTAX_ADVMSS; 0 unset
-	MTU      int  // RTAX_MTU; 0 unset
+	AdvMSS   int   // RTAX_ADVMSS; 0 unset
+	MTU      int   // RTAX_MTU; 0 unset
 	NextHops []Hop // multipath; empty for a single next hop
 }
 
