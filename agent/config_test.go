@@ -93,6 +93,30 @@ func TestBadInputNamesWhereAndIsOneLine(t *testing.T) {
 	}
 }
 
+// Fault 4 of issue 7: reserved and special addresses were accepted as VIPs
+// (255.255.255.255 then captured `ip route get 255.255.255.255`).
+func TestReservedAddressesRefusedAsVIPs(t *testing.T) {
+	for _, in := range []string{
+		"255.255.255.255", "240.0.0.1", "250.1.2.3", "0.0.0.1", "0.255.255.255", "0.0.0.0",
+		"127.0.0.2", "224.0.0.1", "239.1.1.1", "169.254.1.1",
+		"::", "::1", "ff02::1", "ff05::2", "fe80::1", "::10.0.0.1", "::ffff:255.255.255.255",
+	} {
+		_, err := ParseVIP(in)
+		if err == nil {
+			t.Errorf("ParseVIP(%q) accepted", in)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, in) {
+			t.Errorf("ParseVIP(%q): %q, want one line naming it", in, msg)
+		}
+	}
+	for _, ok := range []string{"10.0.0.1", "192.0.2.1", "223.255.255.254", "1.0.0.1", "fd00::100", "2001:db8::1", "100::1"} {
+		if _, err := ParseVIP(ok); err != nil {
+			t.Errorf("ParseVIP(%q): %v", ok, err)
+		}
+	}
+}
+
 func TestParseVIPAcceptsSingleAddressPrefixes(t *testing.T) {
 	for in, want := range map[string]string{"10.0.0.1/32": "10.0.0.1", "fd00::1/128": "fd00::1", "::ffff:10.0.0.1": "10.0.0.1"} {
 		a, err := ParseVIP(in)

@@ -88,7 +88,30 @@ func ParseVIP(s string) (netip.Addr, error) {
 	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a.IsLinkLocalUnicast():
 		return netip.Addr{}, fmt.Errorf("VIP %q is not a unicast service address", s)
 	}
+	for _, r := range reservedVIPs {
+		if r.Contains(a) {
+			return netip.Addr{}, fmt.Errorf("VIP %q is in %s, %s: not a unicast service address", s, r.Prefix, r.why)
+		}
+	}
 	return a, nil
+}
+
+// reservedVIPs are blocks no client can reach a service at, besides what
+// netip already classifies (unspecified, loopback 127/8 and ::1, multicast
+// 224/4 and ff00::/8, link-local 169.254/16 and fe80::/10: those exist on
+// one link only, so a director cannot forward them to a real server).
+// Bound on lo, such an address captures traffic the host needs elsewhere:
+// 255.255.255.255 as a local address takes over `ip route get` of the
+// limited broadcast.
+var reservedVIPs = []struct {
+	netip.Prefix
+	why string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network" (RFC 1122), never a destination`},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved (RFC 1112) with the limited broadcast 255.255.255.255, which the kernel does not route"},
+	// The rest of ::/8 besides :: and ::1: the deprecated IPv4-compatible
+	// addresses (RFC 4291 2.5.5.1); IPv4-mapped ones are unmapped above.
+	{netip.MustParsePrefix("::/8"), "reserved by the IETF (RFC 4291), e.g. deprecated IPv4-compatible addresses"},
 }
 
 func checkDevName(s string) error {

@@ -31,6 +31,8 @@ func TestAgentBadInputChangesNothing(t *testing.T) {
 	}{
 		{"address out of range", []string{"--vip", "10.0.0.300"}, 2, `--vip: VIP "10.0.0.300" is not an IP address`, nil},
 		{"prefix", []string{"--vip", "10.0.0.0/24"}, 2, `is a prefix: give a single address`, nil},
+		{"limited broadcast", []string{"--vip", "255.255.255.255"}, 2, `--vip: VIP "255.255.255.255" is in 240.0.0.0/4`, nil},
+		{"this network", []string{"--vip", "0.0.0.1"}, 2, `--vip: VIP "0.0.0.1" is in 0.0.0.0/8`, nil},
 		{"unknown mode", []string{"--vip", "10.0.0.100", "--mode", "fullnat"}, 2, `--mode: unknown mode "fullnat"`, nil},
 		{"unreadable config", []string{"--config", unreadable}, 2, "no such file", nil},
 		{"malformed config", []string{"--config", malformed}, 2, "bad.yaml:3:", nil},
