@@ -10,11 +10,13 @@ import (
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
+	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 // Agent applies, checks and tears down plans through the kernel boundaries.
 type Agent struct {
 	NL        loopback.Netlink
+	Tun       tunnel.Netlink // TUN and NAT modes; nil is fine for DR
 	Sys       sysctl.Client
 	StateFile string
 }
@@ -26,7 +28,7 @@ func (a *Agent) Check(p Plan) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	ob, err := a.observe(p)
+	ob, err := a.observeAll(p, st)
 	if err != nil {
 		return Report{}, err
 	}
@@ -54,8 +56,20 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	if err != nil {
 		return Report{}, nil, err
 	}
-	ob, err := a.observe(p)
+	created, err := a.prepareTun(p, st)
+	if created {
+		if serr := st.Save(a.StateFile); err == nil {
+			err = serr
+		}
+	}
 	if err != nil {
+		return Report{}, nil, err
+	}
+	ob, err := a.observeAll(p, st)
+	if err != nil {
+		return Report{}, nil, err
+	}
+	if err := checkModes(p, ob); err != nil {
 		return Report{}, nil, err
 	}
 	if o.SysctlFile != "" {
@@ -73,6 +87,11 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 		}
 	}
 	changes, err := a.carryOut(st, p, o, ob, in)
+	if err == nil {
+		var mch []string
+		mch, err = a.applyModes(st, p, ob)
+		changes = append(changes, mch...)
+	}
 	if len(changes) > 0 || in.changed {
 		if serr := st.Save(a.StateFile); err == nil {
 			err = serr
@@ -81,7 +100,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	if err != nil {
 		return Report{}, changes, err
 	}
-	after, err := a.observe(p)
+	after, err := a.observeAll(p, st)
 	if err != nil {
 		return Report{}, changes, err
 	}
@@ -105,7 +124,10 @@ type intent struct {
 // own and the sysctls' original values, before the kernel is touched.
 func record(st *State, p Plan, o Options, ob observed) (intent, error) {
 	var in intent
-	desired := StateDesired{Mode: o.Mode, VIPs: o.VIPs, Interfaces: o.Interfaces}
+	desired := StateDesired{Mode: o.Mode, VIPs: o.VIPs, Interfaces: o.Interfaces, TunType: o.TunType, TunPort: o.TunPort}
+	for _, g := range o.Gateways {
+		desired.Gateways = append(desired.Gateways, g.String())
+	}
 	if !equalDesired(st.Desired, desired) {
 		st.Desired, in.changed = desired, true
 	}
@@ -114,8 +136,8 @@ func record(st *State, p Plan, o Options, ob observed) (intent, error) {
 		if !ok {
 			return in, fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
 		}
-		if cur == s.Value {
-			continue
+		if eff, _ := ob.effective(s); s.satisfied(cur) && (len(s.Accept) == 0 || s.satisfied(eff)) {
+			continue // a row with accepted values is judged by what the kernel acts on
 		}
 		in.writes = append(in.writes, s)
 		if rec, seen := st.Sysctls[s.Key.String()]; !seen || rec.Set != s.Value {
@@ -219,7 +241,8 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 }
 
 func equalDesired(a, b StateDesired) bool {
-	return a.Mode == b.Mode && slices.Equal(a.VIPs, b.VIPs) && slices.Equal(a.Interfaces, b.Interfaces)
+	return a.Mode == b.Mode && slices.Equal(a.VIPs, b.VIPs) && slices.Equal(a.Interfaces, b.Interfaces) &&
+		a.TunType == b.TunType && a.TunPort == b.TunPort && slices.Equal(a.Gateways, b.Gateways)
 }
 
 func writeIfDifferent(path string, data []byte) (bool, error) {

@@ -58,6 +58,16 @@ type observed struct {
 	linkUp  bool
 	addrs   map[netip.Prefix]loopback.Addr
 	routes  map[netip.Prefix]loopback.Route
+	modes   modesObserved // TUN and NAT items (agent/modes.go)
+}
+
+// observeAll is observe plus the TUN and NAT items of p and of st.
+func (a *Agent) observeAll(p Plan, st *State) (observed, error) {
+	ob, err := a.observe(p)
+	if err == nil && (p.Tun != nil || p.NAT != nil || st.Tun != nil || st.NAT != nil) {
+		err = a.observeModes(p, st, &ob)
+	}
+	return ob, err
 }
 
 func (a *Agent) observe(p Plan) (observed, error) {
@@ -131,7 +141,7 @@ func report(p Plan, st *State, ob observed) Report {
 		default:
 			it.Actual = file
 		}
-		it.OK = ok && file == s.Value && eff == s.Value
+		it.OK = ok && s.satisfied(file) && s.satisfied(eff)
 		r.Items = append(r.Items, it)
 	}
 	r.Items = append(r.Items, Item{Kind: "link", Name: p.Link, Desired: "up", Actual: upDown(ob.linkUp), OK: ob.linkUp})
@@ -143,6 +153,7 @@ func report(p Plan, st *State, ob observed) Report {
 		_, ok := ob.routes[rt.Dst]
 		r.Items = append(r.Items, Item{Kind: "route", Name: rt.Dst.String() + " dev " + rt.Dev, Desired: "present", Actual: presence(ok), OK: ok})
 	}
+	r.Items = append(r.Items, modeItems(p, st, ob)...)
 	// What the agent added earlier and the plan no longer wants.
 	for _, pf := range p.stale(st.Addrs) {
 		_, ok := ob.addrs[pf]

@@ -26,9 +26,30 @@ var ErrBadInput = errors.New("bad input")
 // Mode is the LVS forwarding method the real server takes part in.
 type Mode string
 
-// ModeDR is direct routing: the director rewrites only the MAC address, so
-// the real server must accept packets for the VIP without announcing it.
-const ModeDR Mode = "dr"
+// The forwarding methods.
+const (
+	// ModeDR is direct routing: the director rewrites only the MAC address,
+	// so the real server must accept packets for the VIP without announcing it.
+	ModeDR Mode = "dr"
+	// ModeTUN is tunnelling: the director wraps each packet in an outer
+	// header (ipip, GUE or GRE) addressed to the real server, which unwraps
+	// it and answers the client directly from the VIP.
+	ModeTUN Mode = "tun"
+	// ModeNAT is masquerading: the director rewrites the destination to the
+	// real server's own address, so the replies must go back through it.
+	ModeNAT Mode = "nat"
+)
+
+// TunType is the encapsulation the director uses in TUN mode (ipvsadm's
+// --tun-type).
+type TunType string
+
+// The tunnel types IPVS can send (GUE since Linux 5.2, GRE since 5.3).
+const (
+	TunIPIP TunType = "ipip"
+	TunGUE  TunType = "gue"
+	TunGRE  TunType = "gre"
+)
 
 // Defaults for values neither flags nor the file set.
 const (
@@ -53,6 +74,9 @@ type Config struct {
 	Mode           Value
 	VIPs           []Value
 	Interfaces     []Value
+	TunType        Value
+	TunPort        Value
+	Gateways       []Value
 	StateFile      string
 	SysctlFile     string
 	Listen         string
@@ -65,6 +89,9 @@ type Options struct {
 	Mode           Mode
 	VIPs           []netip.Addr
 	Interfaces     []string // extra interfaces for the ARP sysctls, besides all and lo
+	TunType        TunType  // tun: the director's --tun-type (ipip when not given)
+	TunPort        int      // tun, gue: the director's --tun-port
+	Gateways       []Gateway
 	StateFile      string
 	SysctlFile     string // "" = do not persist sysctls in /etc/sysctl.d
 	Listen         string // "" = no HTTP endpoint
@@ -77,6 +104,9 @@ type fileConfig struct {
 	Mode           lineString    `yaml:"mode"`
 	VIPs           []lineString  `yaml:"vips"`
 	Interfaces     []lineString  `yaml:"interfaces"`
+	TunType        lineString    `yaml:"tun-type"`
+	TunPort        lineString    `yaml:"tun-port"`
+	Gateways       []lineString  `yaml:"gateways"`
 	StateFile      string        `yaml:"state-file"`
 	SysctlFile     string        `yaml:"sysctl-file"`
 	Listen         string        `yaml:"listen"`
@@ -131,6 +161,15 @@ func LoadFile(path string) (Config, error) {
 	}
 	for _, v := range fc.Interfaces {
 		c.Interfaces = append(c.Interfaces, at(v))
+	}
+	if fc.TunType.S != "" {
+		c.TunType = at(fc.TunType)
+	}
+	if fc.TunPort.S != "" {
+		c.TunPort = at(fc.TunPort)
+	}
+	for _, v := range fc.Gateways {
+		c.Gateways = append(c.Gateways, at(v))
 	}
 	return c, nil
 }

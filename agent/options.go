@@ -20,12 +20,10 @@ func (c Config) Options() (Options, error) {
 	}
 	if c.Mode.S != "" {
 		switch m := Mode(strings.ToLower(c.Mode.S)); m {
-		case ModeDR:
+		case ModeDR, ModeTUN, ModeNAT:
 			o.Mode = m
-		case "tun", "nat":
-			return Options{}, c.Mode.errorf("mode %q is not implemented yet: this agent supports dr", c.Mode.S)
 		default:
-			return Options{}, c.Mode.errorf("unknown mode %q (want dr)", c.Mode.S)
+			return Options{}, c.Mode.errorf("unknown mode %q (want dr, tun or nat)", c.Mode.S)
 		}
 	}
 	seen := map[netip.Addr]bool{}
@@ -39,7 +37,10 @@ func (c Config) Options() (Options, error) {
 			o.VIPs = append(o.VIPs, a)
 		}
 	}
-	if len(o.VIPs) == 0 {
+	if err := c.modeOptions(&o); err != nil {
+		return Options{}, err
+	}
+	if len(o.VIPs) == 0 && o.Mode != ModeNAT {
 		return Options{}, fmt.Errorf("%w: no VIP given: use --vip IP (repeatable), LVSNODE_VIP or vips: in the config file", ErrBadInput)
 	}
 	for _, v := range c.Interfaces {

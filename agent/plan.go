@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
@@ -41,6 +42,15 @@ type SysctlItem struct {
 	sysctl.Setting
 	Dev  string // "all", "lo", "eth0"...
 	Name string // "arp_ignore"
+	// Accept lists other values that satisfy the row as they are (the
+	// site's own, permissive enough); Value is written only when the
+	// current value is none of them.
+	Accept []string
+}
+
+// satisfied tells whether v fulfils the row.
+func (s SysctlItem) satisfied(v string) bool {
+	return v == s.Value || slices.Contains(s.Accept, v)
 }
 
 // Plan is the desired state of a real server, computed from Options before
@@ -51,11 +61,17 @@ type Plan struct {
 	Link    string       // must be up: lo, where the VIPs live
 	Addrs   []loopback.Addr
 	Routes  []loopback.Route
+	Tun     *TunPlan // mode tun: devices, FOU ports, MSS rules (agent/tun.go)
+	NAT     *NATPlan // mode nat: the default routes (agent/nat.go)
 }
 
 // NewPlan computes the plan for o.
 func NewPlan(o Options) Plan {
 	p := Plan{Mode: o.Mode, Link: VIPDevice}
+	if o.Mode == ModeNAT { // no VIP, no ARP: only the way back through the director
+		p.NAT = newNATPlan(o)
+		return p
+	}
 	devs := append([]string{"all", VIPDevice}, o.Interfaces...)
 	if o.hasIPv4() { // ARP is IPv4 only; an IPv6 VIP on lo is never announced
 		for _, row := range arpTable {
@@ -74,6 +90,9 @@ func NewPlan(o Options) Plan {
 		// main table, so the VIP resolves to lo even under policy routing
 		// that bypasses the local table's entry.
 		p.Routes = append(p.Routes, loopback.Route{Dev: VIPDevice, Dst: pfx, Protocol: OwnerProto})
+	}
+	if o.Mode == ModeTUN {
+		p.Tun = newTunPlan(&p, o)
 	}
 	return p
 }

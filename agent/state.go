@@ -31,6 +31,11 @@ type State struct {
 	Routes []netip.Prefix `json:"routes,omitempty"`
 	// SysctlFile is the drop-in the agent wrote, if any.
 	SysctlFile string `json:"sysctl_file,omitempty"`
+	// Tun and NAT are what the TUN and NAT modes changed beyond what
+	// carries lvsnode's marks (rules and routes of protocol 76 are found
+	// by their mark).
+	Tun *TunState `json:"tun,omitempty"`
+	NAT *NATState `json:"nat,omitempty"`
 }
 
 // StateDesired is the part of Options the state remembers.
@@ -38,6 +43,9 @@ type StateDesired struct {
 	Mode       Mode         `json:"mode"`
 	VIPs       []netip.Addr `json:"vips"`
 	Interfaces []string     `json:"interfaces,omitempty"`
+	TunType    TunType      `json:"tun_type,omitempty"`
+	TunPort    int          `json:"tun_port,omitempty"`
+	Gateways   []string     `json:"gateways,omitempty"`
 }
 
 // SysctlRecord is one changed parameter.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
+	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 // Teardown undoes what the agent did: for vips (all of its VIPs when vips is
@@ -29,6 +30,13 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 	defer unlock()
 	st, err := LoadState(a.StateFile)
 	if errors.Is(err, ErrNoState) {
+		// Rules and routes carry lvsnode's mark: those go even without a record.
+		if a.Tun != nil && len(vips) == 0 {
+			done, err = a.teardownModes(&State{}, nil, true)
+			if len(done) > 0 || err != nil {
+				return done, nil, err
+			}
+		}
 		return nil, []string{"nothing to tear down: no state file at " + a.StateFile}, nil
 	}
 	if err != nil {
@@ -70,6 +78,13 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		}
 		st.dropAddr(pf)
 	}
+	if a.Tun != nil && len(vips) > 0 {
+		ch, err := a.teardownModes(st, func(r tunnel.Rule) bool { return targets[r.Src] }, false)
+		done = append(done, ch...)
+		if err != nil {
+			return done, notes, err
+		}
+	}
 	st.Desired.VIPs = slices.DeleteFunc(st.Desired.VIPs, func(v netip.Addr) bool {
 		return chosen(netip.PrefixFrom(v, v.BitLen()))
 	})
@@ -80,7 +95,15 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		return done, notes, st.Save(a.StateFile)
 	}
 
-	// No VIP left: the ARP settings have no reason to stay.
+	// No VIP left: the TUN and NAT items go first (a device lvsnode
+	// created takes its sysctls with it), then the sysctls.
+	if a.Tun != nil {
+		ch, err := a.teardownModes(st, nil, true)
+		done = append(done, ch...)
+		if err != nil {
+			return done, notes, err
+		}
+	}
 	keys := make([]string, 0, len(st.Sysctls))
 	for k := range st.Sysctls {
 		keys = append(keys, k)

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
 
@@ -47,6 +48,15 @@ func statusOptions(c *cli.Context) (agent.Options, error) {
 	}
 	for _, i := range st.Desired.Interfaces {
 		cfg.Interfaces = append(cfg.Interfaces, agent.Value{S: i, Where: cfg.StateFile})
+	}
+	if st.Desired.TunType != "" {
+		cfg.TunType = agent.Value{S: string(st.Desired.TunType), Where: cfg.StateFile}
+	}
+	if st.Desired.TunPort != 0 {
+		cfg.TunPort = agent.Value{S: strconv.Itoa(st.Desired.TunPort), Where: cfg.StateFile}
+	}
+	for _, g := range st.Desired.Gateways {
+		cfg.Gateways = append(cfg.Gateways, agent.Value{S: g, Where: cfg.StateFile})
 	}
 	o, err := cfg.Options()
 	if err != nil {
