@@ -83,7 +83,11 @@ type TunDevice struct {
 // device is enough whatever `all` says (max(1, 2) = 2), and `all` (every
 // other interface of the host) is left as the site set it. 0 is accepted
 // too: already off.
-var rpTable = []struct{ name, value string; accept []string; why string }{
+var rpTable = []struct {
+	name, value string
+	accept      []string
+	why         string
+}{
 	{"rp_filter", "2", []string{"0", "2"}, "loose reverse-path filtering on the tunnel device: unwrapped packets come from the client, which no route reaches via the tunnel; the kernel uses max(all, dev), so 2 here is enough"},
 }
 
