@@ -136,8 +136,8 @@ func record(st *State, p Plan, o Options, ob observed) (intent, error) {
 		if !ok {
 			return in, fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
 		}
-		if eff, _ := ob.effective(s); s.satisfied(cur) && (len(s.Accept) == 0 || s.satisfied(eff)) {
-			continue // a row with accepted values is judged by what the kernel acts on
+		if cur == s.Value {
+			continue
 		}
 		in.writes = append(in.writes, s)
 		if rec, seen := st.Sysctls[s.Key.String()]; !seen || rec.Set != s.Value {

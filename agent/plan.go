@@ -2,7 +2,6 @@ package agent
 
 import (
 	"net/netip"
-	"slices"
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
@@ -42,15 +41,6 @@ type SysctlItem struct {
 	sysctl.Setting
 	Dev  string // "all", "lo", "eth0"...
 	Name string // "arp_ignore"
-	// Accept lists other values that satisfy the row as they are (the
-	// site's own, permissive enough); Value is written only when the
-	// current value is none of them.
-	Accept []string
-}
-
-// satisfied tells whether v fulfils the row.
-func (s SysctlItem) satisfied(v string) bool {
-	return v == s.Value || slices.Contains(s.Accept, v)
 }
 
 // Plan is the desired state of a real server, computed from Options before

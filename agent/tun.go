@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/lvsnode/lvsnode/sysctl"
 	"github.com/lvsnode/lvsnode/tunnel"
@@ -75,20 +76,22 @@ type TunDevice struct {
 	Why  string
 }
 
-// rpTable is the reverse-path filtering a tunnel device needs. The
-// unwrapped packet arrives on the device with the client's address as its
-// source, and no route to the client leaves by the tunnel device: strict
-// mode (1) drops it. The kernel acts on the larger of conf/all and
-// conf/<dev>, so 2 (loose: a route to the source exists at all) on the
-// device is enough whatever `all` says (max(1, 2) = 2), and `all` (every
-// other interface of the host) is left as the site set it. 0 is accepted
-// too: already off.
+// rpTable is the reverse-path filtering a tunnel device needs, in the
+// order it is written. The unwrapped packet arrives on the device with the
+// client's address as its source. The fallback device has no IPv4 address,
+// and for such a device the kernel's source validation fails in loose mode
+// (2) as well as strict (1): __fib_validate_source goes to "last_resort",
+// which rejects whenever rp_filter is non-zero (measured in the lab:
+// TcpExtIPReversePathFilter counts the drops with tunl0=2). The kernel acts
+// on the larger of conf/all and conf/<dev>, so both must be 0: `all` first,
+// then the device. Other interfaces keep their own value; with `all` at 0
+// a NIC's own value is what applies to it.
 var rpTable = []struct {
-	name, value string
-	accept      []string
-	why         string
+	dev bool // false: conf/all, true: the tunnel device
+	why string
 }{
-	{"rp_filter", "2", []string{"0", "2"}, "loose reverse-path filtering on the tunnel device: unwrapped packets come from the client, which no route reaches via the tunnel; the kernel uses max(all, dev), so 2 here is enough"},
+	{false, "no reverse-path filtering from conf/all: the kernel uses max(all, dev), and the tunnel device needs 0"},
+	{true, "no reverse-path filtering on the tunnel device: unwrapped packets come from the client and the device has no address, so even loose mode (2) drops them"},
 }
 
 // newTunPlan computes the TUN rows for the VIPs of o, and appends the
@@ -113,9 +116,16 @@ func newTunPlan(p *Plan, o Options) *TunPlan {
 		}
 		if row.family == 4 { // rp_filter is IPv4 only
 			for _, rp := range rpTable {
+				dev := "all"
+				if rp.dev {
+					dev = name
+				}
+				if slices.ContainsFunc(p.Sysctls, func(s SysctlItem) bool { return s.Dev == dev && s.Name == "rp_filter" }) {
+					continue
+				}
 				p.Sysctls = append(p.Sysctls, SysctlItem{
-					Setting: sysctl.Setting{Key: sysctl.ConfKey(name, rp.name), Value: rp.value, Why: rp.why},
-					Dev:     name, Name: rp.name, Accept: rp.accept,
+					Setting: sysctl.Setting{Key: sysctl.ConfKey(dev, "rp_filter"), Value: "0", Why: rp.why},
+					Dev:     dev, Name: "rp_filter",
 				})
 			}
 		}

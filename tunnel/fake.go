@@ -216,7 +216,11 @@ func (f *Fake) Routes(table, family int) ([]Route, error) {
 // one route per destination and metric; IPv6 too (a second gateway at the
 // same metric would join a's next hops, which the agent never asks for).
 func sameSlot(a, b Route) bool {
-	return a.Table == b.Table && a.Family == b.Family && a.Dst == b.Dst && a.Metric == b.Metric
+	same := a.Table == b.Table && a.Family == b.Family && a.Dst == b.Dst && a.Metric == b.Metric
+	if same && a.Family == 6 && !a.Gw.IsValid() && !b.Gw.IsValid() {
+		return a.Dev == b.Dev // device routes of one prefix, one per device (AddRoute appends them)
+	}
+	return same
 }
 
 func (f *Fake) AddRoute(r Route) error {

@@ -320,7 +320,15 @@ func (k *Kernel) AddRoute(r Route) error {
 	if err != nil {
 		return err
 	}
-	if err := k.h.RouteAdd(nr); err != nil {
+	add := k.h.RouteAdd
+	if r.Family == 6 && !r.Gw.IsValid() && len(r.NextHops) == 0 {
+		// IPv6 refuses a second device route of the same prefix and metric
+		// under NLM_F_EXCL (fe80::/64 exists once per device); appending
+		// adds it beside the others, and a route without a gateway never
+		// joins a multipath one.
+		add = k.h.RouteAppend
+	}
+	if err := add(nr); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("route %s: %w", r, ErrExist)
 		}
