@@ -145,12 +145,15 @@ func (tp *TunPlan) advMSS(family, mtu int) int {
 }
 
 // mirror is the content MSSTable should have for one family: every route
-// of main (except those via lo, which carry nothing to a client) copied
-// with lvsnode's protocol and advmss. mtuOf gives a device's MTU.
+// of main copied with lvsnode's protocol and advmss, except those that
+// never carry a reply from a VIP to a client: via lo, via the tunnel
+// devices themselves (the kernel adds fe80::/64 on ip6tnl0 once it is up),
+// and to IPv6 link-local destinations. mtuOf gives a device's MTU.
 func (tp *TunPlan) mirror(family int, main []tunnel.Route, mtuOf func(dev string) int) []tunnel.Route {
 	var out []tunnel.Route
 	for _, r := range main {
-		if r.Dev == VIPDevice {
+		if r.Dev == VIPDevice || slices.ContainsFunc(tp.Devices, func(d TunDevice) bool { return d.Name == r.Dev }) ||
+			r.Dst.Addr().Is6() && r.Dst.Bits() >= 10 && r.Dst.Addr().IsLinkLocalUnicast() {
 			continue
 		}
 		c := r

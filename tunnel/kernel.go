@@ -136,7 +136,9 @@ func (k *Kernel) SetLinkUp(name string, up bool) error {
 // fou is caught before, by the family lookup).
 func fouErr(op string, f Fou, err error) error {
 	switch {
-	case errors.Is(err, unix.EEXIST):
+	case errors.Is(err, ErrUnsupported):
+		return err
+	case errors.Is(err, unix.EEXIST), errors.Is(err, unix.EADDRINUSE):
 		return fmt.Errorf("%s: %w", f, ErrExist)
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):
 		return fmt.Errorf("%s: %w", f, ErrNotFound)
@@ -144,45 +146,6 @@ func fouErr(op string, f Fou, err error) error {
 		return fmt.Errorf("%s: %w", f, ErrUnsupported)
 	}
 	return fmt.Errorf("%s %s: %w", op, f, err)
-}
-
-func (k *Kernel) FouPorts(family int) ([]Fou, error) {
-	if _, err := netlink.FouFamilyId(); err != nil {
-		return nil, fmt.Errorf("generic netlink family fou: %w", ErrUnsupported)
-	}
-	nf, err := retryDump(func() ([]netlink.Fou, error) { return k.h.FouList(nlFamily(family)) })
-	if err != nil {
-		return nil, fmt.Errorf("list fou ports: %w", err)
-	}
-	out := make([]Fou, 0, len(nf))
-	for _, f := range nf {
-		out = append(out, Fou{Port: f.Port, Family: family, GUE: f.EncapType == netlink.FOU_ENCAP_GUE})
-	}
-	return out, nil
-}
-
-func (k *Kernel) AddFou(f Fou) error {
-	if _, err := netlink.FouFamilyId(); err != nil {
-		return fmt.Errorf("%s: generic netlink family fou: %w", f, ErrUnsupported)
-	}
-	nf := netlink.Fou{Family: nlFamily(f.Family), Port: f.Port, EncapType: netlink.FOU_ENCAP_DIRECT}
-	if f.GUE {
-		nf.EncapType = netlink.FOU_ENCAP_GUE
-	}
-	if err := k.h.FouAdd(nf); err != nil {
-		return fouErr("add", f, err)
-	}
-	return nil
-}
-
-func (k *Kernel) DelFou(f Fou) error {
-	if _, err := netlink.FouFamilyId(); err != nil {
-		return fmt.Errorf("%s: generic netlink family fou: %w", f, ErrUnsupported)
-	}
-	if err := k.h.FouDel(netlink.Fou{Family: nlFamily(f.Family), Port: f.Port}); err != nil {
-		return fouErr("delete", f, err)
-	}
-	return nil
 }
 
 func (k *Kernel) Rules(family int) ([]Rule, error) {

@@ -306,3 +306,24 @@ client_upload() {
 	[ -f "/tmp/lab-upload-$3" ] || head -c "$3" /dev/zero >"/tmp/lab-upload-$3"
 	ip netns exec client curl -sS -g --max-time 30 -H 'Expect:' --data-binary "@/tmp/lab-upload-$3" "http://$1:$2/"
 }
+
+# client_elsewhere: move the client to its own subnet (192.168.1.10/24,
+# fd01::10/64) behind the director (192.168.1.2, fd01::2 on its eth0, same
+# bridge), so the real servers can reach it only through a router: what
+# LVS-NAT needs to be tested honestly.
+client_elsewhere() {
+	{
+		echo "addr flush dev eth0 scope global"
+		echo "addr add 192.168.1.10/24 dev eth0"
+		echo "addr add fd01::10/64 dev eth0 nodad"
+		echo "route add default via 192.168.1.2"
+		echo "route add default via fd01::2"
+	} | ip -n client -batch - || return 1
+	{
+		echo "addr add 192.168.1.2/24 dev eth0"
+		echo "addr add fd01::2/64 dev eth0 nodad"
+	} | ip -n director -batch - || return 1
+	# The director forwards replies out the interface they came in by:
+	# no ICMP redirects for that.
+	ip netns exec director sh -c "echo 0 >/proc/sys/net/ipv4/conf/all/send_redirects; echo 0 >/proc/sys/net/ipv4/conf/eth0/send_redirects"
+}
