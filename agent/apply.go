@@ -62,6 +62,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 		if err := sysctl.CheckDropInPath(o.SysctlFile); err != nil {
 			return Report{}, nil, err
 		}
+		removeStaleTemps(o.SysctlFile) // written under the same lock
 	}
 	in, err := record(st, p, o, ob)
 	if err != nil {
