@@ -115,8 +115,8 @@ func record(st *State, p Plan, o Options, ob observed) (intent, error) {
 		if !ok {
 			return in, fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
 		}
-		if cur == s.Value {
-			continue
+		if s.Serves(cur) {
+			continue // as needed, or stricter: kept
 		}
 		in.writes = append(in.writes, s)
 		if rec, seen := st.Sysctls[s.Key.String()]; !seen || rec.Set != s.Value {
@@ -165,7 +165,7 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 	// Persist them across reboots and udev replays, if asked, before any
 	// VIP exists too: a bad path fails here, with no VIP bound.
 	if o.SysctlFile != "" {
-		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.Settings()))
+		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.settingsKeeping(ob)))
 		if err != nil {
 			return changes, fmt.Errorf("write %s: %w", o.SysctlFile, err)
 		}
