@@ -4,10 +4,14 @@ package agent
 // after its fault; kernel_faults_test.go holds the netns counterparts.
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/lvsnode/lvsnode/sysctl"
 )
 
 // Fault 8: a site's all.arp_ignore=2 (stricter than the 1 needed) was
@@ -53,5 +57,45 @@ func TestStricterSiteValuesAreKept(t *testing.T) {
 	}
 	if again := h.apply(t, o); len(again) != 0 {
 		t.Errorf("second apply changed %v", again)
+	}
+}
+
+// Fault 5: a vanished --interface NIC failed the whole apply, so a deleted
+// VIP was never put back. Only the NIC's rows may suffer.
+func TestVanishedInterfaceDegradesOnlyItsRow(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.100")
+	o.Interfaces = []string{"eth0"}
+	o.ResyncInterval = time.Hour
+	r := startReady(t, h, o)
+	h.sys.Drop("net.ipv4.conf.eth0.arp_ignore", "net.ipv4.conf.eth0.arp_announce") // the NIC is gone
+	delVIP(t, h, "10.0.0.100/32")
+	waitFor(t, "VIP re-added despite the missing NIC", hasVIP(h, "10.0.0.100/32"))
+	waitFor(t, "not ready", func() bool { ok, _ := r.d.Ready(); return !ok })
+	_, why := r.d.Ready()
+	if !strings.Contains(strings.Join(why, "\n"), "eth0.arp_ignore") || strings.Contains(strings.Join(why, "\n"), "10.0.0.100") {
+		t.Fatalf("readiness reasons %q: want the NIC's row named, and not the VIP", why)
+	}
+	// The NIC comes back: its rows are set again and the node is ready.
+	h.sys.Poke("net.ipv4.conf.eth0.arp_ignore", "0")
+	h.sys.Poke("net.ipv4.conf.eth0.arp_announce", "0")
+	waitFor(t, "ready again", func() bool { ok, _ := r.d.Ready(); return ok })
+	if h.sys.Value("net.ipv4.conf.eth0.arp_ignore") != "1" {
+		t.Fatal("eth0 not set again")
+	}
+}
+
+// Fault 5, the CLI side: `agent apply` with a NIC that does not exist
+// refuses before changing anything (Preflight), as bad input does.
+func TestPreflightRefusesMissingInterface(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.100")
+	o.Interfaces = []string{"eth9"}
+	if err := h.agent.Preflight(NewPlan(o)); !errors.Is(err, sysctl.ErrNotExist) || !strings.Contains(err.Error(), "eth9") {
+		t.Fatalf("err = %v, want ErrNotExist naming eth9", err)
+	}
+	o.Interfaces = []string{"eth0"}
+	if err := h.agent.Preflight(NewPlan(o)); err != nil {
+		t.Fatal(err)
 	}
 }

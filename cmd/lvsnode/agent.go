@@ -194,7 +194,11 @@ func agentApply(c *cli.Context) error {
 		return err
 	}
 	defer closeFn()
-	r, changes, err := a.Apply(agent.NewPlan(o), o)
+	p := agent.NewPlan(o)
+	if err := a.Preflight(p); err != nil { // a mistyped --interface changes nothing
+		return err
+	}
+	r, changes, err := a.Apply(p, o)
 	for _, ch := range changes {
 		fmt.Fprintln(c.App.Writer, ch)
 	}
