@@ -35,6 +35,22 @@ func (a *Agent) Check(p Plan) (Report, error) {
 	return report(p, st, ob), nil
 }
 
+// Preflight checks what Apply would otherwise only degrade: every device
+// of p's sysctls exists. `agent apply` calls it first, so a mistyped
+// --interface changes nothing; the daemon does not (a NIC that vanishes
+// or appears late degrades its own rows only). The error wraps
+// sysctl.ErrNotExist.
+func (a *Agent) Preflight(p Plan) error {
+	for _, s := range p.Sysctls {
+		if _, err := a.Sys.Get(s.Key); errors.Is(err, sysctl.ErrNotExist) {
+			return fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Apply makes the kernel match p and returns the verified report with the
 // list of changes it made (empty when nothing had drifted).
 //
@@ -45,7 +61,9 @@ func (a *Agent) Check(p Plan) (Report, error) {
 // locked throughout, so a daemon and a CLI run never interleave. Addresses and routes
 // already present are left as they are, whoever added them; only the
 // agent's own stale ones are removed. A report that still differs after the
-// changes is returned with an error wrapping ErrNotVerified.
+// changes is returned with an error wrapping ErrNotVerified; so is a
+// sysctl whose interface is absent, which is skipped while the rest of
+// the plan is applied (see Preflight).
 func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	unlock, err := lockState(a.StateFile)
 	if err != nil {
@@ -76,6 +94,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 		if err := sysctl.CheckDropInPath(o.SysctlFile); err != nil {
 			return Report{}, nil, err
 		}
+		removeStaleTemps(o.SysctlFile) // written under the same lock
 	}
 	in, err := record(st, p, o, ob)
 	if err != nil {
@@ -134,10 +153,13 @@ func record(st *State, p Plan, o Options, ob observed) (intent, error) {
 	for _, s := range p.Sysctls {
 		cur, ok := ob.sysctls[s.Key.String()]
 		if !ok {
-			return in, fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
-		}
-		if cur == s.Value {
+			// Its interface is absent: that row reads back as drift
+			// (not verified), and everything else, the VIPs first of
+			// all, goes ahead.
 			continue
+		}
+		if s.Serves(cur) {
+			continue // as needed, or stricter: kept
 		}
 		in.writes = append(in.writes, s)
 		if rec, seen := st.Sysctls[s.Key.String()]; !seen || rec.Set != s.Value {
@@ -178,7 +200,9 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 	var changes []string
 	// ARP sysctls before any VIP exists.
 	for _, s := range in.writes {
-		if err := a.Sys.Set(s.Key, s.Value); err != nil {
+		if err := a.Sys.Set(s.Key, s.Value); errors.Is(err, sysctl.ErrNotExist) {
+			continue // its interface vanished since observe: degraded row
+		} else if err != nil {
 			return changes, err
 		}
 		changes = append(changes, fmt.Sprintf("set %s=%s (was %s)", s.Key, s.Value, ob.sysctls[s.Key.String()]))
@@ -186,7 +210,7 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 	// Persist them across reboots and udev replays, if asked, before any
 	// VIP exists too: a bad path fails here, with no VIP bound.
 	if o.SysctlFile != "" {
-		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.Settings()))
+		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.settingsKeeping(ob)))
 		if err != nil {
 			return changes, fmt.Errorf("write %s: %w", o.SysctlFile, err)
 		}

@@ -141,7 +141,7 @@ func report(p Plan, st *State, ob observed) Report {
 		default:
 			it.Actual = file
 		}
-		it.OK = ok && file == s.Value && eff == s.Value
+		it.OK = ok && s.Serves(file) && s.Serves(eff)
 		r.Items = append(r.Items, it)
 	}
 	r.Items = append(r.Items, Item{Kind: "link", Name: p.Link, Desired: "up", Actual: upDown(ob.linkUp), OK: ob.linkUp})

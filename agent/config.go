@@ -55,6 +55,10 @@ const (
 const (
 	DefaultStateFile      = "/var/lib/lvsnode/agent-state.json"
 	DefaultResyncInterval = 10 * time.Second
+	// MinResyncInterval is the floor of --resync-interval: each re-list
+	// reads every sysctl and dumps lo's addresses and routes, so 1ns
+	// would burn a core re-reading an unchanged host.
+	MinResyncInterval = 100 * time.Millisecond
 )
 
 // Value is one user-supplied string and where it came from ("--vip",
@@ -81,6 +85,7 @@ type Config struct {
 	SysctlFile     string
 	Listen         string
 	ResyncInterval time.Duration
+	ResyncWhere    string // where ResyncInterval came from, for errors
 	TeardownOnStop bool
 }
 
@@ -110,7 +115,7 @@ type fileConfig struct {
 	StateFile      string        `yaml:"state-file"`
 	SysctlFile     string        `yaml:"sysctl-file"`
 	Listen         string        `yaml:"listen"`
-	ResyncInterval time.Duration `yaml:"resync-interval"`
+	ResyncInterval lineString    `yaml:"resync-interval"`
 	TeardownOnStop bool          `yaml:"teardown-on-stop"`
 }
 
@@ -145,13 +150,23 @@ func LoadFile(path string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("%w: %s", ErrBadInput, yamlError(path, err))
 	}
+	if line, extra := secondDocument(dec, data); extra {
+		return Config{}, fmt.Errorf("%w: %s:%d: a second YAML document (---): put every setting in one document", ErrBadInput, path, line)
+	}
 	at := func(l lineString) Value { return Value{S: l.S, Where: fmt.Sprintf("%s:%d", path, l.Line)} }
 	c := Config{
 		StateFile:      fc.StateFile,
 		SysctlFile:     fc.SysctlFile,
 		Listen:         fc.Listen,
-		ResyncInterval: fc.ResyncInterval,
 		TeardownOnStop: fc.TeardownOnStop,
+	}
+	if fc.ResyncInterval.S != "" {
+		v := at(fc.ResyncInterval)
+		d, err := time.ParseDuration(v.S)
+		if err != nil {
+			return Config{}, v.errorf("resync-interval %q is not a duration (e.g. 10s, 500ms)", v.S)
+		}
+		c.ResyncInterval, c.ResyncWhere = d, v.Where
 	}
 	if fc.Mode.S != "" {
 		c.Mode = at(fc.Mode)
@@ -172,6 +187,28 @@ func LoadFile(path string) (Config, error) {
 		c.Gateways = append(c.Gateways, at(v))
 	}
 	return c, nil
+}
+
+// secondDocument tells whether the decoder holds another document after
+// the first, and the line of its "---" separator. yaml.v3 reads only the
+// first document of a stream; the rest would be silently ignored.
+func secondDocument(dec *yaml.Decoder, data []byte) (int, bool) {
+	var n yaml.Node
+	err := dec.Decode(&n)
+	if errors.Is(err, io.EOF) {
+		return 0, false
+	}
+	line := n.Line // the second document's first content, or 0 on error
+	lines := strings.Split(string(data), "\n")
+	if line <= 0 || line > len(lines) {
+		line = len(lines)
+	}
+	for l := line; l >= 1; l-- { // back to its separator
+		if t := strings.TrimRight(lines[l-1], " \t\r"); t == "---" || strings.HasPrefix(t, "--- ") {
+			return l, true
+		}
+	}
+	return line, true
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)

@@ -71,6 +71,11 @@ func TestBadInputNamesWhereAndIsOneLine(t *testing.T) {
 		{"multicast vip as /32", "vips: [224.0.0.1/32]\n", "not a unicast service address"},
 		{"unspecified v6 as /128", "vips: ['::/128']\n", "not a unicast service address"},
 		{"bad duration", "vips: [10.0.0.1]\nresync-interval: soon\n", ":2:"},
+		// Fault 10 of issue 7: 1ns was accepted and burnt a core.
+		{"resync below the floor", "vips: [10.0.0.1]\nresync-interval: 1ns\n", ":2: 1ns is below the 100ms floor"},
+		// Fault 10 of issue 7: a second document was silently ignored.
+		{"second document", "vips: [10.0.0.1]\n---\nvips: [10.0.0.2]\n", ":2: a second YAML document"},
+		{"second document after a comment", "# site\nvips: [10.0.0.1]\n\n---\n# more\nmode: dr\n", ":4: a second YAML document"},
 		{"dotted interface", "vips: [10.0.0.1]\ninterfaces: [eth0.100]\n", ":2: interface \"eth0.100\""},
 	}
 	for _, tc := range cases {

@@ -60,8 +60,12 @@ func (c Config) Options() (Options, error) {
 	if o.ResyncInterval == 0 {
 		o.ResyncInterval = DefaultResyncInterval
 	}
-	if o.ResyncInterval < 0 {
-		return Options{}, fmt.Errorf("%w: resync interval %v is negative", ErrBadInput, o.ResyncInterval)
+	if o.ResyncInterval < MinResyncInterval {
+		where := c.ResyncWhere
+		if where == "" {
+			where = "resync-interval"
+		}
+		return Options{}, Value{S: o.ResyncInterval.String(), Where: where}.errorf("%v is below the %v floor (each re-list reads every sysctl and dumps lo)", o.ResyncInterval, MinResyncInterval)
 	}
 	return o, nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
@@ -26,14 +27,21 @@ const (
 // "all", on lo and on every configured interface, in this order, before any
 // VIP is added: the kernel uses the larger of conf/all and conf/<dev>, and a
 // VIP added first could be announced in between (ARP flux).
-var arpTable = []struct{ name, value, why string }{
+var arpTable = []struct {
+	name, value string
+	also        []string // values at least as strict: a site's are kept
+	why         string
+}{
 	// Reply to ARP only for addresses configured on the interface the
 	// request came in on: the VIP sits on lo, so the real server never
-	// answers for it and the director alone owns the VIP's MAC.
-	{"arp_ignore", "1", "reply to ARP only for addresses on the receiving interface: the VIP on lo is never answered for"},
+	// answers for it and the director alone owns the VIP's MAC. 2 (also
+	// checks the sender's subnet) and 8 (never reply) are stricter and
+	// kept; 3 is not (it replies for any global-scope address, the VIP too).
+	{"arp_ignore", "1", []string{"2", "8"}, "reply to ARP only for addresses on the receiving interface: the VIP on lo is never answered for"},
 	// Always use the best local address of the outgoing interface as the
 	// ARP source, never the VIP, so neighbours never learn VIP -> this MAC.
-	{"arp_announce", "2", "use the outgoing interface's own address as ARP source: the VIP never leaks into neighbours' caches"},
+	// 2 is the strictest value there is.
+	{"arp_announce", "2", nil, "use the outgoing interface's own address as ARP source: the VIP never leaks into neighbours' caches"},
 }
 
 // SysctlItem is one parameter the plan wants, on one device.
@@ -41,7 +49,15 @@ type SysctlItem struct {
 	sysctl.Setting
 	Dev  string // "all", "lo", "eth0"...
 	Name string // "arp_ignore"
+	// Also lists other values that serve the row's purpose at least as
+	// well (a site's stricter arp_ignore, a looser rp_filter where
+	// unwrapped packets must pass). A value found in Also is kept as it
+	// is: never lowered to Value, never recorded as a change.
+	Also []string
 }
+
+// Serves tells whether v, found on the host, does what the row is for.
+func (s SysctlItem) Serves(v string) bool { return v == s.Value || slices.Contains(s.Also, v) }
 
 // Plan is the desired state of a real server, computed from Options before
 // anything is touched. Applying and verifying it are separate steps.
@@ -68,7 +84,7 @@ func NewPlan(o Options) Plan {
 			for _, dev := range devs {
 				p.Sysctls = append(p.Sysctls, SysctlItem{
 					Setting: sysctl.Setting{Key: sysctl.ConfKey(dev, row.name), Value: row.value, Why: row.why},
-					Dev:     dev, Name: row.name,
+					Dev:     dev, Name: row.name, Also: row.also,
 				})
 			}
 		}
@@ -121,6 +137,19 @@ func (p Plan) Settings() []sysctl.Setting {
 	out := make([]sysctl.Setting, len(p.Sysctls))
 	for i, s := range p.Sysctls {
 		out[i] = s.Setting
+	}
+	return out
+}
+
+// settingsKeeping is Settings for the drop-in, with the stricter values
+// found on the host (ob) in place of the plan's: a drop-in that wrote the
+// plan's value would lower them at the next boot.
+func (p Plan) settingsKeeping(ob observed) []sysctl.Setting {
+	out := p.Settings()
+	for i, s := range p.Sysctls {
+		if cur, ok := ob.sysctls[s.Key.String()]; ok && s.Serves(cur) {
+			out[i].Value = cur
+		}
 	}
 	return out
 }

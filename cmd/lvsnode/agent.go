@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -86,7 +88,7 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: "state-file", Usage: "record of what lvsnode changed (default " + agent.DefaultStateFile + ")", EnvVars: []string{"LVSNODE_STATE_FILE"}},
 		&cli.StringFlag{Name: "sysctl-file", Usage: "also persist the sysctls here, e.g. /etc/sysctl.d/99-lvsnode.conf", EnvVars: []string{"LVSNODE_SYSCTL_FILE"}},
 		&cli.StringFlag{Name: "listen", Usage: "run: serve /healthz, /readyz, /metrics on this address", EnvVars: []string{"LVSNODE_LISTEN"}},
-		&cli.DurationFlag{Name: "resync-interval", Usage: "run: re-read everything this often (default 10s)", EnvVars: []string{"LVSNODE_RESYNC_INTERVAL"}},
+		&cli.DurationFlag{Name: "resync-interval", Value: agent.DefaultResyncInterval, Usage: "run: re-read everything this often (at least " + agent.MinResyncInterval.String() + ")", EnvVars: []string{"LVSNODE_RESYNC_INTERVAL"}},
 		&cli.BoolFlag{Name: "teardown-on-stop", Usage: "run: tear down on SIGTERM", EnvVars: []string{"LVSNODE_TEARDOWN_ON_STOP"}},
 	}
 }
@@ -130,11 +132,31 @@ func loadConfig(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("resync-interval") {
 		cfg.ResyncInterval = c.Duration("resync-interval")
+		cfg.ResyncWhere = "--resync-interval"
+		if os.Getenv("LVSNODE_RESYNC_INTERVAL") != "" && !flagGiven(c, "resync-interval") {
+			cfg.ResyncWhere = "LVSNODE_RESYNC_INTERVAL"
+		}
 	}
 	if c.IsSet("teardown-on-stop") {
 		cfg.TeardownOnStop = c.Bool("teardown-on-stop")
 	}
 	return cfg, nil
+}
+
+// flagGiven tells whether --name was on the command line itself, as
+// opposed to coming from its LVSNODE_* variable (urfave/cli's IsSet says
+// yes to both), so that errors name where a value came from.
+func flagGiven(_ *cli.Context, name string) bool {
+	for _, a := range os.Args[1:] {
+		if a == "--" {
+			break
+		}
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func values(ss []string, where string) []agent.Value {
@@ -197,7 +219,11 @@ func agentApply(c *cli.Context) error {
 		return err
 	}
 	defer closeFn()
-	r, changes, err := a.Apply(agent.NewPlan(o), o)
+	p := agent.NewPlan(o)
+	if err := a.Preflight(p); err != nil { // a mistyped --interface changes nothing
+		return err
+	}
+	r, changes, err := a.Apply(p, o)
 	for _, ch := range changes {
 		fmt.Fprintln(c.App.Writer, ch)
 	}

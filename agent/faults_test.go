@@ -1,0 +1,101 @@
+package agent
+
+// Regression tests for the faults of issue 7, on the fakes. Each is named
+// after its fault; kernel_faults_test.go holds the netns counterparts.
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsnode/lvsnode/sysctl"
+)
+
+// Fault 8: a site's all.arp_ignore=2 (stricter than the 1 needed) was
+// lowered to 1.
+func TestStricterSiteValuesAreKept(t *testing.T) {
+	h := newHost(t)
+	h.sys.Poke("net.ipv4.conf.all.arp_ignore", "2") // also checks the sender's subnet
+	h.sys.Poke("net.ipv4.conf.lo.arp_ignore", "8")  // never replies
+	h.sys.Poke("net.ipv4.conf.eth0.arp_ignore", "3") // NOT stricter: replies for global-scope addresses, the VIP too
+	o := opts(t, "10.0.0.100")
+	o.Interfaces = []string{"eth0"}
+	o.SysctlFile = filepath.Join(t.TempDir(), "99-lvsnode.conf")
+	h.apply(t, o)
+	for key, want := range map[string]string{
+		"net.ipv4.conf.all.arp_ignore":  "2",
+		"net.ipv4.conf.lo.arp_ignore":   "8",
+		"net.ipv4.conf.eth0.arp_ignore": "1",
+	} {
+		if got := h.sys.Value(key); got != want {
+			t.Errorf("%s = %s, want %s", key, got, want)
+		}
+	}
+	for _, w := range h.sys.Writes {
+		if strings.HasPrefix(w, "net.ipv4.conf.all.arp_ignore=") || strings.HasPrefix(w, "net.ipv4.conf.lo.arp_ignore=") {
+			t.Errorf("wrote %s over a stricter value", w)
+		}
+	}
+	// The drop-in must not lower them at the next boot either.
+	dropIn, err := os.ReadFile(o.SysctlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dropIn), "net.ipv4.conf.all.arp_ignore = 2\n") || !strings.Contains(string(dropIn), "net.ipv4.conf.lo.arp_ignore = 8\n") {
+		t.Errorf("drop-in would lower the site's values:\n%s", dropIn)
+	}
+	// Nothing recorded for them: teardown has nothing of lvsnode's to undo.
+	st, err := LoadState(h.agent.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Sysctls["net.ipv4.conf.all.arp_ignore"]; ok {
+		t.Errorf("recorded a change to all.arp_ignore that was not made")
+	}
+	if again := h.apply(t, o); len(again) != 0 {
+		t.Errorf("second apply changed %v", again)
+	}
+}
+
+// Fault 5: a vanished --interface NIC failed the whole apply, so a deleted
+// VIP was never put back. Only the NIC's rows may suffer.
+func TestVanishedInterfaceDegradesOnlyItsRow(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.100")
+	o.Interfaces = []string{"eth0"}
+	o.ResyncInterval = time.Hour
+	r := startReady(t, h, o)
+	h.sys.Drop("net.ipv4.conf.eth0.arp_ignore", "net.ipv4.conf.eth0.arp_announce") // the NIC is gone
+	delVIP(t, h, "10.0.0.100/32")
+	waitFor(t, "VIP re-added despite the missing NIC", hasVIP(h, "10.0.0.100/32"))
+	waitFor(t, "not ready", func() bool { ok, _ := r.d.Ready(); return !ok })
+	_, why := r.d.Ready()
+	if !strings.Contains(strings.Join(why, "\n"), "eth0.arp_ignore") || strings.Contains(strings.Join(why, "\n"), "10.0.0.100") {
+		t.Fatalf("readiness reasons %q: want the NIC's row named, and not the VIP", why)
+	}
+	// The NIC comes back: its rows are set again and the node is ready.
+	h.sys.Poke("net.ipv4.conf.eth0.arp_ignore", "0")
+	h.sys.Poke("net.ipv4.conf.eth0.arp_announce", "0")
+	waitFor(t, "ready again", func() bool { ok, _ := r.d.Ready(); return ok })
+	if h.sys.Value("net.ipv4.conf.eth0.arp_ignore") != "1" {
+		t.Fatal("eth0 not set again")
+	}
+}
+
+// Fault 5, the CLI side: `agent apply` with a NIC that does not exist
+// refuses before changing anything (Preflight), as bad input does.
+func TestPreflightRefusesMissingInterface(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.100")
+	o.Interfaces = []string{"eth9"}
+	if err := h.agent.Preflight(NewPlan(o)); !errors.Is(err, sysctl.ErrNotExist) || !strings.Contains(err.Error(), "eth9") {
+		t.Fatalf("err = %v, want ErrNotExist naming eth9", err)
+	}
+	o.Interfaces = []string{"eth0"}
+	if err := h.agent.Preflight(NewPlan(o)); err != nil {
+		t.Fatal(err)
+	}
+}
