@@ -79,14 +79,14 @@ type Options struct {
 
 // fileConfig is the YAML schema of examples/agent.yaml.
 type fileConfig struct {
-	Mode           lineString    `yaml:"mode"`
-	VIPs           []lineString  `yaml:"vips"`
-	Interfaces     []lineString  `yaml:"interfaces"`
-	StateFile      string        `yaml:"state-file"`
-	SysctlFile     string        `yaml:"sysctl-file"`
-	Listen         string        `yaml:"listen"`
-	ResyncInterval lineString    `yaml:"resync-interval"`
-	TeardownOnStop bool          `yaml:"teardown-on-stop"`
+	Mode           lineString   `yaml:"mode"`
+	VIPs           []lineString `yaml:"vips"`
+	Interfaces     []lineString `yaml:"interfaces"`
+	StateFile      string       `yaml:"state-file"`
+	SysctlFile     string       `yaml:"sysctl-file"`
+	Listen         string       `yaml:"listen"`
+	ResyncInterval lineString   `yaml:"resync-interval"`
+	TeardownOnStop bool         `yaml:"teardown-on-stop"`
 }
 
 // lineString is a scalar that remembers its line for error messages.

@@ -21,8 +21,8 @@ import (
 // lowered to 1.
 func TestStricterSiteValuesAreKept(t *testing.T) {
 	h := newHost(t)
-	h.sys.Poke("net.ipv4.conf.all.arp_ignore", "2") // also checks the sender's subnet
-	h.sys.Poke("net.ipv4.conf.lo.arp_ignore", "8")  // never replies
+	h.sys.Poke("net.ipv4.conf.all.arp_ignore", "2")  // also checks the sender's subnet
+	h.sys.Poke("net.ipv4.conf.lo.arp_ignore", "8")   // never replies
 	h.sys.Poke("net.ipv4.conf.eth0.arp_ignore", "3") // NOT stricter: replies for global-scope addresses, the VIP too
 	o := opts(t, "10.0.0.100")
 	o.Interfaces = []string{"eth0"}
