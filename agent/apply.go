@@ -180,7 +180,7 @@ func record(st *State, p Plan, o Options, ob observed) (intent, error) {
 		}
 	}
 	for _, rt := range p.Routes {
-		if _, ok := ob.routes[rt.Dst]; !ok {
+		if _, ok := ob.slot(rt); !ok {
 			in.addRoutes = append(in.addRoutes, rt)
 			if !st.ownsRoute(rt.Dst) {
 				st.Routes, in.changed = append(st.Routes, rt.Dst), true
@@ -230,8 +230,11 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 		changes = append(changes, "set link "+p.Link+" up")
 	}
 	// The agent's own VIPs that are no longer wanted: routes, then addresses.
-	for _, pf := range p.stale(st.Routes) {
-		if rt, ok := ob.routes[pf]; ok && looksOwned(nil, &rt) {
+	for _, pf := range p.staleRoutes(st.Routes) {
+		// Only the route with the agent's mark: a same-prefix route of
+		// someone else's (another protocol or metric) stays, and never
+		// hides the agent's own from this removal.
+		if rt, ok := ob.ownRoute(pf); ok {
 			if err := a.NL.DelRoute(rt); err != nil && !errors.Is(err, loopback.ErrNotFound) {
 				return changes, err
 			}
@@ -239,7 +242,7 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 		}
 		st.dropRoute(pf)
 	}
-	for _, pf := range p.stale(st.Addrs) {
+	for _, pf := range p.staleAddrs(st.Addrs) {
 		if ad, ok := ob.addrs[pf]; ok && looksOwned(&ad, nil) {
 			if err := a.NL.DelAddr(ad); err != nil && !errors.Is(err, loopback.ErrNotFound) {
 				return changes, err

@@ -5,12 +5,15 @@ package agent
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
 )
 
@@ -18,8 +21,8 @@ import (
 // lowered to 1.
 func TestStricterSiteValuesAreKept(t *testing.T) {
 	h := newHost(t)
-	h.sys.Poke("net.ipv4.conf.all.arp_ignore", "2") // also checks the sender's subnet
-	h.sys.Poke("net.ipv4.conf.lo.arp_ignore", "8")  // never replies
+	h.sys.Poke("net.ipv4.conf.all.arp_ignore", "2")  // also checks the sender's subnet
+	h.sys.Poke("net.ipv4.conf.lo.arp_ignore", "8")   // never replies
 	h.sys.Poke("net.ipv4.conf.eth0.arp_ignore", "3") // NOT stricter: replies for global-scope addresses, the VIP too
 	o := opts(t, "10.0.0.100")
 	o.Interfaces = []string{"eth0"}
@@ -97,5 +100,77 @@ func TestPreflightRefusesMissingInterface(t *testing.T) {
 	o.Interfaces = []string{"eth0"}
 	if err := h.agent.Preflight(NewPlan(o)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Fault 2: `apply A B; ip route add A/32 dev lo proto static metric 10;
+// apply B; teardown` left A's proto-76 route behind, forgotten by the
+// state file: apply looked at one route per prefix (the static one),
+// judged it foreign and dropped its own from the record.
+func TestOrphanedOwnedRouteIsRemovedNotForgotten(t *testing.T) {
+	h := newHost(t)
+	h.apply(t, opts(t, "10.0.0.1", "10.0.0.2"))
+	pf := netip.MustParsePrefix("10.0.0.1/32")
+	static := loopback.Route{Dev: "lo", Dst: pf, Protocol: 4, Metric: 10}
+	if err := h.nl.AddRoute(static); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(t, opts(t, "10.0.0.2"))
+	if _, _, err := h.agent.Teardown(nil); err != nil {
+		t.Fatal(err)
+	}
+	routes, _ := h.nl.Routes("lo")
+	if len(routes) != 1 || routes[0].Protocol != 4 || routes[0].Metric != 10 {
+		t.Fatalf("routes after teardown %+v, want only the static one", routes)
+	}
+}
+
+// Fault 6 (IPv4 side): the route check looked for any route to the VIP,
+// so a foreign one with another metric hid the loss of the agent's own.
+func TestRouteCheckWantsTheAgentsSlot(t *testing.T) {
+	h := newHost(t)
+	o := opts(t, "10.0.0.1")
+	h.apply(t, o)
+	pf := netip.MustParsePrefix("10.0.0.1/32")
+	if err := h.nl.DelRoute(loopback.Route{Dev: "lo", Dst: pf, Protocol: OwnerProto}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.nl.AddRoute(loopback.Route{Dev: "lo", Dst: pf, Protocol: 4, Metric: 10}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.agent.Check(NewPlan(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() {
+		t.Fatalf("deleted proto-76 route not reported: %+v", r.Items)
+	}
+	changes := h.apply(t, o)
+	if !slices.Contains(changes, "added route 10.0.0.1/32 dev lo") {
+		t.Fatalf("not repaired: %v", changes)
+	}
+}
+
+// Fault 6: no IPv6 route is planned (the kernel's own prefix route for a
+// /128 does the job), and one an older lvsnode added is removed.
+func TestNoIPv6RoutePlannedAndAnOldOneRemoved(t *testing.T) {
+	o := opts(t, "fd00::100", "10.0.0.1")
+	for _, rt := range NewPlan(o).Routes {
+		if rt.Dst.Addr().Is6() {
+			t.Fatalf("plan has an IPv6 route %+v", rt)
+		}
+	}
+	h := newHost(t)
+	pf := netip.MustParsePrefix("fd00::100/128")
+	if err := h.nl.AddRoute(loopback.Route{Dev: "lo", Dst: pf, Protocol: OwnerProto, Metric: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	st := &State{Version: stateVersion, Routes: []netip.Prefix{pf}}
+	if err := st.Save(h.agent.StateFile); err != nil {
+		t.Fatal(err)
+	}
+	changes := h.apply(t, o)
+	if !slices.Contains(changes, "removed route fd00::100/128 dev lo") {
+		t.Fatalf("old IPv6 route kept: %v", changes)
 	}
 }

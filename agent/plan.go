@@ -94,8 +94,15 @@ func NewPlan(o Options) Plan {
 		p.Addrs = append(p.Addrs, ownedAddr(pfx))
 		// The seeds' `route add -host $VIP dev lo`: a host route in the
 		// main table, so the VIP resolves to lo even under policy routing
-		// that bypasses the local table's entry.
-		p.Routes = append(p.Routes, loopback.Route{Dev: VIPDevice, Dst: pfx, Protocol: OwnerProto})
+		// that bypasses the local table's entry. IPv4 only: for a /128
+		// the kernel itself adds `VIP dev lo proto kernel metric 256` to
+		// the main table (the address's prefix route), which does the same
+		// job and lives exactly as long as the address; a second route of
+		// ours beside it would add nothing, and no check of "a route to the
+		// VIP" could ever fail while the kernel's is there.
+		if v.Is4() {
+			p.Routes = append(p.Routes, loopback.Route{Dev: VIPDevice, Dst: pfx, Protocol: OwnerProto, Table: loopback.TableMain, Type: loopback.TypeUnicast})
+		}
 	}
 	if o.Mode == ModeTUN {
 		p.Tun = newTunPlan(&p, o)

@@ -145,11 +145,18 @@ func (f *Fake) AddRoute(r Route) error {
 	if err := f.check("AddRoute", r.Dev); err != nil {
 		return err
 	}
-	if slices.ContainsFunc(f.routes, func(b Route) bool { return b.Dst == r.Dst }) {
-		return fmt.Errorf("route %s: %w", r.Dst, ErrExist)
+	if r.Metric == 0 && r.Dst.Addr().Is6() {
+		r.Metric = 1024 // the kernel's IP6_RT_PRIO_USER
+	}
+	r.Table, r.Type = TableMain, TypeUnicast
+	// As the kernel with NLM_F_EXCL: one route per destination and metric,
+	// whoever added it; another metric is another route.
+	if slices.ContainsFunc(f.routes, func(b Route) bool { return b.Dst == r.Dst && b.Metric == r.Metric }) {
+		return fmt.Errorf("route %s metric %d: %w", r.Dst, r.Metric, ErrExist)
 	}
 	f.routes = append(f.routes, r)
-	f.changed("route", fmt.Sprintf("add route %s dev %s proto %d", r.Dst, r.Dev, r.Protocol))
+	slices.SortStableFunc(f.routes, func(a, b Route) int { return a.Metric - b.Metric })
+	f.changed("route", fmt.Sprintf("add route %s dev %s proto %d metric %d", r.Dst, r.Dev, r.Protocol, r.Metric))
 	return nil
 }
 
@@ -159,7 +166,11 @@ func (f *Fake) DelRoute(r Route) error {
 	if err := f.check("DelRoute", r.Dev); err != nil {
 		return err
 	}
-	i := slices.IndexFunc(f.routes, func(b Route) bool { return b.Dev == r.Dev && b.Dst == r.Dst })
+	// As the kernel: protocol and metric match when given; lowest metric first.
+	i := slices.IndexFunc(f.routes, func(b Route) bool {
+		return b.Dev == r.Dev && b.Dst == r.Dst &&
+			(r.Protocol == 0 || r.Protocol == b.Protocol) && (r.Metric == 0 || r.Metric == b.Metric)
+	})
 	if i < 0 {
 		return fmt.Errorf("route %s: %w", r.Dst, ErrNotFound)
 	}

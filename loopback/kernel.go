@@ -168,7 +168,7 @@ func (k *Kernel) Routes(dev string) ([]Route, error) {
 		if !ok {
 			continue // default route or other shapes the agent never owns
 		}
-		out = append(out, Route{Dev: dev, Dst: p, Protocol: int(r.Protocol)})
+		out = append(out, Route{Dev: dev, Dst: p, Protocol: int(r.Protocol), Metric: r.Priority, Table: r.Table, Type: r.Type})
 	}
 	return out, nil
 }
@@ -183,6 +183,7 @@ func (k *Kernel) nlRoute(r Route) (*netlink.Route, error) {
 		Dst:       ipNet(r.Dst),
 		Table:     unix.RT_TABLE_MAIN,
 		Protocol:  netlink.RouteProtocol(r.Protocol),
+		Priority:  r.Metric,
 	}
 	if r.Dst.Addr().Is4() {
 		// As `route add -host VIP dev lo` does: a directly reachable host.

@@ -112,7 +112,7 @@ func TestAgentApplyStatusTeardownAsAUserWould(t *testing.T) {
 			OK         bool
 		} `json:"items"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 || !st.OK || len(st.Items) != 9 {
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 || !st.OK || len(st.Items) != 8 {
 		t.Fatalf("status --json: %d %v %q", r.code, err, r.stdout)
 	}
 	ip(t, "addr", "del", "10.0.0.100/32", "dev", "lo")
