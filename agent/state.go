@@ -33,6 +33,10 @@ type State struct {
 	Routes []netip.Prefix `json:"routes,omitempty"`
 	// SysctlFile is the drop-in the agent wrote, if any.
 	SysctlFile string `json:"sysctl_file,omitempty"`
+	// OriginalsUnknown says the state was rebuilt from lvsnode's marks
+	// after the file was lost: the sysctls' values from before lvsnode are
+	// gone with it, so teardown cannot restore them.
+	OriginalsUnknown bool `json:"originals_unknown,omitempty"`
 }
 
 // StateDesired is the part of Options the state remembers.
