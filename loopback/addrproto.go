@@ -119,4 +119,3 @@ func trimNUL(b []byte) []byte {
 	}
 	return b
 }
-
