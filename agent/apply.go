@@ -32,6 +32,7 @@ func (a *Agent) Check(p Plan) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	adopt(st, ob) // in memory only: marked items count as the agent's
 	return report(p, st, ob), nil
 }
 
@@ -96,10 +97,12 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 		}
 		removeStaleTemps(o.SysctlFile) // written under the same lock
 	}
+	adopted := adopt(st, ob)
 	in, err := record(st, p, o, ob)
 	if err != nil {
 		return Report{}, nil, err
 	}
+	in.changed = in.changed || len(adopted) > 0
 	if in.changed {
 		if err := st.Save(a.StateFile); err != nil {
 			return Report{}, nil, err
@@ -111,6 +114,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 		mch, err = a.applyModes(st, p, ob)
 		changes = append(changes, mch...)
 	}
+	changes = append(adopted, changes...)
 	if len(changes) > 0 || in.changed {
 		if serr := st.Save(a.StateFile); err == nil {
 			err = serr
@@ -243,7 +247,7 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 		st.dropRoute(pf)
 	}
 	for _, pf := range p.staleAddrs(st.Addrs) {
-		if ad, ok := ob.addrs[pf]; ok && looksOwned(&ad, nil) {
+		if ad, ok := ob.addrs[pf]; ok && removable(ad, true) {
 			if err := a.NL.DelAddr(ad); err != nil && !errors.Is(err, loopback.ErrNotFound) {
 				return changes, err
 			}

@@ -134,21 +134,26 @@ func (a *Agent) observe(p Plan) (observed, error) {
 		return ob, err
 	}
 	ob.linkUp = up
+	return ob, a.observeLo(&ob)
+}
+
+// observeLo reads the addresses and routes on lo into ob.
+func (a *Agent) observeLo(ob *observed) error {
 	addrs, err := a.NL.Addrs(VIPDevice)
 	if err != nil {
-		return ob, err
+		return err
 	}
 	for _, ad := range addrs {
 		ob.addrs[ad.Prefix] = ad
 	}
 	routes, err := a.NL.Routes(VIPDevice)
 	if err != nil {
-		return ob, err
+		return err
 	}
 	for _, r := range routes {
 		ob.routes[r.Dst] = append(ob.routes[r.Dst], r)
 	}
-	return ob, nil
+	return nil
 }
 
 // effective is the value the kernel acts on for a per-device ARP setting:

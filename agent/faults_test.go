@@ -174,3 +174,50 @@ func TestNoIPv6RoutePlannedAndAnOldOneRemoved(t *testing.T) {
 		t.Fatalf("old IPv6 route kept: %v", changes)
 	}
 }
+
+// Fault 1: with the state file gone, `apply` said "nothing to change" and
+// `teardown` left the lo:lvsnode address, its proto-76 route and the
+// sysctls. Items with lvsnode's marks (IPv4 label, route protocol, IPv6
+// address protocol) are re-adopted; foreign look-alikes are not.
+func TestLostStateFileMarkedItemsAreReadopted(t *testing.T) {
+	for _, reapply := range []bool{true, false} {
+		h := newHost(t)
+		o := opts(t, "10.0.0.1", "fd00::1")
+		h.apply(t, o)
+		foreign := []loopback.Addr{
+			{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.9/32"), Label: "lo:other"},
+			{Dev: "lo", Prefix: netip.MustParsePrefix("fd00::9/128")},
+			{Dev: "lo", Prefix: netip.MustParsePrefix("fd00::8/128"), Protocol: 3},
+		}
+		for _, a := range foreign {
+			if err := h.nl.AddAddr(a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Remove(h.agent.StateFile); err != nil {
+			t.Fatal(err)
+		}
+		if reapply {
+			changes := h.apply(t, o)
+			if !slices.Contains(changes, "re-adopted address 10.0.0.1/32 dev lo (lvsnode's mark, no state record)") ||
+				!slices.Contains(changes, "re-adopted address fd00::1/128 dev lo (lvsnode's mark, no state record)") ||
+				!slices.Contains(changes, "re-adopted route 10.0.0.1/32 dev lo (lvsnode's mark, no state record)") {
+				t.Fatalf("reapply after a lost state file: %v", changes)
+			}
+		}
+		_, notes, err := h.agent.Teardown(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"10.0.0.9/32 lo:other", "fd00::8/128 ", "fd00::9/128 "}
+		if got := h.addrs(t); !slices.Equal(got, want) {
+			t.Fatalf("reapply=%v: addresses after teardown %v, want the foreign ones %v", reapply, got, want)
+		}
+		if rs, _ := h.nl.Routes("lo"); len(rs) != 0 {
+			t.Fatalf("reapply=%v: routes after teardown %+v", reapply, rs)
+		}
+		if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "values from before lvsnode are unknown") }) {
+			t.Fatalf("reapply=%v: no note about the sysctls: %v", reapply, notes)
+		}
+	}
+}

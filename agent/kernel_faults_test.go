@@ -4,6 +4,7 @@ package agent
 // fresh network namespace (root only), judged by iproute2 and /proc/sys.
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -102,5 +103,49 @@ func TestKernelRouteCheckCanFail(t *testing.T) {
 	rep, _ = a.Check(NewPlan(o))
 	if p := strings.Join(rep.Problems(), "\n"); !strings.Contains(p, "address fd00::100/128 dev lo: want present, have absent") {
 		t.Fatalf("deleted IPv6 VIP not reported: %q", p)
+	}
+}
+
+// Fault 1, the issue's repro: `apply --vip 10.0.0.1; mv state; apply;
+// teardown` said "nothing to change" and left the address, its route and
+// the sysctls. The IPv6 VIP is found by its address protocol (IFA_PROTO).
+func TestKernelLostStateFileMarkedItemsAreReadopted(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	a := kernelAgent(t)
+	o := opts(t, "10.0.0.1", "fd00::1")
+	if _, _, err := a.Apply(NewPlan(o), o); err != nil {
+		t.Fatal(err)
+	}
+	ipOut(t, "addr", "add", "fd00::9/128", "dev", "lo") // someone else's
+	if err := os.Rename(a.StateFile, a.StateFile+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	_, changes, err := a.Apply(NewPlan(o), o)
+	if err != nil || len(changes) != 3 {
+		t.Fatalf("apply without the state file: %v %v, want 3 re-adoptions", changes, err)
+	}
+	_, notes, err := a.Teardown(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrs := ipOut(t, "addr", "show", "dev", "lo"); strings.Contains(addrs, "10.0.0.1") || strings.Contains(addrs, "fd00::1/") || !strings.Contains(addrs, "fd00::9/128") {
+		t.Fatalf("after teardown:\n%s", addrs)
+	}
+	if r := ipOut(t, "route", "show", "table", "all", "proto", "76"); strings.TrimSpace(r) != "" {
+		t.Fatalf("routes left:\n%s", r)
+	}
+	t.Logf("notes: %q", notes)
+	// And straight to teardown, without a re-apply in between.
+	if _, _, err := a.Apply(NewPlan(o), o); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(a.StateFile)
+	if _, _, err := a.Teardown(nil); err != nil {
+		t.Fatal(err)
+	}
+	if addrs := ipOut(t, "addr", "show", "dev", "lo"); strings.Contains(addrs, "10.0.0.1") || strings.Contains(addrs, "fd00::1/") {
+		t.Fatalf("teardown without a state file left:\n%s", addrs)
 	}
 }

@@ -18,8 +18,10 @@ const (
 	// OwnerLabel is the label of the agent's IPv4 addresses on lo (the
 	// kernel has no labels for IPv6 addresses).
 	OwnerLabel = VIPDevice + ":lvsnode"
-	// OwnerProto is the rtm_protocol of the agent's routes: 76 ('L'), which
-	// iproute2's rt_protos table leaves unassigned.
+	// OwnerProto is the rtm_protocol of the agent's routes and the
+	// address protocol (IFA_PROTO) of its addresses: 76 ('L'), which
+	// iproute2's rt_protos table leaves unassigned and the kernel's
+	// IFAPROT_* values (0-3) do not use.
 	OwnerProto = 76
 )
 
@@ -111,23 +113,35 @@ func NewPlan(o Options) Plan {
 }
 
 // ownedAddr is the VIP address as the agent adds it: on lo, labelled for
-// IPv4 (the kernel keeps no labels for IPv6).
+// IPv4 (the kernel keeps no labels for IPv6), with the address protocol
+// 76 for both (kept by Linux 5.18+, ignored before).
 func ownedAddr(pf netip.Prefix) loopback.Addr {
-	a := loopback.Addr{Dev: VIPDevice, Prefix: pf}
+	a := loopback.Addr{Dev: VIPDevice, Prefix: pf, Protocol: OwnerProto}
 	if pf.Addr().Is4() {
 		a.Label = OwnerLabel
 	}
 	return a
 }
 
-// looksOwned tells whether an address or route found on the host still
-// carries the agent's mark. One that was replaced by someone else's (same
-// prefix, other label or protocol) is theirs now and is left alone.
-func looksOwned(a *loopback.Addr, r *loopback.Route) bool {
-	if a != nil && a.Prefix.Addr().Is4() && a.Label != OwnerLabel {
-		return false
+// marked tells whether an address found on lo carries the agent's mark,
+// enough to re-adopt it without the state file: the label for IPv4, the
+// address protocol (IFA_PROTO) for IPv6, which has no labels. On a kernel
+// older than 5.18 IPv6 addresses carry no protocol, and only the state
+// file tells which are the agent's.
+func marked(a loopback.Addr) bool {
+	if a.Prefix.Addr().Is4() {
+		return a.Label == OwnerLabel
 	}
-	return r == nil || r.Protocol == OwnerProto
+	return a.Protocol == OwnerProto
+}
+
+// removable tells whether an address found on lo may be removed as the
+// agent's: it carries the mark, or it is an IPv6 address with no protocol
+// at all (an older kernel, or an older lvsnode) that the state records.
+// One replaced by someone else's (same prefix, other label or protocol) is
+// theirs now and is left alone.
+func removable(a loopback.Addr, recorded bool) bool {
+	return marked(a) || (recorded && a.Prefix.Addr().Is6() && a.Protocol == 0)
 }
 
 func (o Options) hasIPv4() bool {

@@ -38,6 +38,10 @@ type State struct {
 	// by their mark).
 	Tun *TunState `json:"tun,omitempty"`
 	NAT *NATState `json:"nat,omitempty"`
+	// OriginalsUnknown says the state was rebuilt from lvsnode's marks
+	// after the file was lost: the sysctls' values from before lvsnode are
+	// gone with it, so teardown cannot restore them.
+	OriginalsUnknown bool `json:"originals_unknown,omitempty"`
 }
 
 // StateDesired is the part of Options the state remembers.

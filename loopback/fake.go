@@ -101,8 +101,11 @@ func (f *Fake) AddAddr(a Addr) error {
 	if slices.ContainsFunc(f.addrs, func(b Addr) bool { return b.Dev == a.Dev && b.Prefix == a.Prefix }) {
 		return fmt.Errorf("address %s: %w", a.Prefix, ErrExist)
 	}
+	if a.Prefix.Addr().Is6() {
+		a.Label = "" // as the kernel: no IPv6 labels
+	}
 	f.addrs = append(f.addrs, a)
-	f.changed("addr", "add addr "+a.Prefix.String()+" dev "+a.Dev+" label "+a.Label)
+	f.changed("addr", fmt.Sprintf("add addr %s dev %s label %s proto %d", a.Prefix, a.Dev, a.Label, a.Protocol))
 	return nil
 }
 

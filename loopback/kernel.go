@@ -86,28 +86,11 @@ func (k *Kernel) Addrs(dev string) ([]Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	nl, err := retryDump(func() ([]netlink.Addr, error) { return k.h.AddrList(l, netlink.FAMILY_ALL) })
+	out, err := retryDump(func() ([]Addr, error) { return listAddrs(l.Attrs().Index, dev) })
 	if err != nil {
 		return nil, fmt.Errorf("list addresses on %s: %w", dev, err)
 	}
-	out := make([]Addr, 0, len(nl))
-	for _, a := range nl {
-		p, ok := prefixOf(a.IPNet)
-		if !ok {
-			continue
-		}
-		out = append(out, Addr{Dev: dev, Prefix: p, Label: labelOf(a, dev)})
-	}
 	return out, nil
-}
-
-// labelOf returns the IPv4 label. The kernel reports the device name itself
-// as the label of an unlabelled address; that is normalised to "".
-func labelOf(a netlink.Addr, dev string) string {
-	if a.IP.To4() == nil || a.Label == dev {
-		return ""
-	}
-	return a.Label
 }
 
 func (k *Kernel) nlAddr(a Addr) (netlink.Link, *netlink.Addr, error) {
@@ -123,11 +106,14 @@ func (k *Kernel) nlAddr(a Addr) (netlink.Link, *netlink.Addr, error) {
 }
 
 func (k *Kernel) AddAddr(a Addr) error {
-	l, na, err := k.nlAddr(a)
+	l, err := k.link(a.Dev)
 	if err != nil {
 		return err
 	}
-	if err := k.h.AddrAdd(l, na); err != nil {
+	if !a.Prefix.Addr().Is4() {
+		a.Label = ""
+	}
+	if err := addAddr(l.Attrs().Index, a); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("address %s on %s: %w", a.Prefix, a.Dev, ErrExist)
 		}

@@ -27,6 +27,10 @@ type Addr struct {
 	// Label is the IPv4 address label (at most 15 bytes, starting with Dev).
 	// The kernel has no labels for IPv6; it is empty there.
 	Label string
+	// Protocol is the address protocol (IFA_PROTO, Linux 5.18+): who
+	// added it, kept by the kernel like a route's protocol. AddAddr sets
+	// it when non-zero; older kernels ignore it and Addrs reads 0.
+	Protocol int
 }
 
 // Route is a route in the main table whose output device is Dev. Several
