@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,12 +13,14 @@ import (
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/systemd"
+	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 // Daemon keeps a plan true: it applies it, tells systemd READY=1 only once
 // the kernel reads back as planned, then repairs drift on every netlink
-// event and on a periodic re-list (sysctls send no events, and event
-// streams lose messages), reloads on demand and stops cleanly.
+// event (links, addresses, routes, and the policy rules that concern the
+// plan) and on a periodic re-list (sysctls and FOU ports send no events,
+// and event streams lose messages), reloads on demand and stops cleanly.
 type Daemon struct {
 	Agent  *Agent
 	Notify systemd.Notifier
@@ -50,7 +53,8 @@ func NewDaemon(a *Agent, n systemd.Notifier, log *slog.Logger, o Options) *Daemo
 // reload (SIGHUP) re-reads the options. On return it has sent STOPPING=1
 // and, with TeardownOnStop, torn down what it added.
 func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
-	events, resub := d.subscribe(ctx)
+	sub, resub := d.subscribe(ctx)
+	defer sub.close()
 	d.reconcile("start")
 	breaks := backoff{min: d.MinBackoff, max: d.MaxBackoff}
 	resync := time.NewTicker(d.opts.ResyncInterval)
@@ -64,6 +68,14 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	retries := backoff{min: d.MinBackoff, max: d.MaxBackoff}
+	// broken: a stream broke (a receive buffer overrun, say), events were
+	// lost. Resubscribe to all after a pause that grows while it keeps
+	// breaking, then re-list what the gap hid.
+	broken := func() {
+		d.resubs.Add(1)
+		sub.close()
+		sub, resub = subscription{}, time.After(breaks.next())
+	}
 	for {
 		if !d.ready.Load() {
 			retry.Reset(retries.next()) // not verified: try again, ever more slowly
@@ -71,21 +83,32 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		select {
 		case <-ctx.Done():
 			return d.stop()
-		case _, ok := <-events:
+		case _, ok := <-sub.events:
 			if !ok {
 				if ctx.Err() != nil {
 					return d.stop()
 				}
-				// The stream broke (a receive buffer overrun, say): events
-				// were lost. Resubscribe after a pause that grows while it
-				// keeps breaking, then re-list what the gap hid.
-				d.resubs.Add(1)
-				events, resub = nil, time.After(breaks.next())
+				broken()
 				continue
 			}
 			d.reconcile("netlink event")
+		case ev, ok := <-sub.rules:
+			if !ok {
+				if ctx.Err() != nil {
+					return d.stop()
+				}
+				broken()
+				continue
+			}
+			relevant := d.concerns(ev)
+			if d.drainRules(sub.rules) {
+				relevant = true
+			}
+			if relevant {
+				d.reconcile("rule event")
+			}
 		case <-resub:
-			if events, resub = d.subscribe(ctx); events != nil {
+			if sub, resub = d.subscribe(ctx); sub.events != nil {
 				d.reconcile("resubscribed")
 			}
 		case <-resync.C:
@@ -101,16 +124,75 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 }
 
-// subscribe opens a netlink watch. On failure it returns a nil events
-// channel (which blocks forever) and a timer channel for the next attempt;
+// subscription is the daemon's event streams: links, addresses and routes
+// (loopback.Netlink.Watch) and policy rules (tunnel.Netlink.WatchRules,
+// when the agent has a tunnel boundary). Either breaking ends both.
+type subscription struct {
+	events <-chan loopback.Event
+	rules  <-chan tunnel.RuleEvent
+	cancel context.CancelFunc
+}
+
+func (s subscription) close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+}
+
+// subscribe opens the netlink watches. On failure it returns no channels
+// (a nil channel blocks forever) and a timer channel for the next attempt;
 // the periodic re-list keeps repairing in the meantime.
-func (d *Daemon) subscribe(ctx context.Context) (<-chan loopback.Event, <-chan time.Time) {
+func (d *Daemon) subscribe(ctx context.Context) (subscription, <-chan time.Time) {
+	ctx, cancel := context.WithCancel(ctx)
 	ch, err := d.Agent.NL.Watch(ctx)
 	if err != nil {
+		cancel()
 		d.Log.Warn("netlink subscription failed; relying on periodic re-list until it works", "err", err)
-		return nil, time.After(d.MaxBackoff)
+		return subscription{}, time.After(d.MaxBackoff)
 	}
-	return ch, nil
+	sub := subscription{events: ch, cancel: cancel}
+	if d.Agent.Tun != nil {
+		if sub.rules, err = d.Agent.Tun.WatchRules(ctx); err != nil {
+			cancel()
+			d.Log.Warn("rule subscription failed; relying on periodic re-list until it works", "err", err)
+			return subscription{}, time.After(d.MaxBackoff)
+		}
+	}
+	return sub, nil
+}
+
+// concerns tells whether a rule event is about the plan: a rule with
+// lvsnode's protocol or table, or one from a VIP (someone else's rule for
+// a VIP can shadow lvsnode's). Other rules' churn costs no apply.
+func (d *Daemon) concerns(ev tunnel.RuleEvent) bool {
+	r := ev.Rule
+	if r.Protocol == OwnerProto || r.Table == MSSTable {
+		return true
+	}
+	for _, v := range d.opts.VIPs {
+		if r.Src == netip.PrefixFrom(v, v.BitLen()) {
+			return true
+		}
+	}
+	return false
+}
+
+// drainRules takes the rule events already queued (a burst is one apply)
+// and tells whether any concerns the plan. A closed channel is left for
+// the next select to see.
+func (d *Daemon) drainRules(rules <-chan tunnel.RuleEvent) bool {
+	relevant := false
+	for {
+		select {
+		case ev, ok := <-rules:
+			if !ok {
+				return relevant
+			}
+			relevant = relevant || d.concerns(ev)
+		default:
+			return relevant
+		}
+	}
 }
 
 // convergeAttempts bounds the applies of one reconcile whose read-back

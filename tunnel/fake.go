@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -29,6 +30,8 @@ type Fake struct {
 	// Gets answers RouteGet by destination; absent ones give ErrNotFound.
 	Gets map[netip.Addr]Route
 	FOU  bool // the fou module is available
+	// watchers get every rule change, as the kernel multicasts them.
+	watchers []chan RuleEvent
 }
 
 var _ Netlink = (*Fake)(nil)
@@ -182,6 +185,7 @@ func (f *Fake) AddRule(r Rule) error {
 	}
 	f.rules = append(f.rules, r)
 	f.Log = append(f.Log, "add "+r.String())
+	f.notify(RuleEvent{Rule: r})
 	return nil
 }
 
@@ -194,6 +198,7 @@ func (f *Fake) DelRule(r Rule) error {
 	}
 	f.rules = slices.Delete(f.rules, i, i+1)
 	f.Log = append(f.Log, "del "+r.String())
+	f.notify(RuleEvent{Rule: r, Deleted: true})
 	return nil
 }
 
@@ -288,4 +293,52 @@ func (f *Fake) AllRules() []Rule {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.rules)
+}
+
+// WatchRules gets every later AddRule and DelRule; a full buffer drops the
+// event and closes the channel, as an overrun socket breaks the kernel's
+// stream.
+func (f *Fake) WatchRules(ctx context.Context) (<-chan RuleEvent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail("WatchRules"); err != nil {
+		return nil, err
+	}
+	ch := make(chan RuleEvent, 16)
+	f.watchers = append(f.watchers, ch)
+	context.AfterFunc(ctx, func() { f.unwatch(ch) })
+	return ch, nil
+}
+
+// BreakRuleWatches closes every rule watch (a test helper: the stream broke).
+func (f *Fake) BreakRuleWatches() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range f.watchers {
+		close(w)
+	}
+	f.watchers = nil
+}
+
+func (f *Fake) unwatch(ch chan RuleEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if i := slices.Index(f.watchers, ch); i >= 0 {
+		close(ch)
+		f.watchers = slices.Delete(f.watchers, i, i+1)
+	}
+}
+
+// notify runs with f.mu held.
+func (f *Fake) notify(ev RuleEvent) {
+	kept := f.watchers[:0]
+	for _, w := range f.watchers {
+		select {
+		case w <- ev:
+			kept = append(kept, w)
+		default:
+			close(w)
+		}
+	}
+	f.watchers = kept
 }

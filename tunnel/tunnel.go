@@ -13,6 +13,7 @@
 package tunnel
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -201,6 +202,10 @@ type Netlink interface {
 	// DelRule deletes the rule matching r's source, table, priority and
 	// protocol; ErrNotFound if none.
 	DelRule(r Rule) error
+	// WatchRules reports each rule the kernel adds or deletes, both
+	// families; the channel is closed when the stream breaks (events were
+	// lost: resubscribe and re-list) or ctx ends.
+	WatchRules(ctx context.Context) (<-chan RuleEvent, error)
 	// Routes lists the routes of one table and family (cached clones
 	// excluded).
 	Routes(table, family int) ([]Route, error)
