@@ -28,6 +28,7 @@ func (a *Agent) Check(p Plan) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	p = a.keepNICsRP(p, st, st.Desired.Interfaces)
 	ob, err := a.observeAll(p, st)
 	if err != nil {
 		return Report{}, err
@@ -75,6 +76,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	if err != nil {
 		return Report{}, nil, err
 	}
+	p = a.keepNICsRP(p, st, o.Interfaces)
 	created, err := a.prepareTun(p, st)
 	if created {
 		if serr := st.Save(a.StateFile); err == nil {

@@ -66,6 +66,8 @@ func modeOpts(t *testing.T, kv ...string) Options {
 			c.TunPort = v
 		case "gateway":
 			c.Gateways = append(c.Gateways, v)
+		case "interface":
+			c.Interfaces = append(c.Interfaces, v)
 		}
 	}
 	o, err := c.Options()
