@@ -58,5 +58,7 @@ func (d *Daemon) metrics(w http.ResponseWriter, _ *http.Request) {
 	metric("lvsnode_agent_repairs_total", "counter", "Reconciles that found drift and repaired it.", d.repairs.Load())
 	metric("lvsnode_agent_apply_failures_total", "counter", "Reconciles that failed or could not verify.", d.failures.Load())
 	metric("lvsnode_agent_resubscriptions_total", "counter", "Netlink subscriptions re-opened after breaking.", d.resubs.Load())
+	metric("lvsnode_agent_reconciles_total", "counter", "Applies run (start, plan-related events, re-lists, retries).", d.reconciles.Load())
+	metric("lvsnode_agent_interrupted_reads_total", "counter", "Reconciles whose kernel dumps kept being interrupted by churn: retried, never drift.", d.interrupted.Load())
 	metric("lvsnode_agent_last_repair_seconds", "gauge", "Duration of the last drift repair.", time.Duration(d.repairNs.Load()).Seconds())
 }
