@@ -2,9 +2,9 @@ package agent
 
 import (
 	"io"
-	"sync/atomic"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
