@@ -27,6 +27,10 @@ type Daemon struct {
 
 	// Backoff bounds for retrying a failed apply and a broken subscription.
 	MinBackoff, MaxBackoff time.Duration
+	// Hold, when set, is the daemon's claim on the state file; a reload
+	// updates it so one-shot commands compare with what is kept now.
+	Hold       *Hold
+	ConfigPath string
 	// AllEvents makes every netlink event trigger a reconcile, as before
 	// events were filtered to what the plan concerns; benchmarks set it
 	// to measure what the filter saves.
@@ -221,6 +225,11 @@ func (d *Daemon) reload() {
 			d.Log.Error("reload refused; keeping the running configuration", "err", err)
 		} else {
 			d.opts, d.plan = o, NewPlan(o)
+			if d.Hold != nil {
+				if err := d.Hold.Update(HolderOf(o, d.ConfigPath)); err != nil {
+					d.Log.Warn("could not update the daemon's claim file", "err", err)
+				}
+			}
 			d.Log.Info("configuration reloaded", "vips", o.VIPs)
 		}
 	}

@@ -189,6 +189,9 @@ func agentApply(c *cli.Context) error {
 	if err := capability.RequireNetAdmin("agent apply"); err != nil {
 		return cli.Exit(err.Error(), exitBadInput)
 	}
+	if err := agent.CheckHolder(o.StateFile, &o); err != nil {
+		return cli.Exit(err.Error(), 1) // refused: nothing changed
+	}
 	a, closeFn, err := newAgent(o.StateFile)
 	if err != nil {
 		return err
