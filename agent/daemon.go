@@ -40,6 +40,7 @@ type Daemon struct {
 	plan     Plan
 	ready    atomic.Bool
 	mu       sync.Mutex
+	note     string // a refused reload, said by /readyz
 	last     Report
 	lastErr  error
 	repairs  atomic.Uint64
@@ -220,6 +221,9 @@ func (d *Daemon) reload() {
 	refused := ""
 	if d.Reload != nil {
 		o, err := d.Reload()
+		if err == nil {
+			err = restartOnly(d.opts, o)
+		}
 		if err != nil {
 			refused = "reload refused, running configuration kept: " + err.Error()
 			d.Log.Error("reload refused; keeping the running configuration", "err", err)
@@ -238,9 +242,30 @@ func (d *Daemon) reload() {
 	if ok, why := d.Ready(); !ok {
 		_ = d.Notify.Notify(systemd.Ready("reloaded, not verified: " + strings.Join(why, "; ")))
 	}
+	d.mu.Lock()
+	d.note = refused // shown by /readyz until a reload is accepted
+	d.mu.Unlock()
 	if refused != "" {
 		_ = d.Notify.Notify(systemd.Status(refused))
 	}
+}
+
+// restartOnly refuses a reload that changes what the running process
+// cannot take over: the state file (and with it the daemon's claim and
+// lock) and the HTTP listener are opened once, at start. Applying the rest
+// and ignoring those would log "reloaded" with half of the file in force.
+func restartOnly(cur, next Options) error {
+	var changed []string
+	if next.StateFile != cur.StateFile {
+		changed = append(changed, fmt.Sprintf("state-file %s -> %s", cur.StateFile, next.StateFile))
+	}
+	if next.Listen != cur.Listen {
+		changed = append(changed, fmt.Sprintf("listen %q -> %q", cur.Listen, next.Listen))
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s take(s) effect only on restart (systemctl restart lvsnode-agent)", strings.Join(changed, ", "))
 }
 
 // backoff grows a delay while failures come in quick succession and
@@ -270,6 +295,14 @@ func (d *Daemon) stop() error {
 	done, notes, err := d.Agent.Teardown(nil)
 	d.Log.Info("torn down on stop", "done", done, "notes", notes)
 	return err
+}
+
+// Note is what /readyz says besides readiness: the last reload refused,
+// or "" once a reload was accepted.
+func (d *Daemon) Note() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.note
 }
 
 // Ready reports whether every desired item was verified by the last

@@ -11,7 +11,8 @@ import (
 //
 //	/healthz  200 while the process runs.
 //	/readyz   200 "ready" only while every desired item is verified by the
-//	          last reconcile; 503 with one reason per line otherwise.
+//	          last reconcile; 503 with one reason per line otherwise. A
+//	          refused reload adds a line to either, until one succeeds.
 //	/metrics  Prometheus text format.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -21,12 +22,15 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, why := d.Ready()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if note := d.Note(); note != "" {
+			why = append(why, note) // the running configuration still serves
+		}
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, strings.Join(why, "\n"))
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, strings.Join(append([]string{"ready"}, why...), "\n"))
 	})
 	mux.HandleFunc("/metrics", d.metrics)
 	return mux
