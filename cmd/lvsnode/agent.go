@@ -24,7 +24,8 @@ func agentCommand() *cli.Command {
 		Description: "The LVS-DR real-server recipe, done in the right order and kept:\n" +
 			"  1. arp_ignore=1, arp_announce=2 on all, lo (and --interface NICs)\n" +
 			"  2. each VIP as /32 (/128) on lo, labelled lo:lvsnode\n" +
-			"  3. a host route per VIP via lo (route protocol 76)\n" +
+			"  3. a host route per IPv4 VIP via lo (route protocol 76; the kernel\n" +
+			"     adds the IPv6 one itself)\n" +
 			"Every flag can also come from LVSNODE_<FLAG> (LVSNODE_VIP=a,b) or the\n" +
 			"YAML --config file (see examples/agent.yaml); flags win over the file.",
 		Subcommands: []*cli.Command{
