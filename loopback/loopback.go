@@ -55,12 +55,26 @@ const (
 )
 
 // Event says that something changed on the host's links, addresses or
-// routes. It carries no detail on purpose: events are a hint to re-list,
-// never a source of truth (they are lost on buffer overruns, and address
-// events do not carry labels).
+// routes, and what it concerns, so that a consumer can ignore changes to
+// things it does not manage. Events are a hint to re-list, never a source
+// of truth: they are lost on buffer overruns, and address events carry no
+// labels or protocols.
 type Event struct {
 	Kind string // "link", "addr" or "route"
+	// Dev is the interface concerned (the link, the address's device or
+	// the route's output device); "" when unknown (a multipath route, a
+	// link gone before its name was learnt).
+	Dev string
+	// Prefix is the address or the route's destination; invalid for link
+	// events and for routes without a destination (default routes).
+	Prefix netip.Prefix
 }
+
+// ErrInterrupted is returned (wrapped) by Addrs and Routes when the kernel
+// kept interrupting the dump because the table changed while it was read
+// (NLM_F_DUMP_INTR), after retries: the result is unknown, not empty, and
+// says nothing about drift. Try again later.
+var ErrInterrupted = errors.New("dump interrupted: the kernel's table kept changing while it was read")
 
 // Netlink is the kernel boundary of the agent.
 type Netlink interface {

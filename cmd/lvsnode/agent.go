@@ -25,9 +25,9 @@ func agentCommand() *cli.Command {
 		Description: "The LVS real-server recipes, done in the right order and kept:\n" +
 			"  dr:  arp_ignore=1, arp_announce=2 on all, lo (and --interface NICs);\n" +
 			"       each VIP as /32 (/128) on lo, labelled lo:lvsnode; a host route\n" +
-			"       per VIP via lo (route protocol 76)\n" +
+			"       per IPv4 VIP via lo (route protocol 76; the kernel adds the IPv6 one)\n" +
 			"  tun: as dr, plus the tunnel device up (ipip: tunl0/ip6tnl0, gue: a FOU\n" +
-			"       port --tun-port and tunl0/ip6tnl0, gre: gre0/ip6gre0), rp_filter=2\n" +
+			"       port --tun-port and tunl0/ip6tnl0, gre: gre0/ip6gre0), rp_filter=0\n" +
 			"       on it, and `from VIP lookup 76` with main's routes copied there\n" +
 			"       with advmss, so TCP to the VIP fits after encapsulation\n" +
 			"  nat: the default route via --gateway (the director), proto 76; the\n" +
@@ -213,6 +213,9 @@ func agentApply(c *cli.Context) error {
 	}
 	if err := capability.RequireNetAdmin("agent apply"); err != nil {
 		return cli.Exit(err.Error(), exitBadInput)
+	}
+	if err := agent.CheckHolder(o.StateFile, &o); err != nil {
+		return cli.Exit(err.Error(), 1) // refused: nothing changed
 	}
 	a, closeFn, err := newAgent(o.StateFile)
 	if err != nil {
