@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lvsnode/lvsnode/internal/netnstest"
+	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/systemd"
 	"github.com/lvsnode/lvsnode/tunnel"
 )
@@ -116,4 +117,25 @@ func mustPrefix(t *testing.T, s string) netip.Prefix {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// The modes' route events pass the filter: NAT's default routes (no
+// prefix), TUN's main table (mirrored into MSSTable); a DR plan's do not.
+func TestInterestCoversTheModesRoutes(t *testing.T) {
+	def := loopback.Event{Kind: "route", Dev: "eth0"}
+	other := loopback.Event{Kind: "route", Dev: "eth0", Prefix: mustPrefix(t, "192.168.0.0/16")}
+	for _, c := range []struct {
+		o          Options
+		def, other bool
+		name       string
+	}{
+		{modeOpts(t, "vip", "10.0.0.100"), false, false, "dr"},
+		{modeOpts(t, "mode", "nat", "gateway", "10.0.0.2"), true, false, "nat"},
+		{modeOpts(t, "mode", "tun", "vip", "10.0.0.100"), true, true, "tun"},
+	} {
+		in := interestOf(NewPlan(c.o))
+		if in.concerns(def) != c.def || in.concerns(other) != c.other {
+			t.Errorf("%s: default route %v (want %v), other route %v (want %v)", c.name, in.concerns(def), c.def, in.concerns(other), c.other)
+		}
+	}
 }
