@@ -183,7 +183,7 @@ func TestApplyMissingInterfaceChangesNothing(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.Interfaces = []string{"eth9"}
-	_, _, err := h.agent.Apply(NewPlan(o), o)
+	err := h.agent.Preflight(NewPlan(o)) // what `agent apply` runs first
 	if !errors.Is(err, sysctl.ErrNotExist) {
 		t.Fatalf("err = %v, want ErrNotExist", err)
 	}

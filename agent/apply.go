@@ -10,11 +10,13 @@ import (
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
+	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 // Agent applies, checks and tears down plans through the kernel boundaries.
 type Agent struct {
 	NL        loopback.Netlink
+	Tun       tunnel.Netlink // TUN and NAT modes; nil is fine for DR
 	Sys       sysctl.Client
 	StateFile string
 }
@@ -26,11 +28,29 @@ func (a *Agent) Check(p Plan) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	ob, err := a.observe(p)
+	p = a.keepNICsRP(p, st, st.Desired.Interfaces)
+	ob, err := a.observeAll(p, st)
 	if err != nil {
 		return Report{}, err
 	}
+	adopt(st, ob) // in memory only: marked items count as the agent's
 	return report(p, st, ob), nil
+}
+
+// Preflight checks what Apply would otherwise only degrade: every device
+// of p's sysctls exists. `agent apply` calls it first, so a mistyped
+// --interface changes nothing; the daemon does not (a NIC that vanishes
+// or appears late degrades its own rows only). The error wraps
+// sysctl.ErrNotExist.
+func (a *Agent) Preflight(p Plan) error {
+	for _, s := range p.Sysctls {
+		if _, err := a.Sys.Get(s.Key); errors.Is(err, sysctl.ErrNotExist) {
+			return fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Apply makes the kernel match p and returns the verified report with the
@@ -43,7 +63,9 @@ func (a *Agent) Check(p Plan) (Report, error) {
 // locked throughout, so a daemon and a CLI run never interleave. Addresses and routes
 // already present are left as they are, whoever added them; only the
 // agent's own stale ones are removed. A report that still differs after the
-// changes is returned with an error wrapping ErrNotVerified.
+// changes is returned with an error wrapping ErrNotVerified; so is a
+// sysctl whose interface is absent, which is skipped while the rest of
+// the plan is applied (see Preflight).
 func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	unlock, err := lockState(a.StateFile)
 	if err != nil {
@@ -54,25 +76,47 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	if err != nil {
 		return Report{}, nil, err
 	}
-	ob, err := a.observe(p)
+	p = a.keepNICsRP(p, st, o.Interfaces)
+	created, err := a.prepareTun(p, st)
+	if created {
+		if serr := st.Save(a.StateFile); err == nil {
+			err = serr
+		}
+	}
 	if err != nil {
+		return Report{}, nil, err
+	}
+	ob, err := a.observeAll(p, st)
+	if err != nil {
+		return Report{}, nil, err
+	}
+	if err := checkModes(p, ob); err != nil {
 		return Report{}, nil, err
 	}
 	if o.SysctlFile != "" {
 		if err := sysctl.CheckDropInPath(o.SysctlFile); err != nil {
 			return Report{}, nil, err
 		}
+		removeStaleTemps(o.SysctlFile) // written under the same lock
 	}
+	adopted := adopt(st, ob)
 	in, err := record(st, p, o, ob)
 	if err != nil {
 		return Report{}, nil, err
 	}
+	in.changed = in.changed || len(adopted) > 0
 	if in.changed {
 		if err := st.Save(a.StateFile); err != nil {
 			return Report{}, nil, err
 		}
 	}
 	changes, err := a.carryOut(st, p, o, ob, in)
+	if err == nil {
+		var mch []string
+		mch, err = a.applyModes(st, p, ob)
+		changes = append(changes, mch...)
+	}
+	changes = append(adopted, changes...)
 	if len(changes) > 0 || in.changed {
 		if serr := st.Save(a.StateFile); err == nil {
 			err = serr
@@ -81,7 +125,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	if err != nil {
 		return Report{}, changes, err
 	}
-	after, err := a.observe(p)
+	after, err := a.observeAll(p, st)
 	if err != nil {
 		return Report{}, changes, err
 	}
@@ -105,17 +149,23 @@ type intent struct {
 // own and the sysctls' original values, before the kernel is touched.
 func record(st *State, p Plan, o Options, ob observed) (intent, error) {
 	var in intent
-	desired := StateDesired{Mode: o.Mode, VIPs: o.VIPs, Interfaces: o.Interfaces}
+	desired := StateDesired{Mode: o.Mode, VIPs: o.VIPs, Interfaces: o.Interfaces, TunType: o.TunType, TunPort: o.TunPort}
+	for _, g := range o.Gateways {
+		desired.Gateways = append(desired.Gateways, g.String())
+	}
 	if !equalDesired(st.Desired, desired) {
 		st.Desired, in.changed = desired, true
 	}
 	for _, s := range p.Sysctls {
 		cur, ok := ob.sysctls[s.Key.String()]
 		if !ok {
-			return in, fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
-		}
-		if cur == s.Value {
+			// Its interface is absent: that row reads back as drift
+			// (not verified), and everything else, the VIPs first of
+			// all, goes ahead.
 			continue
+		}
+		if s.Serves(cur) {
+			continue // as needed, or stricter: kept
 		}
 		in.writes = append(in.writes, s)
 		if rec, seen := st.Sysctls[s.Key.String()]; !seen || rec.Set != s.Value {
@@ -136,7 +186,7 @@ func record(st *State, p Plan, o Options, ob observed) (intent, error) {
 		}
 	}
 	for _, rt := range p.Routes {
-		if _, ok := ob.routes[rt.Dst]; !ok {
+		if _, ok := ob.slot(rt); !ok {
 			in.addRoutes = append(in.addRoutes, rt)
 			if !st.ownsRoute(rt.Dst) {
 				st.Routes, in.changed = append(st.Routes, rt.Dst), true
@@ -156,7 +206,9 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 	var changes []string
 	// ARP sysctls before any VIP exists.
 	for _, s := range in.writes {
-		if err := a.Sys.Set(s.Key, s.Value); err != nil {
+		if err := a.Sys.Set(s.Key, s.Value); errors.Is(err, sysctl.ErrNotExist) {
+			continue // its interface vanished since observe: degraded row
+		} else if err != nil {
 			return changes, err
 		}
 		changes = append(changes, fmt.Sprintf("set %s=%s (was %s)", s.Key, s.Value, ob.sysctls[s.Key.String()]))
@@ -164,7 +216,7 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 	// Persist them across reboots and udev replays, if asked, before any
 	// VIP exists too: a bad path fails here, with no VIP bound.
 	if o.SysctlFile != "" {
-		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.Settings()))
+		changed, err := writeIfDifferent(o.SysctlFile, sysctl.RenderDropIn(p.settingsKeeping(ob)))
 		if err != nil {
 			return changes, fmt.Errorf("write %s: %w", o.SysctlFile, err)
 		}
@@ -184,8 +236,11 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 		changes = append(changes, "set link "+p.Link+" up")
 	}
 	// The agent's own VIPs that are no longer wanted: routes, then addresses.
-	for _, pf := range p.stale(st.Routes) {
-		if rt, ok := ob.routes[pf]; ok && looksOwned(nil, &rt) {
+	for _, pf := range p.staleRoutes(st.Routes) {
+		// Only the route with the agent's mark: a same-prefix route of
+		// someone else's (another protocol or metric) stays, and never
+		// hides the agent's own from this removal.
+		if rt, ok := ob.ownRoute(pf); ok {
 			if err := a.NL.DelRoute(rt); err != nil && !errors.Is(err, loopback.ErrNotFound) {
 				return changes, err
 			}
@@ -193,8 +248,8 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 		}
 		st.dropRoute(pf)
 	}
-	for _, pf := range p.stale(st.Addrs) {
-		if ad, ok := ob.addrs[pf]; ok && looksOwned(&ad, nil) {
+	for _, pf := range p.staleAddrs(st.Addrs) {
+		if ad, ok := ob.addrs[pf]; ok && removable(ad, true) {
 			if err := a.NL.DelAddr(ad); err != nil && !errors.Is(err, loopback.ErrNotFound) {
 				return changes, err
 			}
@@ -219,7 +274,8 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 }
 
 func equalDesired(a, b StateDesired) bool {
-	return a.Mode == b.Mode && slices.Equal(a.VIPs, b.VIPs) && slices.Equal(a.Interfaces, b.Interfaces)
+	return a.Mode == b.Mode && slices.Equal(a.VIPs, b.VIPs) && slices.Equal(a.Interfaces, b.Interfaces) &&
+		a.TunType == b.TunType && a.TunPort == b.TunPort && slices.Equal(a.Gateways, b.Gateways)
 }
 
 func writeIfDifferent(path string, data []byte) (bool, error) {

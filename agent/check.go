@@ -57,11 +57,68 @@ type observed struct {
 	sysctls map[string]string // by key; missing key = parameter absent
 	linkUp  bool
 	addrs   map[netip.Prefix]loopback.Addr
-	routes  map[netip.Prefix]loopback.Route
+	routes  map[netip.Prefix][]loopback.Route // every route via lo, by destination
+	modes   modesObserved                     // TUN and NAT items (agent/modes.go)
+}
+
+// observeAll is observe plus the TUN and NAT items of p and of st.
+func (a *Agent) observeAll(p Plan, st *State) (observed, error) {
+	ob, err := a.observe(p)
+	if err == nil && (p.Tun != nil || p.NAT != nil || st.Tun != nil || st.NAT != nil) {
+		err = a.observeModes(p, st, &ob)
+	}
+	return ob, err
+}
+
+// ownRoute is the route to pf carrying the agent's mark, if any.
+func (ob observed) ownRoute(pf netip.Prefix) (loopback.Route, bool) {
+	for _, r := range ob.routes[pf] {
+		if r.Protocol == OwnerProto {
+			return r, true
+		}
+	}
+	return loopback.Route{}, false
+}
+
+// slot is the route that fills the place the agent's own host route takes:
+// main table, unicast, via lo, the default metric (0 for IPv4, so the one
+// a lookup picks). Normally the agent's (protocol 76); one someone else put
+// there first (the seeds' `route add -host`) serves as well and keeps the
+// kernel from adding the agent's (EEXIST), so it is used but never owned.
+// A same-prefix route with another metric, table or type does not count.
+func (ob observed) slot(want loopback.Route) (loopback.Route, bool) {
+	metric := 0
+	if want.Dst.Addr().Is6() {
+		metric = 1024
+	}
+	for _, r := range ob.routes[want.Dst] {
+		if r.Metric == metric && r.Table == loopback.TableMain && r.Type == loopback.TypeUnicast {
+			return r, true
+		}
+	}
+	return loopback.Route{}, false
+}
+
+// routeActual says what holds a route's slot, for reports.
+func (ob observed) routeActual(want loopback.Route) string {
+	if r, ok := ob.slot(want); ok {
+		if r.Protocol == OwnerProto {
+			return "present"
+		}
+		return fmt.Sprintf("present (proto %d, not lvsnode's)", r.Protocol)
+	}
+	var others []string
+	for _, r := range ob.routes[want.Dst] {
+		others = append(others, fmt.Sprintf("proto %d metric %d table %d type %d", r.Protocol, r.Metric, r.Table, r.Type))
+	}
+	if len(others) > 0 {
+		return "absent (only " + strings.Join(others, ", ") + ")"
+	}
+	return "absent"
 }
 
 func (a *Agent) observe(p Plan) (observed, error) {
-	ob := observed{sysctls: map[string]string{}, addrs: map[netip.Prefix]loopback.Addr{}, routes: map[netip.Prefix]loopback.Route{}}
+	ob := observed{sysctls: map[string]string{}, addrs: map[netip.Prefix]loopback.Addr{}, routes: map[netip.Prefix][]loopback.Route{}}
 	for _, s := range p.Sysctls {
 		v, err := a.Sys.Get(s.Key)
 		if errors.Is(err, sysctl.ErrNotExist) {
@@ -77,21 +134,26 @@ func (a *Agent) observe(p Plan) (observed, error) {
 		return ob, err
 	}
 	ob.linkUp = up
+	return ob, a.observeLo(&ob)
+}
+
+// observeLo reads the addresses and routes on lo into ob.
+func (a *Agent) observeLo(ob *observed) error {
 	addrs, err := a.NL.Addrs(VIPDevice)
 	if err != nil {
-		return ob, err
+		return err
 	}
 	for _, ad := range addrs {
 		ob.addrs[ad.Prefix] = ad
 	}
 	routes, err := a.NL.Routes(VIPDevice)
 	if err != nil {
-		return ob, err
+		return err
 	}
 	for _, r := range routes {
-		ob.routes[r.Dst] = r
+		ob.routes[r.Dst] = append(ob.routes[r.Dst], r)
 	}
-	return ob, nil
+	return nil
 }
 
 // effective is the value the kernel acts on for a per-device ARP setting:
@@ -131,7 +193,7 @@ func report(p Plan, st *State, ob observed) Report {
 		default:
 			it.Actual = file
 		}
-		it.OK = ok && file == s.Value && eff == s.Value
+		it.OK = ok && s.Serves(file) && s.Serves(eff)
 		r.Items = append(r.Items, it)
 	}
 	r.Items = append(r.Items, Item{Kind: "link", Name: p.Link, Desired: "up", Actual: upDown(ob.linkUp), OK: ob.linkUp})
@@ -140,28 +202,41 @@ func report(p Plan, st *State, ob observed) Report {
 		r.Items = append(r.Items, Item{Kind: "address", Name: ad.Prefix.String() + " dev " + ad.Dev, Desired: "present", Actual: presence(ok), OK: ok})
 	}
 	for _, rt := range p.Routes {
-		_, ok := ob.routes[rt.Dst]
-		r.Items = append(r.Items, Item{Kind: "route", Name: rt.Dst.String() + " dev " + rt.Dev, Desired: "present", Actual: presence(ok), OK: ok})
+		_, ok := ob.slot(rt)
+		r.Items = append(r.Items, Item{Kind: "route", Name: rt.Dst.String() + " dev " + rt.Dev, Desired: "present (proto 76, table main, unicast)", Actual: ob.routeActual(rt), OK: ok})
 	}
+	r.Items = append(r.Items, modeItems(p, st, ob)...)
 	// What the agent added earlier and the plan no longer wants.
-	for _, pf := range p.stale(st.Addrs) {
+	for _, pf := range p.staleAddrs(st.Addrs) {
 		_, ok := ob.addrs[pf]
 		r.Items = append(r.Items, Item{Kind: "address", Name: pf.String() + " dev " + VIPDevice, Desired: "absent", Actual: presence(ok), OK: !ok})
 	}
-	for _, pf := range p.stale(st.Routes) {
-		_, ok := ob.routes[pf]
-		r.Items = append(r.Items, Item{Kind: "route", Name: pf.String() + " dev " + VIPDevice, Desired: "absent", Actual: presence(ok), OK: !ok})
+	for _, pf := range p.staleRoutes(st.Routes) {
+		_, ok := ob.ownRoute(pf)
+		r.Items = append(r.Items, Item{Kind: "route", Name: pf.String() + " dev " + VIPDevice + " proto 76", Desired: "absent", Actual: presence(ok), OK: !ok})
 	}
 	return r
 }
 
-// stale returns the prefixes in owned (what the agent added) that p no
-// longer wants. Addresses and routes share one prefix per VIP (NewPlan), so
-// this serves both.
-func (p Plan) stale(owned []netip.Prefix) []netip.Prefix {
+// staleAddrs returns the prefixes in owned (addresses the agent added)
+// that p no longer wants.
+func (p Plan) staleAddrs(owned []netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix
 	for _, pf := range owned {
 		if !slices.ContainsFunc(p.Addrs, func(a loopback.Addr) bool { return a.Prefix == pf }) {
+			out = append(out, pf)
+		}
+	}
+	return out
+}
+
+// staleRoutes returns the prefixes in owned (routes the agent added) that
+// p no longer wants: those of dropped VIPs, and IPv6 ones an older lvsnode
+// added.
+func (p Plan) staleRoutes(owned []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, pf := range owned {
+		if !slices.ContainsFunc(p.Routes, func(r loopback.Route) bool { return r.Dst == pf }) {
 			out = append(out, pf)
 		}
 	}

@@ -26,14 +26,39 @@ var ErrBadInput = errors.New("bad input")
 // Mode is the LVS forwarding method the real server takes part in.
 type Mode string
 
-// ModeDR is direct routing: the director rewrites only the MAC address, so
-// the real server must accept packets for the VIP without announcing it.
-const ModeDR Mode = "dr"
+// The forwarding methods.
+const (
+	// ModeDR is direct routing: the director rewrites only the MAC address,
+	// so the real server must accept packets for the VIP without announcing it.
+	ModeDR Mode = "dr"
+	// ModeTUN is tunnelling: the director wraps each packet in an outer
+	// header (ipip, GUE or GRE) addressed to the real server, which unwraps
+	// it and answers the client directly from the VIP.
+	ModeTUN Mode = "tun"
+	// ModeNAT is masquerading: the director rewrites the destination to the
+	// real server's own address, so the replies must go back through it.
+	ModeNAT Mode = "nat"
+)
+
+// TunType is the encapsulation the director uses in TUN mode (ipvsadm's
+// --tun-type).
+type TunType string
+
+// The tunnel types IPVS can send (GUE since Linux 5.2, GRE since 5.3).
+const (
+	TunIPIP TunType = "ipip"
+	TunGUE  TunType = "gue"
+	TunGRE  TunType = "gre"
+)
 
 // Defaults for values neither flags nor the file set.
 const (
 	DefaultStateFile      = "/var/lib/lvsnode/agent-state.json"
 	DefaultResyncInterval = 10 * time.Second
+	// MinResyncInterval is the floor of --resync-interval: each re-list
+	// reads every sysctl and dumps lo's addresses and routes, so 1ns
+	// would burn a core re-reading an unchanged host.
+	MinResyncInterval = 100 * time.Millisecond
 )
 
 // Value is one user-supplied string and where it came from ("--vip",
@@ -53,10 +78,14 @@ type Config struct {
 	Mode           Value
 	VIPs           []Value
 	Interfaces     []Value
+	TunType        Value
+	TunPort        Value
+	Gateways       []Value
 	StateFile      string
 	SysctlFile     string
 	Listen         string
 	ResyncInterval time.Duration
+	ResyncWhere    string // where ResyncInterval came from, for errors
 	TeardownOnStop bool
 }
 
@@ -65,6 +94,9 @@ type Options struct {
 	Mode           Mode
 	VIPs           []netip.Addr
 	Interfaces     []string // extra interfaces for the ARP sysctls, besides all and lo
+	TunType        TunType  // tun: the director's --tun-type (ipip when not given)
+	TunPort        int      // tun, gue: the director's --tun-port
+	Gateways       []Gateway
 	StateFile      string
 	SysctlFile     string // "" = do not persist sysctls in /etc/sysctl.d
 	Listen         string // "" = no HTTP endpoint
@@ -74,14 +106,17 @@ type Options struct {
 
 // fileConfig is the YAML schema of examples/agent.yaml.
 type fileConfig struct {
-	Mode           lineString    `yaml:"mode"`
-	VIPs           []lineString  `yaml:"vips"`
-	Interfaces     []lineString  `yaml:"interfaces"`
-	StateFile      string        `yaml:"state-file"`
-	SysctlFile     string        `yaml:"sysctl-file"`
-	Listen         string        `yaml:"listen"`
-	ResyncInterval time.Duration `yaml:"resync-interval"`
-	TeardownOnStop bool          `yaml:"teardown-on-stop"`
+	Mode           lineString   `yaml:"mode"`
+	VIPs           []lineString `yaml:"vips"`
+	Interfaces     []lineString `yaml:"interfaces"`
+	TunType        lineString   `yaml:"tun-type"`
+	TunPort        lineString   `yaml:"tun-port"`
+	Gateways       []lineString `yaml:"gateways"`
+	StateFile      string       `yaml:"state-file"`
+	SysctlFile     string       `yaml:"sysctl-file"`
+	Listen         string       `yaml:"listen"`
+	ResyncInterval lineString   `yaml:"resync-interval"`
+	TeardownOnStop bool         `yaml:"teardown-on-stop"`
 }
 
 // lineString is a scalar that remembers its line for error messages.
@@ -115,13 +150,23 @@ func LoadFile(path string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("%w: %s", ErrBadInput, yamlError(path, err))
 	}
+	if line, extra := secondDocument(dec, data); extra {
+		return Config{}, fmt.Errorf("%w: %s:%d: a second YAML document (---): put every setting in one document", ErrBadInput, path, line)
+	}
 	at := func(l lineString) Value { return Value{S: l.S, Where: fmt.Sprintf("%s:%d", path, l.Line)} }
 	c := Config{
 		StateFile:      fc.StateFile,
 		SysctlFile:     fc.SysctlFile,
 		Listen:         fc.Listen,
-		ResyncInterval: fc.ResyncInterval,
 		TeardownOnStop: fc.TeardownOnStop,
+	}
+	if fc.ResyncInterval.S != "" {
+		v := at(fc.ResyncInterval)
+		d, err := time.ParseDuration(v.S)
+		if err != nil {
+			return Config{}, v.errorf("resync-interval %q is not a duration (e.g. 10s, 500ms)", v.S)
+		}
+		c.ResyncInterval, c.ResyncWhere = d, v.Where
 	}
 	if fc.Mode.S != "" {
 		c.Mode = at(fc.Mode)
@@ -132,7 +177,38 @@ func LoadFile(path string) (Config, error) {
 	for _, v := range fc.Interfaces {
 		c.Interfaces = append(c.Interfaces, at(v))
 	}
+	if fc.TunType.S != "" {
+		c.TunType = at(fc.TunType)
+	}
+	if fc.TunPort.S != "" {
+		c.TunPort = at(fc.TunPort)
+	}
+	for _, v := range fc.Gateways {
+		c.Gateways = append(c.Gateways, at(v))
+	}
 	return c, nil
+}
+
+// secondDocument tells whether the decoder holds another document after
+// the first, and the line of its "---" separator. yaml.v3 reads only the
+// first document of a stream; the rest would be silently ignored.
+func secondDocument(dec *yaml.Decoder, data []byte) (int, bool) {
+	var n yaml.Node
+	err := dec.Decode(&n)
+	if errors.Is(err, io.EOF) {
+		return 0, false
+	}
+	line := n.Line // the second document's first content, or 0 on error
+	lines := strings.Split(string(data), "\n")
+	if line <= 0 || line > len(lines) {
+		line = len(lines)
+	}
+	for l := line; l >= 1; l-- { // back to its separator
+		if t := strings.TrimRight(lines[l-1], " \t\r"); t == "---" || strings.HasPrefix(t, "--- ") {
+			return l, true
+		}
+	}
+	return line, true
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)

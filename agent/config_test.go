@@ -71,6 +71,11 @@ func TestBadInputNamesWhereAndIsOneLine(t *testing.T) {
 		{"multicast vip as /32", "vips: [224.0.0.1/32]\n", "not a unicast service address"},
 		{"unspecified v6 as /128", "vips: ['::/128']\n", "not a unicast service address"},
 		{"bad duration", "vips: [10.0.0.1]\nresync-interval: soon\n", ":2:"},
+		// Fault 10 of issue 7: 1ns was accepted and burnt a core.
+		{"resync below the floor", "vips: [10.0.0.1]\nresync-interval: 1ns\n", ":2: 1ns is below the 100ms floor"},
+		// Fault 10 of issue 7: a second document was silently ignored.
+		{"second document", "vips: [10.0.0.1]\n---\nvips: [10.0.0.2]\n", ":2: a second YAML document"},
+		{"second document after a comment", "# site\nvips: [10.0.0.1]\n\n---\n# more\nmode: dr\n", ":4: a second YAML document"},
 		{"dotted interface", "vips: [10.0.0.1]\ninterfaces: [eth0.100]\n", ":2: interface \"eth0.100\""},
 	}
 	for _, tc := range cases {
@@ -90,6 +95,30 @@ func TestBadInputNamesWhereAndIsOneLine(t *testing.T) {
 				t.Fatalf("error %q, want one line containing %q", msg, tc.want)
 			}
 		})
+	}
+}
+
+// Fault 4 of issue 7: reserved and special addresses were accepted as VIPs
+// (255.255.255.255 then captured `ip route get 255.255.255.255`).
+func TestReservedAddressesRefusedAsVIPs(t *testing.T) {
+	for _, in := range []string{
+		"255.255.255.255", "240.0.0.1", "250.1.2.3", "0.0.0.1", "0.255.255.255", "0.0.0.0",
+		"127.0.0.2", "224.0.0.1", "239.1.1.1", "169.254.1.1",
+		"::", "::1", "ff02::1", "ff05::2", "fe80::1", "::10.0.0.1", "::ffff:255.255.255.255",
+	} {
+		_, err := ParseVIP(in)
+		if err == nil {
+			t.Errorf("ParseVIP(%q) accepted", in)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, in) {
+			t.Errorf("ParseVIP(%q): %q, want one line naming it", in, msg)
+		}
+	}
+	for _, ok := range []string{"10.0.0.1", "192.0.2.1", "223.255.255.254", "1.0.0.1", "fd00::100", "2001:db8::1", "100::1"} {
+		if _, err := ParseVIP(ok); err != nil {
+			t.Errorf("ParseVIP(%q): %v", ok, err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,12 +13,14 @@ import (
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/systemd"
+	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 // Daemon keeps a plan true: it applies it, tells systemd READY=1 only once
 // the kernel reads back as planned, then repairs drift on every netlink
-// event and on a periodic re-list (sysctls send no events, and event
-// streams lose messages), reloads on demand and stops cleanly.
+// event (links, addresses, routes, and the policy rules that concern the
+// plan) and on a periodic re-list (sysctls and FOU ports send no events,
+// and event streams lose messages), reloads on demand and stops cleanly.
 type Daemon struct {
 	Agent  *Agent
 	Notify systemd.Notifier
@@ -27,17 +30,31 @@ type Daemon struct {
 
 	// Backoff bounds for retrying a failed apply and a broken subscription.
 	MinBackoff, MaxBackoff time.Duration
+	// Hold, when set, is the daemon's claim on the state file; a reload
+	// updates it so one-shot commands compare with what is kept now.
+	Hold       *Hold
+	ConfigPath string
+	// AllEvents makes every netlink event trigger a reconcile, as before
+	// events were filtered to what the plan concerns; benchmarks set it
+	// to measure what the filter saves.
+	AllEvents bool
 
 	opts     Options
 	plan     Plan
 	ready    atomic.Bool
 	mu       sync.Mutex
+	note     string // a refused reload, said by /readyz
 	last     Report
 	lastErr  error
 	repairs  atomic.Uint64
 	failures atomic.Uint64
 	resubs   atomic.Uint64
 	repairNs atomic.Int64 // duration of the last repair
+	// reconciles counts applies run; interrupted those whose dumps the
+	// kernel kept interrupting (unknown, retried: never drift).
+	reconciles, interrupted atomic.Uint64
+	again                   bool // reconcile wants a quick retry
+	interest                atomic.Pointer[interest]
 }
 
 // NewDaemon returns a Daemon for o.
@@ -50,7 +67,9 @@ func NewDaemon(a *Agent, n systemd.Notifier, log *slog.Logger, o Options) *Daemo
 // reload (SIGHUP) re-reads the options. On return it has sent STOPPING=1
 // and, with TeardownOnStop, torn down what it added.
 func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
-	events, resub := d.subscribe(ctx)
+	d.interest.Store(interestOf(d.plan))
+	sub, resub := d.subscribe(ctx)
+	defer sub.close()
 	d.reconcile("start")
 	breaks := backoff{min: d.MinBackoff, max: d.MaxBackoff}
 	resync := time.NewTicker(d.opts.ResyncInterval)
@@ -64,28 +83,50 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	retries := backoff{min: d.MinBackoff, max: d.MaxBackoff}
+	// broken: a stream broke (a receive buffer overrun, say), events were
+	// lost. Resubscribe to all after a pause that grows while it keeps
+	// breaking, then re-list what the gap hid.
+	broken := func() {
+		d.resubs.Add(1)
+		sub.close()
+		sub, resub = subscription{}, time.After(breaks.next())
+	}
 	for {
-		if !d.ready.Load() {
+		switch {
+		case !d.ready.Load():
 			retry.Reset(retries.next()) // not verified: try again, ever more slowly
+		case d.again:
+			retry.Reset(d.MinBackoff) // the last read was interrupted: read again soon
 		}
 		select {
 		case <-ctx.Done():
 			return d.stop()
-		case _, ok := <-events:
+		case _, ok := <-sub.events:
 			if !ok {
 				if ctx.Err() != nil {
 					return d.stop()
 				}
-				// The stream broke (a receive buffer overrun, say): events
-				// were lost. Resubscribe after a pause that grows while it
-				// keeps breaking, then re-list what the gap hid.
-				d.resubs.Add(1)
-				events, resub = nil, time.After(breaks.next())
+				broken()
 				continue
 			}
 			d.reconcile("netlink event")
+		case ev, ok := <-sub.rules:
+			if !ok {
+				if ctx.Err() != nil {
+					return d.stop()
+				}
+				broken()
+				continue
+			}
+			relevant := d.concerns(ev)
+			if d.drainRules(sub.rules) {
+				relevant = true
+			}
+			if relevant {
+				d.reconcile("rule event")
+			}
 		case <-resub:
-			if events, resub = d.subscribe(ctx); events != nil {
+			if sub, resub = d.subscribe(ctx); sub.events != nil {
 				d.reconcile("resubscribed")
 			}
 		case <-resync.C:
@@ -94,6 +135,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 			d.reconcile("retry")
 		case <-reload:
 			d.reload()
+			d.interest.Store(interestOf(d.plan))
 			resync.Reset(d.opts.ResyncInterval)
 		case <-watchdog:
 			_ = d.Notify.Notify(systemd.Watchdog())
@@ -101,16 +143,94 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 }
 
-// subscribe opens a netlink watch. On failure it returns a nil events
-// channel (which blocks forever) and a timer channel for the next attempt;
+// subscription is the daemon's event streams: links, addresses and routes
+// (loopback.Netlink.Watch) and policy rules (tunnel.Netlink.WatchRules,
+// when the agent has a tunnel boundary). Either breaking ends both.
+type subscription struct {
+	events <-chan struct{} // filtered and coalesced (see subscribe)
+	rules  <-chan tunnel.RuleEvent
+	cancel context.CancelFunc
+}
+
+func (s subscription) close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+}
+
+// subscribe opens the netlink watches. On failure it returns no channels
+// (a nil channel blocks forever) and a timer channel for the next attempt;
 // the periodic re-list keeps repairing in the meantime.
-func (d *Daemon) subscribe(ctx context.Context) (<-chan loopback.Event, <-chan time.Time) {
+//
+// The events pass through a filter (see interest) and are coalesced: the
+// returned channel holds at most one pending "something of ours changed",
+// so a burst of events while a reconcile runs costs one more reconcile,
+// and churn that is not the plan's business costs none. It is closed when
+// the subscription breaks.
+func (d *Daemon) subscribe(ctx context.Context) (subscription, <-chan time.Time) {
+	ctx, cancel := context.WithCancel(ctx)
 	ch, err := d.Agent.NL.Watch(ctx)
 	if err != nil {
+		cancel()
 		d.Log.Warn("netlink subscription failed; relying on periodic re-list until it works", "err", err)
-		return nil, time.After(d.MaxBackoff)
+		return subscription{}, time.After(d.MaxBackoff)
 	}
-	return ch, nil
+	kicks := make(chan struct{}, 1)
+	go func() {
+		defer close(kicks)
+		for ev := range ch {
+			if !d.AllEvents && !d.interest.Load().concerns(ev) {
+				continue
+			}
+			select {
+			case kicks <- struct{}{}:
+			default: // one is already pending: it re-lists for both
+			}
+		}
+	}()
+	sub := subscription{events: kicks, cancel: cancel}
+	if d.Agent.Tun != nil {
+		if sub.rules, err = d.Agent.Tun.WatchRules(ctx); err != nil {
+			cancel()
+			d.Log.Warn("rule subscription failed; relying on periodic re-list until it works", "err", err)
+			return subscription{}, time.After(d.MaxBackoff)
+		}
+	}
+	return sub, nil
+}
+
+// concerns tells whether a rule event is about the plan: a rule with
+// lvsnode's protocol or table, or one from a VIP (someone else's rule for
+// a VIP can shadow lvsnode's). Other rules' churn costs no apply.
+func (d *Daemon) concerns(ev tunnel.RuleEvent) bool {
+	r := ev.Rule
+	if r.Protocol == OwnerProto || r.Table == MSSTable {
+		return true
+	}
+	for _, v := range d.opts.VIPs {
+		if r.Src == netip.PrefixFrom(v, v.BitLen()) {
+			return true
+		}
+	}
+	return false
+}
+
+// drainRules takes the rule events already queued (a burst is one apply)
+// and tells whether any concerns the plan. A closed channel is left for
+// the next select to see.
+func (d *Daemon) drainRules(rules <-chan tunnel.RuleEvent) bool {
+	relevant := false
+	for {
+		select {
+		case ev, ok := <-rules:
+			if !ok {
+				return relevant
+			}
+			relevant = relevant || d.concerns(ev)
+		default:
+			return relevant
+		}
+	}
 }
 
 // convergeAttempts bounds the applies of one reconcile whose read-back
@@ -128,6 +248,7 @@ func (d *Daemon) reconcile(why string) {
 	// Something may change the host between an apply and its read-back
 	// (the very drift being repaired often comes in bursts): re-apply a few
 	// times before calling it a failure and leaving the ready state.
+	d.reconciles.Add(1)
 	for attempt := 1; ; attempt++ {
 		var ch []string
 		r, ch, err = d.Agent.Apply(d.plan, d.opts)
@@ -135,6 +256,15 @@ func (d *Daemon) reconcile(why string) {
 		if !errors.Is(err, ErrNotVerified) || attempt == convergeAttempts {
 			break
 		}
+	}
+	// A dump the kernel kept interrupting (thousands of foreign addresses
+	// churning on lo) says nothing about the plan: neither drift nor a
+	// failure. Readiness stays as it was; read again shortly.
+	d.again = errors.Is(err, loopback.ErrInterrupted)
+	if d.again {
+		d.interrupted.Add(1)
+		d.Log.Debug("read interrupted by churn; retrying", "trigger", why, "changes", changes, "err", err)
+		return
 	}
 	d.mu.Lock()
 	d.last, d.lastErr = r, err
@@ -173,11 +303,19 @@ func (d *Daemon) reload() {
 	refused := ""
 	if d.Reload != nil {
 		o, err := d.Reload()
+		if err == nil {
+			err = restartOnly(d.opts, o)
+		}
 		if err != nil {
 			refused = "reload refused, running configuration kept: " + err.Error()
 			d.Log.Error("reload refused; keeping the running configuration", "err", err)
 		} else {
 			d.opts, d.plan = o, NewPlan(o)
+			if d.Hold != nil {
+				if err := d.Hold.Update(HolderOf(o, d.ConfigPath)); err != nil {
+					d.Log.Warn("could not update the daemon's claim file", "err", err)
+				}
+			}
 			d.Log.Info("configuration reloaded", "vips", o.VIPs)
 		}
 	}
@@ -186,9 +324,30 @@ func (d *Daemon) reload() {
 	if ok, why := d.Ready(); !ok {
 		_ = d.Notify.Notify(systemd.Ready("reloaded, not verified: " + strings.Join(why, "; ")))
 	}
+	d.mu.Lock()
+	d.note = refused // shown by /readyz until a reload is accepted
+	d.mu.Unlock()
 	if refused != "" {
 		_ = d.Notify.Notify(systemd.Status(refused))
 	}
+}
+
+// restartOnly refuses a reload that changes what the running process
+// cannot take over: the state file (and with it the daemon's claim and
+// lock) and the HTTP listener are opened once, at start. Applying the rest
+// and ignoring those would log "reloaded" with half of the file in force.
+func restartOnly(cur, next Options) error {
+	var changed []string
+	if next.StateFile != cur.StateFile {
+		changed = append(changed, fmt.Sprintf("state-file %s -> %s", cur.StateFile, next.StateFile))
+	}
+	if next.Listen != cur.Listen {
+		changed = append(changed, fmt.Sprintf("listen %q -> %q", cur.Listen, next.Listen))
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s take(s) effect only on restart (systemctl restart lvsnode-agent)", strings.Join(changed, ", "))
 }
 
 // backoff grows a delay while failures come in quick succession and
@@ -218,6 +377,14 @@ func (d *Daemon) stop() error {
 	done, notes, err := d.Agent.Teardown(nil)
 	d.Log.Info("torn down on stop", "done", done, "notes", notes)
 	return err
+}
+
+// Note is what /readyz says besides readiness: the last reload refused,
+// or "" once a reload was accepted.
+func (d *Daemon) Note() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.note
 }
 
 // Ready reports whether every desired item was verified by the last

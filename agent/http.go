@@ -11,7 +11,8 @@ import (
 //
 //	/healthz  200 while the process runs.
 //	/readyz   200 "ready" only while every desired item is verified by the
-//	          last reconcile; 503 with one reason per line otherwise.
+//	          last reconcile; 503 with one reason per line otherwise. A
+//	          refused reload adds a line to either, until one succeeds.
 //	/metrics  Prometheus text format.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -21,12 +22,15 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, why := d.Ready()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if note := d.Note(); note != "" {
+			why = append(why, note) // the running configuration still serves
+		}
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, strings.Join(why, "\n"))
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, strings.Join(append([]string{"ready"}, why...), "\n"))
 	})
 	mux.HandleFunc("/metrics", d.metrics)
 	return mux
@@ -58,5 +62,7 @@ func (d *Daemon) metrics(w http.ResponseWriter, _ *http.Request) {
 	metric("lvsnode_agent_repairs_total", "counter", "Reconciles that found drift and repaired it.", d.repairs.Load())
 	metric("lvsnode_agent_apply_failures_total", "counter", "Reconciles that failed or could not verify.", d.failures.Load())
 	metric("lvsnode_agent_resubscriptions_total", "counter", "Netlink subscriptions re-opened after breaking.", d.resubs.Load())
+	metric("lvsnode_agent_reconciles_total", "counter", "Applies run (start, plan-related events, re-lists, retries).", d.reconciles.Load())
+	metric("lvsnode_agent_interrupted_reads_total", "counter", "Reconciles whose kernel dumps kept being interrupted by churn: retried, never drift.", d.interrupted.Load())
 	metric("lvsnode_agent_last_repair_seconds", "gauge", "Duration of the last drift repair.", time.Duration(d.repairNs.Load()).Seconds())
 }

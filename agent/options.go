@@ -20,12 +20,10 @@ func (c Config) Options() (Options, error) {
 	}
 	if c.Mode.S != "" {
 		switch m := Mode(strings.ToLower(c.Mode.S)); m {
-		case ModeDR:
+		case ModeDR, ModeTUN, ModeNAT:
 			o.Mode = m
-		case "tun", "nat":
-			return Options{}, c.Mode.errorf("mode %q is not implemented yet: this agent supports dr", c.Mode.S)
 		default:
-			return Options{}, c.Mode.errorf("unknown mode %q (want dr)", c.Mode.S)
+			return Options{}, c.Mode.errorf("unknown mode %q (want dr, tun or nat)", c.Mode.S)
 		}
 	}
 	seen := map[netip.Addr]bool{}
@@ -39,7 +37,10 @@ func (c Config) Options() (Options, error) {
 			o.VIPs = append(o.VIPs, a)
 		}
 	}
-	if len(o.VIPs) == 0 {
+	if err := c.modeOptions(&o); err != nil {
+		return Options{}, err
+	}
+	if len(o.VIPs) == 0 && o.Mode != ModeNAT {
 		return Options{}, fmt.Errorf("%w: no VIP given: use --vip IP (repeatable), LVSNODE_VIP or vips: in the config file", ErrBadInput)
 	}
 	for _, v := range c.Interfaces {
@@ -59,8 +60,12 @@ func (c Config) Options() (Options, error) {
 	if o.ResyncInterval == 0 {
 		o.ResyncInterval = DefaultResyncInterval
 	}
-	if o.ResyncInterval < 0 {
-		return Options{}, fmt.Errorf("%w: resync interval %v is negative", ErrBadInput, o.ResyncInterval)
+	if o.ResyncInterval < MinResyncInterval {
+		where := c.ResyncWhere
+		if where == "" {
+			where = "resync-interval"
+		}
+		return Options{}, Value{S: o.ResyncInterval.String(), Where: where}.errorf("%v is below the %v floor (each re-list reads every sysctl and dumps lo)", o.ResyncInterval, MinResyncInterval)
 	}
 	return o, nil
 }
@@ -88,7 +93,30 @@ func ParseVIP(s string) (netip.Addr, error) {
 	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a.IsLinkLocalUnicast():
 		return netip.Addr{}, fmt.Errorf("VIP %q is not a unicast service address", s)
 	}
+	for _, r := range reservedVIPs {
+		if r.Contains(a) {
+			return netip.Addr{}, fmt.Errorf("VIP %q is in %s, %s: not a unicast service address", s, r.Prefix, r.why)
+		}
+	}
 	return a, nil
+}
+
+// reservedVIPs are blocks no client can reach a service at, besides what
+// netip already classifies (unspecified, loopback 127/8 and ::1, multicast
+// 224/4 and ff00::/8, link-local 169.254/16 and fe80::/10: those exist on
+// one link only, so a director cannot forward them to a real server).
+// Bound on lo, such an address captures traffic the host needs elsewhere:
+// 255.255.255.255 as a local address takes over `ip route get` of the
+// limited broadcast.
+var reservedVIPs = []struct {
+	netip.Prefix
+	why string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network" (RFC 1122), never a destination`},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved (RFC 1112) with the limited broadcast 255.255.255.255, which the kernel does not route"},
+	// The rest of ::/8 besides :: and ::1: the deprecated IPv4-compatible
+	// addresses (RFC 4291 2.5.5.1); IPv4-mapped ones are unmapped above.
+	{netip.MustParsePrefix("::/8"), "reserved by the IETF (RFC 4291), e.g. deprecated IPv4-compatible addresses"},
 }
 
 func checkDevName(s string) error {

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/lvsnode/lvsnode/sysctl"
@@ -31,6 +33,15 @@ type State struct {
 	Routes []netip.Prefix `json:"routes,omitempty"`
 	// SysctlFile is the drop-in the agent wrote, if any.
 	SysctlFile string `json:"sysctl_file,omitempty"`
+	// Tun and NAT are what the TUN and NAT modes changed beyond what
+	// carries lvsnode's marks (rules and routes of protocol 76 are found
+	// by their mark).
+	Tun *TunState `json:"tun,omitempty"`
+	NAT *NATState `json:"nat,omitempty"`
+	// OriginalsUnknown says the state was rebuilt from lvsnode's marks
+	// after the file was lost: the sysctls' values from before lvsnode are
+	// gone with it, so teardown cannot restore them.
+	OriginalsUnknown bool `json:"originals_unknown,omitempty"`
 }
 
 // StateDesired is the part of Options the state remembers.
@@ -38,6 +49,9 @@ type StateDesired struct {
 	Mode       Mode         `json:"mode"`
 	VIPs       []netip.Addr `json:"vips"`
 	Interfaces []string     `json:"interfaces,omitempty"`
+	TunType    TunType      `json:"tun_type,omitempty"`
+	TunPort    int          `json:"tun_port,omitempty"`
+	Gateways   []string     `json:"gateways,omitempty"`
 }
 
 // SysctlRecord is one changed parameter.
@@ -54,8 +68,10 @@ const stateVersion = 1
 var ErrNoState = errors.New("no state file: lvsnode has not applied anything here")
 
 // LoadState reads the state file at path.
+// A path that is not a regular file (a FIFO, a device, a directory) is
+// refused at once rather than read: reading a FIFO would block forever.
 func LoadState(path string) (*State, error) {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoState)
 	}
@@ -107,6 +123,45 @@ func (s *State) dropRoute(p netip.Prefix) {
 	s.Routes = slices.DeleteFunc(s.Routes, func(q netip.Prefix) bool { return q == p })
 }
 
+// readRegular reads path if it is a regular file (or a symlink to one). It
+// opens without blocking and checks the opened file, so a FIFO swapped in
+// between a check and the read cannot hang the caller.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v): refusing it; point --state-file at a regular file", path, fi.Mode().Type())
+	}
+	return io.ReadAll(f)
+}
+
+// removeStaleTemps deletes the temporary files a writer killed between
+// creating and renaming them left beside path (".<name>.<digits>", as
+// sysctl.WriteFileAtomic names them). Only call it with the state lock
+// held: every writer of path holds it, so any such file is an orphan.
+func removeStaleTemps(path string) {
+	dir, base := filepath.Split(path)
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".*"))
+	for _, m := range matches {
+		suffix := strings.TrimPrefix(filepath.Base(m), "."+base+".")
+		if suffix != "" && strings.Trim(suffix, "0123456789") == "" {
+			_ = os.Remove(m)
+		}
+	}
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`)
+	return r.Replace(s)
+}
+
 // lockState takes an exclusive flock on a lock file beside the state file
 // (the state file itself is replaced by rename, so it cannot carry the
 // lock). The returned function releases it.
@@ -122,5 +177,6 @@ func lockState(path string) (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("lock state: %w", err)
 	}
+	removeStaleTemps(path)
 	return func() { f.Close() }, nil // closing releases the lock
 }

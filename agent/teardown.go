@@ -10,6 +10,7 @@ import (
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
+	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 // Teardown undoes what the agent did: for vips (all of its VIPs when vips is
@@ -19,8 +20,12 @@ import (
 // sysctl.d drop-in and deletes the state file. A sysctl that someone else
 // has changed since is left as it is, and said so in the notes.
 //
-// With no state file, Teardown does nothing and returns no error: the agent
-// has nothing on this host.
+// What it added is what the state file records plus what carries
+// lvsnode's marks on lo (adopt), so a lost state file still tears down
+// the addresses and routes; the sysctls' original values are lost with
+// the file, and they are then left as they are, said so in the notes.
+// With neither a state file nor a marked item, Teardown does nothing and
+// returns no error: the agent has nothing on this host.
 func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 	unlock, err := lockState(a.StateFile)
 	if err != nil {
@@ -28,11 +33,30 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 	}
 	defer unlock()
 	st, err := LoadState(a.StateFile)
-	if errors.Is(err, ErrNoState) {
-		return nil, []string{"nothing to tear down: no state file at " + a.StateFile}, nil
+	noState := errors.Is(err, ErrNoState)
+	if noState {
+		st, err = &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}}, nil
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	ob := observed{addrs: map[netip.Prefix]loopback.Addr{}, routes: map[netip.Prefix][]loopback.Route{}}
+	if err := a.observeLo(&ob); err != nil {
+		return nil, nil, err
+	}
+	recorded := slices.Clone(st.Addrs)
+	if adopted := adopt(st, ob); len(adopted) > 0 && noState {
+		notes = append(notes, fmt.Sprintf("no state file at %s: tearing down the %d item(s) carrying lvsnode's marks", a.StateFile, len(adopted)))
+	}
+	if noState && len(st.Addrs) == 0 && len(st.Routes) == 0 {
+		// The modes' rules and routes carry lvsnode's mark: those go even without a record.
+		if a.Tun != nil && len(vips) == 0 {
+			done, err = a.teardownModes(st, nil, true)
+			if len(done) > 0 || err != nil {
+				return done, nil, err
+			}
+		}
+		return nil, []string{"nothing to tear down: no state file at " + a.StateFile + " and nothing with lvsnode's marks on " + VIPDevice}, nil
 	}
 	targets := map[netip.Prefix]bool{}
 	for _, v := range vips {
@@ -48,6 +72,8 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		if !chosen(pf) {
 			continue
 		}
+		// Only the route with lvsnode's protocol: the kernel deletes no
+		// same-prefix route of another protocol for this request.
 		err := a.NL.DelRoute(loopback.Route{Dev: VIPDevice, Dst: pf, Protocol: OwnerProto})
 		switch {
 		case err == nil:
@@ -61,14 +87,23 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		if !chosen(pf) {
 			continue
 		}
-		err := a.NL.DelAddr(ownedAddr(pf)) // the label must match: not a look-alike
-		switch {
-		case err == nil:
-			done = append(done, "removed address "+pf.String()+" dev "+VIPDevice)
-		case !errors.Is(err, loopback.ErrNotFound):
-			return done, notes, err
+		if ad, ok := ob.addrs[pf]; ok && removable(ad, slices.Contains(recorded, pf)) {
+			err := a.NL.DelAddr(ad) // with its label: the kernel matches it
+			switch {
+			case err == nil:
+				done = append(done, "removed address "+pf.String()+" dev "+VIPDevice)
+			case !errors.Is(err, loopback.ErrNotFound):
+				return done, notes, err
+			}
 		}
 		st.dropAddr(pf)
+	}
+	if a.Tun != nil && len(vips) > 0 {
+		ch, err := a.teardownModes(st, func(r tunnel.Rule) bool { return targets[r.Src] }, false)
+		done = append(done, ch...)
+		if err != nil {
+			return done, notes, err
+		}
 	}
 	st.Desired.VIPs = slices.DeleteFunc(st.Desired.VIPs, func(v netip.Addr) bool {
 		return chosen(netip.PrefixFrom(v, v.BitLen()))
@@ -77,10 +112,25 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 	// a VIP bound by hand before lvsnode still needs them.
 	if len(st.Desired.VIPs) > 0 || len(st.Addrs) > 0 || len(st.Routes) > 0 {
 		notes = append(notes, fmt.Sprintf("VIP(s) %v remain: ARP sysctls kept", st.Desired.VIPs))
+		if noState {
+			return done, notes, nil // the marks still say what is left
+		}
 		return done, notes, st.Save(a.StateFile)
 	}
+	if noState || st.OriginalsUnknown {
+		notes = append(notes, "the ARP sysctls' values from before lvsnode are unknown (the state file was lost): "+
+			"those lvsnode set before then are left as they are (arp_ignore=1, arp_announce=2 are harmless without VIPs); set them by hand if the site wants others")
+	}
 
-	// No VIP left: the ARP settings have no reason to stay.
+	// No VIP left: the TUN and NAT items go first (a device lvsnode
+	// created takes its sysctls with it), then the sysctls.
+	if a.Tun != nil {
+		ch, err := a.teardownModes(st, nil, true)
+		done = append(done, ch...)
+		if err != nil {
+			return done, notes, err
+		}
+	}
 	keys := make([]string, 0, len(st.Sysctls))
 	for k := range st.Sysctls {
 		keys = append(keys, k)

@@ -29,7 +29,13 @@ type userData struct {
 }
 
 func TestCloudInitUserData(t *testing.T) {
-	raw, err := os.ReadFile("cloud-init.yaml")
+	for _, name := range []string{"cloud-init.yaml", "cloud-init-tun.yaml"} {
+		t.Run(name, func(t *testing.T) { checkUserData(t, name) })
+	}
+}
+
+func checkUserData(t *testing.T, name string) {
+	raw, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +44,7 @@ func TestCloudInitUserData(t *testing.T) {
 	}
 	var top map[string]any
 	if err := yaml.Unmarshal(raw, &top); err != nil {
-		t.Fatalf("cloud-init.yaml does not parse: %v", err)
+		t.Fatalf("%s does not parse: %v", name, err)
 	}
 	for k := range top {
 		if !cloudConfigKeys[k] {
@@ -47,7 +53,7 @@ func TestCloudInitUserData(t *testing.T) {
 	}
 	var ud userData
 	if err := yaml.Unmarshal(raw, &ud); err != nil {
-		t.Fatalf("cloud-init.yaml: %v", err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	files := map[string]string{}
 	for _, f := range ud.WriteFiles {
@@ -58,18 +64,22 @@ func TestCloudInitUserData(t *testing.T) {
 		t.Fatal(err)
 	}
 	if files["/etc/systemd/system/lvsnode-agent.service"] != string(unit) {
-		t.Error("the unit embedded in cloud-init.yaml differs from lvsnode-agent.service")
+		t.Errorf("the unit embedded in %s differs from lvsnode-agent.service", name)
 	}
 	cfg := filepath.Join(t.TempDir(), "agent.yaml")
 	if err := os.WriteFile(cfg, []byte(files["/etc/lvsnode/agent.yaml"]), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, err := agent.LoadFile(cfg)
+	var o agent.Options
 	if err == nil {
-		_, err = c.Options()
+		o, err = c.Options()
 	}
 	if err != nil {
 		t.Errorf("embedded agent.yaml: %v", err)
+	}
+	if strings.Contains(name, "-tun") && (o.Mode != agent.ModeTUN || o.TunType != agent.TunGUE || o.TunPort == 0) {
+		t.Errorf("%s: want a TUN (gue) real server, got mode %q type %q port %d", name, o.Mode, o.TunType, o.TunPort)
 	}
 	var enables bool
 	for _, cmd := range ud.RunCmd {

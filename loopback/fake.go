@@ -19,6 +19,18 @@ type Fake struct {
 	Log      []string
 	// Fail, when set, is returned by the named operation ("AddAddr", ...).
 	Fail map[string]error
+	// interrupts is how many of the next Addrs calls fail with
+	// ErrInterrupted, as a dump under heavy churn does.
+	interrupts int
+}
+
+// InterruptDumps makes the next n Addrs calls fail with ErrInterrupted, as
+// the kernel's dumps do (after the real client's retries) while thousands
+// of addresses churn.
+func (f *Fake) InterruptDumps(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.interrupts = n
 }
 
 var _ Netlink = (*Fake)(nil)
@@ -42,11 +54,11 @@ func (f *Fake) check(op, dev string) error {
 	return nil
 }
 
-func (f *Fake) changed(kind, msg string) {
+func (f *Fake) changed(ev Event, msg string) {
 	f.Log = append(f.Log, msg)
 	for _, w := range f.watchers {
 		select {
-		case w <- Event{Kind: kind}:
+		case w <- ev:
 		default:
 		}
 	}
@@ -73,7 +85,7 @@ func (f *Fake) setLink(dev string, up bool) error {
 		return err
 	}
 	f.up[dev] = up
-	f.changed("link", fmt.Sprintf("link %s up=%v", dev, up))
+	f.changed(Event{Kind: "link", Dev: dev}, fmt.Sprintf("link %s up=%v", dev, up))
 	return nil
 }
 
@@ -82,6 +94,10 @@ func (f *Fake) Addrs(dev string) ([]Addr, error) {
 	defer f.mu.Unlock()
 	if err := f.check("Addrs", dev); err != nil {
 		return nil, err
+	}
+	if f.interrupts > 0 {
+		f.interrupts--
+		return nil, fmt.Errorf("list addresses on %s: %w", dev, ErrInterrupted)
 	}
 	var out []Addr
 	for _, a := range f.addrs {
@@ -101,8 +117,11 @@ func (f *Fake) AddAddr(a Addr) error {
 	if slices.ContainsFunc(f.addrs, func(b Addr) bool { return b.Dev == a.Dev && b.Prefix == a.Prefix }) {
 		return fmt.Errorf("address %s: %w", a.Prefix, ErrExist)
 	}
+	if a.Prefix.Addr().Is6() {
+		a.Label = "" // as the kernel: no IPv6 labels
+	}
 	f.addrs = append(f.addrs, a)
-	f.changed("addr", "add addr "+a.Prefix.String()+" dev "+a.Dev+" label "+a.Label)
+	f.changed(Event{Kind: "addr", Dev: a.Dev, Prefix: a.Prefix}, fmt.Sprintf("add addr %s dev %s label %s proto %d", a.Prefix, a.Dev, a.Label, a.Protocol))
 	return nil
 }
 
@@ -120,7 +139,7 @@ func (f *Fake) DelAddr(a Addr) error {
 		return fmt.Errorf("address %s: %w", a.Prefix, ErrNotFound)
 	}
 	f.addrs = slices.Delete(f.addrs, i, i+1)
-	f.changed("addr", "del addr "+a.Prefix.String()+" dev "+a.Dev)
+	f.changed(Event{Kind: "addr", Dev: a.Dev, Prefix: a.Prefix}, "del addr "+a.Prefix.String()+" dev "+a.Dev)
 	return nil
 }
 
@@ -145,11 +164,18 @@ func (f *Fake) AddRoute(r Route) error {
 	if err := f.check("AddRoute", r.Dev); err != nil {
 		return err
 	}
-	if slices.ContainsFunc(f.routes, func(b Route) bool { return b.Dst == r.Dst }) {
-		return fmt.Errorf("route %s: %w", r.Dst, ErrExist)
+	if r.Metric == 0 && r.Dst.Addr().Is6() {
+		r.Metric = 1024 // the kernel's IP6_RT_PRIO_USER
+	}
+	r.Table, r.Type = TableMain, TypeUnicast
+	// As the kernel with NLM_F_EXCL: one route per destination and metric,
+	// whoever added it; another metric is another route.
+	if slices.ContainsFunc(f.routes, func(b Route) bool { return b.Dst == r.Dst && b.Metric == r.Metric }) {
+		return fmt.Errorf("route %s metric %d: %w", r.Dst, r.Metric, ErrExist)
 	}
 	f.routes = append(f.routes, r)
-	f.changed("route", fmt.Sprintf("add route %s dev %s proto %d", r.Dst, r.Dev, r.Protocol))
+	slices.SortStableFunc(f.routes, func(a, b Route) int { return a.Metric - b.Metric })
+	f.changed(Event{Kind: "route", Dev: r.Dev, Prefix: r.Dst}, fmt.Sprintf("add route %s dev %s proto %d metric %d", r.Dst, r.Dev, r.Protocol, r.Metric))
 	return nil
 }
 
@@ -159,12 +185,16 @@ func (f *Fake) DelRoute(r Route) error {
 	if err := f.check("DelRoute", r.Dev); err != nil {
 		return err
 	}
-	i := slices.IndexFunc(f.routes, func(b Route) bool { return b.Dev == r.Dev && b.Dst == r.Dst })
+	// As the kernel: protocol and metric match when given; lowest metric first.
+	i := slices.IndexFunc(f.routes, func(b Route) bool {
+		return b.Dev == r.Dev && b.Dst == r.Dst &&
+			(r.Protocol == 0 || r.Protocol == b.Protocol) && (r.Metric == 0 || r.Metric == b.Metric)
+	})
 	if i < 0 {
 		return fmt.Errorf("route %s: %w", r.Dst, ErrNotFound)
 	}
 	f.routes = slices.Delete(f.routes, i, i+1)
-	f.changed("route", "del route "+r.Dst.String()+" dev "+r.Dev)
+	f.changed(Event{Kind: "route", Dev: r.Dev, Prefix: r.Dst}, "del route "+r.Dst.String()+" dev "+r.Dev)
 	return nil
 }
 
@@ -176,7 +206,7 @@ func (f *Fake) Watch(ctx context.Context) (<-chan Event, error) {
 	if err := f.Fail["Watch"]; err != nil {
 		return nil, err
 	}
-	ch := make(chan Event, 16)
+	ch := make(chan Event, 256)
 	f.watchers = append(f.watchers, ch)
 	go func() {
 		<-ctx.Done()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -33,21 +34,23 @@ func (k *Kernel) Close() error { k.h.Close(); return nil }
 
 // dumpRetries bounds retries of dumps that the kernel interrupted because the
 // table changed underneath (netlink v1.3 returns partial results together
-// with ErrDumpInterrupted).
-const dumpRetries = 5
+// with ErrDumpInterrupted). With thousands of addresses churning on lo,
+// back-to-back retries can all land in the churn: they pause a little
+// longer each time (about 30 ms in all) before giving up with
+// ErrInterrupted.
+const dumpRetries = 8
 
 func retryDump[T any](f func() ([]T, error)) ([]T, error) {
-	var (
-		v   []T
-		err error
-	)
+	var err error
 	for i := 0; i < dumpRetries; i++ {
+		var v []T
 		v, err = f()
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			return v, err
 		}
+		time.Sleep(time.Duration(i) * time.Millisecond)
 	}
-	return nil, err
+	return nil, fmt.Errorf("%w (%d attempts): %w", ErrInterrupted, dumpRetries, err)
 }
 
 func (k *Kernel) link(dev string) (netlink.Link, error) {
@@ -86,28 +89,11 @@ func (k *Kernel) Addrs(dev string) ([]Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	nl, err := retryDump(func() ([]netlink.Addr, error) { return k.h.AddrList(l, netlink.FAMILY_ALL) })
+	out, err := retryDump(func() ([]Addr, error) { return listAddrs(l.Attrs().Index, dev) })
 	if err != nil {
 		return nil, fmt.Errorf("list addresses on %s: %w", dev, err)
 	}
-	out := make([]Addr, 0, len(nl))
-	for _, a := range nl {
-		p, ok := prefixOf(a.IPNet)
-		if !ok {
-			continue
-		}
-		out = append(out, Addr{Dev: dev, Prefix: p, Label: labelOf(a, dev)})
-	}
 	return out, nil
-}
-
-// labelOf returns the IPv4 label. The kernel reports the device name itself
-// as the label of an unlabelled address; that is normalised to "".
-func labelOf(a netlink.Addr, dev string) string {
-	if a.IP.To4() == nil || a.Label == dev {
-		return ""
-	}
-	return a.Label
 }
 
 func (k *Kernel) nlAddr(a Addr) (netlink.Link, *netlink.Addr, error) {
@@ -123,11 +109,14 @@ func (k *Kernel) nlAddr(a Addr) (netlink.Link, *netlink.Addr, error) {
 }
 
 func (k *Kernel) AddAddr(a Addr) error {
-	l, na, err := k.nlAddr(a)
+	l, err := k.link(a.Dev)
 	if err != nil {
 		return err
 	}
-	if err := k.h.AddrAdd(l, na); err != nil {
+	if !a.Prefix.Addr().Is4() {
+		a.Label = ""
+	}
+	if err := addAddr(l.Attrs().Index, a); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("address %s on %s: %w", a.Prefix, a.Dev, ErrExist)
 		}
@@ -168,7 +157,7 @@ func (k *Kernel) Routes(dev string) ([]Route, error) {
 		if !ok {
 			continue // default route or other shapes the agent never owns
 		}
-		out = append(out, Route{Dev: dev, Dst: p, Protocol: int(r.Protocol)})
+		out = append(out, Route{Dev: dev, Dst: p, Protocol: int(r.Protocol), Metric: r.Priority, Table: r.Table, Type: r.Type})
 	}
 	return out, nil
 }
@@ -183,6 +172,7 @@ func (k *Kernel) nlRoute(r Route) (*netlink.Route, error) {
 		Dst:       ipNet(r.Dst),
 		Table:     unix.RT_TABLE_MAIN,
 		Protocol:  netlink.RouteProtocol(r.Protocol),
+		Priority:  r.Metric,
 	}
 	if r.Dst.Addr().Is4() {
 		// As `route add -host VIP dev lo` does: a directly reachable host.
@@ -244,37 +234,62 @@ func (k *Kernel) Watch(ctx context.Context) (<-chan Event, error) {
 		drain(links, addrs, nil)
 		return nil, fmt.Errorf("subscribe to routes: %w", err)
 	}
-	out := make(chan Event, 1)
+	// Every event is passed on, with what it concerns, and none dropped:
+	// the consumer filters (most churn on a busy host is not its
+	// business) and coalesces. It must keep reading; while it does not,
+	// the library's buffers and then the socket's fill, and an overrun
+	// closes the channel as any overrun does.
+	out := make(chan Event, 256)
 	go func() {
 		defer close(out)
 		defer drain(links, addrs, routes)
 		defer cancel()
+		names := map[int]string{} // ifindex -> name, learnt from link events
+		name := func(idx int) string {
+			if idx == 0 {
+				return ""
+			}
+			if n, ok := names[idx]; ok {
+				return n
+			}
+			if l, err := k.h.LinkByIndex(idx); err == nil {
+				names[idx] = l.Attrs().Name
+				return names[idx]
+			}
+			return ""
+		}
 		for {
 			var ev Event
 			select {
 			case <-ctx.Done():
 				return
-			case _, ok := <-links:
+			case u, ok := <-links:
 				if !ok {
 					return
 				}
-				ev.Kind = "link"
-			case _, ok := <-addrs:
+				ev = Event{Kind: "link", Dev: u.Attrs().Name}
+				if u.Header.Type == unix.RTM_DELLINK {
+					delete(names, int(u.Attrs().Index))
+				} else {
+					names[u.Attrs().Index] = u.Attrs().Name
+				}
+			case u, ok := <-addrs:
 				if !ok {
 					return
 				}
-				ev.Kind = "addr"
-			case _, ok := <-routes:
+				ev = Event{Kind: "addr", Dev: name(u.LinkIndex)}
+				ev.Prefix, _ = prefixOf(&u.LinkAddress)
+			case u, ok := <-routes:
 				if !ok {
 					return
 				}
-				ev.Kind = "route"
+				ev = Event{Kind: "route", Dev: name(u.LinkIndex)}
+				ev.Prefix, _ = prefixOf(u.Dst)
 			}
 			select {
 			case out <- ev:
 			case <-ctx.Done():
 				return
-			default: // an event is already pending: that one re-lists for both
 			}
 		}
 	}()

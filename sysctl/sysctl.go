@@ -162,6 +162,16 @@ func (f *Fake) Poke(key, value string) {
 	f.Values[key] = value
 }
 
+// Drop removes keys as a vanished interface removes its parameters: Get
+// and Set then fail with ErrNotExist.
+func (f *Fake) Drop(keys ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		delete(f.Values, k)
+	}
+}
+
 // Value returns the value of key ("" when absent).
 func (f *Fake) Value(key string) string {
 	f.mu.Lock()

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/lvsnode/lvsnode/internal/capability"
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
+	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 // Exit codes: 1 = failed or drifted, 2 = bad input (nothing was changed).
@@ -19,10 +22,16 @@ func agentCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
 		Usage: "bind VIPs and ARP sysctls on a real server and keep them true",
-		Description: "The LVS-DR real-server recipe, done in the right order and kept:\n" +
-			"  1. arp_ignore=1, arp_announce=2 on all, lo (and --interface NICs)\n" +
-			"  2. each VIP as /32 (/128) on lo, labelled lo:lvsnode\n" +
-			"  3. a host route per VIP via lo (route protocol 76)\n" +
+		Description: "The LVS real-server recipes, done in the right order and kept:\n" +
+			"  dr:  arp_ignore=1, arp_announce=2 on all, lo (and --interface NICs);\n" +
+			"       each VIP as /32 (/128) on lo, labelled lo:lvsnode; a host route\n" +
+			"       per IPv4 VIP via lo (route protocol 76; the kernel adds the IPv6 one)\n" +
+			"  tun: as dr, plus the tunnel device up (ipip: tunl0/ip6tnl0, gue: a FOU\n" +
+			"       port --tun-port and tunl0/ip6tnl0, gre: gre0/ip6gre0), rp_filter=0\n" +
+			"       on it, and `from VIP lookup 76` with main's routes copied there\n" +
+			"       with advmss, so TCP to the VIP fits after encapsulation\n" +
+			"  nat: the default route via --gateway (the director), proto 76; the\n" +
+			"       default routes it replaces come back on teardown\n" +
 			"Every flag can also come from LVSNODE_<FLAG> (LVSNODE_VIP=a,b) or the\n" +
 			"YAML --config file (see examples/agent.yaml); flags win over the file.",
 		Subcommands: []*cli.Command{
@@ -71,12 +80,15 @@ func configFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file (flags override it)", EnvVars: []string{"LVSNODE_CONFIG"}},
 		&cli.StringSliceFlag{Name: "vip", Usage: "virtual IP to bind on lo, IPv4 or IPv6 (repeatable)", EnvVars: []string{"LVSNODE_VIP"}},
-		&cli.StringFlag{Name: "mode", Usage: "forwarding method: dr", EnvVars: []string{"LVSNODE_MODE"}},
+		&cli.StringFlag{Name: "mode", Usage: "forwarding method: dr, tun or nat (as the director's -g, -i, -m)", EnvVars: []string{"LVSNODE_MODE"}},
+		&cli.StringFlag{Name: "tun-type", Usage: "tun: the director's --tun-type: ipip (default), gue or gre", EnvVars: []string{"LVSNODE_TUN_TYPE"}},
+		&cli.StringFlag{Name: "tun-port", Usage: "tun, gue: the director's --tun-port (the FOU port opened here)", EnvVars: []string{"LVSNODE_TUN_PORT"}},
+		&cli.StringSliceFlag{Name: "gateway", Usage: "nat: the director's address (DIP), the default route; one per family", EnvVars: []string{"LVSNODE_GATEWAY"}},
 		&cli.StringSliceFlag{Name: "interface", Usage: "NIC to set the ARP sysctls on too (repeatable)", EnvVars: []string{"LVSNODE_INTERFACE"}},
 		&cli.StringFlag{Name: "state-file", Usage: "record of what lvsnode changed (default " + agent.DefaultStateFile + ")", EnvVars: []string{"LVSNODE_STATE_FILE"}},
 		&cli.StringFlag{Name: "sysctl-file", Usage: "also persist the sysctls here, e.g. /etc/sysctl.d/99-lvsnode.conf", EnvVars: []string{"LVSNODE_SYSCTL_FILE"}},
 		&cli.StringFlag{Name: "listen", Usage: "run: serve /healthz, /readyz, /metrics on this address", EnvVars: []string{"LVSNODE_LISTEN"}},
-		&cli.DurationFlag{Name: "resync-interval", Usage: "run: re-read everything this often (default 10s)", EnvVars: []string{"LVSNODE_RESYNC_INTERVAL"}},
+		&cli.DurationFlag{Name: "resync-interval", Value: agent.DefaultResyncInterval, Usage: "run: re-read everything this often (at least " + agent.MinResyncInterval.String() + ")", EnvVars: []string{"LVSNODE_RESYNC_INTERVAL"}},
 		&cli.BoolFlag{Name: "teardown-on-stop", Usage: "run: tear down on SIGTERM", EnvVars: []string{"LVSNODE_TEARDOWN_ON_STOP"}},
 	}
 }
@@ -100,6 +112,15 @@ func loadConfig(c *cli.Context) (agent.Config, error) {
 	if c.IsSet("interface") {
 		cfg.Interfaces = values(c.StringSlice("interface"), "--interface")
 	}
+	if c.IsSet("tun-type") {
+		cfg.TunType = agent.Value{S: c.String("tun-type"), Where: "--tun-type"}
+	}
+	if c.IsSet("tun-port") {
+		cfg.TunPort = agent.Value{S: c.String("tun-port"), Where: "--tun-port"}
+	}
+	if c.IsSet("gateway") {
+		cfg.Gateways = values(c.StringSlice("gateway"), "--gateway")
+	}
 	if c.IsSet("state-file") {
 		cfg.StateFile = c.String("state-file")
 	}
@@ -111,11 +132,31 @@ func loadConfig(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("resync-interval") {
 		cfg.ResyncInterval = c.Duration("resync-interval")
+		cfg.ResyncWhere = "--resync-interval"
+		if os.Getenv("LVSNODE_RESYNC_INTERVAL") != "" && !flagGiven(c, "resync-interval") {
+			cfg.ResyncWhere = "LVSNODE_RESYNC_INTERVAL"
+		}
 	}
 	if c.IsSet("teardown-on-stop") {
 		cfg.TeardownOnStop = c.Bool("teardown-on-stop")
 	}
 	return cfg, nil
+}
+
+// flagGiven tells whether --name was on the command line itself, as
+// opposed to coming from its LVSNODE_* variable (urfave/cli's IsSet says
+// yes to both), so that errors name where a value came from.
+func flagGiven(_ *cli.Context, name string) bool {
+	for _, a := range os.Args[1:] {
+		if a == "--" {
+			break
+		}
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func values(ss []string, where string) []agent.Value {
@@ -151,12 +192,18 @@ func newAgent(stateFile string) (*agent.Agent, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sys, err := sysctl.New(sysctl.DefaultRoot)
+	tun, err := tunnel.NewKernel()
 	if err != nil {
 		nl.Close()
 		return nil, nil, err
 	}
-	return &agent.Agent{NL: nl, Sys: sys, StateFile: stateFile}, func() { nl.Close() }, nil
+	sys, err := sysctl.New(sysctl.DefaultRoot)
+	if err != nil {
+		nl.Close()
+		tun.Close()
+		return nil, nil, err
+	}
+	return &agent.Agent{NL: nl, Tun: tun, Sys: sys, StateFile: stateFile}, func() { nl.Close(); tun.Close() }, nil
 }
 
 func agentApply(c *cli.Context) error {
@@ -167,14 +214,24 @@ func agentApply(c *cli.Context) error {
 	if err := capability.RequireNetAdmin("agent apply"); err != nil {
 		return cli.Exit(err.Error(), exitBadInput)
 	}
+	if err := agent.CheckHolder(o.StateFile, &o); err != nil {
+		return cli.Exit(err.Error(), 1) // refused: nothing changed
+	}
 	a, closeFn, err := newAgent(o.StateFile)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	r, changes, err := a.Apply(agent.NewPlan(o), o)
+	p := agent.NewPlan(o)
+	if err := a.Preflight(p); err != nil { // a mistyped --interface changes nothing
+		return err
+	}
+	r, changes, err := a.Apply(p, o)
 	for _, ch := range changes {
 		fmt.Fprintln(c.App.Writer, ch)
+	}
+	if errors.Is(err, agent.ErrBadInput) { // found on the host (a NAT gateway), before any change
+		return badInput(err)
 	}
 	if err != nil {
 		return err

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvsnode/lvsnode/internal/netnstest"
 )
@@ -31,6 +36,8 @@ func TestAgentBadInputChangesNothing(t *testing.T) {
 	}{
 		{"address out of range", []string{"--vip", "10.0.0.300"}, 2, `--vip: VIP "10.0.0.300" is not an IP address`, nil},
 		{"prefix", []string{"--vip", "10.0.0.0/24"}, 2, `is a prefix: give a single address`, nil},
+		{"limited broadcast", []string{"--vip", "255.255.255.255"}, 2, `--vip: VIP "255.255.255.255" is in 240.0.0.0/4`, nil},
+		{"this network", []string{"--vip", "0.0.0.1"}, 2, `--vip: VIP "0.0.0.1" is in 0.0.0.0/8`, nil},
 		{"unknown mode", []string{"--vip", "10.0.0.100", "--mode", "fullnat"}, 2, `--mode: unknown mode "fullnat"`, nil},
 		{"unreadable config", []string{"--config", unreadable}, 2, "no such file", nil},
 		{"malformed config", []string{"--config", malformed}, 2, "bad.yaml:3:", nil},
@@ -105,7 +112,7 @@ func TestAgentApplyStatusTeardownAsAUserWould(t *testing.T) {
 			OK         bool
 		} `json:"items"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 || !st.OK || len(st.Items) != 9 {
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 || !st.OK || len(st.Items) != 8 {
 		t.Fatalf("status --json: %d %v %q", r.code, err, r.stdout)
 	}
 	ip(t, "addr", "del", "10.0.0.100/32", "dev", "lo")
@@ -124,4 +131,71 @@ func TestAgentApplyStatusTeardownAsAUserWould(t *testing.T) {
 	if r := run(t, nil, "agent", "status", sf); r.code != 1 || !strings.Contains(r.stderr, "no state file") {
 		t.Fatalf("status after teardown: %d %q", r.code, r.stderr)
 	}
+}
+
+// Fault 10 of issue 7: a bad flag or environment value printed a 28-line
+// help dump and exited 1; the README promises one line and exit 2.
+func TestAgentBadFlagOrEnvIsOneLineExit2(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	state := filepath.Join(t.TempDir(), "state.json")
+	before := snapshot(t, state)
+	sf := "--state-file=" + state
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"agent", "apply", sf, "--bogus"}, "flag provided but not defined: -bogus"},
+		{nil, []string{"agent", "run", sf, "--vip", "10.0.0.1", "--resync-interval", "soon"}, "invalid value"},
+		{[]string{"LVSNODE_RESYNC_INTERVAL=abc"}, []string{"agent", "run", sf, "--vip", "10.0.0.1"}, "LVSNODE_RESYNC_INTERVAL"},
+		{[]string{"LVSNODE_TEARDOWN_ON_STOP=maybe"}, []string{"agent", "run", sf, "--vip", "10.0.0.1"}, "LVSNODE_TEARDOWN_ON_STOP"},
+		{nil, []string{"agent", "run", sf, "--vip", "10.0.0.1", "--resync-interval", "1ns"}, "--resync-interval: 1ns is below"},
+		{[]string{"LVSNODE_RESYNC_INTERVAL=50ms"}, []string{"agent", "run", sf, "--vip", "10.0.0.1"}, "50ms is below"},
+		{nil, []string{"agent", "status", sf, "--json=perhaps"}, "invalid"},
+		{nil, []string{"agent", "--bogus"}, "flag provided but not defined"},
+		{nil, []string{"--bogus"}, "flag provided but not defined"},
+		{nil, []string{"controller", "list", "--bogus"}, "flag provided but not defined"},
+	} {
+		r := runBounded(t, tc.env, tc.args...)
+		lines := strings.Split(strings.TrimRight(r.stderr+r.stdout, "\n"), "\n")
+		if r.code != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "lvsnode: ") || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("%v %v: exit %d, output %q; want exit 2 and one line with %q", tc.env, tc.args, r.code, r.stderr+r.stdout, tc.want)
+		}
+	}
+	if after := snapshot(t, state); after != before {
+		t.Fatalf("changed the system:\n%s\n%s", before, after)
+	}
+	help := run(t, nil, "agent", "run", "--help").stdout
+	if strings.Count(help, "default") == 0 || strings.Contains(help, "(default 10s) (default:") {
+		t.Errorf("help repeats the default:\n%s", help)
+	}
+	if !strings.Contains(help, "(default: 10s)") {
+		t.Errorf("help does not give the resync default once:\n%s", help)
+	}
+}
+
+// runBounded is run with a deadline, for commands that must refuse at once
+// (before a fix, `agent run` would start the daemon and never return).
+func runBounded(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, lvsnodeBin(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		e.WriteString(" (killed after 5s: did not refuse at once)")
+	}
+	return result{code, o.String(), e.String()}
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
 
@@ -47,6 +48,15 @@ func statusOptions(c *cli.Context) (agent.Options, error) {
 	}
 	for _, i := range st.Desired.Interfaces {
 		cfg.Interfaces = append(cfg.Interfaces, agent.Value{S: i, Where: cfg.StateFile})
+	}
+	if st.Desired.TunType != "" {
+		cfg.TunType = agent.Value{S: string(st.Desired.TunType), Where: cfg.StateFile}
+	}
+	if st.Desired.TunPort != 0 {
+		cfg.TunPort = agent.Value{S: strconv.Itoa(st.Desired.TunPort), Where: cfg.StateFile}
+	}
+	for _, g := range st.Desired.Gateways {
+		cfg.Gateways = append(cfg.Gateways, agent.Value{S: g, Where: cfg.StateFile})
 	}
 	o, err := cfg.Options()
 	if err != nil {
@@ -120,6 +130,9 @@ func agentTeardown(c *cli.Context) error {
 	if err := capability.RequireNetAdmin("agent teardown"); err != nil {
 		return cli.Exit(err.Error(), exitBadInput)
 	}
+	if err := agent.CheckHolder(stateFile, nil); err != nil {
+		return cli.Exit(err.Error(), 1) // refused: nothing changed
+	}
 	a, closeFn, err := newAgent(stateFile)
 	if err != nil {
 		return err
@@ -143,6 +156,13 @@ func agentRun(c *cli.Context) error {
 	if err := capability.RequireNetAdmin("agent run"); err != nil {
 		return cli.Exit(err.Error(), exitBadInput)
 	}
+	// One daemon per state file, and one-shot commands refused while it
+	// runs (agent.CheckHolder): before the listener, before any change.
+	hold, err := agent.TakeHold(o.StateFile, agent.HolderOf(o, c.String("config")))
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	defer hold.Release()
 	var ln net.Listener
 	if o.Listen != "" {
 		if ln, err = net.Listen("tcp", o.Listen); err != nil {
@@ -156,6 +176,7 @@ func agentRun(c *cli.Context) error {
 	defer closeFn()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	d := agent.NewDaemon(a, systemd.Socket{}, log, o)
+	d.Hold, d.ConfigPath = hold, c.String("config")
 	d.Reload = func() (agent.Options, error) {
 		cfg, err := loadConfig(c)
 		if err != nil {

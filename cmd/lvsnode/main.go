@@ -26,7 +26,9 @@ func main() {
 		Commands:        []*cli.Command{agentCommand(), controllerCommand()},
 		HideHelpCommand: true,
 		ExitErrHandler:  exitErrHandler,
+		OnUsageError:    usageError,
 	}
+	oneLineUsageErrors(app.Commands)
 	if err := app.Run(os.Args); err != nil {
 		if msg := err.Error(); msg != "" {
 			fmt.Fprintf(os.Stderr, "lvsnode: %s\n", msg)
@@ -38,6 +40,24 @@ func main() {
 // exitErrHandler keeps urfave/cli from exiting on its own, so every error
 // goes through main's single "lvsnode: ..." line.
 func exitErrHandler(*cli.Context, error) {}
+
+// usageError turns urfave/cli's usage errors (an unknown flag, a flag or
+// LVSNODE_* value that does not parse) into one line and exit status 2,
+// instead of "Incorrect Usage:" followed by the whole help text.
+func usageError(c *cli.Context, err error, _ bool) error {
+	return cli.Exit(fmt.Sprintf("%v (see: %s --help)", err, c.Command.HelpName), 2)
+}
+
+// oneLineUsageErrors gives every command without its own handler the
+// usageError one, so no command prints a help dump on bad input.
+func oneLineUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = usageError
+		}
+		oneLineUsageErrors(c.Subcommands)
+	}
+}
 
 // exitCode maps an error to the process exit status: errors carrying a code
 // (cli.ExitCoder) keep it, anything else is 1.

@@ -262,3 +262,68 @@ check_alternates() {
 	done
 	return 0
 }
+
+# --- TUN and NAT helpers (appended) -------------------------------------------
+
+# director_vip6_deprecated: keep the director's VIP6 but deprecated
+# (preferred_lft 0), so source-address selection never picks it as the outer
+# source of IPVS's ip6ip6 packets (the real server would drop those: their
+# outer source is one of its own addresses, the VIP on lo).
+director_vip6_deprecated() {
+	ip -n director addr change "$LAB_VIP6/128" dev eth0 preferred_lft 0 nodad
+}
+
+# icmp_too_big NS: how many ICMP "fragmentation needed" (IPv4 dest-unreach)
+# plus ICMPv6 "packet too big" NS has sent, from nstat's absolute counters.
+icmp_too_big() {
+	ip netns exec "$1" nstat -asz IcmpMsgOutType3 Icmp6OutPktTooBigs 2>/dev/null |
+		awk '$1 == "IcmpMsgOutType3" || $1 == "Icmp6OutPktTooBigs" {s += $2} END {print s + 0}'
+}
+
+# upload_sink RS PORT: on RS, an HTTP sink on PORT (IPv4 and IPv6) that reads
+# the request body and answers "received N".
+upload_sink() {
+	cat >/tmp/lab-sink.sh <<'SINK'
+#!/bin/bash
+len=0
+while IFS= read -r line; do
+	line=${line%$'\r'}
+	[ -z "$line" ] && break
+	case ${line,,} in content-length:*) len=${line#*:} len=${len// /} ;; esac
+done
+n=$(head -c "$len" | wc -c)
+printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nreceived %s\n' "$n"
+SINK
+	chmod +x /tmp/lab-sink.sh
+	ip netns exec "$1" socat TCP4-LISTEN:"$2",reuseaddr,fork EXEC:/tmp/lab-sink.sh >/dev/null 2>&1 &
+	ip netns exec "$1" socat TCP6-LISTEN:"$2",reuseaddr,fork,ipv6only=1 EXEC:/tmp/lab-sink.sh >/dev/null 2>&1 &
+	wait_for 5 bash -c "ip netns exec $1 ss -Htln | grep -q ':$2 '"
+}
+
+# client_upload HOST PORT BYTES: POST BYTES zero bytes from the client to
+# http://HOST:PORT/ (HOST may be [v6]); prints the sink's answer.
+client_upload() {
+	[ -f "/tmp/lab-upload-$3" ] || head -c "$3" /dev/zero >"/tmp/lab-upload-$3"
+	ip netns exec client curl -sS -g --max-time 30 -H 'Expect:' --data-binary "@/tmp/lab-upload-$3" "http://$1:$2/"
+}
+
+# client_elsewhere: move the client to its own subnet (192.168.1.10/24,
+# fd01::10/64) behind the director (192.168.1.2, fd01::2 on its eth0, same
+# bridge), so the real servers can reach it only through a router: what
+# LVS-NAT needs to be tested honestly.
+client_elsewhere() {
+	{
+		echo "addr flush dev eth0 scope global"
+		echo "addr add 192.168.1.10/24 dev eth0"
+		echo "addr add fd01::10/64 dev eth0 nodad"
+		echo "route add default via 192.168.1.2"
+		echo "route add default via fd01::2"
+	} | ip -n client -batch - || return 1
+	{
+		echo "addr add 192.168.1.2/24 dev eth0"
+		echo "addr add fd01::2/64 dev eth0 nodad"
+	} | ip -n director -batch - || return 1
+	# The director forwards replies out the interface they came in by:
+	# no ICMP redirects for that.
+	ip netns exec director sh -c "echo 0 >/proc/sys/net/ipv4/conf/all/send_redirects; echo 0 >/proc/sys/net/ipv4/conf/eth0/send_redirects"
+}

@@ -1,0 +1,438 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/lvsnode/lvsnode/tunnel"
+)
+
+// modeItems are the report rows of the TUN and NAT modes: what p wants,
+// and what lvsnode made earlier that p no longer wants.
+func modeItems(p Plan, st *State, ob observed) []Item {
+	m := ob.modes
+	var out []Item
+	if p.Tun != nil {
+		for _, d := range p.Tun.Devices {
+			l, ok := m.links[d.Name]
+			act := "absent (module " + moduleOf(d.Kind) + " not loaded)"
+			if ok {
+				act = upDown(l.Up)
+			}
+			out = append(out, Item{Kind: "link", Name: d.Name, Desired: "up", Actual: act, OK: ok && l.Up})
+		}
+		for _, f := range p.Tun.Fous {
+			act := "absent"
+			switch q, ok := findFou(m.fous[f.Family], f.Port); {
+			case m.fouErr != nil:
+				act = m.fouErr.Error()
+			case ok && q.GUE:
+				act = "present"
+			case ok:
+				act = "taken by a non-GUE FOU port"
+			}
+			out = append(out, Item{Kind: "fou", Name: f.String(), Desired: "present", Actual: act, OK: act == "present"})
+		}
+		for _, r := range p.Tun.Rules {
+			ok := slices.Contains(m.rules, r)
+			out = append(out, Item{Kind: "rule", Name: r.String(), Desired: "present", Actual: presence(ok), OK: ok})
+		}
+		for _, want := range m.mirror {
+			have, ok := findRoute(m.mss, want)
+			act := "absent"
+			if ok {
+				act = "advmss " + strconv.Itoa(have.AdvMSS)
+			}
+			out = append(out, Item{Kind: "route", Name: want.Key(), Desired: "advmss " + strconv.Itoa(want.AdvMSS),
+				Actual: act, OK: ok && have.AdvMSS == want.AdvMSS && have.Protocol == OwnerProto})
+		}
+	}
+	for _, r := range staleRules(p, m) {
+		out = append(out, Item{Kind: "rule", Name: r.String(), Desired: "absent", Actual: "present"})
+	}
+	for _, r := range staleMSSRoutes(m) {
+		out = append(out, Item{Kind: "route", Name: r.Key(), Desired: "absent", Actual: "present"})
+	}
+	if st.Tun != nil {
+		for _, f := range st.Tun.Fous {
+			if p.Tun == nil || !slices.Contains(p.Tun.Fous, f) {
+				_, ok := findFou(m.fous[f.Family], f.Port)
+				out = append(out, Item{Kind: "fou", Name: f.String(), Desired: "absent", Actual: presence(ok), OK: !ok})
+			}
+		}
+		for _, n := range st.Tun.Raised {
+			if !p.wantsDevice(n) {
+				l, ok := m.links[n]
+				out = append(out, Item{Kind: "link", Name: n, Desired: "down (as before lvsnode)", Actual: upDown(ok && l.Up), OK: !ok || !l.Up})
+			}
+		}
+	}
+	return append(out, natItems(p, m.nat)...)
+}
+
+func natItems(p Plan, n natObserved) []Item {
+	var out []Item
+	wanted := map[string]bool{}
+	if p.NAT != nil {
+		for _, g := range p.NAT.Gateways {
+			f := Family(g.Addr)
+			dev, err := n.gatewayDev(g)
+			if err != nil {
+				out = append(out, Item{Kind: "route", Name: "default via " + g.String(), Desired: "present", Actual: errors.Unwrap(err).Error()})
+				continue
+			}
+			want := natRoute(g, dev)
+			wanted[want.Key()] = true
+			_, ok := findRoute(owned(n.defaults[f]), want)
+			act := presence(ok)
+			conf := natConflicts(n.defaults[f], f)
+			if ok && len(conf) > 0 {
+				act = "present, but " + conf[0].Key() + " (not lvsnode's) takes precedence"
+			}
+			out = append(out, Item{Kind: "route", Name: want.Key(), Desired: "present, the preferred default", Actual: act, OK: ok && len(conf) == 0})
+		}
+	}
+	for _, fam := range []int{4, 6} {
+		for _, r := range owned(n.defaults[fam]) {
+			if !wanted[r.Key()] {
+				out = append(out, Item{Kind: "route", Name: r.Key(), Desired: "absent", Actual: "present"})
+			}
+		}
+	}
+	return out
+}
+
+func findFou(fs []tunnel.Fou, port int) (tunnel.Fou, bool) {
+	for _, f := range fs {
+		if f.Port == port {
+			return f, true
+		}
+	}
+	return tunnel.Fou{}, false
+}
+
+func (p Plan) wantsDevice(name string) bool {
+	return p.Tun != nil && slices.ContainsFunc(p.Tun.Devices, func(d TunDevice) bool { return d.Name == name })
+}
+
+// staleRules are lvsnode's MSS rules (found by their mark) p does not want.
+func staleRules(p Plan, m modesObserved) []tunnel.Rule {
+	var out []tunnel.Rule
+	for _, r := range m.rules {
+		if ownedRule(r) && !p.wantedRule(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// staleMSSRoutes are lvsnode's routes in MSSTable that the mirror of main
+// no longer has (or has with another advmss).
+func staleMSSRoutes(m modesObserved) []tunnel.Route {
+	var out []tunnel.Route
+	for _, r := range m.mss {
+		if r.Protocol != OwnerProto {
+			continue
+		}
+		if want, ok := findRoute(m.mirror, r); !ok || want.AdvMSS != r.AdvMSS {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// applyModes carries out the TUN and NAT rows, after the sysctls and the
+// VIPs: the MSS rules and routes first, then the FOU ports, then the
+// devices up (the door opens last, when replies already get the right
+// MSS), then the NAT default routes; then it removes what lvsnode made
+// earlier and p no longer wants. What carries no mark is recorded in st
+// (saved) before it is changed.
+func (a *Agent) applyModes(st *State, p Plan, ob observed) ([]string, error) {
+	m := ob.modes
+	var ch []string
+	save := func() error { return st.Save(a.StateFile) }
+	// Stale MSS routes first: a route whose advmss changed is replaced.
+	for _, r := range staleMSSRoutes(m) {
+		if err := a.Tun.DelRoute(r); err != nil && !errors.Is(err, tunnel.ErrNotFound) {
+			return ch, err
+		}
+		ch = append(ch, "removed route "+r.String())
+	}
+	if p.Tun != nil {
+		for _, want := range m.mirror {
+			if have, ok := findRoute(m.mss, want); ok && have.AdvMSS == want.AdvMSS && have.Protocol == OwnerProto {
+				continue
+			}
+			if err := a.Tun.AddRoute(want); err != nil && !errors.Is(err, tunnel.ErrExist) {
+				return ch, err
+			}
+			ch = append(ch, "added route "+want.String())
+		}
+		for _, r := range p.Tun.Rules {
+			if slices.Contains(m.rules, r) {
+				continue
+			}
+			if err := a.Tun.AddRule(r); err != nil && !errors.Is(err, tunnel.ErrExist) {
+				return ch, err
+			}
+			ch = append(ch, "added "+r.String())
+		}
+		for _, f := range p.Tun.Fous {
+			if m.fouErr != nil {
+				return ch, fmt.Errorf("%s: %w: load module fou (fou6 for IPv6) at boot", f, m.fouErr)
+			}
+			if q, ok := findFou(m.fous[f.Family], f.Port); ok {
+				if !q.GUE {
+					return ch, fmt.Errorf("%s: the port is open as a non-GUE FOU port, not lvsnode's: left alone; free it or choose another --tun-port", f)
+				}
+				continue
+			}
+			if st.Tun == nil {
+				st.Tun = &TunState{}
+			}
+			if !slices.Contains(st.Tun.Fous, f) {
+				st.Tun.Fous = append(st.Tun.Fous, f)
+				if err := save(); err != nil {
+					return ch, err
+				}
+			}
+			if err := a.Tun.AddFou(f); err != nil && !errors.Is(err, tunnel.ErrExist) {
+				return ch, err
+			}
+			ch = append(ch, "added "+f.String())
+		}
+		for _, d := range p.Tun.Devices {
+			if l, ok := m.links[d.Name]; ok && l.Up {
+				continue
+			}
+			if st.Tun == nil {
+				st.Tun = &TunState{}
+			}
+			if !slices.Contains(st.Tun.Raised, d.Name) && !slices.Contains(st.Tun.Created, d.Name) {
+				st.Tun.Raised = append(st.Tun.Raised, d.Name)
+				if err := save(); err != nil {
+					return ch, err
+				}
+			}
+			if err := a.Tun.SetLinkUp(d.Name, true); err != nil {
+				return ch, err
+			}
+			ch = append(ch, "set link "+d.Name+" up")
+		}
+	}
+	nch, err := a.applyNAT(st, p, m.nat)
+	ch = append(ch, nch...)
+	if err != nil {
+		return ch, err
+	}
+	// What an earlier plan made and this one does not want.
+	for _, r := range staleRules(p, m) {
+		if err := a.Tun.DelRule(r); err != nil && !errors.Is(err, tunnel.ErrNotFound) {
+			return ch, err
+		}
+		ch = append(ch, "removed "+r.String())
+	}
+	if st.Tun != nil {
+		sch, err := a.dropTun(st, p, m)
+		ch = append(ch, sch...)
+		if err != nil {
+			return ch, err
+		}
+	}
+	return ch, nil
+}
+
+// dropTun removes the FOU ports and lowers the devices lvsnode opened and
+// raised that p no longer wants, and forgets them.
+func (a *Agent) dropTun(st *State, p Plan, m modesObserved) ([]string, error) {
+	var ch []string
+	for _, f := range slices.Clone(st.Tun.Fous) {
+		if p.Tun != nil && slices.Contains(p.Tun.Fous, f) {
+			continue
+		}
+		if q, ok := findFou(m.fous[f.Family], f.Port); ok && q.GUE {
+			if err := a.Tun.DelFou(f); err != nil && !errors.Is(err, tunnel.ErrNotFound) {
+				return ch, err
+			}
+			ch = append(ch, "removed "+f.String())
+		}
+		st.Tun.Fous = slices.DeleteFunc(st.Tun.Fous, func(q tunnel.Fou) bool { return q == f })
+	}
+	for _, n := range slices.Clone(st.Tun.Raised) {
+		if p.wantsDevice(n) {
+			continue
+		}
+		if l, ok := m.links[n]; ok && l.Up {
+			if err := a.Tun.SetLinkUp(n, false); err != nil && !errors.Is(err, tunnel.ErrNoLink) {
+				return ch, err
+			}
+			ch = append(ch, "set link "+n+" down (as before lvsnode)")
+		}
+		st.Tun.Raised = slices.DeleteFunc(st.Tun.Raised, func(q string) bool { return q == n })
+	}
+	for _, n := range slices.Clone(st.Tun.Created) {
+		if p.wantsDevice(n) {
+			continue
+		}
+		if err := a.Tun.DelLink(n); err != nil && !errors.Is(err, tunnel.ErrNoLink) {
+			return ch, err
+		}
+		ch = append(ch, "deleted link "+n+" (lvsnode created it)")
+		st.Tun.Created = slices.DeleteFunc(st.Tun.Created, func(q string) bool { return q == n })
+	}
+	if len(st.Tun.Fous)+len(st.Tun.Raised)+len(st.Tun.Created) == 0 && p.Tun == nil {
+		st.Tun = nil
+	}
+	return ch, nil
+}
+
+// applyNAT puts lvsnode's default route in place for each gateway, after
+// removing (and remembering) the default routes that would collide with or
+// take precedence over it; it removes lvsnode's default routes p no longer
+// wants and puts back what they replaced.
+func (a *Agent) applyNAT(st *State, p Plan, n natObserved) ([]string, error) {
+	var ch []string
+	wanted := map[string]bool{}
+	if p.NAT != nil {
+		for _, g := range p.NAT.Gateways {
+			f := Family(g.Addr)
+			dev, err := n.gatewayDev(g)
+			if err != nil {
+				return ch, err
+			}
+			want := natRoute(g, dev)
+			wanted[want.Key()] = true
+			for _, r := range natConflicts(n.defaults[f], f) {
+				if st.NAT == nil {
+					st.NAT = &NATState{}
+				}
+				if _, seen := findRoute(st.NAT.Replaced, r); !seen {
+					st.NAT.Replaced = append(st.NAT.Replaced, r)
+					if err := st.Save(a.StateFile); err != nil {
+						return ch, err
+					}
+				}
+				if err := a.Tun.DelRoute(r); err != nil && !errors.Is(err, tunnel.ErrNotFound) {
+					return ch, err
+				}
+				ch = append(ch, "removed route "+r.Key()+" (remembered, restored by teardown)")
+			}
+			if _, ok := findRoute(owned(n.defaults[f]), want); ok {
+				continue
+			}
+			if st.NAT == nil {
+				st.NAT = &NATState{}
+			}
+			if err := a.Tun.AddRoute(want); err != nil && !errors.Is(err, tunnel.ErrExist) {
+				return ch, err
+			}
+			ch = append(ch, "added route "+want.Key())
+		}
+	}
+	for _, fam := range []int{4, 6} {
+		for _, r := range owned(n.defaults[fam]) {
+			if wanted[r.Key()] {
+				continue
+			}
+			if err := a.Tun.DelRoute(r); err != nil && !errors.Is(err, tunnel.ErrNotFound) {
+				return ch, err
+			}
+			ch = append(ch, "removed route "+r.Key())
+		}
+	}
+	if p.NAT == nil && st.NAT != nil {
+		rch, err := a.restoreDefaults(st)
+		ch = append(ch, rch...)
+		return ch, err
+	}
+	return ch, nil
+}
+
+// restoreDefaults adds back the default routes lvsnode replaced.
+func (a *Agent) restoreDefaults(st *State) ([]string, error) {
+	var ch []string
+	for _, r := range slices.Clone(st.NAT.Replaced) {
+		err := a.Tun.AddRoute(r)
+		switch {
+		case err == nil:
+			ch = append(ch, "restored route "+r.Key())
+		case errors.Is(err, tunnel.ErrExist): // someone put one back already
+		case errors.Is(err, tunnel.ErrNoLink):
+			ch = append(ch, "not restored (its device is gone): route "+r.Key())
+		default:
+			return ch, err
+		}
+		st.NAT.Replaced = st.NAT.Replaced[1:]
+	}
+	st.NAT = nil
+	return ch, nil
+}
+
+// teardownModes removes what the TUN and NAT modes added: the MSS rules of
+// the chosen VIPs (all lvsnode's, found by their mark, when all is set),
+// and when all is set also lvsnode's MSS routes, FOU ports, raised or
+// created devices and default routes, putting back the default routes it
+// replaced. It works from the marks alone where there are marks, so it
+// also cleans up after a lost state file.
+func (a *Agent) teardownModes(st *State, chosen func(src tunnel.Rule) bool, all bool) ([]string, error) {
+	var done []string
+	for _, fam := range []int{4, 6} {
+		rules, err := a.Tun.Rules(fam)
+		if err != nil {
+			return done, err
+		}
+		for _, r := range rules {
+			if !ownedRule(r) || !(all || chosen(r)) {
+				continue
+			}
+			if err := a.Tun.DelRule(r); err != nil && !errors.Is(err, tunnel.ErrNotFound) {
+				return done, err
+			}
+			done = append(done, "removed "+r.String())
+		}
+	}
+	if !all {
+		return done, nil
+	}
+	var m modesObserved
+	for _, fam := range []int{4, 6} {
+		routes, err := a.Tun.Routes(MSSTable, fam)
+		if err != nil {
+			return done, err
+		}
+		m.mss = append(m.mss, routes...)
+	}
+	for _, r := range staleMSSRoutes(m) { // the mirror is empty: all of lvsnode's
+		if err := a.Tun.DelRoute(r); err != nil && !errors.Is(err, tunnel.ErrNotFound) {
+			return done, err
+		}
+		done = append(done, "removed route "+r.String())
+	}
+	if st.Tun != nil {
+		m.links = map[string]tunnel.Link{}
+		m.fous = map[int][]tunnel.Fou{}
+		for _, n := range st.Tun.Raised {
+			if l, err := a.Tun.Link(n); err == nil {
+				m.links[n] = l
+			}
+		}
+		for _, f := range st.Tun.Fous {
+			if ports, err := a.Tun.FouPorts(f.Family); err == nil {
+				m.fous[f.Family] = ports
+			}
+		}
+		ch, err := a.dropTun(st, Plan{}, m)
+		done = append(done, ch...)
+		if err != nil {
+			return done, err
+		}
+	}
+	var n natObserved
+	if err := a.observeNAT(Plan{}, &State{NAT: &NATState{}}, &n); err != nil {
+		return done, err
+	}
+	ch, err := a.applyNAT(st, Plan{}, n)
+	return append(done, ch...), err
+}

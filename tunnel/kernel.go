@@ -1,0 +1,367 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Kernel implements Netlink on the calling process's network namespace.
+type Kernel struct {
+	h *netlink.Handle
+}
+
+var _ Netlink = (*Kernel)(nil)
+
+// NewKernel opens an rtnetlink handle (and, on first use, generic netlink
+// for FOU) in the current network namespace.
+func NewKernel() (*Kernel, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE, unix.NETLINK_GENERIC)
+	if err != nil {
+		return nil, fmt.Errorf("open netlink: %w", err)
+	}
+	return &Kernel{h: h}, nil
+}
+
+// Close releases the netlink sockets.
+func (k *Kernel) Close() error { k.h.Close(); return nil }
+
+const dumpRetries = 5
+
+// retryDump retries a dump the kernel interrupted (the table changed
+// underneath; netlink v1.3 then returns partial results).
+func retryDump[T any](f func() ([]T, error)) ([]T, error) {
+	var (
+		v   []T
+		err error
+	)
+	for i := 0; i < dumpRetries; i++ {
+		if v, err = f(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, err
+		}
+	}
+	return nil, err
+}
+
+func nlFamily(f int) int {
+	if f == 6 {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
+func (k *Kernel) link(name string) (netlink.Link, error) {
+	l, err := k.h.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("%s: %w", name, ErrNoLink)
+		}
+		return nil, fmt.Errorf("look up %s: %w", name, err)
+	}
+	return l, nil
+}
+
+func (k *Kernel) Link(name string) (Link, error) {
+	l, err := k.link(name)
+	if err != nil {
+		return Link{}, err
+	}
+	a := l.Attrs()
+	return Link{Name: name, Up: a.Flags&net.FlagUp != 0, MTU: a.MTU}, nil
+}
+
+func (k *Kernel) AddFallback(kind Kind) error {
+	name := FallbackName(kind)
+	attrs := netlink.LinkAttrs{Name: name}
+	var l netlink.Link
+	switch kind {
+	case KindIPIP:
+		l = &netlink.Iptun{LinkAttrs: attrs}
+	case KindIP6Tnl:
+		l = &netlink.Ip6tnl{LinkAttrs: attrs}
+	case KindSIT:
+		l = &netlink.Sittun{LinkAttrs: attrs}
+	case KindGRE:
+		l = &netlink.Gretun{LinkAttrs: attrs, Local: net.IPv4zero, Remote: net.IPv4zero}
+	case KindIP6GRE:
+		l = &netlink.Gretun{LinkAttrs: attrs, Local: net.IPv6zero, Remote: net.IPv6zero}
+	default:
+		return fmt.Errorf("tunnel kind %q: %w", kind, ErrUnsupported)
+	}
+	err := k.h.LinkAdd(l)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EEXIST):
+		return fmt.Errorf("%s: %w", name, ErrExist)
+	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOENT), errors.Is(err, unix.EAFNOSUPPORT):
+		return fmt.Errorf("%s (kind %s): %w", name, kind, ErrUnsupported)
+	}
+	return fmt.Errorf("add %s (kind %s): %w", name, kind, err)
+}
+
+func (k *Kernel) DelLink(name string) error {
+	l, err := k.link(name)
+	if err != nil {
+		return err
+	}
+	if err := k.h.LinkDel(l); err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	return nil
+}
+
+func (k *Kernel) SetLinkUp(name string, up bool) error {
+	l, err := k.link(name)
+	if err != nil {
+		return err
+	}
+	if up {
+		err = k.h.LinkSetUp(l)
+	} else {
+		err = k.h.LinkSetDown(l)
+	}
+	if err != nil {
+		return fmt.Errorf("set %s up=%v: %w", name, up, err)
+	}
+	return nil
+}
+
+// fouErr maps the FOU family's errors to the sentinels (a kernel without
+// fou is caught before, by the family lookup).
+func fouErr(op string, f Fou, err error) error {
+	switch {
+	case errors.Is(err, ErrUnsupported):
+		return err
+	case errors.Is(err, unix.EEXIST), errors.Is(err, unix.EADDRINUSE):
+		return fmt.Errorf("%s: %w", f, ErrExist)
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):
+		return fmt.Errorf("%s: %w", f, ErrNotFound)
+	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EAFNOSUPPORT):
+		return fmt.Errorf("%s: %w", f, ErrUnsupported)
+	}
+	return fmt.Errorf("%s %s: %w", op, f, err)
+}
+
+func (k *Kernel) Rules(family int) ([]Rule, error) {
+	nr, err := retryDump(func() ([]netlink.Rule, error) { return k.h.RuleList(nlFamily(family)) })
+	if err != nil {
+		return nil, fmt.Errorf("list rules: %w", err)
+	}
+	out := make([]Rule, 0, len(nr))
+	for _, r := range nr {
+		src, _ := prefixOf(r.Src)
+		out = append(out, Rule{Src: src, Table: r.Table, Priority: r.Priority, Protocol: int(r.Protocol)})
+	}
+	return out, nil
+}
+
+func nlRule(r Rule) *netlink.Rule {
+	nr := netlink.NewRule()
+	nr.Family = nlFamily(familyOfPrefix(r.Src))
+	nr.Src = ipNet(r.Src)
+	nr.Table = r.Table
+	nr.Priority = r.Priority
+	nr.Protocol = uint8(r.Protocol)
+	return nr
+}
+
+func (k *Kernel) AddRule(r Rule) error {
+	if err := k.h.RuleAdd(nlRule(r)); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("%s: %w", r, ErrExist)
+		}
+		return fmt.Errorf("add %s: %w", r, err)
+	}
+	return nil
+}
+
+func (k *Kernel) DelRule(r Rule) error {
+	if err := k.h.RuleDel(nlRule(r)); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("%s: %w", r, ErrNotFound)
+		}
+		return fmt.Errorf("delete %s: %w", r, err)
+	}
+	return nil
+}
+
+func (k *Kernel) Routes(table, family int) ([]Route, error) {
+	filter := &netlink.Route{Table: table}
+	nr, err := retryDump(func() ([]netlink.Route, error) {
+		return k.h.RouteListFiltered(nlFamily(family), filter, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list routes of table %d: %w", table, err)
+	}
+	names := map[int]string{}
+	out := make([]Route, 0, len(nr))
+	for _, r := range nr {
+		out = append(out, k.fromNL(r, family, names))
+	}
+	return out, nil
+}
+
+func (k *Kernel) devName(idx int, cache map[int]string) string {
+	if idx == 0 {
+		return ""
+	}
+	if n, ok := cache[idx]; ok {
+		return n
+	}
+	n := fmt.Sprintf("if%d", idx)
+	if l, err := k.h.LinkByIndex(idx); err == nil {
+		n = l.Attrs().Name
+	}
+	cache[idx] = n
+	return n
+}
+
+func (k *Kernel) fromNL(r netlink.Route, family int, names map[int]string) Route {
+	dst, ok := prefixOf(r.Dst)
+	if !ok { // the library reports a default route as a nil Dst
+		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if family == 6 {
+			dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+	}
+	out := Route{
+		Table: r.Table, Family: family, Dst: dst, Dev: k.devName(r.LinkIndex, names),
+		Protocol: int(r.Protocol), Metric: r.Priority, Scope: int(r.Scope), Type: r.Type,
+		OnLink: r.Flags&int(netlink.FLAG_ONLINK) != 0, AdvMSS: r.AdvMSS, MTU: r.MTU,
+	}
+	out.Gw = addrOf(r.Gw)
+	for _, h := range r.MultiPath {
+		out.NextHops = append(out.NextHops, Hop{Gw: addrOf(h.Gw), Dev: k.devName(h.LinkIndex, names)})
+	}
+	return out
+}
+
+func (k *Kernel) toNL(r Route) (*netlink.Route, error) {
+	nr := &netlink.Route{
+		Table: r.Table, Dst: ipNet(r.Dst), Protocol: netlink.RouteProtocol(r.Protocol),
+		Priority: r.Metric, Scope: netlink.Scope(r.Scope), Type: r.Type, AdvMSS: r.AdvMSS, MTU: r.MTU,
+		Family: nlFamily(r.Family),
+	}
+	if r.Gw.IsValid() {
+		nr.Gw = net.IP(r.Gw.AsSlice())
+	}
+	if r.Dev != "" {
+		l, err := k.link(r.Dev)
+		if err != nil {
+			return nil, err
+		}
+		nr.LinkIndex = l.Attrs().Index
+	}
+	if r.OnLink {
+		nr.Flags |= int(netlink.FLAG_ONLINK)
+	}
+	for _, h := range r.NextHops {
+		nh := &netlink.NexthopInfo{}
+		if h.Gw.IsValid() {
+			nh.Gw = net.IP(h.Gw.AsSlice())
+		}
+		if h.Dev != "" {
+			l, err := k.link(h.Dev)
+			if err != nil {
+				return nil, err
+			}
+			nh.LinkIndex = l.Attrs().Index
+		}
+		nr.MultiPath = append(nr.MultiPath, nh)
+	}
+	return nr, nil
+}
+
+func (k *Kernel) AddRoute(r Route) error {
+	nr, err := k.toNL(r)
+	if err != nil {
+		return err
+	}
+	add := k.h.RouteAdd
+	if r.Family == 6 && !r.Gw.IsValid() && len(r.NextHops) == 0 {
+		// IPv6 refuses a second device route of the same prefix and metric
+		// under NLM_F_EXCL (fe80::/64 exists once per device); appending
+		// adds it beside the others, and a route without a gateway never
+		// joins a multipath one.
+		add = k.h.RouteAppend
+	}
+	if err := add(nr); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("route %s: %w", r, ErrExist)
+		}
+		return fmt.Errorf("add route %s: %w", r, err)
+	}
+	return nil
+}
+
+func (k *Kernel) DelRoute(r Route) error {
+	nr, err := k.toNL(r)
+	if err != nil {
+		return err
+	}
+	nr.AdvMSS, nr.MTU = 0, 0 // metrics are not part of a delete's match
+	if err := k.h.RouteDel(nr); err != nil {
+		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("route %s: %w", r, ErrNotFound)
+		}
+		return fmt.Errorf("delete route %s: %w", r, err)
+	}
+	return nil
+}
+
+func (k *Kernel) RouteGet(dst netip.Addr) (Route, error) {
+	rs, err := k.h.RouteGet(net.IP(dst.AsSlice()))
+	if err != nil {
+		return Route{}, fmt.Errorf("route get %s: %w", dst, err)
+	}
+	if len(rs) == 0 {
+		return Route{}, fmt.Errorf("route get %s: no route: %w", dst, ErrNotFound)
+	}
+	r := k.fromNL(rs[0], Family(dst), map[int]string{})
+	r.Dst = netip.PrefixFrom(dst, dst.BitLen())
+	return r, nil
+}
+
+func familyOfPrefix(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return 4
+	}
+	return 6
+}
+
+func addrOf(ip net.IP) netip.Addr {
+	if ip == nil {
+		return netip.Addr{}
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones), true
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	if !p.IsValid() {
+		return nil
+	}
+	a := p.Addr()
+	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
+}
