@@ -87,7 +87,7 @@ func (c *Controller) AddService(s Spec) error {
 		if err != nil {
 			return err
 		}
-		if err := c.IPVS.CreateService(want); err != nil {
+		if err := c.change(Change{Op: CreateService, Service: want}); err != nil {
 			return err
 		}
 		c.say("added service %s (scheduler %s)", want.ServiceKey, want.Scheduler)
@@ -120,7 +120,7 @@ func (c *Controller) editService(s Spec, cur *ipvs.Service) error {
 		c.say("unchanged: service %s", want.ServiceKey)
 		return nil
 	}
-	if err := c.IPVS.UpdateService(want); err != nil {
+	if err := c.change(Change{Op: UpdateService, Service: want}); err != nil {
 		return err
 	}
 	c.say("edited service %s (%s)", want.ServiceKey, serviceDelta(*cur, want))
@@ -129,7 +129,7 @@ func (c *Controller) editService(s Spec, cur *ipvs.Service) error {
 
 // RemoveService deletes a service and its real servers.
 func (c *Controller) RemoveService(s Spec) error {
-	if err := c.IPVS.RemoveService(s.Service); err != nil {
+	if err := c.change(Change{Op: RemoveService, Service: ipvs.Service{ServiceKey: s.Service}}); err != nil {
 		return err
 	}
 	c.say("removed service %s", s.Service)
@@ -138,21 +138,31 @@ func (c *Controller) RemoveService(s Spec) error {
 
 // AddNode makes sure the real server is in the service with the given
 // settings, creating the service first if needed (scheduler wlc unless -s).
-// Running it twice changes nothing the second time; different settings
-// (e.g. another weight) edit the real server in place.
+// Running it twice changes nothing the second time. Like EditNode, it
+// changes only what the command line names: on an existing real server,
+// -w alone changes the weight and keeps the method, tunnel type, port,
+// checksum mode and thresholds; a new one takes ipvsadm's defaults for
+// what is left out (direct routing, weight 1).
 func (c *Controller) AddNode(s Spec) error {
 	if !s.HasReal {
 		return inputErr("add-node needs a real server (-r RIP[:PORT])")
 	}
-	want, err := s.DestValue(nil)
+	cur, err := c.findService(s.Service)
+	if err != nil {
+		return err
+	}
+	var have *ipvs.Destination
+	if cur != nil {
+		if have, err = c.findDest(s.Service, s.Real); err != nil {
+			return err
+		}
+	}
+	// Every value is computed and checked before the first change.
+	want, err := s.DestValue(have)
 	if err != nil {
 		return err
 	}
 	if err := c.checkNAT(want, false); err != nil {
-		return err
-	}
-	cur, err := c.findService(s.Service)
-	if err != nil {
 		return err
 	}
 	if cur == nil {
@@ -160,29 +170,25 @@ func (c *Controller) AddNode(s Spec) error {
 		if err != nil {
 			return err
 		}
-		if err := c.IPVS.CreateService(svc); err != nil {
+		if err := c.change(Change{Op: CreateService, Service: svc}); err != nil {
 			return err
 		}
 		c.say("added service %s (scheduler %s)", svc.ServiceKey, svc.Scheduler)
-	} else if s.Scheduler != "" || s.Persistent != nil || s.Netmask != nil || s.OnePacket || s.SchedFlags != 0 {
+	} else if s.hasServiceOpts() {
 		if err := c.editService(s, cur); err != nil {
 			return err
 		}
 	}
-	have, err := c.findDest(s.Service, want.DestKey)
-	if err != nil {
-		return err
-	}
 	switch {
 	case have == nil:
-		if err := c.IPVS.CreateDestination(s.Service, want); err != nil {
+		if err := c.change(Change{Op: CreateDest, Service: ipvs.Service{ServiceKey: s.Service}, Dest: want}); err != nil {
 			return err
 		}
 		c.say("added real server %s to %s (%s, weight %d)", want.DestKey, s.Service, want.Forward, want.Weight)
 	case sameDest(*have, want):
 		c.say("unchanged: real server %s of %s", want.DestKey, s.Service)
 	default:
-		if err := c.IPVS.UpdateDestination(s.Service, want); err != nil {
+		if err := c.setDest(s.Service, want); err != nil {
 			return err
 		}
 		c.say("edited real server %s of %s (%s)", want.DestKey, s.Service, destDelta(*have, want))
@@ -214,7 +220,7 @@ func (c *Controller) EditNode(s Spec) error {
 		c.say("unchanged: real server %s of %s", want.DestKey, s.Service)
 		return nil
 	}
-	if err := c.IPVS.UpdateDestination(s.Service, want); err != nil {
+	if err := c.setDest(s.Service, want); err != nil {
 		return err
 	}
 	c.say("edited real server %s of %s (%s)", want.DestKey, s.Service, destDelta(*have, want))
@@ -227,11 +233,21 @@ func (c *Controller) RemoveNode(s Spec) error {
 	if !s.HasReal {
 		return inputErr("remove-node needs a real server (-r RIP[:PORT])")
 	}
-	if err := c.IPVS.RemoveDestination(s.Service, s.Real); err != nil {
+	if err := c.removeDest(s.Service, s.Real); err != nil {
 		return err
 	}
 	c.say("removed real server %s from %s", s.Real, s.Service)
 	return nil
+}
+
+// setDest changes the settings of an existing real server of k.
+func (c *Controller) setDest(k ipvs.ServiceKey, d ipvs.Destination) error {
+	return c.change(Change{Op: UpdateDest, Service: ipvs.Service{ServiceKey: k}, Dest: d})
+}
+
+// removeDest deletes real server d of k.
+func (c *Controller) removeDest(k ipvs.ServiceKey, d ipvs.DestKey) error {
+	return c.change(Change{Op: RemoveDest, Service: ipvs.Service{ServiceKey: k}, Dest: ipvs.Destination{DestKey: d}})
 }
 
 // Clear removes every service (ipvsadm -C).

@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -304,8 +305,8 @@ func TestRestoreIdempotentAndAtomicOnBadInput(t *testing.T) {
 	if n, err := c.Restore(strings.NewReader(canonical), RestoreOptions{}); err != nil || n != 0 {
 		t.Errorf("second restore: %d changes, %v", n, err)
 	}
-	bad := canonical + "-a -t 10.0.0.100:80 -r 10.0.0.99:81 -g\n"
-	if _, err := c.Restore(strings.NewReader(bad), RestoreOptions{}); !IsInput(err) || !strings.Contains(err.Error(), "line 33:") {
+	bad := canonical + "-a -t 10.0.0.100:80 -r 10.0.0.99:81 -g -y 3\n"
+	if _, err := c.Restore(strings.NewReader(bad), RestoreOptions{}); !IsInput(err) || !strings.Contains(err.Error(), fmt.Sprintf("line %d:", strings.Count(canonical, "\n")+1)) {
 		t.Errorf("bad restore: %v", err)
 	}
 	if len(f.Log) != before {

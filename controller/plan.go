@@ -182,7 +182,7 @@ func destDelta(a, b ipvs.Destination) string {
 func Apply(c ipvs.Client, plan []Change) (n int, err error) {
 	ops := make([]ipvs.Op, len(plan))
 	for i, ch := range plan {
-		ops[i] = ipvs.Op{Kind: opKinds[ch.Op], Service: ch.Service, Dest: ch.Dest}
+		ops[i] = opOf(ch)
 	}
 	n, err = c.Apply(ops)
 	if err != nil {
@@ -192,9 +192,4 @@ func Apply(c ipvs.Client, plan []Change) (n int, err error) {
 		return n, fmt.Errorf("applied %d of %d changes, then: %w", n, len(plan), err)
 	}
 	return n, nil
-}
-
-var opKinds = map[Op]ipvs.OpKind{
-	RemoveService: ipvs.OpRemoveService, CreateService: ipvs.OpCreateService, UpdateService: ipvs.OpUpdateService,
-	RemoveDest: ipvs.OpRemoveDest, CreateDest: ipvs.OpCreateDest, UpdateDest: ipvs.OpUpdateDest,
 }

@@ -140,7 +140,7 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 		if !ok {
 			return lineErr(inputErr("real server for service %s, which no earlier -A line defines", spec.Service))
 		}
-		d, err := spec.DestValue(nil)
+		d, err := spec.ruleDest()
 		if err != nil {
 			return lineErr(err)
 		}

@@ -10,12 +10,15 @@ import (
 )
 
 // canonical covers every scheduler, protocol, family, method, tunnel type
-// and service flag, in ipvsadm -S -n's exact text and order.
+// and service flag, in ipvsadm -S -n's exact text and order; also a DR real
+// server on another port than its service's, which the kernel accepts from
+// other clients (ipvsadm -R would move it to port 80).
 const canonical = `-A -t 10.0.0.100:21 -s rr
 -a -t 10.0.0.100:21 -r 10.0.0.11:21 -g -w 1
 -A -t 10.0.0.100:80 -s wrr -p 300
 -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 3
 -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g -w 0
+-a -t 10.0.0.100:80 -r 10.0.0.13:8080 -g -w 1
 -A -t 10.0.0.100:443 -s lc -p 60 -M 255.255.255.0
 -a -t 10.0.0.100:443 -r 10.0.0.11:8443 -m -w 1
 -A -t 10.0.0.100:444 -s wlc
@@ -87,7 +90,6 @@ func TestParseRulesAccepts(t *testing.T) {
 func TestParseRulesRejects(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"-A -t 10.0.0.100:80 -s rr\n-A -t 10.0.0.100:80 -s rr\n", "line 2: service TCP 10.0.0.100:80 is already defined on line 1"},
-		{"-A -t 10.0.0.100:80 -s rr\n\n-a -t 10.0.0.100:80 -r 10.0.0.11:81 -g\n", "line 3: real server 10.0.0.11:81: direct routing (-g) cannot map ports"},
 		{"-a -t 10.0.0.100:80 -r 10.0.0.11:80\n", "line 1: real server for service TCP 10.0.0.100:80, which no earlier -A line defines"},
 		{"-A -t 10.0.0.100:80 -s nope\n", "line 1: unknown scheduler \"nope\""},
 		{"-E -t 10.0.0.100:80 -s rr\n", "line 1: -E is not accepted in restore input"},

@@ -197,13 +197,6 @@ func ctlSpecCommand(name, usage, text string, flags []cli.Flag, run func(*contro
 			if err != nil {
 				return err
 			}
-			if name == "add-node" && s.HasReal {
-				// A new real server's whole value is known: check it
-				// before asking for privileges or the kernel.
-				if _, err := s.DestValue(nil); err != nil {
-					return ctlExitErr(err)
-				}
-			}
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error { return run(ctl, s) })
 		},
 	}

@@ -16,11 +16,14 @@ import (
 
 func ctlAddNodeCmd() *cli.Command {
 	return ctlSpecCommand("add-node", "make sure a real server is in a service (creates the service if missing)",
-		"Idempotent: running it again changes nothing; different settings (another\n"+
-			"weight, method...) edit the real server in place. A missing service is\n"+
-			"created first (scheduler wlc unless -s); service options given (-s -p -M\n"+
-			"-o -b) also edit an existing service. Options left out take ipvsadm's\n"+
-			"defaults: direct routing (-g), weight 1. DR and TUN cannot map ports: the\n"+
+		"Idempotent: running it again changes nothing. It changes only what the\n"+
+			"command line names: on an existing real server, -w 5 alone sets the weight\n"+
+			"and keeps its method, tunnel type, tunnel port, checksum mode and\n"+
+			"thresholds (a new method drops the old one's tunnel settings). A new real\n"+
+			"server takes ipvsadm's defaults for what is left out: direct routing (-g),\n"+
+			"weight 1. A missing service is created first (scheduler wlc unless -s);\n"+
+			"service options given (-s -p -M -o -b --pe) also edit an existing service,\n"+
+			"keeping the options left out. DR and TUN cannot map ports: a new DR/TUN\n"+
 			"real server's port must be the service's; use -m (NAT) to map.\n\n"+
 			"   lvsnode controller add-node -t 10.0.0.100:80 -r 10.0.0.11 -g -w 1\n"+
 			"   lvsnode controller add-node -t [fd00::100]:80 -r [fd00::11] -s rr\n"+
@@ -32,8 +35,12 @@ func ctlAddNodeCmd() *cli.Command {
 
 func ctlEditNodeCmd() *cli.Command {
 	return ctlSpecCommand("edit-node", "change settings of an existing real server (others are kept)",
-		"Unlike ipvsadm -e, options you leave out keep their current value.\n\n"+
-			"   lvsnode controller edit-node -t 10.0.0.100:80 -r 10.0.0.11 -w 5",
+		"Changes only what the command line names; unlike ipvsadm -e, options left\n"+
+			"out keep their current value: -w alone keeps the method, tunnel type,\n"+
+			"tunnel port, checksum mode and thresholds. One tunnel option (e.g. -i\n"+
+			"--tun-port 6081) changes only that option of the tunnel.\n\n"+
+			"   lvsnode controller edit-node -t 10.0.0.100:80 -r 10.0.0.11 -w 5\n"+
+			"   lvsnode controller edit-node -t 10.0.0.100:80 -r 192.168.1.11 -i --tun-csum",
 		ctlFlags(ctlServiceFlags(), ctlRealFlags()),
 		(*controller.Controller).EditNode)
 }
