@@ -46,6 +46,9 @@ func serviceAttrs(s Service, full bool) []byte {
 	}
 	if full {
 		in = putAttr(in, svcAttrSched, append([]byte(s.Scheduler), 0))
+		// libipvs always sends the engine, "" for none, which the
+		// kernel reads as "no engine" (an edit drops the old one).
+		in = putAttr(in, svcAttrPEName, append([]byte(s.PEName), 0))
 		flags := u32(s.Flags &^ FlagHashed)
 		flags = append(flags, 0xff, 0xff, 0xff, 0xff) // mask: set every flag
 		in = putAttr(in, svcAttrFlags, flags)
@@ -55,6 +58,9 @@ func serviceAttrs(s Service, full bool) []byte {
 			in = putAttr(in, svcAttrMask, u32(uint32(bits)))
 		} else {
 			m := ^uint32(0) << (32 - bits) // 0 for /0
+			if s.Mask4 != 0 {
+				m = s.Mask4
+			}
 			in = putAttr(in, svcAttrMask, []byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
 		}
 	}
@@ -99,6 +105,15 @@ func eachAttr(b []byte, fn func(typ uint16, data []byte)) error {
 		b = b[al:]
 	}
 	return nil
+}
+
+// cString is a NUL-terminated string attribute.
+func cString(b []byte) string {
+	n := 0
+	for n < len(b) && b[n] != 0 {
+		n++
+	}
+	return string(b[:n])
 }
 
 func getU16(b []byte) uint16 {
@@ -192,11 +207,9 @@ func decodeService(msg []byte) (Service, error) {
 		case svcAttrFWMark:
 			s.FWMark = getU32(d)
 		case svcAttrSched:
-			n := 0
-			for n < len(d) && d[n] != 0 {
-				n++
-			}
-			s.Scheduler = string(d[:n])
+			s.Scheduler = cString(d)
+		case svcAttrPEName:
+			s.PEName = cString(d)
 		case svcAttrFlags:
 			s.Flags = getU32(d) &^ FlagHashed
 		case svcAttrTmo:
@@ -228,6 +241,9 @@ func decodeService(msg []byte) (Service, error) {
 				ones++
 			}
 			s.Netmask = ones
+			if ones < 32 && m<<ones != 0 {
+				s.Netmask, s.Mask4 = 32, m // not a prefix
+			}
 		}
 	}
 	return s, nil

@@ -19,6 +19,9 @@ type Fake struct {
 	BeforeList func(f *Fake)
 	// Schedulers the fake kernel "has"; others fail with ErrScheduler.
 	Schedulers []string
+	// PEs are the persistence engines it has (the kernel: ip_vs_pe_sip);
+	// others fail with ErrScheduler, as the kernel answers ENOENT to both.
+	PEs []string
 
 	order    []ServiceKey
 	svcs     map[ServiceKey]*fakeService
@@ -41,6 +44,7 @@ var AllSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "s
 func NewFake() *Fake {
 	return &Fake{
 		Schedulers: AllSchedulers,
+		PEs:        []string{"sip"},
 		svcs:       map[ServiceKey]*fakeService{},
 		timeouts:   Timeouts{TCP: 900, TCPFin: 120, UDP: 300},
 	}
@@ -85,6 +89,9 @@ func (f *Fake) Destinations(k ServiceKey) ([]Destination, error) {
 func (f *Fake) checkScheduler(s Service) error {
 	if !slices.Contains(f.Schedulers, s.Scheduler) {
 		return fmt.Errorf("service %s: %q: %w", s.ServiceKey, s.Scheduler, ErrScheduler)
+	}
+	if s.PEName != "" && !slices.Contains(f.PEs, s.PEName) {
+		return fmt.Errorf("service %s: persistence engine %q: %w", s.ServiceKey, s.PEName, ErrScheduler)
 	}
 	return nil
 }

@@ -28,9 +28,9 @@ var (
 	ErrNotFound = errors.New("no such service or real server")
 	// ErrExists: the service or real server already exists (EEXIST).
 	ErrExists = errors.New("already exists")
-	// ErrScheduler: the kernel has no module for the scheduler (ENOENT on a
-	// service operation).
-	ErrScheduler = errors.New("scheduler not available in the kernel (modprobe ip_vs_<name>)")
+	// ErrScheduler: the kernel has no module for the scheduler or the
+	// persistence engine (ENOENT on a service operation).
+	ErrScheduler = errors.New("scheduler or persistence engine not available in the kernel (modprobe ip_vs_<scheduler> or ip_vs_pe_<engine>)")
 	// ErrUnknownOutcome: changes reached the kernel but its answers could
 	// not be read (e.g. ENOBUFS), so whether each was made is not known.
 	ErrUnknownOutcome = errors.New("outcome unknown")
@@ -168,7 +168,18 @@ type Service struct {
 	// (the kernel refuses /0 there). 0 is a real value, not "unset":
 	// ipvsadm's default is the full length (FullMask).
 	Netmask int
-	Stats   Stats
+	// Mask4 is an IPv4 persistence mask that is not a prefix, as a number
+	// (0.0.0.24 is 0x18: ipvsadm's inet_aton makes it of "-M 24"). The
+	// kernel keeps any IPv4 mask and ipvsadm -S prints it dotted. 0 when
+	// the mask is a prefix, which Netmask gives; when set, it is the mask
+	// and Netmask is FullMask.
+	Mask4 uint32
+	// PEName is the persistence engine (IPVS_SVC_ATTR_PE_NAME, ipvsadm
+	// --pe): "sip" (module ip_vs_pe_sip), or "" for none. The kernel
+	// refuses an engine it has no module for as it refuses a scheduler
+	// (ErrScheduler).
+	PEName string
+	Stats  Stats
 }
 
 // DestKey identifies a real server within a service.

@@ -226,12 +226,17 @@ func describeOp(op Op) (string, errContext) {
 	return "remove real server " + d + " from " + k, onDest
 }
 
+// CreateService and UpdateService go through the project's encoder, which
+// carries what cloudflare/ipvs cannot: the persistence engine and an IPv4
+// mask that is not a prefix.
 func (n *netlinkClient) CreateService(s Service) error {
-	return mapErr("add service "+s.String(), n.c.CreateService(toCFService(s)), onService)
+	_, err := n.Apply([]Op{{Kind: OpCreateService, Service: s}})
+	return err
 }
 
 func (n *netlinkClient) UpdateService(s Service) error {
-	return mapErr("edit service "+s.String(), n.c.UpdateService(toCFService(s)), onService)
+	_, err := n.Apply([]Op{{Kind: OpUpdateService, Service: s}})
+	return err
 }
 
 func (n *netlinkClient) RemoveService(k ServiceKey) error {

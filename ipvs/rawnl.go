@@ -26,37 +26,38 @@ type rawConn struct {
 
 // Netlink and IPVS constants not worth importing from internal packages.
 const (
-	nlmsgHdrLen  = 16
-	genlHdrLen   = 4
-	nlaHdrLen    = 4
-	cmdNewSvc    = 1
-	cmdSetSvc    = 2
-	cmdDelSvc    = 3
-	cmdGetSvc    = 4
-	cmdNewDest   = 5
-	cmdSetDest   = 6
-	cmdDelDest   = 7
-	cmdGetDest   = 8
-	cmdAttrDest  = 2
-	svcAttrSched = 6
-	svcAttrFlags = 7
-	svcAttrTmo   = 8
-	svcAttrMask  = 9
-	svcAttrSt64  = 12
-	dstAttrAddr  = 1
-	dstAttrPort  = 2
-	dstAttrFwd   = 3
-	dstAttrW     = 4
-	dstAttrU     = 5
-	dstAttrL     = 6
-	dstAttrAct   = 7
-	dstAttrInact = 8
-	dstAttrPers  = 9
-	dstAttrAF    = 11
-	dstAttrSt64  = 12
-	dstAttrTType = 13
-	dstAttrTPort = 14
-	dstAttrTFlag = 15
+	nlmsgHdrLen   = 16
+	genlHdrLen    = 4
+	nlaHdrLen     = 4
+	cmdNewSvc     = 1
+	cmdSetSvc     = 2
+	cmdDelSvc     = 3
+	cmdGetSvc     = 4
+	cmdNewDest    = 5
+	cmdSetDest    = 6
+	cmdDelDest    = 7
+	cmdGetDest    = 8
+	cmdAttrDest   = 2
+	svcAttrSched  = 6
+	svcAttrFlags  = 7
+	svcAttrTmo    = 8
+	svcAttrMask   = 9
+	svcAttrPEName = 11
+	svcAttrSt64   = 12
+	dstAttrAddr   = 1
+	dstAttrPort   = 2
+	dstAttrFwd    = 3
+	dstAttrW      = 4
+	dstAttrU      = 5
+	dstAttrL      = 6
+	dstAttrAct    = 7
+	dstAttrInact  = 8
+	dstAttrPers   = 9
+	dstAttrAF     = 11
+	dstAttrSt64   = 12
+	dstAttrTType  = 13
+	dstAttrTPort  = 14
+	dstAttrTFlag  = 15
 )
 
 func openRaw(family uint16) (*rawConn, error) {
