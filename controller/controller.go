@@ -361,6 +361,9 @@ func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, er
 			}
 		}
 	}
+	for _, n := range want.Notes {
+		c.say("note: %s", n)
+	}
 	cur, err := ReadTable(c.IPVS)
 	if err != nil {
 		return 0, err

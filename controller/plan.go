@@ -149,8 +149,11 @@ func serviceDelta(a, b ipvs.Service) string {
 	if a.Timeout != b.Timeout && b.Flags&ipvs.FlagPersistent != 0 {
 		parts = append(parts, fmt.Sprintf("persistence %ds -> %ds", a.Timeout, b.Timeout))
 	}
-	if normMask(a) != normMask(b) && b.Flags&ipvs.FlagPersistent != 0 {
-		parts = append(parts, fmt.Sprintf("netmask /%d -> /%d", normMask(a), normMask(b)))
+	if (normMask(a) != normMask(b) || mask4(a) != mask4(b)) && b.Flags&ipvs.FlagPersistent != 0 {
+		parts = append(parts, fmt.Sprintf("netmask %s -> %s", maskName(a), maskName(b)))
+	}
+	if a.PEName != b.PEName {
+		parts = append(parts, fmt.Sprintf("persistence engine %q -> %q", a.PEName, b.PEName))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -31,6 +31,7 @@ var restoreOpts = []optDef{
 	{"-s", "--scheduler", 1, func(f *Flags, v string) { f.Scheduler = v }},
 	{"-p", "--persistent", 2, func(f *Flags, v string) { f.Persistent = v }},
 	{"-M", "--netmask", 1, func(f *Flags, v string) { f.Netmask = v }},
+	{"", "--pe", 1, func(f *Flags, v string) { f.PE = v }},
 	{"-o", "--ops", 0, func(f *Flags, _ string) { f.OnePacket = true }},
 	{"-b", "--sched-flags", 1, func(f *Flags, v string) { f.SchedFlags = v }},
 	{"-r", "--real-server", 1, func(f *Flags, v string) { f.Real = v }},
@@ -104,7 +105,7 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 		return lineErr(err)
 	}
 	if cmd == "-C" {
-		if f != (Flags{}) {
+		if f != (Flags{rules: true}) {
 			return lineErr(inputErr("-C takes no options"))
 		}
 		t.ClearLine = n
@@ -113,8 +114,8 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 	if cmd == "-A" && (f.Real != "" || f.DR || f.TUN || f.NAT || f.Weight != "" || f.Upper != "" || f.Lower != "") {
 		return lineErr(inputErr("real-server options on a -A line: put them on a -a line"))
 	}
-	if cmd == "-a" && (f.Scheduler != "" || f.Persistent != "" || f.Netmask != "" || f.OnePacket || f.SchedFlags != "") {
-		return lineErr(inputErr("service options (-s -p -M -o -b) on a -a line: put them on the -A line"))
+	if cmd == "-a" && (f.Scheduler != "" || f.Persistent != "" || f.Netmask != "" || f.OnePacket || f.SchedFlags != "" || f.PE != "") {
+		return lineErr(inputErr("service options (-s -p -M -o -b --pe) on a -a line: put them on the -A line"))
 	}
 	spec, err := Parse(f)
 	if err != nil {
@@ -128,6 +129,10 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 		svc, err := spec.ServiceValue(nil)
 		if err != nil {
 			return lineErr(err)
+		}
+		if isDigits(f.Netmask) && !svc.Is6() {
+			t.Notes = append(t.Notes, fmt.Sprintf("line %d: -M %s is the mask %s, as ipvsadm -R reads it (inet_aton); for a prefix write it dotted (-M 255.255.255.0 for /24)",
+				n, f.Netmask, maskText(ipvs.Service{ServiceKey: svc.ServiceKey, Netmask: svc.Netmask, Mask4: svc.Mask4})))
 		}
 		defined[spec.Service] = n
 		index[spec.Service] = len(t.Services)
@@ -160,7 +165,7 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 // (-A, -a or -C) and ipvsadm's options, as "-x v", "--long v" or
 // "--long=v".
 func tokenize(words []string) (string, Flags, error) {
-	var f Flags
+	f := Flags{rules: true}
 	cmd := ""
 	seen := map[string]bool{}
 	for i := 0; i < len(words); i++ {
@@ -171,9 +176,6 @@ func tokenize(words []string) (string, Flags, error) {
 			}
 			cmd = c
 			continue
-		}
-		if w == "--pe" || strings.HasPrefix(w, "--pe=") {
-			return "", f, inputErr("persistence engines (--pe) are not supported by lvsnode")
 		}
 		if refusedCmds[w] {
 			return "", f, inputErr("%s is not accepted in restore input: only -A and -a lines (the ipvsadm -S format) and -C", w)

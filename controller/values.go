@@ -32,7 +32,10 @@ func (s Spec) ServiceValue(cur *ipvs.Service) (ipvs.Service, error) {
 		}
 	}
 	if s.Netmask != nil {
-		v.Netmask = *s.Netmask
+		v.Netmask, v.Mask4 = *s.Netmask, s.Mask4
+	}
+	if s.PEName != nil {
+		v.PEName = *s.PEName
 	}
 	if s.OnePacket {
 		v.Flags |= ipvs.FlagOnePacket
@@ -171,5 +174,5 @@ func methodName(f ipvs.Forward) string {
 // hasServiceOpts reports whether the command line names a service setting
 // (-s -p -M -o -b --pe), which add-node then applies to an existing service.
 func (s Spec) hasServiceOpts() bool {
-	return s.Scheduler != "" || s.Persistent != nil || s.Netmask != nil || s.OnePacket || s.SchedFlags != 0
+	return s.Scheduler != "" || s.Persistent != nil || s.Netmask != nil || s.OnePacket || s.SchedFlags != 0 || s.PEName != nil
 }

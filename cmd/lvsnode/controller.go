@@ -78,6 +78,7 @@ func ctlServiceOptFlags() []cli.Flag {
 		ctlStrFlag("scheduler", "s", "`SCHED`: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh (new services: wlc)"),
 		ctlStrFlag("persistent", "p", "persistence `[SECONDS]`: a client sticks to one real server (bare -p: 300)"),
 		ctlStrFlag("netmask", "M", "persistence granularity `MASK` (255.255.255.0, or a prefix length; 0.0.0.0: all clients as one; IPv6: length 1-128)"),
+		ctlStrFlag("pe", "", "persistence `ENGINE`: sip (kernel module ip_vs_pe_sip; persistence by SIP Call-ID, use with -p on UDP)"),
 		ctlBoolFlag("ops", "o", "one-packet scheduling (UDP)"),
 		ctlStrFlag("sched-flags", "b", "scheduler `FLAGS`: sh-fallback,sh-port,mh-fallback,mh-port,flag-1..3"),
 	}
@@ -116,7 +117,7 @@ func ctlFlagsOf(c *cli.Context) controller.Flags {
 		TCP: c.String("tcp-service"), UDP: c.String("udp-service"), SCTP: c.String("sctp-service"),
 		FWMark: c.String("fwmark-service"), IPv6: c.Bool("ipv6"),
 		Scheduler: c.String("scheduler"), Persistent: c.String("persistent"), NoPersistent: c.Bool("no-persistent"),
-		Netmask: c.String("netmask"), OnePacket: c.Bool("ops"), SchedFlags: c.String("sched-flags"),
+		Netmask: c.String("netmask"), PE: c.String("pe"), NoPE: c.Bool("no-pe"), OnePacket: c.Bool("ops"), SchedFlags: c.String("sched-flags"),
 		Real: c.String("real-server"), DR: c.Bool("gatewaying"), TUN: c.Bool("ipip"), NAT: c.Bool("masquerading"),
 		Weight: c.String("weight"), Upper: c.String("u-threshold"), Lower: c.String("l-threshold"),
 		TunType: c.String("tun-type"), TunPort: c.String("tun-port"),

@@ -89,6 +89,7 @@ func ctlAddServiceCmd() *cli.Command {
 			"settings is edited, an identical one left alone.\n\n"+
 			"   lvsnode controller add-service -t 10.0.0.100:80 -s rr\n"+
 			"   lvsnode controller add-service -t 10.0.0.100:443 -s wlc -p 600 -M 255.255.255.0\n"+
+			"   lvsnode controller add-service -u 10.0.0.100:5060 -s rr -p 60 --pe sip\n"+
 			"   lvsnode controller add-service -f 1 -s sh -b sh-port",
 		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags()),
 		(*controller.Controller).AddService)
@@ -97,9 +98,12 @@ func ctlAddServiceCmd() *cli.Command {
 func ctlEditServiceCmd() *cli.Command {
 	return ctlSpecCommand("edit-service", "change settings of an existing service (others are kept)",
 		"Unlike ipvsadm -E, options you leave out keep their current value;\n"+
-			"--no-persistent turns persistence off.\n\n"+
+			"--no-persistent turns persistence off, --no-pe drops the engine.\n\n"+
 			"   lvsnode controller edit-service -t 10.0.0.100:80 -s wrr",
-		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags(), []cli.Flag{ctlBoolFlag("no-persistent", "", "turn persistence off")}),
+		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags(), []cli.Flag{
+			ctlBoolFlag("no-persistent", "", "turn persistence off"),
+			ctlBoolFlag("no-pe", "", "drop the persistence engine"),
+		}),
 		(*controller.Controller).EditService)
 }
 
