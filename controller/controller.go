@@ -16,8 +16,11 @@ type Controller struct {
 	IPVS   ipvs.Client
 	Sysctl sysctl.Client // nil skips the NAT forwarding check (tests)
 	Out    io.Writer
-	// EnableForwarding lets NAT commands set ip_forward=1 themselves.
+	// EnableForwarding lets NAT commands set ip_forward=1 themselves (for
+	// IPv6, see forwardingWrites).
 	EnableForwarding bool
+	// Interfaces lists the host's interfaces (default: net.Interfaces).
+	Interfaces func() ([]string, error)
 
 	Sleep func(time.Duration) // default time.Sleep
 	Now   func() time.Time    // default time.Now
@@ -60,16 +63,21 @@ func (c *Controller) findDest(k ipvs.ServiceKey, d ipvs.DestKey) (*ipvs.Destinat
 func notFound(what string) error { return fmt.Errorf("%s: %w", what, ipvs.ErrNotFound) }
 
 // checkNAT makes sure IP forwarding is on for a NAT real server, setting it
-// with EnableForwarding; a dry run only says what it would set.
-func (c *Controller) checkNAT(d ipvs.Destination, dryRun bool) error {
+// with EnableForwarding; a dry run only says what it would set. It reports
+// whether something was, or would be, written.
+func (c *Controller) checkNAT(d ipvs.Destination, dryRun bool) (bool, error) {
 	if d.Forward != ipvs.Masq {
-		return nil
+		return false, nil
 	}
-	note, err := ensureForwarding(c.Sysctl, d.Addr.Is6(), c.EnableForwarding, dryRun)
-	if note != "" {
-		c.say("%s", note)
+	ifaces := c.Interfaces
+	if ifaces == nil {
+		ifaces = interfaceNames
 	}
-	return err
+	notes, changed, err := ensureForwarding(c.Sysctl, d.Addr.Is6(), c.EnableForwarding, dryRun, ifaces)
+	for _, n := range notes {
+		c.say("%s", n)
+	}
+	return changed, err
 }
 
 // AddService creates the service, or edits it when it exists with other
@@ -162,7 +170,7 @@ func (c *Controller) AddNode(s Spec) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkNAT(want, false); err != nil {
+	if _, err := c.checkNAT(want, false); err != nil {
 		return err
 	}
 	if cur == nil {
@@ -213,7 +221,7 @@ func (c *Controller) EditNode(s Spec) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkNAT(want, false); err != nil {
+	if _, err := c.checkNAT(want, false); err != nil {
 		return err
 	}
 	if sameDest(*have, want) {
@@ -329,6 +337,10 @@ func (c *Controller) Read(key *ipvs.ServiceKey) (Table, error) {
 	return Table{Services: []Entry{{Service: *s, Dests: ds}}}, nil
 }
 
+// ErrChangesPending is what a dry run returns when the kernel does not
+// match the input yet (the CLI exits 1, as diff does when files differ).
+var ErrChangesPending = errors.New("changes pending")
+
 // RestoreOptions tune Restore.
 type RestoreOptions struct {
 	PlanOptions
@@ -349,16 +361,25 @@ func (c *Controller) Restore(r io.Reader, o RestoreOptions) (applied int, err er
 // RestoreTable makes the kernel table equal to want (a validated table,
 // from ParseRules): the kernel is dumped once, diffed, and only the
 // differences are applied, so restoring the same table twice makes no
-// change the second time.
+// change the second time. A dry run prints the plan and returns
+// ErrChangesPending when it is not empty (or a sysctl would be written).
 func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, err error) {
 	if want.ClearLine > 0 && o.KeepExtra {
 		return 0, inputErr("line %d: -C clears the table, which --keep-extra forbids: drop one of them", want.ClearLine)
 	}
+	pending := false
+	checked := map[bool]bool{} // per family
 	for _, e := range want.Services {
 		for _, d := range e.Dests {
-			if err := c.checkNAT(d, o.DryRun); err != nil {
+			if d.Forward != ipvs.Masq || checked[d.Addr.Is6()] {
+				continue
+			}
+			checked[d.Addr.Is6()] = true
+			changed, err := c.checkNAT(d, o.DryRun)
+			if err != nil {
 				return 0, err
 			}
+			pending = pending || changed
 		}
 	}
 	for _, n := range want.Notes {
@@ -375,6 +396,9 @@ func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, er
 			c.say("would %s", ch)
 		}
 		c.say("restore (dry run): %d changes for %d services, %d real servers", len(plan), ns, nd)
+		if len(plan) > 0 || pending {
+			return 0, ErrChangesPending
+		}
 		return 0, nil
 	}
 	n, err := Apply(c.IPVS, plan)

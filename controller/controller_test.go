@@ -368,7 +368,7 @@ func TestRestoreDryRunNeverWritesForwarding(t *testing.T) {
 	c, f, out := newCtl()
 	c.EnableForwarding = true
 	in := "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.11:8080 -m -w 1\n"
-	if _, err := c.Restore(strings.NewReader(in), RestoreOptions{DryRun: true}); err != nil {
+	if _, err := c.Restore(strings.NewReader(in), RestoreOptions{DryRun: true}); !errors.Is(err, ErrChangesPending) {
 		t.Fatal(err)
 	}
 	if v := c.Sysctl.(*sysctl.Fake).Value("net.ipv4.ip_forward"); v != "0" {

@@ -99,8 +99,15 @@ func ctlRealFlags() []cli.Flag {
 		ctlBoolFlag("tun-nocsum", "", "tunnel without checksum (default; gue, gre)"),
 		ctlBoolFlag("tun-csum", "", "tunnel with checksum (gue, gre)"),
 		ctlBoolFlag("tun-remcsum", "", "tunnel with remote checksum offload (gue)"),
-		ctlBoolFlag("enable-forwarding", "", "for NAT: set net.ipv4.ip_forward (or IPv6 forwarding) to 1 if it is 0"),
+		ctlForwardingFlag(),
 	}
+}
+
+// ctlForwardingFlag is --enable-forwarding, with the IPv6 rule it follows.
+func ctlForwardingFlag() cli.Flag {
+	return ctlBoolFlag("enable-forwarding", "", "for NAT: set net.ipv4.ip_forward=1, or for IPv6 net.ipv6.conf.all.forwarding=1 "+
+		"after setting accept_ra=2 where it is 1 (IPv6 forwarding is global in Linux and makes interfaces with "+
+		"accept_ra=1 ignore router advertisements: a director would lose its RA-learnt default route)")
 }
 
 func ctlFlags(groups ...[]cli.Flag) []cli.Flag {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -288,13 +289,14 @@ func ctlRestoreCmd() *cli.Command {
 			"line number and nothing changes. Then the kernel table is read once and\n" +
 			"only the differences are applied; services and real servers not in the\n" +
 			"input are removed (unless --keep-extra). Restoring the same rules twice\n" +
-			"makes no change the second time.\n\n" +
+			"makes no change the second time. With --dry-run it only prints the plan\n" +
+			"and exits 1 when changes are pending, 0 when the kernel already matches.\n\n" +
 			"   ipvsadm -S -n | lvsnode controller restore\n" +
 			"   lvsnode controller restore --dry-run /etc/lvsnode/ipvs.rules",
 		Flags: []cli.Flag{
-			ctlBoolFlag("dry-run", "", "print the changes, make none"),
+			ctlBoolFlag("dry-run", "", "print the changes, make none; exit 1 if there are any, 0 if the kernel matches (like diff)"),
 			ctlBoolFlag("keep-extra", "", "do not remove services and real servers missing from the input"),
-			ctlBoolFlag("enable-forwarding", "", "for NAT real servers: set IP forwarding to 1 if it is 0"),
+			ctlForwardingFlag(),
 		},
 		OnUsageError: ctlUsageErr,
 		Action: func(c *cli.Context) error {
@@ -320,6 +322,9 @@ func ctlRestoreCmd() *cli.Command {
 			o.KeepExtra = c.Bool("keep-extra")
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error {
 				_, err := ctl.RestoreTable(want, o)
+				if errors.Is(err, controller.ErrChangesPending) {
+					return cli.Exit("", 1) // like diff: the plan printed is the answer
+				}
 				return err
 			})
 		},

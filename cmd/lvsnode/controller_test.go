@@ -24,7 +24,9 @@ func ctlRun(t *testing.T, fake *ipvs.Fake, args ...string) (string, int) {
 	}
 	err := app.Run(append([]string{"lvsnode", "controller"}, args...))
 	if err != nil {
-		out.WriteString("lvsnode: " + err.Error() + "\n")
+		if msg := err.Error(); msg != "" { // as main prints it
+			out.WriteString("lvsnode: " + msg + "\n")
+		}
 		return out.String(), exitCode(err)
 	}
 	return out.String(), 0
@@ -100,5 +102,23 @@ func TestControllerCLIRestoreBadLineChangesNothing(t *testing.T) {
 	}
 	if len(f.Log) != 0 {
 		t.Errorf("changes: %q", f.Log)
+	}
+}
+
+// restore --dry-run exits like diff: 1 with the plan while changes are
+// pending, 0 once the kernel matches; nothing on stderr either way.
+func TestControllerCLIRestoreDryRunExit(t *testing.T) {
+	f := ipvs.NewFake()
+	path := t.TempDir() + "/rules"
+	writeFile(t, path, "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1\n")
+	out, rc := ctlRun(t, f, "restore", "--dry-run", path)
+	if rc != 1 || !strings.Contains(out, "would add service") || strings.Contains(out, "lvsnode:") || len(f.Log) != 0 {
+		t.Errorf("pending: rc %d, log %q, output:\n%s", rc, f.Log, out)
+	}
+	if out, rc := ctlRun(t, f, "restore", path); rc != 0 {
+		t.Fatalf("restore: rc %d %s", rc, out)
+	}
+	if out, rc := ctlRun(t, f, "restore", "--dry-run", path); rc != 0 {
+		t.Errorf("matching: rc %d, output:\n%s", rc, out)
 	}
 }
