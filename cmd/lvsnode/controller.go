@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -31,7 +33,6 @@ func controllerCommand() *cli.Command {
 			"   lvsnode controller restore < /etc/lvsnode/ipvs.rules\n\n" +
 			"Every flag can also come from an LVSNODE_* variable named after its long\n" +
 			"form (--tcp-service: LVSNODE_TCP_SERVICE); --help shows each one.",
-		Before:          ctlNormalizePersistent,
 		HideHelpCommand: true,
 		Subcommands: []*cli.Command{
 			ctlAddNodeCmd(), ctlEditNodeCmd(), ctlRemoveNodeCmd(), ctlDrainNodeCmd(),
@@ -70,6 +71,62 @@ func ctlServiceFlags() []cli.Flag {
 		ctlStrFlag("fwmark-service", "f", "firewall-mark service `MARK` (set by iptables/nft -j MARK)"),
 		ctlBoolFlag("ipv6", "6", "the fwmark service is IPv6"),
 	}
+}
+
+// ctlTargetNames are the flags that pick what a command acts on.
+var ctlTargetNames = []string{"tcp-service", "udp-service", "sctp-service", "fwmark-service", "ipv6", "real-server"}
+
+// ctlTargetOnly strips the LVSNODE_* variables from the target flags of a
+// command that removes or resets (remove-service, remove-node, drain-node,
+// zero): what it destroys comes from its command line only. An exported
+// LVSNODE_TCP_SERVICE, handy for a series of add-node, must never pick the
+// service remove-service deletes, nor turn "zero" (all counters) into
+// "zero one service". ctlRefuseEnvTargets makes such a variable an error
+// rather than silently ignoring it.
+func ctlTargetOnly(flags []cli.Flag) []cli.Flag {
+	for _, f := range flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			if slices.Contains(ctlTargetNames, f.Name) {
+				f.EnvVars = nil
+				f.Usage += " (command line only)"
+			}
+		case *cli.BoolFlag:
+			if slices.Contains(ctlTargetNames, f.Name) {
+				f.EnvVars = nil
+			}
+		}
+	}
+	return flags
+}
+
+// ctlRefuseEnvTargets fails with exit status 2 when a target flag's
+// variable is set but the flag is not on the command line (see
+// ctlTargetOnly): the user may think it applies.
+func ctlRefuseEnvTargets(c *cli.Context) error {
+	for _, name := range ctlTargetNames {
+		env := ctlEnv(name)[0]
+		if _, set := os.LookupEnv(env); set && !c.IsSet(name) && ctlHasFlag(c, name) {
+			return cli.Exit(fmt.Sprintf("%s is set, but %s takes its target from the command line only: give --%s (or unset %s)",
+				env, c.Command.Name, name, env), 2)
+		}
+	}
+	return nil
+}
+
+// ctlTargetCommand makes cmd refuse target variables (ctlRefuseEnvTargets).
+func ctlTargetCommand(cmd *cli.Command) *cli.Command {
+	cmd.Before = ctlRefuseEnvTargets
+	return cmd
+}
+
+func ctlHasFlag(c *cli.Context, name string) bool {
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // ctlServiceOptFlags are the settings of a service (-s -p -M -o -b).

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -47,23 +48,23 @@ func ctlEditNodeCmd() *cli.Command {
 }
 
 func ctlRemoveNodeCmd() *cli.Command {
-	return ctlSpecCommand("remove-node", "remove a real server at once (see drain-node for the graceful way)",
+	return ctlTargetCommand(ctlSpecCommand("remove-node", "remove a real server at once (see drain-node for the graceful way)",
 		"   lvsnode controller remove-node -t 10.0.0.100:80 -r 10.0.0.11",
-		ctlFlags(ctlServiceFlags(), []cli.Flag{ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`")}),
-		(*controller.Controller).RemoveNode)
+		ctlTargetOnly(ctlFlags(ctlServiceFlags(), []cli.Flag{ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`")})),
+		(*controller.Controller).RemoveNode))
 }
 
 func ctlDrainNodeCmd() *cli.Command {
-	flags := ctlFlags(ctlServiceFlags(), []cli.Flag{
-		ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`"),
+	flags := ctlFlags(ctlTargetOnly(ctlFlags(ctlServiceFlags(), []cli.Flag{ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`")})), []cli.Flag{
 		&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, EnvVars: ctlEnv("drain-timeout"), Usage: "give up after `DURATION` (0 = wait forever)"},
 		&cli.DurationFlag{Name: "interval", Value: time.Second, EnvVars: ctlEnv("drain-interval"), Usage: "poll the counters every `DURATION`"},
 		&cli.BoolFlag{Name: "keep", EnvVars: ctlEnv("drain-keep"), Usage: "leave the drained real server at weight 0 instead of removing it"},
 		&cli.BoolFlag{Name: "force", EnvVars: ctlEnv("drain-force"), Usage: "remove the real server at the timeout even with connections left"},
 	})
 	return &cli.Command{
-		Name:  "drain-node",
-		Usage: "weight 0, wait until ActiveConn+InActConn reach 0, then remove the real server",
+		Name:   "drain-node",
+		Before: ctlRefuseEnvTargets,
+		Usage:  "weight 0, wait until ActiveConn+InActConn reach 0, then remove the real server",
 		Description: "New connections stop at once (weight 0); existing ones finish. Progress is\n" +
 			"printed whenever the counters change. On timeout the real server stays at\n" +
 			"weight 0 and the command fails (exit 1), unless --force. For persistent\n" +
@@ -109,10 +110,10 @@ func ctlEditServiceCmd() *cli.Command {
 }
 
 func ctlRemoveServiceCmd() *cli.Command {
-	return ctlSpecCommand("remove-service", "remove a virtual service and its real servers",
+	return ctlTargetCommand(ctlSpecCommand("remove-service", "remove a virtual service and its real servers",
 		"   lvsnode controller remove-service -t 10.0.0.100:80",
-		ctlServiceFlags(),
-		(*controller.Controller).RemoveService)
+		ctlTargetOnly(ctlServiceFlags()),
+		(*controller.Controller).RemoveService))
 }
 
 func ctlClearCmd() *cli.Command {
@@ -141,7 +142,7 @@ func ctlZeroCmd() *cli.Command {
 	return &cli.Command{
 		Name: "zero", Usage: "reset the counters of all services, or of one (ipvsadm -Z)",
 		Description: "   lvsnode controller zero\n   lvsnode controller zero -t 10.0.0.100:80",
-		Flags:       ctlServiceFlags(), OnUsageError: ctlUsageErr,
+		Flags:       ctlTargetOnly(ctlServiceFlags()), OnUsageError: ctlUsageErr, Before: ctlRefuseEnvTargets,
 		Action: func(c *cli.Context) error {
 			k, err := ctlOptionalService(c)
 			if err != nil {
@@ -331,32 +332,36 @@ func ctlRestoreCmd() *cli.Command {
 	}
 }
 
-// ctlNormalizePersistent gives ipvsadm's optional -p value to urfave/cli,
-// which has no optional-value flags: a -p/--persistent not followed by a
-// number becomes --persistent=300 (ipvsadm's default). It runs before the
-// subcommand parses its flags and rewrites the pending arguments in place:
-// urfave/cli hands out copies (Args().Slice()), so the element is set
-// through reflection on the Args value, which shares the flag set's array.
-func ctlNormalizePersistent(c *cli.Context) error {
-	v := reflect.ValueOf(c.Args())
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Slice || !v.Elem().CanSet() {
-		return nil
+// ctlPersistentArgs gives ipvsadm's optional -p value to urfave/cli, which
+// has no optional-value flags: in the arguments of "lvsnode controller", a
+// -p/--persistent not followed by a number becomes --persistent=300
+// (ipvsadm's default). It works on a copy of the command line before the
+// parser sees it (main and the tests call it), so it needs nothing from
+// urfave/cli's internals; arguments after "--" are left alone.
+func ctlPersistentArgs(args []string) []string {
+	out := slices.Clone(args)
+	i := 1
+	for i < len(out) && strings.HasPrefix(out[i], "-") { // global flags
+		i++
 	}
-	args := v.Elem()
-	for i := 0; i < args.Len(); i++ {
-		a := args.Index(i).String()
+	if i >= len(out) || out[i] != "controller" {
+		return out
+	}
+	for i++; i < len(out); i++ {
+		a := out[i]
 		if a == "--" {
 			break
 		}
 		if a != "-p" && a != "--persistent" && a != "-persistent" {
 			continue
 		}
-		if i+1 < args.Len() && isTimeout(args.Index(i+1).String()) {
+		if i+1 < len(out) && isTimeout(out[i+1]) {
+			i++ // its value
 			continue
 		}
-		args.Index(i).SetString("--persistent=" + strconv.Itoa(controller.DefaultPersistence))
+		out[i] = "--persistent=" + strconv.Itoa(controller.DefaultPersistence)
 	}
-	return nil
+	return out
 }
 
 // isTimeout tells whether the argument after -p is its optional value.

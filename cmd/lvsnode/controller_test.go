@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ func ctlRun(t *testing.T, fake *ipvs.Fake, args ...string) (string, int) {
 		Name: "lvsnode", Commands: []*cli.Command{controllerCommand()},
 		Writer: &out, ErrWriter: &out, ExitErrHandler: exitErrHandler,
 	}
-	err := app.Run(append([]string{"lvsnode", "controller"}, args...))
+	err := app.Run(ctlPersistentArgs(append([]string{"lvsnode", "controller"}, args...)))
 	if err != nil {
 		if msg := err.Error(); msg != "" { // as main prints it
 			out.WriteString("lvsnode: " + msg + "\n")
@@ -120,5 +121,65 @@ func TestControllerCLIRestoreDryRunExit(t *testing.T) {
 	}
 	if out, rc := ctlRun(t, f, "restore", "--dry-run", path); rc != 0 {
 		t.Errorf("matching: rc %d, output:\n%s", rc, out)
+	}
+}
+
+// An exported LVSNODE_TCP_SERVICE (handy for add-node) must not pick what
+// remove-service deletes or zero resets: those take their target from the
+// command line only, and refuse (exit 2, nothing changed) while such a
+// variable is set without the flag.
+func TestControllerCLIEnvNeverPicksDestructiveTargets(t *testing.T) {
+	f := ipvs.NewFake()
+	for _, svc := range []string{"10.0.0.100:80", "10.0.0.100:81"} {
+		if out, rc := ctlRun(t, f, "add-node", "-t", svc, "-r", "10.0.0.11"); rc != 0 {
+			t.Fatalf("add-node: %d %s", rc, out)
+		}
+	}
+	t.Setenv("LVSNODE_TCP_SERVICE", "10.0.0.100:80")
+	t.Setenv("LVSNODE_REAL_SERVER", "10.0.0.11")
+	before := len(f.Log)
+	for _, args := range [][]string{{"remove-service"}, {"zero"}, {"remove-node", "-t", "10.0.0.100:80"}, {"drain-node", "-t", "10.0.0.100:80"}} {
+		out, rc := ctlRun(t, f, args...)
+		if rc != 2 || !strings.Contains(out, "takes its target from the command line only") {
+			t.Errorf("%v with LVSNODE_* targets: rc %d %q", args, rc, out)
+		}
+	}
+	if len(f.Log) != before {
+		t.Fatalf("changes: %q", f.Log[before:])
+	}
+	// On the command line, the flag wins and the variable is not used.
+	if out, rc := ctlRun(t, f, "remove-service", "-t", "10.0.0.100:81"); rc != 0 {
+		t.Fatalf("remove-service -t: %d %s", rc, out)
+	}
+	if svcs, _ := f.Services(); len(svcs) != 1 || svcs[0].Port != 80 {
+		t.Errorf("left %v", svcs)
+	}
+	// add-node still reads the variables.
+	if out, rc := ctlRun(t, f, "add-node", "-w", "3"); rc != 0 || !strings.Contains(out, "weight 1 -> 3") {
+		t.Errorf("add-node from env: %d %s", rc, out)
+	}
+}
+
+// The bare -p rewrite works on a copy of the arguments, only for the
+// controller, and leaves -p's own number, -p=N and anything after "--".
+func TestControllerPersistentArgs(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"lvsnode controller add-service -t V:80 -p", "lvsnode controller add-service -t V:80 --persistent=300"},
+		{"lvsnode controller add-service -p -t V:80", "lvsnode controller add-service --persistent=300 -t V:80"},
+		{"lvsnode controller add-service --persistent 60 -t V:80", "lvsnode controller add-service --persistent 60 -t V:80"},
+		{"lvsnode controller add-service -p=60", "lvsnode controller add-service -p=60"},
+		{"lvsnode controller add-service -p -- -p", "lvsnode controller add-service --persistent=300 -- -p"},
+		{"lvsnode agent apply -p", "lvsnode agent apply -p"},
+		{"lvsnode --debug controller edit-service -persistent", "lvsnode --debug controller edit-service --persistent=300"},
+	} {
+		in := strings.Fields(c.in)
+		orig := slices.Clone(in)
+		got := strings.Join(ctlPersistentArgs(in), " ")
+		if got != c.want {
+			t.Errorf("%q -> %q, want %q", c.in, got, c.want)
+		}
+		if !slices.Equal(in, orig) {
+			t.Errorf("%q: the caller's arguments were changed", c.in)
+		}
 	}
 }

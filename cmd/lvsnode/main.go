@@ -27,7 +27,7 @@ func main() {
 		HideHelpCommand: true,
 		ExitErrHandler:  exitErrHandler,
 	}
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(ctlPersistentArgs(os.Args)); err != nil {
 		if msg := err.Error(); msg != "" {
 			fmt.Fprintf(os.Stderr, "lvsnode: %s\n", msg)
 		}
