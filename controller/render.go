@@ -176,6 +176,10 @@ const (
 type ListOptions struct {
 	Format ListFormat
 	Exact  bool // --exact: no K/M/G abbreviations
+	// NoSort keeps the kernel's order (ipvsadm --nosort: its hash order
+	// of services, each service's newest real server first) instead of
+	// libipvs's sort.
+	NoSort bool
 	// NoHeader leaves out the "IP Virtual Server version" line, as
 	// ipvsadm does when listing one service.
 	NoHeader bool
@@ -202,7 +206,10 @@ func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
 		bw.WriteString("Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 	}
 	num := func(v uint64) string { return largeNum(v, o.Exact) }
-	for _, e := range sorted(t).Services {
+	if !o.NoSort {
+		t = sorted(t)
+	}
+	for _, e := range t.Services {
 		s := e.Service
 		name := listName(s.ServiceKey)
 		switch o.Format {

@@ -168,7 +168,9 @@ func (f *Fake) CreateDestination(k ServiceKey, d Destination) error {
 	}
 	d.ActiveConns, d.InactiveConns, d.PersistentConns, d.Stats = 0, 0, 0, Stats{}
 	s.dests[d.DestKey] = d
-	s.order = append(s.order, d.DestKey)
+	// The kernel lists a service's real servers newest first (it adds
+	// to the head of svc->destinations; seen in the lab with --nosort).
+	s.order = append([]DestKey{d.DestKey}, s.order...)
 	return nil
 }
 

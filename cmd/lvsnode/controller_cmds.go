@@ -207,9 +207,11 @@ func ctlListCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
 		Usage: "print the table as ipvsadm -Ln does (or --stats, --rate, --thresholds, --json, ...)",
-		Description: "Addresses are always numeric. With a service flag, only that service.\n\n" +
+		Description: "Addresses are always numeric. With a service flag, only that service.\n" +
+			"Sorted as ipvsadm sorts, unless --nosort (the kernel's order).\n\n" +
 			"   lvsnode controller list\n" +
 			"   lvsnode controller list --stats -t 10.0.0.100:80\n" +
+			"   lvsnode controller list --timeout\n" +
 			"   lvsnode controller list --json | jq '.services[].real_servers[].active_conns'",
 		Flags: ctlFlags(ctlServiceFlags(), []cli.Flag{
 			ctlBoolFlag("stats", "", "counters: Conns InPkts OutPkts InBytes OutBytes"),
@@ -218,6 +220,9 @@ func ctlListCmd() *cli.Command {
 			ctlBoolFlag("persistent-conn", "", "persistence templates per real server (PersistConn)"),
 			ctlBoolFlag("tun-info", "", "tunnel type, port and checksum per real server"),
 			ctlBoolFlag("exact", "", "exact numbers (no K/M/G)"),
+			ctlBoolFlag("sort", "", "sort services and real servers as ipvsadm does (the default; --nosort wins)"),
+			ctlBoolFlag("nosort", "", "the kernel's order, as ipvsadm --nosort"),
+			ctlBoolFlag("timeout", "", "only the TCP, TCP FIN and UDP timeouts, as ipvsadm -L --timeout"),
 			ctlBoolFlag("json", "", "one JSON document with settings, counters and rates"),
 			&cli.BoolFlag{Name: "numeric", Aliases: []string{"n"}, Hidden: true, Usage: "accepted for ipvsadm habits; output is always numeric"},
 		}),
@@ -227,7 +232,7 @@ func ctlListCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			o := controller.ListOptions{Exact: c.Bool("exact"), NoHeader: k != nil}
+			o := controller.ListOptions{Exact: c.Bool("exact"), NoSort: c.Bool("nosort"), NoHeader: k != nil}
 			n := 0
 			for _, f := range []struct {
 				name string
@@ -241,6 +246,12 @@ func ctlListCmd() *cli.Command {
 			}
 			if n > 1 {
 				return cli.Exit("give one of --stats, --rate, --thresholds, --persistent-conn, --tun-info", 2)
+			}
+			if c.Bool("timeout") {
+				if n > 0 || k != nil || c.Bool("json") {
+					return cli.Exit("--timeout lists only the timeouts: no service, --json or column option with it", 2)
+				}
+				return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.ShowTimeouts() })
 			}
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error {
 				info, err := ctl.IPVS.Info()

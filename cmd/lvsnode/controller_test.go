@@ -183,3 +183,40 @@ func TestControllerPersistentArgs(t *testing.T) {
 		}
 	}
 }
+
+// list --nosort keeps the kernel's order (the fake, as the kernel, lists a
+// service's newest real server first), list --sort is the default, and
+// list --timeout prints only ipvsadm -L --timeout's line.
+func TestControllerCLIListSortAndTimeout(t *testing.T) {
+	f := ipvs.NewFake()
+	for _, rip := range []string{"10.0.0.12", "10.0.0.11", "10.0.0.13"} {
+		if out, rc := ctlRun(t, f, "add-node", "-t", "10.0.0.100:80", "-r", rip); rc != 0 {
+			t.Fatalf("add-node: %d %s", rc, out)
+		}
+	}
+	order := func(out string) string {
+		var ips []string
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "->" && f[1] != "RemoteAddress:Port" {
+				ips = append(ips, f[1])
+			}
+		}
+		return strings.Join(ips, " ")
+	}
+	sorted, _ := ctlRun(t, f, "list")
+	explicit, _ := ctlRun(t, f, "list", "--sort")
+	unsorted, _ := ctlRun(t, f, "list", "--nosort")
+	if got := order(sorted); got != "10.0.0.11:80 10.0.0.12:80 10.0.0.13:80" || explicit != sorted {
+		t.Errorf("sorted: %q (--sort same: %v)", got, explicit == sorted)
+	}
+	if got := order(unsorted); got != "10.0.0.13:80 10.0.0.11:80 10.0.0.12:80" {
+		t.Errorf("--nosort: %q", got)
+	}
+	out, rc := ctlRun(t, f, "list", "--timeout")
+	if rc != 0 || out != "Timeout (tcp tcpfin udp): 900 120 300\n" {
+		t.Errorf("list --timeout: %d %q", rc, out)
+	}
+	if out, rc := ctlRun(t, f, "list", "--timeout", "--stats"); rc != 2 {
+		t.Errorf("list --timeout --stats: %d %q", rc, out)
+	}
+}
