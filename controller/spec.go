@@ -228,6 +228,23 @@ func parseAddrPort(s string) (netip.AddrPort, bool, error) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true, checkUnicast(ap.Addr())
 }
 
+// ParseRealAddr reads -r for a command without a service (drain-node
+// --all-services): the address, and the port only when one is given.
+func ParseRealAddr(v string) (netip.Addr, *uint16, error) {
+	if v == "" {
+		return netip.Addr{}, nil, inputErr("a real server is needed (-r RIP[:PORT])")
+	}
+	ap, portGiven, err := parseAddrPort(v)
+	if err != nil {
+		return netip.Addr{}, nil, inputErr("real server %q (-r): %v", v, err)
+	}
+	if !portGiven {
+		return ap.Addr(), nil, nil
+	}
+	p := ap.Port()
+	return ap.Addr(), &p, nil
+}
+
 func checkUnicast(a netip.Addr) error {
 	if a.Zone() != "" {
 		return errors.New("zoned addresses are not supported")

@@ -299,3 +299,13 @@ func (f *Fake) SetCounters(k ServiceKey, d DestKey, active, inactive uint32, st 
 
 // SetServiceStats sets the counters of a service.
 func (f *Fake) SetServiceStats(k ServiceKey, st Stats) { f.svcs[k].svc.Stats = st }
+
+// SetPersistConns sets the number of persistence templates that point at
+// a real server (PersistConn), as returning clients would. It panics if
+// the service or real server does not exist.
+func (f *Fake) SetPersistConns(k ServiceKey, d DestKey, n uint32) {
+	s := f.svcs[k]
+	dest := s.dests[d]
+	dest.PersistentConns = n
+	s.dests[d] = dest
+}

@@ -59,27 +59,44 @@ func ctlDrainNodeCmd() *cli.Command {
 		&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, EnvVars: ctlEnv("drain-timeout"), Usage: "give up after `DURATION` (0 = wait forever)"},
 		&cli.DurationFlag{Name: "interval", Value: time.Second, EnvVars: ctlEnv("drain-interval"), Usage: "poll the counters every `DURATION`"},
 		&cli.BoolFlag{Name: "keep", EnvVars: ctlEnv("drain-keep"), Usage: "leave the drained real server at weight 0 instead of removing it"},
-		&cli.BoolFlag{Name: "force", EnvVars: ctlEnv("drain-force"), Usage: "remove the real server at the timeout even with connections left"},
+		&cli.BoolFlag{Name: "force", EnvVars: ctlEnv("drain-force"), Usage: "remove the real server at the timeout even with connections or templates left"},
+		&cli.BoolFlag{Name: "all-services", Usage: "drain the real server (-r RIP, or RIP:PORT for one port) from every service and fwmark it is in (command line only)"},
 	})
 	return &cli.Command{
 		Name:   "drain-node",
 		Before: ctlRefuseEnvTargets,
-		Usage:  "weight 0, wait until ActiveConn+InActConn reach 0, then remove the real server",
+		Usage:  "weight 0, wait until ActiveConn, InActConn and PersistConn reach 0, then remove the real server",
 		Description: "New connections stop at once (weight 0); existing ones finish. Progress is\n" +
-			"printed whenever the counters change. On timeout the real server stays at\n" +
-			"weight 0 and the command fails (exit 1), unless --force. For persistent\n" +
-			"services, also set net.ipv4.vs.expire_quiescent_template=1 so returning\n" +
-			"clients' templates stop pointing at a weight-0 real server. UDP entries\n" +
-			"stay until the UDP timeout (see timeouts).\n\n" +
-			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m",
+			"printed whenever the counters change. For persistent services the drain also\n" +
+			"waits for the persistence templates (PersistConn): they send returning\n" +
+			"clients back to this real server until they expire, the persistence timeout\n" +
+			"after each client's last connection. With net.ipv4.vs.expire_quiescent_template=0\n" +
+			"(the kernel's default) that is what happens, and drain-node warns; with 1 the\n" +
+			"kernel moves a returning client elsewhere at once. On timeout the real server\n" +
+			"stays at weight 0 and the command fails (exit 1), unless --force. UDP entries\n" +
+			"stay until the UDP timeout (see timeouts). --all-services drains it from every\n" +
+			"service and fwmark at once: weight 0 everywhere, one wait, then removal.\n\n" +
+			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m\n" +
+			"   lvsnode controller drain-node --all-services -r 10.0.0.11",
 		Flags:        flags,
 		OnUsageError: ctlUsageErr,
 		Action: func(c *cli.Context) error {
+			o := controller.DrainOptions{Timeout: c.Duration("timeout"), Interval: c.Duration("interval"), Keep: c.Bool("keep"), Force: c.Bool("force")}
+			if c.Bool("all-services") {
+				f := ctlFlagsOf(c)
+				if f.TCP != "" || f.UDP != "" || f.SCTP != "" || f.FWMark != "" || c.NArg() > 0 {
+					return cli.Exit("--all-services takes only a real server (-r RIP[:PORT]), no service", 2)
+				}
+				rip, port, err := controller.ParseRealAddr(f.Real)
+				if err != nil {
+					return ctlExitErr(err)
+				}
+				return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.DrainEverywhere(rip, port, o) })
+			}
 			s, err := ctlSpec(c)
 			if err != nil {
 				return err
 			}
-			o := controller.DrainOptions{Timeout: c.Duration("timeout"), Interval: c.Duration("interval"), Keep: c.Bool("keep"), Force: c.Bool("force")}
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.DrainNode(s, o) })
 		},
 	}

@@ -220,3 +220,29 @@ func TestControllerCLIListSortAndTimeout(t *testing.T) {
 		t.Errorf("list --timeout --stats: %d %q", rc, out)
 	}
 }
+
+// drain-node --all-services -r RIP takes the real server out of every
+// service and fwmark; with a service flag it is a usage error.
+func TestControllerCLIDrainAllServices(t *testing.T) {
+	f := ipvs.NewFake()
+	for _, args := range [][]string{
+		{"add-node", "-t", "10.0.0.100:80", "-r", "10.0.0.11"},
+		{"add-node", "-t", "10.0.0.100:443", "-r", "10.0.0.11"},
+		{"add-node", "-f", "7", "-r", "10.0.0.11"},
+		{"add-node", "-t", "10.0.0.100:443", "-r", "10.0.0.12"},
+	} {
+		if out, rc := ctlRun(t, f, args...); rc != 0 {
+			t.Fatalf("%v: %d %s", args, rc, out)
+		}
+	}
+	if out, rc := ctlRun(t, f, "drain-node", "--all-services", "-t", "10.0.0.100:80", "-r", "10.0.0.11"); rc != 2 {
+		t.Errorf("--all-services with -t: %d %s", rc, out)
+	}
+	out, rc := ctlRun(t, f, "drain-node", "--all-services", "-r", "10.0.0.11", "--interval", "1ms")
+	if rc != 0 || strings.Count(out, "drained and removed") != 3 {
+		t.Fatalf("drain --all-services: %d\n%s", rc, out)
+	}
+	if out, _ := ctlRun(t, f, "save"); strings.Contains(out, "10.0.0.11") || !strings.Contains(out, "10.0.0.12") {
+		t.Errorf("after the drain:\n%s", out)
+	}
+}
