@@ -87,7 +87,7 @@ func (c *Controller) AddService(s Spec) error {
 		if err != nil {
 			return err
 		}
-		if err := c.IPVS.CreateService(want); err != nil {
+		if err := ipvs.Do(c.IPVS, ipvs.CreateServiceOp(want)); err != nil {
 			return err
 		}
 		c.say("added service %s (scheduler %s)", want.ServiceKey, want.Scheduler)
@@ -120,7 +120,7 @@ func (c *Controller) editService(s Spec, cur *ipvs.Service) error {
 		c.say("unchanged: service %s", want.ServiceKey)
 		return nil
 	}
-	if err := c.IPVS.UpdateService(want); err != nil {
+	if err := ipvs.Do(c.IPVS, ipvs.UpdateServiceOp(want)); err != nil {
 		return err
 	}
 	c.say("edited service %s (%s)", want.ServiceKey, serviceDelta(*cur, want))
@@ -129,7 +129,7 @@ func (c *Controller) editService(s Spec, cur *ipvs.Service) error {
 
 // RemoveService deletes a service and its real servers.
 func (c *Controller) RemoveService(s Spec) error {
-	if err := c.IPVS.RemoveService(s.Service); err != nil {
+	if err := ipvs.Do(c.IPVS, ipvs.RemoveServiceOp(s.Service)); err != nil {
 		return err
 	}
 	c.say("removed service %s", s.Service)
@@ -160,7 +160,7 @@ func (c *Controller) AddNode(s Spec) error {
 		if err != nil {
 			return err
 		}
-		if err := c.IPVS.CreateService(svc); err != nil {
+		if err := ipvs.Do(c.IPVS, ipvs.CreateServiceOp(svc)); err != nil {
 			return err
 		}
 		c.say("added service %s (scheduler %s)", svc.ServiceKey, svc.Scheduler)
@@ -175,14 +175,14 @@ func (c *Controller) AddNode(s Spec) error {
 	}
 	switch {
 	case have == nil:
-		if err := c.IPVS.CreateDestination(s.Service, want); err != nil {
+		if err := ipvs.Do(c.IPVS, ipvs.CreateDestOp(s.Service, want)); err != nil {
 			return err
 		}
 		c.say("added real server %s to %s (%s, weight %d)", want.DestKey, s.Service, want.Forward, want.Weight)
 	case sameDest(*have, want):
 		c.say("unchanged: real server %s of %s", want.DestKey, s.Service)
 	default:
-		if err := c.IPVS.UpdateDestination(s.Service, want); err != nil {
+		if err := ipvs.Do(c.IPVS, ipvs.UpdateDestOp(s.Service, want)); err != nil {
 			return err
 		}
 		c.say("edited real server %s of %s (%s)", want.DestKey, s.Service, destDelta(*have, want))
@@ -214,7 +214,7 @@ func (c *Controller) EditNode(s Spec) error {
 		c.say("unchanged: real server %s of %s", want.DestKey, s.Service)
 		return nil
 	}
-	if err := c.IPVS.UpdateDestination(s.Service, want); err != nil {
+	if err := ipvs.Do(c.IPVS, ipvs.UpdateDestOp(s.Service, want)); err != nil {
 		return err
 	}
 	c.say("edited real server %s of %s (%s)", want.DestKey, s.Service, destDelta(*have, want))
@@ -227,7 +227,7 @@ func (c *Controller) RemoveNode(s Spec) error {
 	if !s.HasReal {
 		return inputErr("remove-node needs a real server (-r RIP[:PORT])")
 	}
-	if err := c.IPVS.RemoveDestination(s.Service, s.Real); err != nil {
+	if err := ipvs.Do(c.IPVS, ipvs.RemoveDestOp(s.Service, s.Real)); err != nil {
 		return err
 	}
 	c.say("removed real server %s from %s", s.Real, s.Service)
@@ -358,12 +358,13 @@ func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, er
 		c.say("restore (dry run): %d changes for %d services, %d real servers", len(plan), ns, nd)
 		return 0, nil
 	}
-	n, err := Apply(c.IPVS, plan)
+	r, err := Apply(c.IPVS, plan)
 	if err != nil {
-		return n, err
+		c.reportCutShort(r, want, o.PlanOptions)
+		return r.Applied(), err
 	}
-	c.say("restore: %d changes applied (%d services, %d real servers in the input)", n, ns, nd)
-	return n, nil
+	c.say("restore: %d changes applied (%d services, %d real servers in the input)", len(plan), ns, nd)
+	return len(plan), nil
 }
 
 // IsInput reports whether err is the user's input (exit status 2).

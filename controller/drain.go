@@ -55,7 +55,7 @@ func (c *Controller) DrainNode(s Spec, o DrainOptions) error {
 			d.Forward = ipvs.Route
 		}
 		d.Weight = 0
-		if err := c.IPVS.UpdateDestination(s.Service, d); err != nil {
+		if err := ipvs.Do(c.IPVS, ipvs.UpdateDestOp(s.Service, d)); err != nil {
 			return err
 		}
 		c.say("draining %s of %s: weight %d -> 0, no new connections", s.Real, s.Service, have.Weight)
@@ -106,7 +106,7 @@ func (c *Controller) DrainNode(s Spec, o DrainOptions) error {
 		c.say("drained %s of %s; kept at weight 0 (--keep)", s.Real, s.Service)
 		return nil
 	}
-	if err := c.IPVS.RemoveDestination(s.Service, s.Real); err != nil {
+	if err := ipvs.Do(c.IPVS, ipvs.RemoveDestOp(s.Service, s.Real)); err != nil {
 		return err
 	}
 	c.say("drained and removed real server %s from %s", s.Real, s.Service)
