@@ -248,16 +248,6 @@ func (c *Controller) RemoveNode(s Spec) error {
 	return nil
 }
 
-// setDest changes the settings of an existing real server of k.
-func (c *Controller) setDest(k ipvs.ServiceKey, d ipvs.Destination) error {
-	return c.change(Change{Op: UpdateDest, Service: ipvs.Service{ServiceKey: k}, Dest: d})
-}
-
-// removeDest deletes real server d of k.
-func (c *Controller) removeDest(k ipvs.ServiceKey, d ipvs.DestKey) error {
-	return c.change(Change{Op: RemoveDest, Service: ipvs.Service{ServiceKey: k}, Dest: ipvs.Destination{DestKey: d}})
-}
-
 // Clear removes every service (ipvsadm -C).
 func (c *Controller) Clear() error {
 	if err := c.IPVS.Flush(); err != nil {
@@ -401,12 +391,13 @@ func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, er
 		}
 		return 0, nil
 	}
-	n, err := Apply(c.IPVS, plan)
+	r, err := Apply(c.IPVS, plan)
 	if err != nil {
-		return n, err
+		c.reportCutShort(r, want, o.PlanOptions)
+		return r.Applied(), err
 	}
-	c.say("restore: %d changes applied (%d services, %d real servers in the input)", n, ns, nd)
-	return n, nil
+	c.say("restore: %d changes applied (%d services, %d real servers in the input)", len(plan), ns, nd)
+	return len(plan), nil
 }
 
 // IsInput reports whether err is the user's input (exit status 2).

@@ -80,9 +80,9 @@ func TestAddNodeTunnelPortKeepsType(t *testing.T) {
 func TestEditNodeKeepsForeignPort(t *testing.T) {
 	c, f, _ := newCtl()
 	k := ipvs.ServiceKey{Protocol: ipvs.TCP, Addr: mustAddr("10.0.0.100"), Port: 80}
-	must(t, f.CreateService(ipvs.Service{ServiceKey: k, Scheduler: "rr", Netmask: 32}))
-	must(t, f.CreateDestination(k, ipvs.Destination{DestKey: ipvs.DestKey{Addr: mustAddr("10.0.0.11"), Port: 8080}, Forward: ipvs.Route, Weight: 1}))
-	must(t, f.CreateDestination(k, ipvs.Destination{DestKey: ipvs.DestKey{Addr: mustAddr("10.0.0.12"), Port: 8080}, Forward: ipvs.Masq, Weight: 1}))
+	must(t, ipvs.Do(f, ipvs.CreateServiceOp(ipvs.Service{ServiceKey: k, Scheduler: "rr", Netmask: 32})))
+	must(t, ipvs.Do(f, ipvs.CreateDestOp(k, ipvs.Destination{DestKey: ipvs.DestKey{Addr: mustAddr("10.0.0.11"), Port: 8080}, Forward: ipvs.Route, Weight: 1})))
+	must(t, ipvs.Do(f, ipvs.CreateDestOp(k, ipvs.Destination{DestKey: ipvs.DestKey{Addr: mustAddr("10.0.0.12"), Port: 8080}, Forward: ipvs.Masq, Weight: 1})))
 	for _, fn := range []func(Spec) error{c.AddNode, c.EditNode} {
 		if err := fn(spec(t, Flags{TCP: "10.0.0.100:80", Real: "10.0.0.11:8080", Weight: "4"})); err != nil {
 			t.Errorf("-w on a DR real server with another port: %v", err)

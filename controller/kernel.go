@@ -4,23 +4,22 @@ import (
 	"github.com/lvsnode/lvsnode/ipvs"
 )
 
-// The controller writes to the kernel through one path, the client's batch
-// Apply, even for a single change: one encoder carries every field (the
-// persistence engine, an IPVS mask that is not a prefix) and every change's
-// outcome is reported the same way. Only these helpers know Apply's shape.
+// The single-change commands write to the kernel through one helper over
+// the client's Apply (ipvs.Do): one encoder carries every field (the
+// persistence engine, an IPv4 mask that is not a prefix) and each change's
+// outcome is reported the same way.
 
-// change makes one change.
+// change makes one change and returns its outcome.
 func (c *Controller) change(ch Change) error {
-	_, err := c.IPVS.Apply([]ipvs.Op{opOf(ch)})
-	return err
+	return ipvs.Do(c.IPVS, ipvs.Op{Kind: opKinds[ch.Op], Service: ch.Service, Dest: ch.Dest})
 }
 
-// opOf is the client's form of a planned change.
-func opOf(ch Change) ipvs.Op {
-	return ipvs.Op{Kind: opKinds[ch.Op], Service: ch.Service, Dest: ch.Dest}
+// setDest changes the settings of an existing real server of k.
+func (c *Controller) setDest(k ipvs.ServiceKey, d ipvs.Destination) error {
+	return ipvs.Do(c.IPVS, ipvs.UpdateDestOp(k, d))
 }
 
-var opKinds = map[Op]ipvs.OpKind{
-	RemoveService: ipvs.OpRemoveService, CreateService: ipvs.OpCreateService, UpdateService: ipvs.OpUpdateService,
-	RemoveDest: ipvs.OpRemoveDest, CreateDest: ipvs.OpCreateDest, UpdateDest: ipvs.OpUpdateDest,
+// removeDest deletes real server d of k.
+func (c *Controller) removeDest(k ipvs.ServiceKey, d ipvs.DestKey) error {
+	return ipvs.Do(c.IPVS, ipvs.RemoveDestOp(k, d))
 }
