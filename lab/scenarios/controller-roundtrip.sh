@@ -130,7 +130,7 @@ same_table "$W/edited" "after the edited restore"
 
 step "a bad line changes nothing"
 D ipvsadm -S -n >"$W/before"
-{ head -n 5 "$W/theirs"; echo "-a -t 10.0.0.100:21 -r 10.0.0.19:2121 -g"; cat "$W/theirs"; } >"$W/bad"
+{ head -n 5 "$W/theirs"; echo "-a -t 10.0.0.100:21 -r 10.0.0.19:21 -g -x 1 -y 2"; cat "$W/theirs"; } >"$W/bad"
 set +e
 L restore <"$W/bad" >"$W/out" 2>"$W/err"
 rc=$?
@@ -140,8 +140,13 @@ check "exit 2" test "$rc" = 2
 check "error names line 6" grep '^lvsnode: line 6: ' "$W/err"
 same_table "$W/before" "after the refused restore"
 
-step "--dry-run prints the plan and changes nothing"
-L restore --dry-run <"$W/theirs" | sed 's/^/    /'
+step "--dry-run prints the plan and changes nothing (exit 1: changes pending)"
+set +e
+L restore --dry-run <"$W/theirs" >"$W/out"
+rc=$?
+set -e
+sed 's/^/    /' "$W/out"
+check "exit 1" test "$rc" = 1
 same_table "$W/before" "after --dry-run"
 
 step "--keep-extra adds without removing"
