@@ -134,7 +134,7 @@ func ctlServiceOptFlags() []cli.Flag {
 	return []cli.Flag{
 		ctlStrFlag("scheduler", "s", "`SCHED`: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh (new services: wlc)"),
 		ctlStrFlag("persistent", "p", "persistence `[SECONDS]`: a client sticks to one real server (bare -p: 300)"),
-		ctlStrFlag("netmask", "M", "persistence granularity `MASK` (255.255.255.0, or a prefix length; 0.0.0.0: all clients as one; IPv6: length 1-128)"),
+		ctlStrFlag("netmask", "M", "persistence granularity `MASK` (255.255.255.0, or here a prefix length: 24; 0.0.0.0: all clients as one; any dotted mask; IPv6: length 1-128). Restore input reads a bare number as ipvsadm -R does: -M 24 is 0.0.0.24"),
 		ctlStrFlag("pe", "", "persistence `ENGINE`: sip (kernel module ip_vs_pe_sip; persistence by SIP Call-ID, use with -p on UDP)"),
 		ctlBoolFlag("ops", "o", "one-packet scheduling (UDP)"),
 		ctlStrFlag("sched-flags", "b", "scheduler `FLAGS`: sh-fallback,sh-port,mh-fallback,mh-port,flag-1..3"),
