@@ -205,8 +205,12 @@ func parseServiceKey(f Flags) (ipvs.ServiceKey, error) {
 // parseAddrPort accepts "1.2.3.4", "1.2.3.4:80", "[fd00::1]:80", "[fd00::1]"
 // and a bare "fd00::1". Addresses only: no host or service names.
 func parseAddrPort(s string) (netip.AddrPort, bool, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.AddrPortFrom(a.Unmap(), 0), false, checkUnicast(a)
+	// One colon is IPv4:port: no ParseAddr, whose error allocates (on
+	// every line of a restore).
+	if strings.Count(s, ":") != 1 {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return netip.AddrPortFrom(a.Unmap(), 0), false, checkUnicast(a)
+		}
 	}
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
 		a, err := netip.ParseAddr(s[1 : len(s)-1])

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -236,8 +237,35 @@ var ctlSysctl = func() sysctl.Client {
 	return nil
 }()
 
-// ctlWithIPVS opens the kernel client, runs fn, and closes the client.
+// ctlLockPath and ctlLockWait: the lock that serialises the commands
+// that change the table (tests point it elsewhere).
+var (
+	ctlLockPath = controller.LockPath
+	ctlLockWait = 10 * time.Minute
+)
+
+// ctlChanges reports whether the command may change the table, and so
+// runs under the lock: all but list, save and restore --dry-run.
+func ctlChanges(c *cli.Context) bool {
+	switch c.Command.Name {
+	case "list", "save":
+		return false
+	case "restore":
+		return !c.Bool("dry-run")
+	}
+	return true
+}
+
+// ctlWithIPVS takes the lock (for commands that change the table), opens
+// the kernel client, runs fn, and closes both.
 func ctlWithIPVS(c *cli.Context, fn func(*controller.Controller) error) error {
+	if ctlChanges(c) {
+		l, err := controller.AcquireLock(ctlLockPath, ctlLockWait, func(s string) { fmt.Fprintln(c.App.ErrWriter, s) })
+		if err != nil {
+			return err
+		}
+		defer l.Unlock()
+	}
 	cl, err := ctlOpen()
 	if err != nil {
 		return err
