@@ -54,7 +54,7 @@ set -e
 sed 's/^/    /' "$W/out"
 info "exit $rc: $(cat "$W/err")"
 check "exit 1" test "$rc" = 1
-check "the error names line 3 and the scheduler" grep -q 'then: line 3: add service TCP 10.0.0.1:7002: scheduler not available' "$W/err"
+check "the error names line 3 and the scheduler" grep -q 'then: line 3: add service TCP 10.0.0.1:7002: scheduler or persistence engine not available' "$W/err"
 D ipvsadm -S -n >"$W/after"
 sed 's/^/    /' "$W/after"
 
