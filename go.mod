@@ -3,7 +3,6 @@ module github.com/lvsnode/lvsnode
 go 1.25.0
 
 require (
-	github.com/cloudflare/ipvs v0.12.0
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/lorenzosaino/go-sysctl v0.3.1
 	github.com/mdlayher/genetlink v1.3.2

@@ -16,8 +16,11 @@ type Controller struct {
 	IPVS   ipvs.Client
 	Sysctl sysctl.Client // nil skips the NAT forwarding check (tests)
 	Out    io.Writer
-	// EnableForwarding lets NAT commands set ip_forward=1 themselves.
+	// EnableForwarding lets NAT commands set ip_forward=1 themselves (for
+	// IPv6, see forwardingWrites).
 	EnableForwarding bool
+	// Interfaces lists the host's interfaces (default: net.Interfaces).
+	Interfaces func() ([]string, error)
 
 	Sleep func(time.Duration) // default time.Sleep
 	Now   func() time.Time    // default time.Now
@@ -60,16 +63,21 @@ func (c *Controller) findDest(k ipvs.ServiceKey, d ipvs.DestKey) (*ipvs.Destinat
 func notFound(what string) error { return fmt.Errorf("%s: %w", what, ipvs.ErrNotFound) }
 
 // checkNAT makes sure IP forwarding is on for a NAT real server, setting it
-// with EnableForwarding; a dry run only says what it would set.
-func (c *Controller) checkNAT(d ipvs.Destination, dryRun bool) error {
+// with EnableForwarding; a dry run only says what it would set. It reports
+// whether something was, or would be, written.
+func (c *Controller) checkNAT(d ipvs.Destination, dryRun bool) (bool, error) {
 	if d.Forward != ipvs.Masq {
-		return nil
+		return false, nil
 	}
-	note, err := ensureForwarding(c.Sysctl, d.Addr.Is6(), c.EnableForwarding, dryRun)
-	if note != "" {
-		c.say("%s", note)
+	ifaces := c.Interfaces
+	if ifaces == nil {
+		ifaces = interfaceNames
 	}
-	return err
+	notes, changed, err := ensureForwarding(c.Sysctl, d.Addr.Is6(), c.EnableForwarding, dryRun, ifaces)
+	for _, n := range notes {
+		c.say("%s", n)
+	}
+	return changed, err
 }
 
 // AddService creates the service, or edits it when it exists with other
@@ -87,7 +95,7 @@ func (c *Controller) AddService(s Spec) error {
 		if err != nil {
 			return err
 		}
-		if err := c.IPVS.CreateService(want); err != nil {
+		if err := c.change(Change{Op: CreateService, Service: want}); err != nil {
 			return err
 		}
 		c.say("added service %s (scheduler %s)", want.ServiceKey, want.Scheduler)
@@ -120,7 +128,7 @@ func (c *Controller) editService(s Spec, cur *ipvs.Service) error {
 		c.say("unchanged: service %s", want.ServiceKey)
 		return nil
 	}
-	if err := c.IPVS.UpdateService(want); err != nil {
+	if err := c.change(Change{Op: UpdateService, Service: want}); err != nil {
 		return err
 	}
 	c.say("edited service %s (%s)", want.ServiceKey, serviceDelta(*cur, want))
@@ -129,7 +137,7 @@ func (c *Controller) editService(s Spec, cur *ipvs.Service) error {
 
 // RemoveService deletes a service and its real servers.
 func (c *Controller) RemoveService(s Spec) error {
-	if err := c.IPVS.RemoveService(s.Service); err != nil {
+	if err := c.change(Change{Op: RemoveService, Service: ipvs.Service{ServiceKey: s.Service}}); err != nil {
 		return err
 	}
 	c.say("removed service %s", s.Service)
@@ -138,21 +146,31 @@ func (c *Controller) RemoveService(s Spec) error {
 
 // AddNode makes sure the real server is in the service with the given
 // settings, creating the service first if needed (scheduler wlc unless -s).
-// Running it twice changes nothing the second time; different settings
-// (e.g. another weight) edit the real server in place.
+// Running it twice changes nothing the second time. Like EditNode, it
+// changes only what the command line names: on an existing real server,
+// -w alone changes the weight and keeps the method, tunnel type, port,
+// checksum mode and thresholds; a new one takes ipvsadm's defaults for
+// what is left out (direct routing, weight 1).
 func (c *Controller) AddNode(s Spec) error {
 	if !s.HasReal {
 		return inputErr("add-node needs a real server (-r RIP[:PORT])")
 	}
-	want, err := s.DestValue(nil)
-	if err != nil {
-		return err
-	}
-	if err := c.checkNAT(want, false); err != nil {
-		return err
-	}
 	cur, err := c.findService(s.Service)
 	if err != nil {
+		return err
+	}
+	var have *ipvs.Destination
+	if cur != nil {
+		if have, err = c.findDest(s.Service, s.Real); err != nil {
+			return err
+		}
+	}
+	// Every value is computed and checked before the first change.
+	want, err := s.DestValue(have)
+	if err != nil {
+		return err
+	}
+	if _, err := c.checkNAT(want, false); err != nil {
 		return err
 	}
 	if cur == nil {
@@ -160,29 +178,25 @@ func (c *Controller) AddNode(s Spec) error {
 		if err != nil {
 			return err
 		}
-		if err := c.IPVS.CreateService(svc); err != nil {
+		if err := c.change(Change{Op: CreateService, Service: svc}); err != nil {
 			return err
 		}
 		c.say("added service %s (scheduler %s)", svc.ServiceKey, svc.Scheduler)
-	} else if s.Scheduler != "" || s.Persistent != nil || s.Netmask != nil || s.OnePacket || s.SchedFlags != 0 {
+	} else if s.hasServiceOpts() {
 		if err := c.editService(s, cur); err != nil {
 			return err
 		}
 	}
-	have, err := c.findDest(s.Service, want.DestKey)
-	if err != nil {
-		return err
-	}
 	switch {
 	case have == nil:
-		if err := c.IPVS.CreateDestination(s.Service, want); err != nil {
+		if err := c.change(Change{Op: CreateDest, Service: ipvs.Service{ServiceKey: s.Service}, Dest: want}); err != nil {
 			return err
 		}
 		c.say("added real server %s to %s (%s, weight %d)", want.DestKey, s.Service, want.Forward, want.Weight)
 	case sameDest(*have, want):
 		c.say("unchanged: real server %s of %s", want.DestKey, s.Service)
 	default:
-		if err := c.IPVS.UpdateDestination(s.Service, want); err != nil {
+		if err := c.setDest(s.Service, want); err != nil {
 			return err
 		}
 		c.say("edited real server %s of %s (%s)", want.DestKey, s.Service, destDelta(*have, want))
@@ -207,14 +221,14 @@ func (c *Controller) EditNode(s Spec) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkNAT(want, false); err != nil {
+	if _, err := c.checkNAT(want, false); err != nil {
 		return err
 	}
 	if sameDest(*have, want) {
 		c.say("unchanged: real server %s of %s", want.DestKey, s.Service)
 		return nil
 	}
-	if err := c.IPVS.UpdateDestination(s.Service, want); err != nil {
+	if err := c.setDest(s.Service, want); err != nil {
 		return err
 	}
 	c.say("edited real server %s of %s (%s)", want.DestKey, s.Service, destDelta(*have, want))
@@ -227,7 +241,7 @@ func (c *Controller) RemoveNode(s Spec) error {
 	if !s.HasReal {
 		return inputErr("remove-node needs a real server (-r RIP[:PORT])")
 	}
-	if err := c.IPVS.RemoveDestination(s.Service, s.Real); err != nil {
+	if err := c.removeDest(s.Service, s.Real); err != nil {
 		return err
 	}
 	c.say("removed real server %s from %s", s.Real, s.Service)
@@ -313,6 +327,10 @@ func (c *Controller) Read(key *ipvs.ServiceKey) (Table, error) {
 	return Table{Services: []Entry{{Service: *s, Dests: ds}}}, nil
 }
 
+// ErrChangesPending is what a dry run returns when the kernel does not
+// match the input yet (the CLI exits 1, as diff does when files differ).
+var ErrChangesPending = errors.New("changes pending")
+
 // RestoreOptions tune Restore.
 type RestoreOptions struct {
 	PlanOptions
@@ -333,17 +351,29 @@ func (c *Controller) Restore(r io.Reader, o RestoreOptions) (applied int, err er
 // RestoreTable makes the kernel table equal to want (a validated table,
 // from ParseRules): the kernel is dumped once, diffed, and only the
 // differences are applied, so restoring the same table twice makes no
-// change the second time.
+// change the second time. A dry run prints the plan and returns
+// ErrChangesPending when it is not empty (or a sysctl would be written).
 func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, err error) {
 	if want.ClearLine > 0 && o.KeepExtra {
 		return 0, inputErr("line %d: -C clears the table, which --keep-extra forbids: drop one of them", want.ClearLine)
 	}
+	pending := false
+	checked := map[bool]bool{} // per family
 	for _, e := range want.Services {
 		for _, d := range e.Dests {
-			if err := c.checkNAT(d, o.DryRun); err != nil {
+			if d.Forward != ipvs.Masq || checked[d.Addr.Is6()] {
+				continue
+			}
+			checked[d.Addr.Is6()] = true
+			changed, err := c.checkNAT(d, o.DryRun)
+			if err != nil {
 				return 0, err
 			}
+			pending = pending || changed
 		}
+	}
+	for _, n := range want.Notes {
+		c.say("note: %s", n)
 	}
 	cur, err := ReadTable(c.IPVS)
 	if err != nil {
@@ -356,14 +386,18 @@ func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, er
 			c.say("would %s", ch)
 		}
 		c.say("restore (dry run): %d changes for %d services, %d real servers", len(plan), ns, nd)
+		if len(plan) > 0 || pending {
+			return 0, ErrChangesPending
+		}
 		return 0, nil
 	}
-	n, err := Apply(c.IPVS, plan)
+	r, err := Apply(c.IPVS, plan)
 	if err != nil {
-		return n, err
+		c.reportCutShort(r, want, o.PlanOptions)
+		return r.Applied(), err
 	}
-	c.say("restore: %d changes applied (%d services, %d real servers in the input)", n, ns, nd)
-	return n, nil
+	c.say("restore: %d changes applied (%d services, %d real servers in the input)", len(plan), ns, nd)
+	return len(plan), nil
 }
 
 // IsInput reports whether err is the user's input (exit status 2).

@@ -2,12 +2,15 @@ package controller
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/lvsnode/lvsnode/ipvs"
+	"github.com/lvsnode/lvsnode/sysctl"
 )
 
-// DrainOptions tune DrainNode.
+// DrainOptions tune DrainNode and DrainEverywhere.
 type DrainOptions struct {
 	// Timeout bounds the wait; 0 waits as long as it takes.
 	Timeout time.Duration
@@ -17,21 +20,96 @@ type DrainOptions struct {
 	// removing it.
 	Keep bool
 	// Force removes the real server when the timeout expires with
-	// connections left; without it the timeout is an error and the real
-	// server stays at weight 0.
+	// connections or templates left; without it the timeout is an error
+	// and the real server stays at weight 0.
 	Force bool
 }
 
 // ErrDrainTimeout is returned when connections outlive DrainOptions.Timeout.
 var ErrDrainTimeout = fmt.Errorf("drain timed out")
 
-// DrainNode takes a real server out of service gracefully: weight 0 (no
-// new connections), then it polls ActiveConn+InActConn until both are 0 or
-// the timeout expires, printing progress, and finally removes it.
+// quiescentKey decides what happens to persistent clients of a real server
+// at weight 0: with 1 the kernel expires a template that points at one when
+// its client comes back, so the client is scheduled elsewhere; with 0 (the
+// kernel's default) the template keeps sending it to the draining server
+// until it expires, persistence timeout after the client's last connection.
+var quiescentKey = sysctl.Key{"net", "ipv4", "vs", "expire_quiescent_template"}
+
+// drainTarget is one real server of one service being drained.
+type drainTarget struct {
+	svc        ipvs.ServiceKey
+	dest       ipvs.DestKey
+	persistent bool
+	timeout    uint32 // persistence timeout, seconds
+	last       [3]uint32
+	gone       bool
+}
+
+func (t *drainTarget) name() string { return fmt.Sprintf("%s of %s", t.dest, t.svc) }
+
+// DrainNode takes a real server out of one service gracefully: weight 0
+// (no new connections), then it polls ActiveConn, InActConn and, for
+// persistent services, PersistConn (the templates that send returning
+// clients back to it) until all are 0 or the timeout expires, printing
+// progress, and finally removes it.
 func (c *Controller) DrainNode(s Spec, o DrainOptions) error {
 	if !s.HasReal {
 		return inputErr("drain-node needs a real server (-r RIP[:PORT])")
 	}
+	svc, err := c.findService(s.Service)
+	if err != nil {
+		return err
+	}
+	var have *ipvs.Destination
+	if svc != nil {
+		if have, err = c.findDest(s.Service, s.Real); err != nil {
+			return err
+		}
+	}
+	if have == nil {
+		return notFound(fmt.Sprintf("drain real server %s of %s", s.Real, s.Service))
+	}
+	return c.drain([]*drainTarget{newTarget(*svc, *have)}, []ipvs.Destination{*have}, o)
+}
+
+// DrainEverywhere drains the real server rip (an address, with a port or,
+// when port is nil, any port) from every service and fwmark service it is
+// in, all at once: weight 0 everywhere first, then one wait for all of
+// them, then removal. It fails with ErrNotFound when no service has it.
+func (c *Controller) DrainEverywhere(rip netip.Addr, port *uint16, o DrainOptions) error {
+	t, err := ReadTable(c.IPVS)
+	if err != nil {
+		return err
+	}
+	var targets []*drainTarget
+	var dests []ipvs.Destination
+	for _, e := range t.Services {
+		for _, d := range e.Dests {
+			if d.Addr == rip && (port == nil || d.Port == *port) {
+				targets = append(targets, newTarget(e.Service, d))
+				dests = append(dests, d)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		what := rip.String()
+		if port != nil {
+			what = ipvs.DestKey{Addr: rip, Port: *port}.String()
+		}
+		return notFound("drain real server " + what + " from every service")
+	}
+	c.say("draining %s from %d services", rip, len(targets))
+	return c.drain(targets, dests, o)
+}
+
+func newTarget(s ipvs.Service, d ipvs.Destination) *drainTarget {
+	return &drainTarget{svc: s.ServiceKey, dest: d.DestKey, persistent: s.Flags&ipvs.FlagPersistent != 0, timeout: s.Timeout,
+		last: [3]uint32{^uint32(0), ^uint32(0), ^uint32(0)}}
+}
+
+// drain sets every target to weight 0, waits until none has connections
+// or templates left, and removes them (see DrainNode).
+func (c *Controller) drain(targets []*drainTarget, have []ipvs.Destination, o DrainOptions) error {
 	sleep, now := c.Sleep, c.Now
 	if sleep == nil {
 		sleep = time.Sleep
@@ -42,58 +120,35 @@ func (c *Controller) DrainNode(s Spec, o DrainOptions) error {
 	if o.Interval <= 0 {
 		o.Interval = time.Second
 	}
-	have, err := c.findDest(s.Service, s.Real)
-	if err != nil {
-		return err
-	}
-	if have == nil {
-		return notFound(fmt.Sprintf("drain real server %s of %s", s.Real, s.Service))
-	}
-	if have.Weight != 0 {
-		d := *have
-		if d.Forward == ipvs.Local {
-			d.Forward = ipvs.Route
+	c.warnQuiescent(targets)
+	for i, t := range targets {
+		if have[i].Weight == 0 {
+			c.say("draining %s: weight already 0", t.name())
+			continue
 		}
+		d := have[i]
+		d.Forward = methodOf(d)
 		d.Weight = 0
-		if err := c.IPVS.UpdateDestination(s.Service, d); err != nil {
+		if err := c.setDest(t.svc, d); err != nil {
 			return err
 		}
-		c.say("draining %s of %s: weight %d -> 0, no new connections", s.Real, s.Service, have.Weight)
-	} else {
-		c.say("draining %s of %s: weight already 0", s.Real, s.Service)
+		c.say("draining %s: weight %d -> 0, no new connections", t.name(), have[i].Weight)
 	}
 	start := now()
-	last := [2]uint32{^uint32(0), ^uint32(0)}
 	for {
-		d, err := c.findDest(s.Service, s.Real)
+		left, err := c.pollTargets(targets, now().Sub(start))
 		if err != nil {
 			return err
 		}
-		if d == nil {
-			c.say("real server %s of %s is gone (removed by someone else)", s.Real, s.Service)
-			return nil
-		}
-		cur := [2]uint32{d.ActiveConns, d.InactiveConns}
-		if cur != last {
-			tmpl := ""
-			if d.PersistentConns > 0 {
-				// Templates send returning clients back here until they
-				// expire (net.ipv4.vs.expire_quiescent_template=1 ends
-				// them once the weight is 0).
-				tmpl = fmt.Sprintf(", %d persistence templates", d.PersistentConns)
-			}
-			c.say("  %s: %d active, %d inactive connections%s (%s)", s.Real, cur[0], cur[1], tmpl, now().Sub(start).Round(time.Second))
-			last = cur
-		}
-		if cur[0] == 0 && cur[1] == 0 {
+		if len(left) == 0 {
 			break
 		}
 		if o.Timeout > 0 && now().Sub(start) >= o.Timeout {
 			if !o.Force {
-				return fmt.Errorf("%w after %s: %s of %s still has %d active, %d inactive connections; left in place at weight 0 (rerun to keep waiting, or add --force to remove it anyway)",
-					ErrDrainTimeout, o.Timeout, s.Real, s.Service, cur[0], cur[1])
+				return fmt.Errorf("%w after %s: %s; left in place at weight 0 (rerun to keep waiting, or add --force to remove anyway)",
+					ErrDrainTimeout, o.Timeout, strings.Join(left, "; "))
 			}
-			c.say("timeout after %s with %d active, %d inactive connections: removing anyway (--force)", o.Timeout, cur[0], cur[1])
+			c.say("timeout after %s with %s: removing anyway (--force)", o.Timeout, strings.Join(left, "; "))
 			break
 		}
 		wait := o.Interval
@@ -102,13 +157,73 @@ func (c *Controller) DrainNode(s Spec, o DrainOptions) error {
 		}
 		sleep(wait)
 	}
-	if o.Keep {
-		c.say("drained %s of %s; kept at weight 0 (--keep)", s.Real, s.Service)
-		return nil
+	for _, t := range targets {
+		switch {
+		case t.gone:
+		case o.Keep:
+			c.say("drained %s; kept at weight 0 (--keep)", t.name())
+		default:
+			if err := c.removeDest(t.svc, t.dest); err != nil {
+				return err
+			}
+			c.say("drained and removed real server %s", t.name())
+		}
 	}
-	if err := c.IPVS.RemoveDestination(s.Service, s.Real); err != nil {
-		return err
-	}
-	c.say("drained and removed real server %s from %s", s.Real, s.Service)
 	return nil
+}
+
+// pollTargets reads each target's counters, prints those that changed,
+// and returns what is still left ("10.0.0.11:80 of TCP ...: 1 active, ...").
+func (c *Controller) pollTargets(targets []*drainTarget, elapsed time.Duration) ([]string, error) {
+	var left []string
+	for _, t := range targets {
+		if t.gone {
+			continue
+		}
+		d, err := c.findDest(t.svc, t.dest)
+		if err != nil {
+			return nil, err
+		}
+		if d == nil {
+			c.say("real server %s is gone (removed by someone else)", t.name())
+			t.gone = true
+			continue
+		}
+		cur := [3]uint32{d.ActiveConns, d.InactiveConns, d.PersistentConns}
+		state := fmt.Sprintf("%d active, %d inactive connections", cur[0], cur[1])
+		if t.persistent || cur[2] > 0 {
+			state += fmt.Sprintf(", %d persistence templates", cur[2])
+		}
+		if cur != t.last {
+			c.say("  %s: %s (%s)", t.name(), state, elapsed.Round(time.Second))
+			t.last = cur
+		}
+		if cur != [3]uint32{} {
+			left = append(left, t.name()+" still has "+state)
+		}
+	}
+	return left, nil
+}
+
+// warnQuiescent tells the operator when expire_quiescent_template=0 will
+// keep returning persistent clients on the draining server. Unreadable
+// (no sysctl client, IPVS sysctls absent): nothing to say.
+func (c *Controller) warnQuiescent(targets []*drainTarget) {
+	var longest uint32
+	persistent := false
+	for _, t := range targets {
+		if t.persistent {
+			persistent = true
+			longest = max(longest, t.timeout)
+		}
+	}
+	if !persistent || c.Sysctl == nil {
+		return
+	}
+	v, err := c.Sysctl.Get(quiescentKey)
+	if err != nil || strings.TrimSpace(v) != "0" {
+		return
+	}
+	c.say("warning: %s=0: persistent clients that come back keep being sent to the draining server until their template expires "+
+		"(%ds after their last connection), so the drain waits for them too; set it to 1 to move them at once", quiescentKey, longest)
 }

@@ -27,6 +27,8 @@ type jsonService struct {
 	Persistent  bool       `json:"persistent"`
 	Timeout     uint32     `json:"timeout,omitempty"`
 	Netmask     int        `json:"netmask_bits"`
+	Mask        string     `json:"netmask,omitempty"`
+	PEName      string     `json:"persistence_engine,omitempty"`
 	OnePacket   bool       `json:"one_packet"`
 	Stats       ipvs.Stats `json:"stats"`
 	RealServers []jsonDest `json:"real_servers"`
@@ -60,7 +62,7 @@ func ListJSON(w io.Writer, info ipvs.Info, t Table) error {
 		js := jsonService{
 			Port: s.Port, FWMark: s.FWMark, Family: "ipv4", Scheduler: s.Scheduler,
 			SchedFlags: schedFlagsText(s), Persistent: s.Flags&ipvs.FlagPersistent != 0,
-			Timeout: s.Timeout, Netmask: normMask(s), OnePacket: s.Flags&ipvs.FlagOnePacket != 0,
+			Timeout: s.Timeout, Netmask: normMask(s), Mask: maskText(s), PEName: s.PEName, OnePacket: s.Flags&ipvs.FlagOnePacket != 0,
 			Stats: s.Stats, RealServers: []jsonDest{},
 		}
 		if s.Is6() {

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -149,8 +148,11 @@ func serviceDelta(a, b ipvs.Service) string {
 	if a.Timeout != b.Timeout && b.Flags&ipvs.FlagPersistent != 0 {
 		parts = append(parts, fmt.Sprintf("persistence %ds -> %ds", a.Timeout, b.Timeout))
 	}
-	if normMask(a) != normMask(b) && b.Flags&ipvs.FlagPersistent != 0 {
-		parts = append(parts, fmt.Sprintf("netmask /%d -> /%d", normMask(a), normMask(b)))
+	if (normMask(a) != normMask(b) || mask4(a) != mask4(b)) && b.Flags&ipvs.FlagPersistent != 0 {
+		parts = append(parts, fmt.Sprintf("netmask %s -> %s", maskName(a), maskName(b)))
+	}
+	if a.PEName != b.PEName {
+		parts = append(parts, fmt.Sprintf("persistence engine %q -> %q", a.PEName, b.PEName))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -170,31 +172,4 @@ func destDelta(a, b ipvs.Destination) string {
 		parts = append(parts, "tunnel settings")
 	}
 	return strings.Join(parts, ", ")
-}
-
-// Apply carries out a plan in order through the client's batch path. It
-// returns how many leading changes were applied; on error, the change at
-// that index failed (the error says if the kernel still processed a few
-// after it in the same batch), or, when the error wraps
-// ipvs.ErrUnknownOutcome, it and the rest of its batch may or may not have
-// been made (the error names them). A failed change that came from a
-// restore line is named with "line N:".
-func Apply(c ipvs.Client, plan []Change) (n int, err error) {
-	ops := make([]ipvs.Op, len(plan))
-	for i, ch := range plan {
-		ops[i] = ipvs.Op{Kind: opKinds[ch.Op], Service: ch.Service, Dest: ch.Dest}
-	}
-	n, err = c.Apply(ops)
-	if err != nil {
-		if n < len(plan) && plan[n].Line > 0 && !errors.Is(err, ipvs.ErrUnknownOutcome) {
-			return n, fmt.Errorf("applied %d of %d changes, then: line %d: %w", n, len(plan), plan[n].Line, err)
-		}
-		return n, fmt.Errorf("applied %d of %d changes, then: %w", n, len(plan), err)
-	}
-	return n, nil
-}
-
-var opKinds = map[Op]ipvs.OpKind{
-	RemoveService: ipvs.OpRemoveService, CreateService: ipvs.OpCreateService, UpdateService: ipvs.OpUpdateService,
-	RemoveDest: ipvs.OpRemoveDest, CreateDest: ipvs.OpCreateDest, UpdateDest: ipvs.OpUpdateDest,
 }

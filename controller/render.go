@@ -71,9 +71,13 @@ func schedFlagsText(s ipvs.Service) string {
 	return strings.Join(names, ",")
 }
 
-// maskText is the -M value: dotted for IPv4, a length for IPv6; "" when it
-// is the full length (ipvsadm leaves it out then).
+// maskText is the -M value: dotted for IPv4 (any mask the kernel holds,
+// as ipvsadm's inet_ntoa prints it), a length for IPv6; "" when it is the
+// full length (ipvsadm leaves it out then).
 func maskText(s ipvs.Service) string {
+	if m4 := mask4(s); m4 != 0 {
+		return netip.AddrFrom4([4]byte{byte(m4 >> 24), byte(m4 >> 16), byte(m4 >> 8), byte(m4)}).String()
+	}
 	m := normMask(s)
 	if m == ipvs.FullMask(s.Is6()) {
 		return ""
@@ -86,6 +90,14 @@ func maskText(s ipvs.Service) string {
 		b[i/8] |= 0x80 >> (i % 8)
 	}
 	return netip.AddrFrom4(b).String()
+}
+
+// maskName is the mask for messages: "/24", or dotted when not a prefix.
+func maskName(s ipvs.Service) string {
+	if mask4(s) != 0 {
+		return maskText(s)
+	}
+	return fmt.Sprintf("/%d", normMask(s))
 }
 
 var tunFlagOpt = map[ipvs.TunnelFlags]string{ipvs.NoCsum: "--tun-nocsum", ipvs.Csum: "--tun-csum", ipvs.RemCsum: "--tun-remcsum"}
@@ -114,6 +126,9 @@ func Save(w io.Writer, t Table) error {
 			if m := maskText(s); m != "" {
 				fmt.Fprintf(bw, " -M %s", m)
 			}
+		}
+		if s.PEName != "" {
+			fmt.Fprintf(bw, " --pe %s", s.PEName)
 		}
 		if s.Flags&ipvs.FlagOnePacket != 0 {
 			bw.WriteString(" -o")
@@ -161,6 +176,10 @@ const (
 type ListOptions struct {
 	Format ListFormat
 	Exact  bool // --exact: no K/M/G abbreviations
+	// NoSort keeps the kernel's order (ipvsadm --nosort: its hash order
+	// of services, each service's newest real server first) instead of
+	// libipvs's sort.
+	NoSort bool
 	// NoHeader leaves out the "IP Virtual Server version" line, as
 	// ipvsadm does when listing one service.
 	NoHeader bool
@@ -187,7 +206,10 @@ func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
 		bw.WriteString("Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 	}
 	num := func(v uint64) string { return largeNum(v, o.Exact) }
-	for _, e := range sorted(t).Services {
+	if !o.NoSort {
+		t = sorted(t)
+	}
+	for _, e := range t.Services {
 		s := e.Service
 		name := listName(s.ServiceKey)
 		switch o.Format {
@@ -206,6 +228,9 @@ func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
 				fmt.Fprintf(bw, " persistent %d", s.Timeout)
 				if m := maskText(s); m != "" {
 					fmt.Fprintf(bw, " mask %s", m)
+				}
+				if s.PEName != "" {
+					fmt.Fprintf(bw, " pe %s", s.PEName) // ipvsadm shows it only here
 				}
 			}
 			if s.Flags&ipvs.FlagOnePacket != 0 {

@@ -19,32 +19,85 @@ import (
 type optDef struct {
 	short, long string
 	arg         int // 0 none, 1 required, 2 optional (-p)
-	set         func(f *Flags, v string)
 }
 
 var restoreOpts = []optDef{
-	{"-t", "--tcp-service", 1, func(f *Flags, v string) { f.TCP = v }},
-	{"-u", "--udp-service", 1, func(f *Flags, v string) { f.UDP = v }},
-	{"", "--sctp-service", 1, func(f *Flags, v string) { f.SCTP = v }},
-	{"-f", "--fwmark-service", 1, func(f *Flags, v string) { f.FWMark = v }},
-	{"-6", "--ipv6", 0, func(f *Flags, _ string) { f.IPv6 = true }},
-	{"-s", "--scheduler", 1, func(f *Flags, v string) { f.Scheduler = v }},
-	{"-p", "--persistent", 2, func(f *Flags, v string) { f.Persistent = v }},
-	{"-M", "--netmask", 1, func(f *Flags, v string) { f.Netmask = v }},
-	{"-o", "--ops", 0, func(f *Flags, _ string) { f.OnePacket = true }},
-	{"-b", "--sched-flags", 1, func(f *Flags, v string) { f.SchedFlags = v }},
-	{"-r", "--real-server", 1, func(f *Flags, v string) { f.Real = v }},
-	{"-g", "--gatewaying", 0, func(f *Flags, _ string) { f.DR = true }},
-	{"-i", "--ipip", 0, func(f *Flags, _ string) { f.TUN = true }},
-	{"-m", "--masquerading", 0, func(f *Flags, _ string) { f.NAT = true }},
-	{"-w", "--weight", 1, func(f *Flags, v string) { f.Weight = v }},
-	{"-x", "--u-threshold", 1, func(f *Flags, v string) { f.Upper = v }},
-	{"-y", "--l-threshold", 1, func(f *Flags, v string) { f.Lower = v }},
-	{"", "--tun-type", 1, func(f *Flags, v string) { f.TunType = v }},
-	{"", "--tun-port", 1, func(f *Flags, v string) { f.TunPort = v }},
-	{"", "--tun-nocsum", 0, func(f *Flags, _ string) { f.TunNoCsum = true }},
-	{"", "--tun-csum", 0, func(f *Flags, _ string) { f.TunCsum = true }},
-	{"", "--tun-remcsum", 0, func(f *Flags, _ string) { f.TunRemCsum = true }},
+	{"-t", "--tcp-service", 1},
+	{"-u", "--udp-service", 1},
+	{"", "--sctp-service", 1},
+	{"-f", "--fwmark-service", 1},
+	{"-6", "--ipv6", 0},
+	{"-s", "--scheduler", 1},
+	{"-p", "--persistent", 2},
+	{"-M", "--netmask", 1},
+	{"", "--pe", 1},
+	{"-o", "--ops", 0},
+	{"-b", "--sched-flags", 1},
+	{"-r", "--real-server", 1},
+	{"-g", "--gatewaying", 0},
+	{"-i", "--ipip", 0},
+	{"-m", "--masquerading", 0},
+	{"-w", "--weight", 1},
+	{"-x", "--u-threshold", 1},
+	{"-y", "--l-threshold", 1},
+	{"", "--tun-type", 1},
+	{"", "--tun-port", 1},
+	{"", "--tun-nocsum", 0},
+	{"", "--tun-csum", 0},
+	{"", "--tun-remcsum", 0},
+}
+
+// setOpt stores option long's value in f (a switch, not a function per
+// option: f stays on the caller's stack).
+func setOpt(f *Flags, long, v string) {
+	switch long {
+	case "--tcp-service":
+		f.TCP = v
+	case "--udp-service":
+		f.UDP = v
+	case "--sctp-service":
+		f.SCTP = v
+	case "--fwmark-service":
+		f.FWMark = v
+	case "--ipv6":
+		f.IPv6 = true
+	case "--scheduler":
+		f.Scheduler = v
+	case "--persistent":
+		f.Persistent = v
+	case "--netmask":
+		f.Netmask = v
+	case "--pe":
+		f.PE = v
+	case "--ops":
+		f.OnePacket = true
+	case "--sched-flags":
+		f.SchedFlags = v
+	case "--real-server":
+		f.Real = v
+	case "--gatewaying":
+		f.DR = true
+	case "--ipip":
+		f.TUN = true
+	case "--masquerading":
+		f.NAT = true
+	case "--weight":
+		f.Weight = v
+	case "--u-threshold":
+		f.Upper = v
+	case "--l-threshold":
+		f.Lower = v
+	case "--tun-type":
+		f.TunType = v
+	case "--tun-port":
+		f.TunPort = v
+	case "--tun-nocsum":
+		f.TunNoCsum = true
+	case "--tun-csum":
+		f.TunCsum = true
+	case "--tun-remcsum":
+		f.TunRemCsum = true
+	}
 }
 
 var restoreCmds = map[string]string{
@@ -99,12 +152,13 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 		msg := strings.TrimPrefix(err.Error(), ErrInput.Error()+": ")
 		return inputErr("line %d: %s", n, msg)
 	}
-	cmd, f, err := tokenize(strings.Fields(line))
+	var wbuf [32]string // the words of a line, without a heap slice
+	cmd, f, err := tokenize(appendFields(wbuf[:0], line))
 	if err != nil {
 		return lineErr(err)
 	}
 	if cmd == "-C" {
-		if f != (Flags{}) {
+		if f != (Flags{rules: true}) {
 			return lineErr(inputErr("-C takes no options"))
 		}
 		t.ClearLine = n
@@ -113,8 +167,8 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 	if cmd == "-A" && (f.Real != "" || f.DR || f.TUN || f.NAT || f.Weight != "" || f.Upper != "" || f.Lower != "") {
 		return lineErr(inputErr("real-server options on a -A line: put them on a -a line"))
 	}
-	if cmd == "-a" && (f.Scheduler != "" || f.Persistent != "" || f.Netmask != "" || f.OnePacket || f.SchedFlags != "") {
-		return lineErr(inputErr("service options (-s -p -M -o -b) on a -a line: put them on the -A line"))
+	if cmd == "-a" && (f.Scheduler != "" || f.Persistent != "" || f.Netmask != "" || f.OnePacket || f.SchedFlags != "" || f.PE != "") {
+		return lineErr(inputErr("service options (-s -p -M -o -b --pe) on a -a line: put them on the -A line"))
 	}
 	spec, err := Parse(f)
 	if err != nil {
@@ -129,6 +183,10 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 		if err != nil {
 			return lineErr(err)
 		}
+		if isDigits(f.Netmask) && !svc.Is6() {
+			t.Notes = append(t.Notes, fmt.Sprintf("line %d: -M %s is the mask %s, as ipvsadm -R reads it (inet_aton); for a prefix write it dotted (-M 255.255.255.0 for /24)",
+				n, f.Netmask, maskText(ipvs.Service{ServiceKey: svc.ServiceKey, Netmask: svc.Netmask, Mask4: svc.Mask4})))
+		}
 		defined[spec.Service] = n
 		index[spec.Service] = len(t.Services)
 		t.Services = append(t.Services, Entry{Service: svc, Line: n, DestLines: map[ipvs.DestKey]int{}})
@@ -140,7 +198,7 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 		if !ok {
 			return lineErr(inputErr("real server for service %s, which no earlier -A line defines", spec.Service))
 		}
-		d, err := spec.DestValue(nil)
+		d, err := spec.ruleDest()
 		if err != nil {
 			return lineErr(err)
 		}
@@ -160,9 +218,9 @@ func parseRuleLine(line string, n int, t *Table, index, defined map[ipvs.Service
 // (-A, -a or -C) and ipvsadm's options, as "-x v", "--long v" or
 // "--long=v".
 func tokenize(words []string) (string, Flags, error) {
-	var f Flags
+	f := Flags{rules: true}
 	cmd := ""
-	seen := map[string]bool{}
+	var seen uint64 // bit j: restoreOpts[j] was given
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if c, ok := restoreCmds[w]; ok {
@@ -171,9 +229,6 @@ func tokenize(words []string) (string, Flags, error) {
 			}
 			cmd = c
 			continue
-		}
-		if w == "--pe" || strings.HasPrefix(w, "--pe=") {
-			return "", f, inputErr("persistence engines (--pe) are not supported by lvsnode")
 		}
 		if refusedCmds[w] {
 			return "", f, inputErr("%s is not accepted in restore input: only -A and -a lines (the ipvsadm -S format) and -C", w)
@@ -184,10 +239,11 @@ func tokenize(words []string) (string, Flags, error) {
 			name, val = w, ""
 		}
 		var def *optDef
+		var bit uint64
 		for j := range restoreOpts {
 			o := &restoreOpts[j]
 			if name == o.long || (o.short != "" && name == o.short) {
-				def = o
+				def, bit = o, 1<<j
 				break
 			}
 		}
@@ -197,10 +253,10 @@ func tokenize(words []string) (string, Flags, error) {
 			}
 			return "", f, inputErr("unexpected word %q", w)
 		}
-		if seen[def.long] {
+		if seen&bit != 0 {
 			return "", f, inputErr("option %s given twice", def.long)
 		}
-		seen[def.long] = true
+		seen |= bit
 		switch def.arg {
 		case 0:
 			if hasVal {
@@ -222,19 +278,44 @@ func tokenize(words []string) (string, Flags, error) {
 				return "", f, inputErr("option %s= needs a timeout (or leave out '=' for %ds)", name, DefaultPersistence)
 			}
 			if !hasVal {
-				val = fmt.Sprint(DefaultPersistence)
+				val = defaultPersistenceText
 				if i+1 < len(words) && isDigits(words[i+1]) {
 					i++
 					val = words[i]
 				}
 			}
 		}
-		def.set(&f, val)
+		setOpt(&f, def.long, val)
 	}
 	if cmd == "" {
 		return "", f, inputErr("no command: a line starts with -A (service), -a (real server) or -C")
 	}
 	return cmd, f, nil
+}
+
+var defaultPersistenceText = fmt.Sprint(DefaultPersistence)
+
+// appendFields appends the space-separated words of line to words (as
+// strings.Fields, without allocating when words has room).
+func appendFields(words []string, line string) []string {
+	for i := 0; i < len(line); {
+		for i < len(line) && isSpace(line[i]) {
+			i++
+		}
+		j := i
+		for j < len(line) && !isSpace(line[j]) {
+			j++
+		}
+		if j > i {
+			words = append(words, line[i:j])
+		}
+		i = j
+	}
+	return words
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n'
 }
 
 func isDigits(s string) bool {

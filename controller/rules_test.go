@@ -9,13 +9,17 @@ import (
 	"github.com/lvsnode/lvsnode/ipvs"
 )
 
-// canonical covers every scheduler, protocol, family, method, tunnel type
-// and service flag, in ipvsadm -S -n's exact text and order.
+// canonical covers every scheduler, protocol, family, method, tunnel type,
+// service flag and the sip persistence engine, and masks that are not
+// prefixes, in ipvsadm -S -n's exact text and order; also a DR real
+// server on another port than its service's, which the kernel accepts from
+// other clients (ipvsadm -R would move it to port 80).
 const canonical = `-A -t 10.0.0.100:21 -s rr
 -a -t 10.0.0.100:21 -r 10.0.0.11:21 -g -w 1
 -A -t 10.0.0.100:80 -s wrr -p 300
 -a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 3
 -a -t 10.0.0.100:80 -r 10.0.0.12:80 -g -w 0
+-a -t 10.0.0.100:80 -r 10.0.0.13:8080 -g -w 1
 -A -t 10.0.0.100:443 -s lc -p 60 -M 255.255.255.0
 -a -t 10.0.0.100:443 -r 10.0.0.11:8443 -m -w 1
 -A -t 10.0.0.100:444 -s wlc
@@ -32,8 +36,13 @@ const canonical = `-A -t 10.0.0.100:21 -s rr
 -A -t 10.0.0.100:452 -s ovf
 -A -t 10.0.0.100:453 -s mh -b mh-port
 -a -t 10.0.0.100:453 -r 10.0.0.11:453 -g -w 1 -x 100 -y 10
+-A -t 10.0.0.100:454 -s rr -p 60 -M 0.0.0.24
+-A -t 10.0.0.100:455 -s rr -p 60 -M 255.0.255.0
 -A -u 10.0.0.100:53 -s rr -o
 -a -u 10.0.0.100:53 -r 10.0.0.11:5353 -m -w 2
+-A -u 10.0.0.100:5060 -s rr -p 60 -M 255.255.255.0 --pe sip -o
+-a -u 10.0.0.100:5060 -r 10.0.0.11:5060 -m -w 1
+-A -u 10.0.0.100:5062 -s rr --pe sip
 -A --sctp-service 10.0.0.100:3868 -s rr
 -a --sctp-service 10.0.0.100:3868 -r 10.0.0.11:3868 -g -w 1
 -A -t [fd00::100]:80 -s rr -p 120 -M 64
@@ -87,7 +96,6 @@ func TestParseRulesAccepts(t *testing.T) {
 func TestParseRulesRejects(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"-A -t 10.0.0.100:80 -s rr\n-A -t 10.0.0.100:80 -s rr\n", "line 2: service TCP 10.0.0.100:80 is already defined on line 1"},
-		{"-A -t 10.0.0.100:80 -s rr\n\n-a -t 10.0.0.100:80 -r 10.0.0.11:81 -g\n", "line 3: real server 10.0.0.11:81: direct routing (-g) cannot map ports"},
 		{"-a -t 10.0.0.100:80 -r 10.0.0.11:80\n", "line 1: real server for service TCP 10.0.0.100:80, which no earlier -A line defines"},
 		{"-A -t 10.0.0.100:80 -s nope\n", "line 1: unknown scheduler \"nope\""},
 		{"-E -t 10.0.0.100:80 -s rr\n", "line 1: -E is not accepted in restore input"},
@@ -103,8 +111,9 @@ func TestParseRulesRejects(t *testing.T) {
 		{"-A -t 10.0.0.100:80 -s rr -w 3\n", "line 1: real-server options on a -A line"},
 		{"-A -t 10.0.0.100:80 -A\n", "line 1: more than one command"},
 		{"-A -u 10.0.0.100:53 -s rr\n-A -t 10.0.0.100:80 -o\n", "line 2: one-packet scheduling (-o) is only for UDP"},
-		{"-A -t 10.0.0.100:80 -s rr -p 300 -M 255.0.255.0\n", "line 1: netmask (-M) \"255.0.255.0\": not a contiguous"},
-		{"-A -t 10.0.0.100:80 -s rr -p 300 --pe sip\n", "line 1: persistence engines (--pe) are not supported"},
+		{"-A -t 10.0.0.100:80 -s rr -p 300 -M 256.0.0.0\n", "line 1: netmask (-M) \"256.0.0.0\": want a dotted mask"},
+		{"-A -t 10.0.0.100:80 -s rr -p 300 --pe SIP\n", "line 1: persistence engine \"SIP\" (--pe)"},
+		{"-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.11 --pe sip\n", "line 2: service options (-s -p -M -o -b --pe) on a -a line"},
 		{"-A -t www.example.com:http -s rr\n", "line 1: service address \"www.example.com:http\": not an address[:port]: names are not resolved"},
 	}
 	for _, c := range cases {

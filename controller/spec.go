@@ -50,6 +50,8 @@ type Flags struct {
 	Persistent             string // "" not given; a number of seconds
 	NoPersistent           bool   // edit-service: turn persistence off
 	Netmask                string
+	PE                     string // --pe: persistence engine ("sip")
+	NoPE                   bool   // edit-service: drop the engine
 	OnePacket              bool
 	SchedFlags             string // -b: sh-fallback,sh-port,mh-fallback,mh-port,flag-1..3
 	Real                   string
@@ -58,6 +60,10 @@ type Flags struct {
 	TunType, TunPort       string
 	TunNoCsum, TunCsum     bool
 	TunRemCsum             bool
+
+	// rules: the options come from a restore line, where -M is read as
+	// ipvsadm -R reads it (see parseNetmask).
+	rules bool
 }
 
 // Spec is a parsed, validated command: a service key plus the settings
@@ -68,6 +74,8 @@ type Spec struct {
 	Scheduler  string
 	Persistent *uint32 // timeout; 0 means "turn persistence off"
 	Netmask    *int    // prefix length; nil = not given (0 is /0)
+	Mask4      uint32  // with Netmask: an IPv4 mask that is not a prefix (ipvs.Service.Mask4)
+	PEName     *string // persistence engine; "" = none; nil = not given
 	OnePacket  bool
 	SchedFlags uint32
 
@@ -113,11 +121,20 @@ func Parse(f Flags) (Spec, error) {
 		s.Persistent = &zero
 	}
 	if f.Netmask != "" {
-		m, err := parseNetmask(f.Netmask, s.Service.Is6())
+		m, m4, err := parseNetmask(f.Netmask, s.Service.Is6(), f.rules)
 		if err != nil {
 			return s, err
 		}
-		s.Netmask = &m
+		s.Netmask, s.Mask4 = &m, m4
+	}
+	if f.PE != "" || f.NoPE {
+		if f.PE != "" && f.NoPE {
+			return s, inputErr("--pe and --no-pe contradict each other")
+		}
+		if f.PE != "" && !validPE(f.PE) {
+			return s, inputErr("persistence engine %q (--pe): want a module suffix of up to 15 letters, digits or '_' (sip: ip_vs_pe_sip)", f.PE)
+		}
+		s.PEName = ptr(f.PE)
 	}
 	if f.OnePacket {
 		if s.Service.FWMark == 0 && s.Service.Protocol != ipvs.UDP {
@@ -188,8 +205,12 @@ func parseServiceKey(f Flags) (ipvs.ServiceKey, error) {
 // parseAddrPort accepts "1.2.3.4", "1.2.3.4:80", "[fd00::1]:80", "[fd00::1]"
 // and a bare "fd00::1". Addresses only: no host or service names.
 func parseAddrPort(s string) (netip.AddrPort, bool, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.AddrPortFrom(a.Unmap(), 0), false, checkUnicast(a)
+	// One colon is IPv4:port: no ParseAddr, whose error allocates (on
+	// every line of a restore).
+	if strings.Count(s, ":") != 1 {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return netip.AddrPortFrom(a.Unmap(), 0), false, checkUnicast(a)
+		}
 	}
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
 		a, err := netip.ParseAddr(s[1 : len(s)-1])
@@ -211,6 +232,23 @@ func parseAddrPort(s string) (netip.AddrPort, bool, error) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true, checkUnicast(ap.Addr())
 }
 
+// ParseRealAddr reads -r for a command without a service (drain-node
+// --all-services): the address, and the port only when one is given.
+func ParseRealAddr(v string) (netip.Addr, *uint16, error) {
+	if v == "" {
+		return netip.Addr{}, nil, inputErr("a real server is needed (-r RIP[:PORT])")
+	}
+	ap, portGiven, err := parseAddrPort(v)
+	if err != nil {
+		return netip.Addr{}, nil, inputErr("real server %q (-r): %v", v, err)
+	}
+	if !portGiven {
+		return ap.Addr(), nil, nil
+	}
+	p := ap.Port()
+	return ap.Addr(), &p, nil
+}
+
 func checkUnicast(a netip.Addr) error {
 	if a.Zone() != "" {
 		return errors.New("zoned addresses are not supported")
@@ -221,32 +259,97 @@ func checkUnicast(a netip.Addr) error {
 	return nil
 }
 
-// parseNetmask reads -M: a dotted mask or prefix length for IPv4, a prefix
-// length for IPv6. It returns the prefix length. IPv4 takes 0.0.0.0 (/0:
-// one persistence group for all clients), as ipvsadm and the kernel do;
-// the kernel refuses /0 for IPv6.
-func parseNetmask(v string, v6 bool) (int, error) {
+// parseNetmask reads -M and returns a prefix length, plus the mask itself
+// when it is an IPv4 mask that is not a prefix (the kernel keeps any IPv4
+// mask). IPv6 takes a prefix length 1-128 (the kernel refuses /0). IPv4
+// takes what ipvsadm takes, read by inet_aton: 255.255.255.0, 0.0.0.0 (/0,
+// one persistence group for all clients), even 255.0.255.0. A bare number
+// is where the two readings part: on the command line it is a prefix
+// length (-M 24 = 255.255.255.0), as --help says; in restore input it is
+// what ipvsadm -R makes of it, inet_aton's 0.0.0.24, so that a rules file
+// means the same table to both.
+func parseNetmask(v string, v6, rules bool) (int, uint32, error) {
 	if v6 {
 		n, err := parseUint(v, 1, 128, "IPv6 persistence prefix length (-M)")
-		return int(n), err
+		return int(n), 0, err
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 32 {
-		return n, nil
+	if !rules && isDigits(v) {
+		n, err := parseUint(v, 0, 32, "netmask (-M) prefix length")
+		return int(n), 0, err
 	}
-	a, err := netip.ParseAddr(v)
-	if err != nil || !a.Is4() {
-		return 0, inputErr("netmask (-M) %q: want a dotted mask like 255.255.255.0 or a length 0-32", v)
+	m, ok := inetAton(v)
+	if !ok {
+		return 0, 0, inputErr("netmask (-M) %q: want a dotted mask like 255.255.255.0 (or on the command line a length 0-32)", v)
 	}
-	b := a.As4()
-	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 	ones := 0
 	for ones < 32 && m&(1<<(31-ones)) != 0 {
 		ones++
 	}
 	if ones < 32 && m<<ones != 0 {
-		return 0, inputErr("netmask (-M) %q: not a contiguous mask", v)
+		return ipvs.FullMask(false), m, nil // not a prefix: kept as is
 	}
-	return ones, nil
+	return ones, 0, nil
+}
+
+// inetAton reads an IPv4 address as C's inet_aton does: "a.b.c.d", "a.b.c",
+// "a.b" or "a", each part decimal, octal (leading 0) or hex (0x), the last
+// part filling the bytes that remain ("24" is 0.0.0.24).
+func inetAton(s string) (uint32, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) > 4 {
+		return 0, false
+	}
+	var v uint32
+	for i, p := range parts {
+		n, ok := cNumber(p)
+		if !ok {
+			return 0, false
+		}
+		if i < len(parts)-1 {
+			if n > 0xff {
+				return 0, false
+			}
+			v |= uint32(n) << (24 - 8*i)
+			continue
+		}
+		rest := 32 - 8*i // bits the last part may fill
+		if rest < 32 && n >= 1<<rest {
+			return 0, false
+		}
+		v |= uint32(n)
+	}
+	return v, true
+}
+
+// cNumber reads one inet_aton part as strtoul with base 0 does: 0x for
+// hex, a leading 0 for octal, else decimal (no sign, no underscores).
+func cNumber(p string) (uint64, bool) {
+	base := 10
+	switch {
+	case len(p) > 2 && (p[:2] == "0x" || p[:2] == "0X"):
+		p, base = p[2:], 16
+	case len(p) > 1 && p[0] == '0':
+		p, base = p[1:], 8
+	}
+	if p == "" || p[0] == '+' || p[0] == '-' || strings.Contains(p, "_") {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(p, base, 32)
+	return n, err == nil
+}
+
+// validPE accepts a persistence engine name the kernel can look up as
+// module ip_vs_pe_NAME (IP_VS_PENAME_MAXLEN is 16 with the NUL).
+func validPE(v string) bool {
+	if len(v) > 15 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // schedFlagNames maps -b names to service flag bits.

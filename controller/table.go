@@ -16,6 +16,9 @@ type Table struct {
 	// makes the kernel equal to the table anyway; -C only conflicts with
 	// --keep-extra, which restore refuses.
 	ClearLine int
+	// Notes are remarks on the input for the user (ParseRules), such as a
+	// bare -M number, which ipvsadm -R and restore read as 0.0.0.N.
+	Notes []string
 }
 
 // Entry is one service and its real servers.
@@ -113,19 +116,27 @@ func cmpAddrWords(a, b []byte) int {
 // persistent services.
 func sameService(a, b ipvs.Service) bool {
 	const mask = ^ipvs.FlagHashed
-	if a.Scheduler != b.Scheduler || a.Flags&mask != b.Flags&mask {
+	if a.Scheduler != b.Scheduler || a.Flags&mask != b.Flags&mask || a.PEName != b.PEName {
 		return false
 	}
 	if a.Flags&ipvs.FlagPersistent != 0 {
-		return a.Timeout == b.Timeout && normMask(a) == normMask(b)
+		return a.Timeout == b.Timeout && normMask(a) == normMask(b) && mask4(a) == mask4(b)
 	}
 	return true
+}
+
+// mask4 is the service's IPv4 mask when it is not a prefix, else 0.
+func mask4(s ipvs.Service) uint32 {
+	if s.Is6() {
+		return 0
+	}
+	return s.Mask4
 }
 
 // normMask is the service's netmask as a prefix length; 0 is /0 (IPv4
 // persistence over all clients), not "unset".
 func normMask(s ipvs.Service) int {
-	if s.Netmask < 0 || s.Netmask > ipvs.FullMask(s.Is6()) {
+	if s.Netmask < 0 || s.Netmask > ipvs.FullMask(s.Is6()) || mask4(s) != 0 {
 		return ipvs.FullMask(s.Is6())
 	}
 	return s.Netmask

@@ -32,7 +32,10 @@ func (s Spec) ServiceValue(cur *ipvs.Service) (ipvs.Service, error) {
 		}
 	}
 	if s.Netmask != nil {
-		v.Netmask = *s.Netmask
+		v.Netmask, v.Mask4 = *s.Netmask, s.Mask4
+	}
+	if s.PEName != nil {
+		v.PEName = *s.PEName
 	}
 	if s.OnePacket {
 		v.Flags |= ipvs.FlagOnePacket
@@ -48,8 +51,40 @@ func (s Spec) ServiceValue(cur *ipvs.Service) (ipvs.Service, error) {
 
 // DestValue returns the real server the Spec asks for. With cur == nil it
 // is new: options left out take ipvsadm's defaults (direct routing, weight
-// 1). With cur set, options left out keep their current value.
+// 1). With cur set, options left out keep their current value: -w alone
+// keeps the method, tunnel type, tunnel port, checksum mode and thresholds.
+//
+// DR and TUN cannot map ports, so a new real server, or one switched to DR
+// or TUN, must have the service's port. One that already has another port
+// (other clients can create it; the kernel ignores the port for DR and TUN)
+// can still be edited.
 func (s Spec) DestValue(cur *ipvs.Destination) (ipvs.Destination, error) {
+	d, err := s.destValue(cur)
+	if err != nil {
+		return d, err
+	}
+	if cur == nil || methodOf(*cur) != d.Forward {
+		return d, checkPortMap(s.Service, d)
+	}
+	return d, nil
+}
+
+// ruleDest is the real server of a restore -a line: as written, port
+// included, so that a table saved from the kernel restores to the same
+// table (ipvsadm -R would silently move a DR/TUN real server to the
+// service's port).
+func (s Spec) ruleDest() (ipvs.Destination, error) { return s.destValue(nil) }
+
+// methodOf is the forwarding method of a kernel real server as the user set
+// it: the kernel reports Local for the director's own addresses.
+func methodOf(d ipvs.Destination) ipvs.Forward {
+	if d.Forward == ipvs.Local {
+		return ipvs.Route
+	}
+	return d.Forward
+}
+
+func (s Spec) destValue(cur *ipvs.Destination) (ipvs.Destination, error) {
 	var d ipvs.Destination
 	if cur != nil {
 		d = *cur
@@ -104,15 +139,22 @@ func CheckDest(k ipvs.ServiceKey, d ipvs.Destination) error {
 	if d.Addr.Is6() != k.Is6() && d.Forward != ipvs.Tunnel {
 		return inputErr("real server %s and service %s differ in address family: only tunnelling (-i) can cross families", d.DestKey, k)
 	}
-	if k.FWMark == 0 && (d.Forward == ipvs.Route || d.Forward == ipvs.Tunnel) && d.Port != k.Port {
-		return inputErr("real server %s: %s cannot map ports, its port must be the service port %d (use -m for NAT, or -r %s)",
-			d.DestKey, methodName(d.Forward), k.Port, ipvs.DestKey{Addr: d.Addr, Port: k.Port})
-	}
 	if d.LowerThreshold > d.UpperThreshold {
 		return inputErr("real server %s: lower threshold -y %d is above upper threshold -x %d (the kernel refuses it)", d.DestKey, d.LowerThreshold, d.UpperThreshold)
 	}
 	if d.Forward == ipvs.Tunnel && d.TunnelType == ipvs.GUE && d.TunnelPort == 0 {
 		return inputErr("real server %s: --tun-type gue needs --tun-port", d.DestKey)
+	}
+	return nil
+}
+
+// checkPortMap refuses a DR or TUN real server whose port is not the
+// service's: those methods cannot map ports (ipvsadm silently uses the
+// service port instead).
+func checkPortMap(k ipvs.ServiceKey, d ipvs.Destination) error {
+	if k.FWMark == 0 && (d.Forward == ipvs.Route || d.Forward == ipvs.Tunnel) && d.Port != k.Port {
+		return inputErr("real server %s: %s cannot map ports, its port must be the service port %d (use -m for NAT, or -r %s)",
+			d.DestKey, methodName(d.Forward), k.Port, ipvs.DestKey{Addr: d.Addr, Port: k.Port})
 	}
 	return nil
 }
@@ -127,4 +169,10 @@ func methodName(f ipvs.Forward) string {
 		return "NAT (-m)"
 	}
 	return f.String()
+}
+
+// hasServiceOpts reports whether the command line names a service setting
+// (-s -p -M -o -b --pe), which add-node then applies to an existing service.
+func (s Spec) hasServiceOpts() bool {
+	return s.Scheduler != "" || s.Persistent != nil || s.Netmask != nil || s.OnePacket || s.SchedFlags != 0 || s.PEName != nil
 }

@@ -3,123 +3,363 @@ package ipvs
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
-	"syscall"
+
+	"github.com/mdlayher/netlink"
 )
 
-// Attribute encoding and decoding of services and real servers for the
-// raw paths (rawnl.go), following the kernel's policy in ip_vs_ctl.c: the
-// same attributes libipvs (ipvsadm) sends.
+// The one encoder and decoder of IPVS generic-netlink messages
+// (include/uapi/linux/ip_vs.h). Requests are byte for byte what libipvs
+// (ipvsadm 1.31) sends for the same command: the same attributes in the same
+// order, nested ones flagged NLA_F_NESTED; testdata/*.hex holds ipvsadm's
+// requests and the kernel's answers captured in the lab, and codec_test.go
+// compares.
 
-func putAttr(b []byte, typ uint16, data []byte) []byte {
-	l := nlaHdrLen + len(data)
-	b = binary.NativeEndian.AppendUint16(b, uint16(l))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, data...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
+const (
+	genlName    = "IPVS"
+	genlVersion = 1
+
+	cmdNewSvc     = 1
+	cmdSetSvc     = 2
+	cmdDelSvc     = 3
+	cmdGetSvc     = 4
+	cmdNewDest    = 5
+	cmdSetDest    = 6
+	cmdDelDest    = 7
+	cmdGetDest    = 8
+	cmdNewDaemon  = 9
+	cmdDelDaemon  = 10
+	cmdGetDaemon  = 11
+	cmdSetConfig  = 12
+	cmdGetConfig  = 13
+	cmdGetInfo    = 15
+	cmdZero       = 16
+	cmdFlush      = 17
+	attrService   = 1 // IPVS_CMD_ATTR_*
+	attrDest      = 2
+	attrDaemon    = 3
+	attrTCP       = 4
+	attrTCPFin    = 5
+	attrUDP       = 6
+	svcAF         = 1 // IPVS_SVC_ATTR_*
+	svcProto      = 2
+	svcAddr       = 3
+	svcPort       = 4
+	svcFWMark     = 5
+	svcSched      = 6
+	svcFlags      = 7
+	svcTimeout    = 8
+	svcNetmask    = 9
+	svcPEName     = 11
+	svcStats64    = 12
+	dstAddr       = 1 // IPVS_DEST_ATTR_*
+	dstPort       = 2
+	dstFwd        = 3
+	dstWeight     = 4
+	dstUThresh    = 5
+	dstLThresh    = 6
+	dstActive     = 7
+	dstInactive   = 8
+	dstPersist    = 9
+	dstAF         = 11
+	dstStats64    = 12
+	dstTunType    = 13
+	dstTunPort    = 14
+	dstTunFlags   = 15
+	infoVersion   = 1 // IPVS_INFO_ATTR_*
+	infoTableSize = 2
+	dmnState      = 1 // IPVS_DAEMON_ATTR_*
+	dmnIfname     = 2
+	dmnSyncID     = 3
+	dmnSyncMaxLen = 4
+	dmnGroup      = 5
+	dmnGroup6     = 6
+	dmnPort       = 7
+	dmnTTL        = 8
+
+	// Linux's address family numbers (not the host's: this file builds
+	// everywhere).
+	afInet  = 2
+	afInet6 = 10
+)
+
+// Daemon is a connection-sync daemon (ipvsadm --start-daemon).
+type Daemon struct {
+	State     uint32 // DaemonMaster or DaemonBackup
+	Interface string // multicast interface
+	SyncID    uint32
+	MaxLen    uint16     // sync message size, 0: the kernel's default
+	Group     netip.Addr // multicast group, invalid: the kernel's default
+	Port      uint16     // 0: the kernel's default
+	TTL       uint8      // 0: the kernel's default
+}
+
+// Sync daemon states (IP_VS_STATE_*).
+const (
+	DaemonMaster uint32 = 1
+	DaemonBackup uint32 = 2
+)
+
+func af(v6 bool) uint16 {
+	if v6 {
+		return afInet6
+	}
+	return afInet
+}
+
+func be16(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
+
+// encodeService writes the nested service: its key, and with full its
+// settings too, in libipvs's order. libipvs sends the settings with every
+// command but a dump, the command line's defaults when it names none: so
+// does keyService.
+func encodeService(ae *netlink.AttributeEncoder, s Service, full bool) {
+	ae.Nested(attrService, func(ae *netlink.AttributeEncoder) error {
+		ae.Uint16(svcAF, af(s.Is6()))
+		if s.FWMark != 0 {
+			ae.Uint32(svcFWMark, s.FWMark)
+		} else {
+			ae.Uint16(svcProto, uint16(s.Protocol))
+			ae.Bytes(svcAddr, addr16(s.Addr))
+			ae.Bytes(svcPort, be16(s.Port))
+		}
+		if !full {
+			return nil
+		}
+		ae.String(svcSched, s.Scheduler)
+		if s.PEName != "" {
+			ae.String(svcPEName, s.PEName)
+		}
+		flags := binary.NativeEndian.AppendUint32(nil, s.Flags&^FlagHashed)
+		flags = binary.NativeEndian.AppendUint32(flags, ^uint32(0)) // mask: set every flag
+		ae.Bytes(svcFlags, flags)
+		ae.Uint32(svcTimeout, s.Timeout)
+		bits := maskBits(s)
+		if s.Is6() {
+			ae.Uint32(svcNetmask, uint32(bits))
+		} else {
+			m := ^uint32(0) << (32 - bits) // 0 for /0
+			if s.Mask4 != 0 {
+				m = s.Mask4 // not a prefix (-M 0.0.0.24), as the kernel keeps it
+			}
+			ae.Bytes(svcNetmask, binary.BigEndian.AppendUint32(nil, m))
+		}
+		return nil
+	})
+}
+
+// keyService is what libipvs sends for a service named only by its key
+// (ipvsadm -a, -d, -D, -Z): no scheduler, no flags, the full netmask.
+func keyService(k ServiceKey) Service {
+	return Service{ServiceKey: k, Netmask: FullMask(k.Is6())}
+}
+
+// keyDest is what libipvs sends for a real server named only by its key
+// (ipvsadm -d): ipvsadm's defaults, direct routing and weight 1.
+func keyDest(k DestKey) Destination {
+	return Destination{DestKey: k, Forward: Route, Weight: 1}
+}
+
+// encodeDest writes the nested real server, in libipvs's order, tunnel
+// attributes included whatever the method (as libipvs sends them).
+func encodeDest(ae *netlink.AttributeEncoder, d Destination) {
+	ae.Nested(attrDest, func(ae *netlink.AttributeEncoder) error {
+		ae.Uint16(dstAF, af(d.Addr.Is6()))
+		ae.Bytes(dstAddr, addr16(d.Addr))
+		ae.Bytes(dstPort, be16(d.Port))
+		ae.Uint32(dstFwd, uint32(d.Forward))
+		ae.Uint32(dstWeight, d.Weight)
+		ae.Uint8(dstTunType, uint8(d.TunnelType))
+		ae.Bytes(dstTunPort, be16(d.TunnelPort))
+		ae.Uint16(dstTunFlags, uint16(d.TunnelFlags))
+		ae.Uint32(dstUThresh, d.UpperThreshold)
+		ae.Uint32(dstLThresh, d.LowerThreshold)
+		return nil
+	})
+}
+
+// encodeOp returns the command and attributes of one change.
+func encodeOp(op Op) (uint8, []byte) {
+	ae := netlink.NewAttributeEncoder()
+	k := op.Service.ServiceKey
+	var cmd uint8
+	switch op.Kind {
+	case OpCreateService:
+		cmd = cmdNewSvc
+		encodeService(ae, op.Service, true)
+	case OpUpdateService:
+		cmd = cmdSetSvc
+		encodeService(ae, op.Service, true)
+	case OpRemoveService:
+		cmd = cmdDelSvc
+		encodeService(ae, keyService(k), true)
+	case OpCreateDest:
+		cmd = cmdNewDest
+		encodeService(ae, keyService(k), true)
+		encodeDest(ae, op.Dest)
+	case OpUpdateDest:
+		cmd = cmdSetDest
+		encodeService(ae, keyService(k), true)
+		encodeDest(ae, op.Dest)
+	default:
+		cmd = cmdDelDest
+		encodeService(ae, keyService(k), true)
+		encodeDest(ae, keyDest(op.Dest.DestKey))
+	}
+	return cmd, mustEncode(ae)
+}
+
+// encodeZero is ZERO's attributes: none for every counter, else the
+// service as libipvs sends it.
+func encodeZero(k *ServiceKey) []byte {
+	if k == nil {
+		return nil
+	}
+	ae := netlink.NewAttributeEncoder()
+	encodeService(ae, keyService(*k), true)
+	return mustEncode(ae)
+}
+
+// encodeDumpDests is the GET_DEST dump's attribute: the service's key.
+func encodeDumpDests(k ServiceKey) []byte {
+	ae := netlink.NewAttributeEncoder()
+	encodeService(ae, Service{ServiceKey: k}, false)
+	return mustEncode(ae)
+}
+
+// encodeTimeouts is SET_CONFIG's attributes; a zero value is left out
+// (the kernel keeps it).
+func encodeTimeouts(t Timeouts) []byte {
+	ae := netlink.NewAttributeEncoder()
+	for _, a := range []struct {
+		typ uint16
+		v   uint32
+	}{{attrTCP, t.TCP}, {attrTCPFin, t.TCPFin}, {attrUDP, t.UDP}} {
+		if a.v != 0 {
+			ae.Uint32(a.typ, a.v)
+		}
+	}
+	return mustEncode(ae)
+}
+
+// encodeDaemon is the attribute of NEW_DAEMON and DEL_DAEMON (which
+// reads only State): libipvs sends state, interface and sync ID, then the
+// optional settings that are set.
+func encodeDaemon(d Daemon) []byte {
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(attrDaemon, func(ae *netlink.AttributeEncoder) error {
+		ae.Uint32(dmnState, d.State)
+		ae.String(dmnIfname, d.Interface)
+		ae.Uint32(dmnSyncID, d.SyncID)
+		if d.MaxLen != 0 {
+			ae.Uint16(dmnSyncMaxLen, d.MaxLen)
+		}
+		if d.Group.Is4() {
+			ae.Bytes(dmnGroup, d.Group.AsSlice())
+		} else if d.Group.Is6() {
+			ae.Bytes(dmnGroup6, d.Group.AsSlice())
+		}
+		if d.Port != 0 {
+			ae.Uint16(dmnPort, d.Port)
+		}
+		if d.TTL != 0 {
+			ae.Uint8(dmnTTL, d.TTL)
+		}
+		return nil
+	})
+	return mustEncode(ae)
+}
+
+func mustEncode(ae *netlink.AttributeEncoder) []byte {
+	b, err := ae.Encode()
+	if err != nil {
+		panic(err) // only fixed-size values are encoded: cannot fail
 	}
 	return b
 }
 
-func u16(v uint16) []byte { return binary.NativeEndian.AppendUint16(nil, v) }
-func u32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
-func be16(v uint16) []byte {
-	return []byte{byte(v >> 8), byte(v)}
+// addr16 is the kernel's union nf_inet_addr: 16 bytes, IPv4 in the first 4.
+func addr16(a netip.Addr) []byte {
+	b := make([]byte, 16)
+	if a.Is4() {
+		v := a.As4()
+		copy(b, v[:])
+	} else if a.Is6() {
+		v := a.As16()
+		copy(b, v[:])
+	}
+	return b
 }
 
-// serviceAttrs is the nested service attribute; full adds the settings
-// (create and update), otherwise only the identity.
-func serviceAttrs(s Service, full bool) []byte {
-	var in []byte
-	if s.Is6() {
-		in = putAttr(in, svcAttrAF, u16(syscall.AF_INET6))
-	} else {
-		in = putAttr(in, svcAttrAF, u16(syscall.AF_INET))
-	}
-	if s.FWMark != 0 {
-		in = putAttr(in, svcAttrFWMark, u32(s.FWMark))
-	} else {
-		in = putAttr(in, svcAttrProto, u16(uint16(s.Protocol)))
-		in = putAttr(in, svcAttrAddr, addr16(s.Addr))
-		in = putAttr(in, svcAttrPort, be16(s.Port))
-	}
-	if full {
-		in = putAttr(in, svcAttrSched, append([]byte(s.Scheduler), 0))
-		flags := u32(s.Flags &^ FlagHashed)
-		flags = append(flags, 0xff, 0xff, 0xff, 0xff) // mask: set every flag
-		in = putAttr(in, svcAttrFlags, flags)
-		in = putAttr(in, svcAttrTmo, u32(s.Timeout))
-		bits := maskBits(s)
-		if s.Is6() {
-			in = putAttr(in, svcAttrMask, u32(uint32(bits)))
-		} else {
-			m := ^uint32(0) << (32 - bits) // 0 for /0
-			in = putAttr(in, svcAttrMask, []byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
-		}
-	}
-	return putAttr(nil, cmdAttrService, in)
-}
+// errDecode marks an answer the decoder cannot read.
+var errDecode = errors.New("malformed IPVS answer")
 
-// destAttrs is the nested real-server attribute; full adds the settings.
-func destAttrs(d Destination, full bool) []byte {
-	var in []byte
-	in = putAttr(in, dstAttrAddr, addr16(d.Addr))
-	in = putAttr(in, dstAttrPort, be16(d.Port))
-	if d.Addr.Is6() {
-		in = putAttr(in, dstAttrAF, u16(syscall.AF_INET6))
-	} else {
-		in = putAttr(in, dstAttrAF, u16(syscall.AF_INET))
+// nested finds attribute typ of b and calls fn with a decoder of its
+// contents; it is an error if it is missing.
+func nested(b []byte, typ uint16, what string, fn func(*netlink.AttributeDecoder) error) error {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errDecode, err)
 	}
-	if full {
-		in = putAttr(in, dstAttrFwd, u32(uint32(d.Forward)))
-		in = putAttr(in, dstAttrW, u32(d.Weight))
-		in = putAttr(in, dstAttrU, u32(d.UpperThreshold))
-		in = putAttr(in, dstAttrL, u32(d.LowerThreshold))
-		in = putAttr(in, dstAttrTType, []byte{byte(d.TunnelType)})
-		in = putAttr(in, dstAttrTPort, be16(d.TunnelPort))
-		in = putAttr(in, dstAttrTFlag, u16(uint16(d.TunnelFlags)))
+	found := false
+	for ad.Next() {
+		if ad.Type() == typ {
+			found = true
+			ad.Nested(fn)
+		}
 	}
-	return putAttr(nil, cmdAttrDest, in)
-}
-
-// eachAttr calls fn for every attribute in b.
-func eachAttr(b []byte, fn func(typ uint16, data []byte)) error {
-	for len(b) >= nlaHdrLen {
-		l := int(binary.NativeEndian.Uint16(b))
-		typ := binary.NativeEndian.Uint16(b[2:]) & 0x3fff // drop NESTED/BYTEORDER flags
-		if l < nlaHdrLen || l > len(b) {
-			return errors.New("malformed netlink attribute")
-		}
-		fn(typ, b[nlaHdrLen:l])
-		al := (l + 3) &^ 3
-		if al > len(b) {
-			break
-		}
-		b = b[al:]
+	if err := ad.Err(); err != nil {
+		return fmt.Errorf("%w: %s: %v", errDecode, what, err)
+	}
+	if !found {
+		return fmt.Errorf("%w: no %s", errDecode, what)
 	}
 	return nil
 }
 
-func getU16(b []byte) uint16 {
-	if len(b) < 2 {
-		return 0
-	}
-	return binary.NativeEndian.Uint16(b)
+func decodeStats64(ad *netlink.AttributeDecoder) Stats {
+	var s Stats
+	ad.Nested(func(ad *netlink.AttributeDecoder) error {
+		for ad.Next() {
+			if ad.Len() < 8 {
+				continue
+			}
+			v := ad.Uint64()
+			switch ad.Type() {
+			case 1:
+				s.Conns = v
+			case 2:
+				s.InPkts = v
+			case 3:
+				s.OutPkts = v
+			case 4:
+				s.InBytes = v
+			case 5:
+				s.OutBytes = v
+			case 6:
+				s.CPS = v
+			case 7:
+				s.InPPS = v
+			case 8:
+				s.OutPPS = v
+			case 9:
+				s.InBPS = v
+			case 10:
+				s.OutBPS = v
+			}
+		}
+		return nil
+	})
+	return s
 }
 
-func getU32(b []byte) uint32 {
-	if len(b) < 4 {
-		return 0
-	}
-	return binary.NativeEndian.Uint32(b)
-}
-
-func getBE16(b []byte) uint16 {
-	if len(b) < 2 {
-		return 0
-	}
-	return uint16(b[0])<<8 | uint16(b[1])
+// bytesOf returns the current attribute's data without copying it (valid
+// while the message is).
+func bytesOf(ad *netlink.AttributeDecoder) []byte {
+	var out []byte
+	ad.Do(func(b []byte) error { out = b; return nil })
+	return out
 }
 
 func getAddr(b []byte, v6 bool) netip.Addr {
@@ -132,85 +372,53 @@ func getAddr(b []byte, v6 bool) netip.Addr {
 	return netip.Addr{}
 }
 
-func decodeStats64(b []byte) Stats {
-	var s Stats
-	_ = eachAttr(b, func(typ uint16, d []byte) {
-		if len(d) < 8 {
-			return
-		}
-		v := binary.NativeEndian.Uint64(d)
-		switch typ {
-		case 1:
-			s.Conns = v
-		case 2:
-			s.InPkts = v
-		case 3:
-			s.OutPkts = v
-		case 4:
-			s.InBytes = v
-		case 5:
-			s.OutBytes = v
-		case 6:
-			s.CPS = v
-		case 7:
-			s.InPPS = v
-		case 8:
-			s.OutPPS = v
-		case 9:
-			s.InBPS = v
-		case 10:
-			s.OutBPS = v
-		}
-	})
-	return s
+func getBE16(b []byte) uint16 {
+	if len(b) < 2 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(b)
 }
 
-// decodeService reads one GET_SERVICE answer.
+// decodeService reads one GET_SERVICE answer (after the genetlink header).
 func decodeService(msg []byte) (Service, error) {
 	var s Service
-	var raw []byte
-	err := eachAttr(msg, func(typ uint16, d []byte) {
-		if typ == cmdAttrService {
-			raw = d
-		}
-	})
-	if err != nil || raw == nil {
-		return s, errors.New("service answer without a service")
-	}
-	var af uint16
+	var family uint16
 	var addr, mask []byte
-	err = eachAttr(raw, func(typ uint16, d []byte) {
-		switch typ {
-		case svcAttrAF:
-			af = getU16(d)
-		case svcAttrProto:
-			s.Protocol = Protocol(getU16(d))
-		case svcAttrAddr:
-			addr = d
-		case svcAttrPort:
-			s.Port = getBE16(d)
-		case svcAttrFWMark:
-			s.FWMark = getU32(d)
-		case svcAttrSched:
-			n := 0
-			for n < len(d) && d[n] != 0 {
-				n++
+	err := nested(msg, attrService, "service", func(ad *netlink.AttributeDecoder) error {
+		for ad.Next() {
+			switch ad.Type() {
+			case svcAF:
+				family = ad.Uint16()
+			case svcProto:
+				s.Protocol = Protocol(ad.Uint16())
+			case svcAddr:
+				addr = bytesOf(ad)
+			case svcPort:
+				s.Port = getBE16(bytesOf(ad))
+			case svcFWMark:
+				s.FWMark = ad.Uint32()
+			case svcSched:
+				s.Scheduler = ad.String()
+			case svcPEName:
+				s.PEName = ad.String()
+			case svcFlags:
+				if b := bytesOf(ad); len(b) >= 4 {
+					s.Flags = binary.NativeEndian.Uint32(b) &^ FlagHashed
+				}
+			case svcTimeout:
+				s.Timeout = ad.Uint32()
+			case svcNetmask:
+				mask = bytesOf(ad)
+			case svcStats64:
+				s.Stats = decodeStats64(ad)
 			}
-			s.Scheduler = string(d[:n])
-		case svcAttrFlags:
-			s.Flags = getU32(d) &^ FlagHashed
-		case svcAttrTmo:
-			s.Timeout = getU32(d)
-		case svcAttrMask:
-			mask = d
-		case svcAttrSt64:
-			s.Stats = decodeStats64(d)
 		}
+		return nil
 	})
 	if err != nil {
-		return s, err
+		return Service{}, err
 	}
-	v6 := af == syscall.AF_INET6
+	v6 := family == afInet6
 	if s.FWMark != 0 {
 		s.IPv6 = v6
 		s.Protocol, s.Port = 0, 0
@@ -220,14 +428,17 @@ func decodeService(msg []byte) (Service, error) {
 	s.Netmask = FullMask(v6)
 	if len(mask) >= 4 {
 		if v6 {
-			s.Netmask = int(getU32(mask))
+			s.Netmask = int(binary.NativeEndian.Uint32(mask))
 		} else {
-			m := uint32(mask[0])<<24 | uint32(mask[1])<<16 | uint32(mask[2])<<8 | uint32(mask[3])
+			m := binary.BigEndian.Uint32(mask)
 			ones := 0
 			for ones < 32 && m&(1<<(31-ones)) != 0 {
 				ones++
 			}
 			s.Netmask = ones
+			if ones < 32 && m<<ones != 0 {
+				s.Netmask, s.Mask4 = 32, m // not a prefix
+			}
 		}
 	}
 	return s, nil
@@ -237,51 +448,114 @@ func decodeService(msg []byte) (Service, error) {
 // default for kernels that do not report the real server's.
 func decodeDest(msg []byte, svc6 bool) (Destination, error) {
 	var d Destination
-	var raw []byte
-	err := eachAttr(msg, func(typ uint16, b []byte) {
-		if typ == cmdAttrDest {
-			raw = b
-		}
-	})
-	if err != nil || raw == nil {
-		return d, errors.New("real-server answer without a real server")
-	}
 	v6 := svc6
 	var addr []byte
-	err = eachAttr(raw, func(typ uint16, b []byte) {
-		switch typ {
-		case dstAttrAddr:
-			addr = b
-		case dstAttrPort:
-			d.Port = getBE16(b)
-		case dstAttrFwd:
-			d.Forward = Forward(getU32(b) & 0x7)
-		case dstAttrW:
-			d.Weight = getU32(b)
-		case dstAttrU:
-			d.UpperThreshold = getU32(b)
-		case dstAttrL:
-			d.LowerThreshold = getU32(b)
-		case dstAttrAct:
-			d.ActiveConns = getU32(b)
-		case dstAttrInact:
-			d.InactiveConns = getU32(b)
-		case dstAttrPers:
-			d.PersistentConns = getU32(b)
-		case dstAttrAF:
-			v6 = getU16(b) == syscall.AF_INET6
-		case dstAttrSt64:
-			d.Stats = decodeStats64(b)
-		case dstAttrTType:
-			if len(b) > 0 {
-				d.TunnelType = TunnelType(b[0])
+	err := nested(msg, attrDest, "real server", func(ad *netlink.AttributeDecoder) error {
+		for ad.Next() {
+			switch ad.Type() {
+			case dstAddr:
+				addr = bytesOf(ad)
+			case dstPort:
+				d.Port = getBE16(bytesOf(ad))
+			case dstFwd:
+				d.Forward = Forward(ad.Uint32() & 0x7)
+			case dstWeight:
+				d.Weight = ad.Uint32()
+			case dstUThresh:
+				d.UpperThreshold = ad.Uint32()
+			case dstLThresh:
+				d.LowerThreshold = ad.Uint32()
+			case dstActive:
+				d.ActiveConns = ad.Uint32()
+			case dstInactive:
+				d.InactiveConns = ad.Uint32()
+			case dstPersist:
+				d.PersistentConns = ad.Uint32()
+			case dstAF:
+				v6 = ad.Uint16() == afInet6
+			case dstStats64:
+				d.Stats = decodeStats64(ad)
+			case dstTunType:
+				d.TunnelType = TunnelType(ad.Uint8())
+			case dstTunPort:
+				d.TunnelPort = getBE16(bytesOf(ad))
+			case dstTunFlags:
+				d.TunnelFlags = TunnelFlags(ad.Uint16())
 			}
-		case dstAttrTPort:
-			d.TunnelPort = getBE16(b)
-		case dstAttrTFlag:
-			d.TunnelFlags = TunnelFlags(getU16(b))
 		}
+		return nil
 	})
+	if err != nil {
+		return Destination{}, err
+	}
 	d.Addr = getAddr(addr, v6)
+	return d, nil
+}
+
+// decodeTimeouts reads a GET_CONFIG answer.
+func decodeTimeouts(msg []byte) (Timeouts, error) {
+	var t Timeouts
+	ad, err := netlink.NewAttributeDecoder(msg)
+	if err != nil {
+		return t, fmt.Errorf("%w: %v", errDecode, err)
+	}
+	for ad.Next() {
+		switch ad.Type() {
+		case attrTCP:
+			t.TCP = ad.Uint32()
+		case attrTCPFin:
+			t.TCPFin = ad.Uint32()
+		case attrUDP:
+			t.UDP = ad.Uint32()
+		}
+	}
+	return t, ad.Err()
+}
+
+// decodeInfo reads a GET_INFO answer.
+func decodeInfo(msg []byte) (Info, error) {
+	var in Info
+	ad, err := netlink.NewAttributeDecoder(msg)
+	if err != nil {
+		return in, fmt.Errorf("%w: %v", errDecode, err)
+	}
+	for ad.Next() {
+		switch ad.Type() {
+		case infoVersion:
+			v := ad.Uint32()
+			in.Version = [3]int{int(v >> 16 & 0xff), int(v >> 8 & 0xff), int(v & 0xff)}
+		case infoTableSize:
+			in.TableSize = ad.Uint32()
+		}
+	}
+	return in, ad.Err()
+}
+
+// decodeDaemon reads one GET_DAEMON answer.
+func decodeDaemon(msg []byte) (Daemon, error) {
+	var d Daemon
+	err := nested(msg, attrDaemon, "sync daemon", func(ad *netlink.AttributeDecoder) error {
+		for ad.Next() {
+			switch ad.Type() {
+			case dmnState:
+				d.State = ad.Uint32()
+			case dmnIfname:
+				d.Interface = ad.String()
+			case dmnSyncID:
+				d.SyncID = ad.Uint32()
+			case dmnSyncMaxLen:
+				d.MaxLen = ad.Uint16()
+			case dmnGroup:
+				d.Group = getAddr(bytesOf(ad), false)
+			case dmnGroup6:
+				d.Group = getAddr(bytesOf(ad), true)
+			case dmnPort:
+				d.Port = ad.Uint16()
+			case dmnTTL:
+				d.TTL = ad.Uint8()
+			}
+		}
+		return nil
+	})
 	return d, err
 }

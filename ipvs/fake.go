@@ -6,19 +6,33 @@ import (
 )
 
 // Fake is an in-memory Client with the kernel's error contract, for tests
-// that run without root or IPVS. Its zero value is not ready: use NewFake.
+// that run without root or IPVS. Its Apply batches as the kernel client
+// does and, like the kernel, carries on with the rest of a batch after
+// refusing a change (lab/scenarios/controller-phased.sh shows the kernel
+// doing so). Its zero value is not ready: use NewFake.
 type Fake struct {
-	// Log records every change request ("create-service TCP  10.0.0.100:80",
-	// ...) in order; reads are not logged. Tests count changes with it.
+	// Log records every change made ("create-service TCP 10.0.0.100:80",
+	// ...) in order; reads and refused changes are not logged. Tests
+	// count changes with it.
 	Log []string
-	// Fail, when set, is consulted before each change; a non-nil error
-	// aborts the change (to test partial failures).
+	// Fail, when set, is consulted before each change; a non-nil error is
+	// the kernel refusing it (to test partial failures).
 	Fail func(op string) error
+	// Lose, when set, is consulted after each change of Apply: true loses
+	// the answers from that change to the end of its batch, as a full
+	// receive buffer would (ENOBUFS): the changes are made (or refused)
+	// but Apply reports their outcome unknown.
+	Lose func(op string) bool
+	// Batches counts the batches Apply sent (system calls, on the kernel).
+	Batches int
 	// BeforeList, when set, runs at the start of every Destinations call;
 	// drain tests use it to let connections finish.
 	BeforeList func(f *Fake)
 	// Schedulers the fake kernel "has"; others fail with ErrScheduler.
 	Schedulers []string
+	// PEs are the persistence engines it has (the kernel: ip_vs_pe_sip);
+	// others fail with ErrScheduler, as the kernel answers ENOENT to both.
+	PEs []string
 
 	order    []ServiceKey
 	svcs     map[ServiceKey]*fakeService
@@ -41,6 +55,7 @@ var AllSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "s
 func NewFake() *Fake {
 	return &Fake{
 		Schedulers: AllSchedulers,
+		PEs:        []string{"sip"},
 		svcs:       map[ServiceKey]*fakeService{},
 		timeouts:   Timeouts{TCP: 900, TCPFin: 120, UDP: 300},
 	}
@@ -86,10 +101,13 @@ func (f *Fake) checkScheduler(s Service) error {
 	if !slices.Contains(f.Schedulers, s.Scheduler) {
 		return fmt.Errorf("service %s: %q: %w", s.ServiceKey, s.Scheduler, ErrScheduler)
 	}
+	if s.PEName != "" && !slices.Contains(f.PEs, s.PEName) {
+		return fmt.Errorf("service %s: persistence engine %q: %w", s.ServiceKey, s.PEName, ErrScheduler)
+	}
 	return nil
 }
 
-func (f *Fake) CreateService(s Service) error {
+func (f *Fake) createService(s Service) error {
 	if _, ok := f.svcs[s.ServiceKey]; ok {
 		return fmt.Errorf("add service %s: %w", s.ServiceKey, ErrExists)
 	}
@@ -106,7 +124,7 @@ func (f *Fake) CreateService(s Service) error {
 	return nil
 }
 
-func (f *Fake) UpdateService(s Service) error {
+func (f *Fake) updateService(s Service) error {
 	cur, ok := f.svcs[s.ServiceKey]
 	if !ok {
 		return fmt.Errorf("edit service %s: %w", s.ServiceKey, ErrNotFound)
@@ -123,7 +141,7 @@ func (f *Fake) UpdateService(s Service) error {
 	return nil
 }
 
-func (f *Fake) RemoveService(k ServiceKey) error {
+func (f *Fake) removeService(k ServiceKey) error {
 	if _, ok := f.svcs[k]; !ok {
 		return fmt.Errorf("remove service %s: %w", k, ErrNotFound)
 	}
@@ -145,10 +163,10 @@ func (f *Fake) destCheck(d Destination) error {
 	return nil
 }
 
-func (f *Fake) CreateDestination(k ServiceKey, d Destination) error {
+func (f *Fake) createDest(k ServiceKey, d Destination) error {
 	s, ok := f.svcs[k]
 	if !ok {
-		return fmt.Errorf("add real server to %s: %w", k, ErrNotFound)
+		return fmt.Errorf("add real server %s to %s: %w", d.DestKey, k, ErrNotFound)
 	}
 	if _, ok := s.dests[d.DestKey]; ok {
 		return fmt.Errorf("add real server %s to %s: %w", d.DestKey, k, ErrExists)
@@ -161,14 +179,16 @@ func (f *Fake) CreateDestination(k ServiceKey, d Destination) error {
 	}
 	d.ActiveConns, d.InactiveConns, d.PersistentConns, d.Stats = 0, 0, 0, Stats{}
 	s.dests[d.DestKey] = d
-	s.order = append(s.order, d.DestKey)
+	// The kernel lists a service's real servers newest first (it adds
+	// to the head of svc->destinations; seen in the lab with --nosort).
+	s.order = append([]DestKey{d.DestKey}, s.order...)
 	return nil
 }
 
-func (f *Fake) UpdateDestination(k ServiceKey, d Destination) error {
+func (f *Fake) updateDest(k ServiceKey, d Destination) error {
 	s, ok := f.svcs[k]
 	if !ok {
-		return fmt.Errorf("edit real server of %s: %w", k, ErrNotFound)
+		return fmt.Errorf("edit real server %s of %s: %w", d.DestKey, k, ErrNotFound)
 	}
 	cur, ok := s.dests[d.DestKey]
 	if !ok {
@@ -185,10 +205,10 @@ func (f *Fake) UpdateDestination(k ServiceKey, d Destination) error {
 	return nil
 }
 
-func (f *Fake) RemoveDestination(k ServiceKey, d DestKey) error {
+func (f *Fake) removeDest(k ServiceKey, d DestKey) error {
 	s, ok := f.svcs[k]
 	if !ok {
-		return fmt.Errorf("remove real server from %s: %w", k, ErrNotFound)
+		return fmt.Errorf("remove real server %s from %s: %w", d, k, ErrNotFound)
 	}
 	if _, ok := s.dests[d]; !ok {
 		return fmt.Errorf("remove real server %s from %s: %w", d, k, ErrNotFound)
@@ -201,30 +221,55 @@ func (f *Fake) RemoveDestination(k ServiceKey, d DestKey) error {
 	return nil
 }
 
-// Apply makes the changes one by one and stops at the first failure.
-func (f *Fake) Apply(ops []Op) (int, error) {
-	for i, op := range ops {
-		k := op.Service.ServiceKey
-		var err error
-		switch op.Kind {
-		case OpCreateService:
-			err = f.CreateService(op.Service)
-		case OpUpdateService:
-			err = f.UpdateService(op.Service)
-		case OpRemoveService:
-			err = f.RemoveService(k)
-		case OpCreateDest:
-			err = f.CreateDestination(k, op.Dest)
-		case OpUpdateDest:
-			err = f.UpdateDestination(k, op.Dest)
-		case OpRemoveDest:
-			err = f.RemoveDestination(k, op.Dest.DestKey)
+// Apply implements Client.Apply as the kernel client does: BatchSize
+// changes per batch, every change of a batch handled even after a refusal,
+// and no batch after one with a refusal or a lost answer.
+func (f *Fake) Apply(ops []Op) []error {
+	errs := make([]error, len(ops))
+	stop := ""
+	for start := 0; start < len(ops); start += BatchSize {
+		end := min(start+BatchSize, len(ops))
+		if stop != "" {
+			for i := start; i < len(ops); i++ {
+				errs[i] = notSent(ops[i], stop)
+			}
+			break
 		}
-		if err != nil {
-			return i, err
+		f.Batches++
+		lost := false
+		for i := start; i < end; i++ {
+			err := f.apply1(ops[i])
+			if err != nil {
+				stop = "an earlier batch had a refusal"
+			}
+			if !lost && f.Lose != nil && f.Lose(ops[i].String()) {
+				lost = true
+			}
+			if lost {
+				err = fmt.Errorf("%s: %w: the kernel got it, but reading its answer failed (fake)", ops[i], ErrUnknownOutcome)
+				stop = "an earlier change's outcome is unknown"
+			}
+			errs[i] = err
 		}
 	}
-	return len(ops), nil
+	return errs
+}
+
+func (f *Fake) apply1(op Op) error {
+	k := op.Service.ServiceKey
+	switch op.Kind {
+	case OpCreateService:
+		return f.createService(op.Service)
+	case OpUpdateService:
+		return f.updateService(op.Service)
+	case OpRemoveService:
+		return f.removeService(k)
+	case OpCreateDest:
+		return f.createDest(k, op.Dest)
+	case OpUpdateDest:
+		return f.updateDest(k, op.Dest)
+	}
+	return f.removeDest(k, op.Dest.DestKey)
 }
 
 type label string
@@ -290,3 +335,13 @@ func (f *Fake) SetCounters(k ServiceKey, d DestKey, active, inactive uint32, st 
 
 // SetServiceStats sets the counters of a service.
 func (f *Fake) SetServiceStats(k ServiceKey, st Stats) { f.svcs[k].svc.Stats = st }
+
+// SetPersistConns sets the number of persistence templates that point at
+// a real server (PersistConn), as returning clients would. It panics if
+// the service or real server does not exist.
+func (f *Fake) SetPersistConns(k ServiceKey, d DestKey, n uint32) {
+	s := f.svcs[k]
+	dest := s.dests[d]
+	dest.PersistentConns = n
+	s.dests[d] = dest
+}

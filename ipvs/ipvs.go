@@ -1,13 +1,30 @@
 // Package ipvs is lvsnode's boundary to the kernel's IP Virtual Server table.
 //
 // It exposes one small interface, Client, with two implementations: the real
-// one over generic netlink (New, built on github.com/cloudflare/ipvs) and an
-// in-memory Fake for tests. The value types are the project's own: they carry
-// only what ipvsadm can express, use net/netip, and are comparable so that a
-// ServiceKey or DestKey can be a map key in diff planning.
+// one over generic netlink (New) and an in-memory Fake for tests that behaves
+// as the kernel does, batches included. The value types are the project's
+// own: they carry only what ipvsadm can express, use net/netip, and are
+// comparable so that a ServiceKey or DestKey can be a map key in diff
+// planning.
+//
+// The kernel client is one generic-netlink socket from mdlayher/netlink and
+// mdlayher/genetlink, with one encoder and one decoder (codec.go) for
+// services, real servers, sync daemons, timeouts and info, written to send
+// what libipvs (ipvsadm) sends: ipvs/testdata holds ipvsadm's requests and
+// the kernel's answers captured in the lab, and the tests compare with them.
+// github.com/cloudflare/ipvs is not used: it sends one request per round trip
+// with no way to batch, reads without deadlines, lacks ZERO and FLUSH, and
+// hides which message of a batch the kernel refused, so it could carry none
+// of Apply's contract; keeping it beside this encoder meant two encoders of
+// one kernel API (a fix had to land twice). Answers are read through the
+// netlink.Conn's SyscallConn (under its read deadline) rather than
+// Conn.Receive, which turns the first refusal of a read into an error
+// without its sequence number.
 //
 // Errors follow one contract on both implementations and can be checked with
-// errors.Is: ErrNoIPVS, ErrPermission, ErrNotFound, ErrExists, ErrScheduler.
+// errors.Is: ErrNoIPVS, ErrPermission, ErrNotFound, ErrExists, ErrScheduler,
+// and for Apply ErrNotSent and ErrUnknownOutcome. Outside Linux, New fails
+// with ErrUnsupported.
 package ipvs
 
 import (
@@ -28,12 +45,18 @@ var (
 	ErrNotFound = errors.New("no such service or real server")
 	// ErrExists: the service or real server already exists (EEXIST).
 	ErrExists = errors.New("already exists")
-	// ErrScheduler: the kernel has no module for the scheduler (ENOENT on a
-	// service operation).
-	ErrScheduler = errors.New("scheduler not available in the kernel (modprobe ip_vs_<name>)")
-	// ErrUnknownOutcome: changes reached the kernel but its answers could
-	// not be read (e.g. ENOBUFS), so whether each was made is not known.
+	// ErrScheduler: the kernel has no module for the scheduler or the
+	// persistence engine (ENOENT on a service operation).
+	ErrScheduler = errors.New("scheduler or persistence engine not available in the kernel (modprobe ip_vs_<scheduler> or ip_vs_pe_<engine>)")
+	// ErrUnknownOutcome: a change reached the kernel but its answer could
+	// not be read (e.g. ENOBUFS, or no answer before the read deadline), so
+	// whether it was made is not known.
 	ErrUnknownOutcome = errors.New("outcome unknown")
+	// ErrNotSent: Apply did not send the change (an earlier batch had a
+	// refusal or an unknown outcome, or the socket failed before sending).
+	ErrNotSent = errors.New("not sent")
+	// ErrUnsupported: this operating system has no IPVS (not Linux).
+	ErrUnsupported = fmt.Errorf("IPVS is only available on Linux: %w", errors.ErrUnsupported)
 )
 
 // Protocol is the transport protocol of a virtual service (IPPROTO_*).
@@ -168,7 +191,18 @@ type Service struct {
 	// (the kernel refuses /0 there). 0 is a real value, not "unset":
 	// ipvsadm's default is the full length (FullMask).
 	Netmask int
-	Stats   Stats
+	// Mask4 is an IPv4 persistence mask that is not a prefix, as a number
+	// (0.0.0.24 is 0x18: ipvsadm's inet_aton makes it of "-M 24"). The
+	// kernel keeps any IPv4 mask and ipvsadm -S prints it dotted. 0 when
+	// the mask is a prefix, which Netmask gives; when set, it is the mask
+	// and Netmask is FullMask.
+	Mask4 uint32
+	// PEName is the persistence engine (IPVS_SVC_ATTR_PE_NAME, ipvsadm
+	// --pe): "sip" (module ip_vs_pe_sip), or "" for none. The kernel
+	// refuses an engine it has no module for as it refuses a scheduler
+	// (ErrScheduler).
+	PEName string
+	Stats  Stats
 }
 
 // DestKey identifies a real server within a service.
@@ -236,13 +270,49 @@ const (
 	OpRemoveDest
 )
 
-// Op is one change for Apply: Service (its key for removals and real-server
-// changes) and, for real-server changes, Dest.
+// Op is one change for Apply: Service (only its key for removals and
+// real-server changes) and, for real-server changes, Dest.
 type Op struct {
 	Kind    OpKind
 	Service Service
 	Dest    Destination
 }
+
+// CreateServiceOp adds service s (ipvsadm -A).
+func CreateServiceOp(s Service) Op { return Op{Kind: OpCreateService, Service: s} }
+
+// UpdateServiceOp sets every setting of service s (ipvsadm -E).
+func UpdateServiceOp(s Service) Op { return Op{Kind: OpUpdateService, Service: s} }
+
+// RemoveServiceOp removes service k and its real servers (ipvsadm -D).
+func RemoveServiceOp(k ServiceKey) Op {
+	return Op{Kind: OpRemoveService, Service: Service{ServiceKey: k}}
+}
+
+// CreateDestOp adds real server d to service k (ipvsadm -a).
+func CreateDestOp(k ServiceKey, d Destination) Op {
+	return Op{Kind: OpCreateDest, Service: Service{ServiceKey: k}, Dest: d}
+}
+
+// UpdateDestOp sets every setting of real server d of service k (ipvsadm -e).
+func UpdateDestOp(k ServiceKey, d Destination) Op {
+	return Op{Kind: OpUpdateDest, Service: Service{ServiceKey: k}, Dest: d}
+}
+
+// RemoveDestOp removes real server d from service k (ipvsadm -d).
+func RemoveDestOp(k ServiceKey, d DestKey) Op {
+	return Op{Kind: OpRemoveDest, Service: Service{ServiceKey: k}, Dest: Destination{DestKey: d}}
+}
+
+// String names the change for messages: "add service TCP 10.0.0.1:80".
+func (op Op) String() string {
+	s, _ := describeOp(op)
+	return s
+}
+
+// BatchSize is the number of changes Apply sends per system call, on the
+// kernel client and, so that tests see what the kernel does, on the Fake.
+const BatchSize = 256
 
 // Client reads and changes the IPVS table. Implementations: New (kernel) and
 // Fake (memory). A Client is not safe for concurrent use.
@@ -255,22 +325,23 @@ type Client interface {
 	// missing service, is an empty slice and a nil error (as the kernel's
 	// dump answers).
 	Destinations(ServiceKey) ([]Destination, error)
-	CreateService(Service) error
-	UpdateService(Service) error
-	RemoveService(ServiceKey) error
-	CreateDestination(ServiceKey, Destination) error
-	UpdateDestination(ServiceKey, Destination) error
-	RemoveDestination(ServiceKey, DestKey) error
-	// Apply makes many changes in order, as fast as the implementation
-	// can (the kernel client sends them in batches per system call). It
-	// returns how many leading changes were applied. On error, the change
-	// at that index failed; the kernel client may also have applied a few
-	// changes after it (the rest of its batch, said in the message), never
-	// later batches. When the kernel client sent a batch but could not read
-	// the kernel's answers, the error wraps ErrUnknownOutcome and names
-	// the changes (that index to the end of its batch) that may or may not
-	// have been made.
-	Apply(ops []Op) (int, error)
+	// Apply is the one way to change services and real servers. It sends
+	// ops in order, BatchSize per system call, each with its own
+	// acknowledgement, and returns one error per op saying what became of
+	// it:
+	//   - nil: the kernel acknowledged it; it took effect.
+	//   - an error wrapping ErrNotSent: it was never sent, because an
+	//     earlier batch had a refusal or an unknown outcome (Apply stops
+	//     after such a batch), or the socket failed before sending.
+	//   - an error wrapping ErrUnknownOutcome: it was sent but its answer
+	//     was lost; it may or may not have taken effect.
+	//   - any other error: the kernel refused it (wrapping ErrExists,
+	//     ErrNotFound, ErrScheduler, ErrPermission when one applies).
+	// The kernel handles every message of a batch, refused or not: a
+	// refusal does not stop the changes after it in the same batch, only
+	// the batches after it. A caller that must not run some changes unless
+	// others took effect sends them in a later Apply.
+	Apply(ops []Op) []error
 	// Flush removes every service (ipvsadm -C).
 	Flush() error
 	// Zero resets the counters of one service, or of all when key is nil.
@@ -279,3 +350,6 @@ type Client interface {
 	SetTimeouts(Timeouts) error
 	Close() error
 }
+
+// Do applies one change and returns its outcome (see Client.Apply).
+func Do(c Client, op Op) error { return c.Apply([]Op{op})[0] }

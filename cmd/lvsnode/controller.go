@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -31,7 +34,6 @@ func controllerCommand() *cli.Command {
 			"   lvsnode controller restore < /etc/lvsnode/ipvs.rules\n\n" +
 			"Every flag can also come from an LVSNODE_* variable named after its long\n" +
 			"form (--tcp-service: LVSNODE_TCP_SERVICE); --help shows each one.",
-		Before:          ctlNormalizePersistent,
 		HideHelpCommand: true,
 		Subcommands: []*cli.Command{
 			ctlAddNodeCmd(), ctlEditNodeCmd(), ctlRemoveNodeCmd(), ctlDrainNodeCmd(),
@@ -72,12 +74,69 @@ func ctlServiceFlags() []cli.Flag {
 	}
 }
 
+// ctlTargetNames are the flags that pick what a command acts on.
+var ctlTargetNames = []string{"tcp-service", "udp-service", "sctp-service", "fwmark-service", "ipv6", "real-server"}
+
+// ctlTargetOnly strips the LVSNODE_* variables from the target flags of a
+// command that removes or resets (remove-service, remove-node, drain-node,
+// zero): what it destroys comes from its command line only. An exported
+// LVSNODE_TCP_SERVICE, handy for a series of add-node, must never pick the
+// service remove-service deletes, nor turn "zero" (all counters) into
+// "zero one service". ctlRefuseEnvTargets makes such a variable an error
+// rather than silently ignoring it.
+func ctlTargetOnly(flags []cli.Flag) []cli.Flag {
+	for _, f := range flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			if slices.Contains(ctlTargetNames, f.Name) {
+				f.EnvVars = nil
+				f.Usage += " (command line only)"
+			}
+		case *cli.BoolFlag:
+			if slices.Contains(ctlTargetNames, f.Name) {
+				f.EnvVars = nil
+			}
+		}
+	}
+	return flags
+}
+
+// ctlRefuseEnvTargets fails with exit status 2 when a target flag's
+// variable is set but the flag is not on the command line (see
+// ctlTargetOnly): the user may think it applies.
+func ctlRefuseEnvTargets(c *cli.Context) error {
+	for _, name := range ctlTargetNames {
+		env := ctlEnv(name)[0]
+		if _, set := os.LookupEnv(env); set && !c.IsSet(name) && ctlHasFlag(c, name) {
+			return cli.Exit(fmt.Sprintf("%s is set, but %s takes its target from the command line only: give --%s (or unset %s)",
+				env, c.Command.Name, name, env), 2)
+		}
+	}
+	return nil
+}
+
+// ctlTargetCommand makes cmd refuse target variables (ctlRefuseEnvTargets).
+func ctlTargetCommand(cmd *cli.Command) *cli.Command {
+	cmd.Before = ctlRefuseEnvTargets
+	return cmd
+}
+
+func ctlHasFlag(c *cli.Context, name string) bool {
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
+}
+
 // ctlServiceOptFlags are the settings of a service (-s -p -M -o -b).
 func ctlServiceOptFlags() []cli.Flag {
 	return []cli.Flag{
 		ctlStrFlag("scheduler", "s", "`SCHED`: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh (new services: wlc)"),
 		ctlStrFlag("persistent", "p", "persistence `[SECONDS]`: a client sticks to one real server (bare -p: 300)"),
-		ctlStrFlag("netmask", "M", "persistence granularity `MASK` (255.255.255.0, or a prefix length; 0.0.0.0: all clients as one; IPv6: length 1-128)"),
+		ctlStrFlag("netmask", "M", "persistence granularity `MASK` (255.255.255.0, or here a prefix length: 24; 0.0.0.0: all clients as one; any dotted mask; IPv6: length 1-128). Restore input reads a bare number as ipvsadm -R does: -M 24 is 0.0.0.24"),
+		ctlStrFlag("pe", "", "persistence `ENGINE`: sip (kernel module ip_vs_pe_sip; persistence by SIP Call-ID, use with -p on UDP)"),
 		ctlBoolFlag("ops", "o", "one-packet scheduling (UDP)"),
 		ctlStrFlag("sched-flags", "b", "scheduler `FLAGS`: sh-fallback,sh-port,mh-fallback,mh-port,flag-1..3"),
 	}
@@ -98,8 +157,15 @@ func ctlRealFlags() []cli.Flag {
 		ctlBoolFlag("tun-nocsum", "", "tunnel without checksum (default; gue, gre)"),
 		ctlBoolFlag("tun-csum", "", "tunnel with checksum (gue, gre)"),
 		ctlBoolFlag("tun-remcsum", "", "tunnel with remote checksum offload (gue)"),
-		ctlBoolFlag("enable-forwarding", "", "for NAT: set net.ipv4.ip_forward (or IPv6 forwarding) to 1 if it is 0"),
+		ctlForwardingFlag(),
 	}
+}
+
+// ctlForwardingFlag is --enable-forwarding, with the IPv6 rule it follows.
+func ctlForwardingFlag() cli.Flag {
+	return ctlBoolFlag("enable-forwarding", "", "for NAT: set net.ipv4.ip_forward=1, or for IPv6 net.ipv6.conf.all.forwarding=1 "+
+		"after setting accept_ra=2 where it is 1 (IPv6 forwarding is global in Linux and makes interfaces with "+
+		"accept_ra=1 ignore router advertisements: a director would lose its RA-learnt default route)")
 }
 
 func ctlFlags(groups ...[]cli.Flag) []cli.Flag {
@@ -116,7 +182,7 @@ func ctlFlagsOf(c *cli.Context) controller.Flags {
 		TCP: c.String("tcp-service"), UDP: c.String("udp-service"), SCTP: c.String("sctp-service"),
 		FWMark: c.String("fwmark-service"), IPv6: c.Bool("ipv6"),
 		Scheduler: c.String("scheduler"), Persistent: c.String("persistent"), NoPersistent: c.Bool("no-persistent"),
-		Netmask: c.String("netmask"), OnePacket: c.Bool("ops"), SchedFlags: c.String("sched-flags"),
+		Netmask: c.String("netmask"), PE: c.String("pe"), NoPE: c.Bool("no-pe"), OnePacket: c.Bool("ops"), SchedFlags: c.String("sched-flags"),
 		Real: c.String("real-server"), DR: c.Bool("gatewaying"), TUN: c.Bool("ipip"), NAT: c.Bool("masquerading"),
 		Weight: c.String("weight"), Upper: c.String("u-threshold"), Lower: c.String("l-threshold"),
 		TunType: c.String("tun-type"), TunPort: c.String("tun-port"),
@@ -171,8 +237,35 @@ var ctlSysctl = func() sysctl.Client {
 	return nil
 }()
 
-// ctlWithIPVS opens the kernel client, runs fn, and closes the client.
+// ctlLockPath and ctlLockWait: the lock that serialises the commands
+// that change the table (tests point it elsewhere).
+var (
+	ctlLockPath = controller.LockPath
+	ctlLockWait = 10 * time.Minute
+)
+
+// ctlChanges reports whether the command may change the table, and so
+// runs under the lock: all but list, save and restore --dry-run.
+func ctlChanges(c *cli.Context) bool {
+	switch c.Command.Name {
+	case "list", "save":
+		return false
+	case "restore":
+		return !c.Bool("dry-run")
+	}
+	return true
+}
+
+// ctlWithIPVS takes the lock (for commands that change the table), opens
+// the kernel client, runs fn, and closes both.
 func ctlWithIPVS(c *cli.Context, fn func(*controller.Controller) error) error {
+	if ctlChanges(c) {
+		l, err := controller.AcquireLock(ctlLockPath, ctlLockWait, func(s string) { fmt.Fprintln(c.App.ErrWriter, s) })
+		if err != nil {
+			return err
+		}
+		defer l.Unlock()
+	}
 	cl, err := ctlOpen()
 	if err != nil {
 		return err
@@ -196,13 +289,6 @@ func ctlSpecCommand(name, usage, text string, flags []cli.Flag, run func(*contro
 			s, err := ctlSpec(c)
 			if err != nil {
 				return err
-			}
-			if name == "add-node" && s.HasReal {
-				// A new real server's whole value is known: check it
-				// before asking for privileges or the kernel.
-				if _, err := s.DestValue(nil); err != nil {
-					return ctlExitErr(err)
-				}
 			}
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error { return run(ctl, s) })
 		},

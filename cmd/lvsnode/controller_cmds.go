@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -16,11 +18,14 @@ import (
 
 func ctlAddNodeCmd() *cli.Command {
 	return ctlSpecCommand("add-node", "make sure a real server is in a service (creates the service if missing)",
-		"Idempotent: running it again changes nothing; different settings (another\n"+
-			"weight, method...) edit the real server in place. A missing service is\n"+
-			"created first (scheduler wlc unless -s); service options given (-s -p -M\n"+
-			"-o -b) also edit an existing service. Options left out take ipvsadm's\n"+
-			"defaults: direct routing (-g), weight 1. DR and TUN cannot map ports: the\n"+
+		"Idempotent: running it again changes nothing. It changes only what the\n"+
+			"command line names: on an existing real server, -w 5 alone sets the weight\n"+
+			"and keeps its method, tunnel type, tunnel port, checksum mode and\n"+
+			"thresholds (a new method drops the old one's tunnel settings). A new real\n"+
+			"server takes ipvsadm's defaults for what is left out: direct routing (-g),\n"+
+			"weight 1. A missing service is created first (scheduler wlc unless -s);\n"+
+			"service options given (-s -p -M -o -b --pe) also edit an existing service,\n"+
+			"keeping the options left out. DR and TUN cannot map ports: a new DR/TUN\n"+
 			"real server's port must be the service's; use -m (NAT) to map.\n\n"+
 			"   lvsnode controller add-node -t 10.0.0.100:80 -r 10.0.0.11 -g -w 1\n"+
 			"   lvsnode controller add-node -t [fd00::100]:80 -r [fd00::11] -s rr\n"+
@@ -32,45 +37,66 @@ func ctlAddNodeCmd() *cli.Command {
 
 func ctlEditNodeCmd() *cli.Command {
 	return ctlSpecCommand("edit-node", "change settings of an existing real server (others are kept)",
-		"Unlike ipvsadm -e, options you leave out keep their current value.\n\n"+
-			"   lvsnode controller edit-node -t 10.0.0.100:80 -r 10.0.0.11 -w 5",
+		"Changes only what the command line names; unlike ipvsadm -e, options left\n"+
+			"out keep their current value: -w alone keeps the method, tunnel type,\n"+
+			"tunnel port, checksum mode and thresholds. One tunnel option (e.g. -i\n"+
+			"--tun-port 6081) changes only that option of the tunnel.\n\n"+
+			"   lvsnode controller edit-node -t 10.0.0.100:80 -r 10.0.0.11 -w 5\n"+
+			"   lvsnode controller edit-node -t 10.0.0.100:80 -r 192.168.1.11 -i --tun-csum",
 		ctlFlags(ctlServiceFlags(), ctlRealFlags()),
 		(*controller.Controller).EditNode)
 }
 
 func ctlRemoveNodeCmd() *cli.Command {
-	return ctlSpecCommand("remove-node", "remove a real server at once (see drain-node for the graceful way)",
+	return ctlTargetCommand(ctlSpecCommand("remove-node", "remove a real server at once (see drain-node for the graceful way)",
 		"   lvsnode controller remove-node -t 10.0.0.100:80 -r 10.0.0.11",
-		ctlFlags(ctlServiceFlags(), []cli.Flag{ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`")}),
-		(*controller.Controller).RemoveNode)
+		ctlTargetOnly(ctlFlags(ctlServiceFlags(), []cli.Flag{ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`")})),
+		(*controller.Controller).RemoveNode))
 }
 
 func ctlDrainNodeCmd() *cli.Command {
-	flags := ctlFlags(ctlServiceFlags(), []cli.Flag{
-		ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`"),
+	flags := ctlFlags(ctlTargetOnly(ctlFlags(ctlServiceFlags(), []cli.Flag{ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`")})), []cli.Flag{
 		&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, EnvVars: ctlEnv("drain-timeout"), Usage: "give up after `DURATION` (0 = wait forever)"},
 		&cli.DurationFlag{Name: "interval", Value: time.Second, EnvVars: ctlEnv("drain-interval"), Usage: "poll the counters every `DURATION`"},
 		&cli.BoolFlag{Name: "keep", EnvVars: ctlEnv("drain-keep"), Usage: "leave the drained real server at weight 0 instead of removing it"},
-		&cli.BoolFlag{Name: "force", EnvVars: ctlEnv("drain-force"), Usage: "remove the real server at the timeout even with connections left"},
+		&cli.BoolFlag{Name: "force", EnvVars: ctlEnv("drain-force"), Usage: "remove the real server at the timeout even with connections or templates left"},
+		&cli.BoolFlag{Name: "all-services", Usage: "drain the real server (-r RIP, or RIP:PORT for one port) from every service and fwmark it is in (command line only)"},
 	})
 	return &cli.Command{
-		Name:  "drain-node",
-		Usage: "weight 0, wait until ActiveConn+InActConn reach 0, then remove the real server",
+		Name:   "drain-node",
+		Before: ctlRefuseEnvTargets,
+		Usage:  "weight 0, wait until ActiveConn, InActConn and PersistConn reach 0, then remove the real server",
 		Description: "New connections stop at once (weight 0); existing ones finish. Progress is\n" +
-			"printed whenever the counters change. On timeout the real server stays at\n" +
-			"weight 0 and the command fails (exit 1), unless --force. For persistent\n" +
-			"services, also set net.ipv4.vs.expire_quiescent_template=1 so returning\n" +
-			"clients' templates stop pointing at a weight-0 real server. UDP entries\n" +
-			"stay until the UDP timeout (see timeouts).\n\n" +
-			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m",
+			"printed whenever the counters change. For persistent services the drain also\n" +
+			"waits for the persistence templates (PersistConn): they send returning\n" +
+			"clients back to this real server until they expire, the persistence timeout\n" +
+			"after each client's last connection. With net.ipv4.vs.expire_quiescent_template=0\n" +
+			"(the kernel's default) that is what happens, and drain-node warns; with 1 the\n" +
+			"kernel moves a returning client elsewhere at once. On timeout the real server\n" +
+			"stays at weight 0 and the command fails (exit 1), unless --force. UDP entries\n" +
+			"stay until the UDP timeout (see timeouts). --all-services drains it from every\n" +
+			"service and fwmark at once: weight 0 everywhere, one wait, then removal.\n\n" +
+			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m\n" +
+			"   lvsnode controller drain-node --all-services -r 10.0.0.11",
 		Flags:        flags,
 		OnUsageError: ctlUsageErr,
 		Action: func(c *cli.Context) error {
+			o := controller.DrainOptions{Timeout: c.Duration("timeout"), Interval: c.Duration("interval"), Keep: c.Bool("keep"), Force: c.Bool("force")}
+			if c.Bool("all-services") {
+				f := ctlFlagsOf(c)
+				if f.TCP != "" || f.UDP != "" || f.SCTP != "" || f.FWMark != "" || c.NArg() > 0 {
+					return cli.Exit("--all-services takes only a real server (-r RIP[:PORT]), no service", 2)
+				}
+				rip, port, err := controller.ParseRealAddr(f.Real)
+				if err != nil {
+					return ctlExitErr(err)
+				}
+				return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.DrainEverywhere(rip, port, o) })
+			}
 			s, err := ctlSpec(c)
 			if err != nil {
 				return err
 			}
-			o := controller.DrainOptions{Timeout: c.Duration("timeout"), Interval: c.Duration("interval"), Keep: c.Bool("keep"), Force: c.Bool("force")}
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.DrainNode(s, o) })
 		},
 	}
@@ -82,6 +108,7 @@ func ctlAddServiceCmd() *cli.Command {
 			"settings is edited, an identical one left alone.\n\n"+
 			"   lvsnode controller add-service -t 10.0.0.100:80 -s rr\n"+
 			"   lvsnode controller add-service -t 10.0.0.100:443 -s wlc -p 600 -M 255.255.255.0\n"+
+			"   lvsnode controller add-service -u 10.0.0.100:5060 -s rr -p 60 --pe sip\n"+
 			"   lvsnode controller add-service -f 1 -s sh -b sh-port",
 		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags()),
 		(*controller.Controller).AddService)
@@ -90,17 +117,20 @@ func ctlAddServiceCmd() *cli.Command {
 func ctlEditServiceCmd() *cli.Command {
 	return ctlSpecCommand("edit-service", "change settings of an existing service (others are kept)",
 		"Unlike ipvsadm -E, options you leave out keep their current value;\n"+
-			"--no-persistent turns persistence off.\n\n"+
+			"--no-persistent turns persistence off, --no-pe drops the engine.\n\n"+
 			"   lvsnode controller edit-service -t 10.0.0.100:80 -s wrr",
-		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags(), []cli.Flag{ctlBoolFlag("no-persistent", "", "turn persistence off")}),
+		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags(), []cli.Flag{
+			ctlBoolFlag("no-persistent", "", "turn persistence off"),
+			ctlBoolFlag("no-pe", "", "drop the persistence engine"),
+		}),
 		(*controller.Controller).EditService)
 }
 
 func ctlRemoveServiceCmd() *cli.Command {
-	return ctlSpecCommand("remove-service", "remove a virtual service and its real servers",
+	return ctlTargetCommand(ctlSpecCommand("remove-service", "remove a virtual service and its real servers",
 		"   lvsnode controller remove-service -t 10.0.0.100:80",
-		ctlServiceFlags(),
-		(*controller.Controller).RemoveService)
+		ctlTargetOnly(ctlServiceFlags()),
+		(*controller.Controller).RemoveService))
 }
 
 func ctlClearCmd() *cli.Command {
@@ -129,7 +159,7 @@ func ctlZeroCmd() *cli.Command {
 	return &cli.Command{
 		Name: "zero", Usage: "reset the counters of all services, or of one (ipvsadm -Z)",
 		Description: "   lvsnode controller zero\n   lvsnode controller zero -t 10.0.0.100:80",
-		Flags:       ctlServiceFlags(), OnUsageError: ctlUsageErr,
+		Flags:       ctlTargetOnly(ctlServiceFlags()), OnUsageError: ctlUsageErr, Before: ctlRefuseEnvTargets,
 		Action: func(c *cli.Context) error {
 			k, err := ctlOptionalService(c)
 			if err != nil {
@@ -194,9 +224,11 @@ func ctlListCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
 		Usage: "print the table as ipvsadm -Ln does (or --stats, --rate, --thresholds, --json, ...)",
-		Description: "Addresses are always numeric. With a service flag, only that service.\n\n" +
+		Description: "Addresses are always numeric. With a service flag, only that service.\n" +
+			"Sorted as ipvsadm sorts, unless --nosort (the kernel's order).\n\n" +
 			"   lvsnode controller list\n" +
 			"   lvsnode controller list --stats -t 10.0.0.100:80\n" +
+			"   lvsnode controller list --timeout\n" +
 			"   lvsnode controller list --json | jq '.services[].real_servers[].active_conns'",
 		Flags: ctlFlags(ctlServiceFlags(), []cli.Flag{
 			ctlBoolFlag("stats", "", "counters: Conns InPkts OutPkts InBytes OutBytes"),
@@ -205,6 +237,9 @@ func ctlListCmd() *cli.Command {
 			ctlBoolFlag("persistent-conn", "", "persistence templates per real server (PersistConn)"),
 			ctlBoolFlag("tun-info", "", "tunnel type, port and checksum per real server"),
 			ctlBoolFlag("exact", "", "exact numbers (no K/M/G)"),
+			ctlBoolFlag("sort", "", "sort services and real servers as ipvsadm does (the default; --nosort wins)"),
+			ctlBoolFlag("nosort", "", "the kernel's order, as ipvsadm --nosort"),
+			ctlBoolFlag("timeout", "", "only the TCP, TCP FIN and UDP timeouts, as ipvsadm -L --timeout"),
 			ctlBoolFlag("json", "", "one JSON document with settings, counters and rates"),
 			&cli.BoolFlag{Name: "numeric", Aliases: []string{"n"}, Hidden: true, Usage: "accepted for ipvsadm habits; output is always numeric"},
 		}),
@@ -214,7 +249,7 @@ func ctlListCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			o := controller.ListOptions{Exact: c.Bool("exact"), NoHeader: k != nil}
+			o := controller.ListOptions{Exact: c.Bool("exact"), NoSort: c.Bool("nosort"), NoHeader: k != nil}
 			n := 0
 			for _, f := range []struct {
 				name string
@@ -228,6 +263,12 @@ func ctlListCmd() *cli.Command {
 			}
 			if n > 1 {
 				return cli.Exit("give one of --stats, --rate, --thresholds, --persistent-conn, --tun-info", 2)
+			}
+			if c.Bool("timeout") {
+				if n > 0 || k != nil || c.Bool("json") {
+					return cli.Exit("--timeout lists only the timeouts: no service, --json or column option with it", 2)
+				}
+				return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.ShowTimeouts() })
 			}
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error {
 				info, err := ctl.IPVS.Info()
@@ -277,13 +318,14 @@ func ctlRestoreCmd() *cli.Command {
 			"line number and nothing changes. Then the kernel table is read once and\n" +
 			"only the differences are applied; services and real servers not in the\n" +
 			"input are removed (unless --keep-extra). Restoring the same rules twice\n" +
-			"makes no change the second time.\n\n" +
+			"makes no change the second time. With --dry-run it only prints the plan\n" +
+			"and exits 1 when changes are pending, 0 when the kernel already matches.\n\n" +
 			"   ipvsadm -S -n | lvsnode controller restore\n" +
 			"   lvsnode controller restore --dry-run /etc/lvsnode/ipvs.rules",
 		Flags: []cli.Flag{
-			ctlBoolFlag("dry-run", "", "print the changes, make none"),
+			ctlBoolFlag("dry-run", "", "print the changes, make none; exit 1 if there are any, 0 if the kernel matches (like diff)"),
 			ctlBoolFlag("keep-extra", "", "do not remove services and real servers missing from the input"),
-			ctlBoolFlag("enable-forwarding", "", "for NAT real servers: set IP forwarding to 1 if it is 0"),
+			ctlForwardingFlag(),
 		},
 		OnUsageError: ctlUsageErr,
 		Action: func(c *cli.Context) error {
@@ -309,38 +351,45 @@ func ctlRestoreCmd() *cli.Command {
 			o.KeepExtra = c.Bool("keep-extra")
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error {
 				_, err := ctl.RestoreTable(want, o)
+				if errors.Is(err, controller.ErrChangesPending) {
+					return cli.Exit("", 1) // like diff: the plan printed is the answer
+				}
 				return err
 			})
 		},
 	}
 }
 
-// ctlNormalizePersistent gives ipvsadm's optional -p value to urfave/cli,
-// which has no optional-value flags: a -p/--persistent not followed by a
-// number becomes --persistent=300 (ipvsadm's default). It runs before the
-// subcommand parses its flags and rewrites the pending arguments in place:
-// urfave/cli hands out copies (Args().Slice()), so the element is set
-// through reflection on the Args value, which shares the flag set's array.
-func ctlNormalizePersistent(c *cli.Context) error {
-	v := reflect.ValueOf(c.Args())
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Slice || !v.Elem().CanSet() {
-		return nil
+// ctlPersistentArgs gives ipvsadm's optional -p value to urfave/cli, which
+// has no optional-value flags: in the arguments of "lvsnode controller", a
+// -p/--persistent not followed by a number becomes --persistent=300
+// (ipvsadm's default). It works on a copy of the command line before the
+// parser sees it (main and the tests call it), so it needs nothing from
+// urfave/cli's internals; arguments after "--" are left alone.
+func ctlPersistentArgs(args []string) []string {
+	out := slices.Clone(args)
+	i := 1
+	for i < len(out) && strings.HasPrefix(out[i], "-") { // global flags
+		i++
 	}
-	args := v.Elem()
-	for i := 0; i < args.Len(); i++ {
-		a := args.Index(i).String()
+	if i >= len(out) || out[i] != "controller" {
+		return out
+	}
+	for i++; i < len(out); i++ {
+		a := out[i]
 		if a == "--" {
 			break
 		}
 		if a != "-p" && a != "--persistent" && a != "-persistent" {
 			continue
 		}
-		if i+1 < args.Len() && isTimeout(args.Index(i+1).String()) {
+		if i+1 < len(out) && isTimeout(out[i+1]) {
+			i++ // its value
 			continue
 		}
-		args.Index(i).SetString("--persistent=" + strconv.Itoa(controller.DefaultPersistence))
+		out[i] = "--persistent=" + strconv.Itoa(controller.DefaultPersistence)
 	}
-	return nil
+	return out
 }
 
 // isTimeout tells whether the argument after -p is its optional value.

@@ -29,7 +29,7 @@ func main() {
 		OnUsageError:    usageError,
 	}
 	oneLineUsageErrors(app.Commands)
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(ctlPersistentArgs(os.Args)); err != nil {
 		if msg := err.Error(); msg != "" {
 			fmt.Fprintf(os.Stderr, "lvsnode: %s\n", msg)
 		}

@@ -130,7 +130,7 @@ same_table "$W/edited" "after the edited restore"
 
 step "a bad line changes nothing"
 D ipvsadm -S -n >"$W/before"
-{ head -n 5 "$W/theirs"; echo "-a -t 10.0.0.100:21 -r 10.0.0.19:2121 -g"; cat "$W/theirs"; } >"$W/bad"
+{ head -n 5 "$W/theirs"; echo "-a -t 10.0.0.100:21 -r 10.0.0.19:21 -g -x 1 -y 2"; cat "$W/theirs"; } >"$W/bad"
 set +e
 L restore <"$W/bad" >"$W/out" 2>"$W/err"
 rc=$?
@@ -140,8 +140,13 @@ check "exit 2" test "$rc" = 2
 check "error names line 6" grep '^lvsnode: line 6: ' "$W/err"
 same_table "$W/before" "after the refused restore"
 
-step "--dry-run prints the plan and changes nothing"
-L restore --dry-run <"$W/theirs" | sed 's/^/    /'
+step "--dry-run prints the plan and changes nothing (exit 1: changes pending)"
+set +e
+L restore --dry-run <"$W/theirs" >"$W/out"
+rc=$?
+set -e
+sed 's/^/    /' "$W/out"
+check "exit 1" test "$rc" = 1
 same_table "$W/before" "after --dry-run"
 
 step "--keep-extra adds without removing"
@@ -150,8 +155,8 @@ check "old services kept" test "$(D ipvsadm -S -n | grep -c '^-A')" = "$(($(grep
 
 step "a kernel refusal in the middle of a batched restore is reported precisely"
 # With lo down the kernel refuses every real server (EINVAL) but accepts
-# services: the first real server fails, the error says which and how many
-# changes went in.
+# services: both real servers are refused, the service after them is still
+# made (the kernel goes on with a batch), and the output says which.
 ip netns add lodown
 printf '%s\n' '-A -t 10.0.0.100:80 -s rr' '-a -t 10.0.0.100:80 -r 10.0.0.11:80 -g -w 1' \
 	'-a -t 10.0.0.100:80 -r 10.0.0.12:80 -g -w 1' '-A -t 10.0.0.100:81 -s rr' >"$W/small"
@@ -161,8 +166,8 @@ rc=$?
 set -e
 info "exit $rc: $(cat "$W/err")"
 check "exit 1" test "$rc" = 1
-check "names the failed change, its line and the count" grep 'applied 1 of 4 changes, then: line 2: add real server 10.0.0.11:80 to TCP 10.0.0.100:80' "$W/err"
-check "says the batch went on" grep 'still processed the 2 changes after it' "$W/err"
+check "names the failed change, its line and the count" grep 'applied 2 of 4 changes, then: line 2: add real server 10.0.0.11:80 to TCP 10.0.0.100:80.*(in all: 2 refused)' "$W/err"
+check "says the batch went on (the service after the refusals was made)" grep -x 'applied: add service TCP 10.0.0.100:81 (missing)' "$W/out"
 
 step "edit-service keeps -M 0.0.0.0 (/0: one persistence group for all clients)"
 L edit-service -t 10.0.0.100:455 -s wrr | sed 's/^/    /'

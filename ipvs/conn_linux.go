@@ -1,0 +1,173 @@
+//go:build linux
+
+package ipvs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// conn is a client's one generic-netlink socket: requests go out through
+// netlink.Conn (SendMessages: a whole batch per sendmsg), answers come in
+// through its SyscallConn into one reused buffer, under a read deadline,
+// and are matched to requests by sequence number, so a stale answer (to a
+// request given up on earlier) is skipped, never taken for a new one.
+type conn struct {
+	nl      *netlink.Conn
+	raw     syscall.RawConn
+	family  uint16
+	timeout time.Duration // bound on each read
+	buf     []byte
+	msgs    []netlink.Message
+}
+
+const (
+	// readTimeout bounds each read: the kernel answers IPVS requests
+	// while handling them, so silence this long means the answer is lost.
+	readTimeout = 10 * time.Second
+	// recvBuf holds the answers of a whole batch (an acknowledgement
+	// costs about 1 KiB of receive buffer): with less, the kernel drops
+	// answers (ENOBUFS) and their changes' outcomes are unknown.
+	recvBuf = 4 << 20
+)
+
+// dial opens a generic-netlink socket and resolves the IPVS family on it.
+func dial() (*conn, error) {
+	nl, err := netlink.Dial(unix.NETLINK_GENERIC, nil)
+	if err != nil {
+		return nil, err
+	}
+	f, err := genetlink.NewConn(nl).GetFamily(genlName)
+	if err != nil {
+		nl.Close()
+		return nil, err
+	}
+	c, err := newConn(nl, f.ID)
+	if err != nil {
+		nl.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func newConn(nl *netlink.Conn, family uint16) (*conn, error) {
+	raw, err := nl.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	// Error answers without the echoed request, as libnl asks for.
+	_ = nl.SetOption(netlink.CapAcknowledge, true)
+	_ = raw.Control(func(fd uintptr) {
+		// FORCE works for root (who alone can change IPVS); the plain
+		// size, capped by rmem_max, is the fallback.
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, recvBuf) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, recvBuf)
+		}
+	})
+	return &conn{nl: nl, raw: raw, family: family, timeout: readTimeout, buf: make([]byte, 64<<10)}, nil
+}
+
+func (c *conn) close() error { return c.nl.Close() }
+
+// request builds one IPVS request (the sequence number is set on sending).
+func (c *conn) request(cmd uint8, flags netlink.HeaderFlags, attrs []byte) netlink.Message {
+	data := make([]byte, 4, 4+len(attrs))
+	data[0], data[1] = cmd, genlVersion
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(c.family), Flags: flags},
+		Data:   append(data, attrs...),
+	}
+}
+
+// send sends msgs in one sendmsg and returns them with their sequence
+// numbers. Nothing was sent when it fails: a netlink sendmsg is handled
+// whole or not at all.
+func (c *conn) send(msgs []netlink.Message) ([]netlink.Message, error) {
+	return c.nl.SendMessages(msgs)
+}
+
+// recv reads one datagram and splits it into messages, valid until the
+// next recv. A read that finds nothing before the deadline fails with
+// os.ErrDeadlineExceeded.
+func (c *conn) recv() ([]netlink.Message, error) {
+	if err := c.nl.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return nil, err
+	}
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(c.buf)),
+				unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait until readable (or the deadline)
+			case 0:
+				n = int(r)
+			default:
+				rerr = e
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	if n > len(c.buf) {
+		return nil, fmt.Errorf("netlink answer of %d bytes does not fit the %d-byte buffer", n, len(c.buf))
+	}
+	c.msgs, err = parseMessages(c.msgs[:0], c.buf[:n])
+	return c.msgs, err
+}
+
+// parseMessages splits a datagram into netlink messages (their Data
+// pointing into b). It never panics: a length past the end of the
+// datagram is an error; the last message need not be padded.
+func parseMessages(out []netlink.Message, b []byte) ([]netlink.Message, error) {
+	const hdr = 16
+	for len(b) > 0 {
+		if len(b) < hdr {
+			return out, fmt.Errorf("%w: %d stray bytes after the last message", errDecode, len(b))
+		}
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < hdr || l > len(b) {
+			return out, fmt.Errorf("%w: message length %d in a datagram of %d bytes", errDecode, l, len(b))
+		}
+		out = append(out, netlink.Message{
+			Header: netlink.Header{
+				Length:   uint32(l),
+				Type:     netlink.HeaderType(binary.NativeEndian.Uint16(b[4:])),
+				Flags:    netlink.HeaderFlags(binary.NativeEndian.Uint16(b[6:])),
+				Sequence: binary.NativeEndian.Uint32(b[8:]),
+				PID:      binary.NativeEndian.Uint32(b[12:]),
+			},
+			Data: b[hdr:l],
+		})
+		b = b[min((l+3)&^3, len(b)):]
+	}
+	return out, nil
+}
+
+// errnoOf reads the error code of an NLMSG_ERROR or NLMSG_DONE message:
+// 0 for an acknowledgement or a clean end.
+func errnoOf(m netlink.Message) syscall.Errno {
+	if len(m.Data) < 4 {
+		return 0
+	}
+	if e := int32(binary.NativeEndian.Uint32(m.Data)); e < 0 {
+		return syscall.Errno(-e)
+	}
+	return 0
+}
