@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"github.com/lvsnode/lvsnode/ipvs"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,21 @@ func BenchmarkPlanNoop(b *testing.B) {
 	for b.Loop() {
 		if p := Plan(cur, want, PlanOptions{}); len(p) != 0 {
 			b.Fatal("changes")
+		}
+	}
+}
+
+// BenchmarkList renders ipvsadm -Ln of 11,000 rules.
+func BenchmarkList(b *testing.B) {
+	tab, err := ParseRules(strings.NewReader(benchRules(1000)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var out strings.Builder
+		if err := List(&out, ipvs.Info{}, tab, ListOptions{}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -295,71 +295,126 @@ func addr16(a netip.Addr) []byte {
 // errDecode marks an answer the decoder cannot read.
 var errDecode = errors.New("malformed IPVS answer")
 
-// nested finds attribute typ of b and calls fn with a decoder of its
-// contents; it is an error if it is missing.
-func nested(b []byte, typ uint16, what string, fn func(*netlink.AttributeDecoder) error) error {
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errDecode, err)
-	}
-	found := false
-	for ad.Next() {
-		if ad.Type() == typ {
-			found = true
-			ad.Nested(fn)
-		}
-	}
-	if err := ad.Err(); err != nil {
-		return fmt.Errorf("%w: %s: %v", errDecode, what, err)
-	}
-	if !found {
-		return fmt.Errorf("%w: no %s", errDecode, what)
-	}
-	return nil
+// Answers are decoded by a zero-copy walk over the attributes:
+// netlink.AttributeDecoder copies every attribute's data (29 allocations
+// per real server), which made reading a 110,000-rule table twice as slow
+// as ipvsadm.
+
+// attrs walks the attributes of b without copying: after next, typ (flags
+// NLA_F_NESTED and NLA_F_NET_BYTEORDER cleared) and data are the current
+// attribute's. A length that runs past b stops the walk with err set.
+type attrs struct {
+	b    []byte
+	typ  uint16
+	data []byte
+	err  error
 }
 
-func decodeStats64(ad *netlink.AttributeDecoder) Stats {
+func (a *attrs) next() bool {
+	if len(a.b) == 0 || a.err != nil {
+		return false
+	}
+	if len(a.b) < 4 {
+		a.err = fmt.Errorf("%w: %d stray bytes after the last attribute", errDecode, len(a.b))
+		return false
+	}
+	l := int(binary.NativeEndian.Uint16(a.b))
+	if l < 4 || l > len(a.b) {
+		a.err = fmt.Errorf("%w: attribute length %d in %d bytes", errDecode, l, len(a.b))
+		return false
+	}
+	a.typ = binary.NativeEndian.Uint16(a.b[2:]) & 0x3fff
+	a.data = a.b[4:l]
+	a.b = a.b[min((l+3)&^3, len(a.b)):]
+	return true
+}
+
+func (a *attrs) u8() uint8 {
+	if len(a.data) < 1 {
+		return 0
+	}
+	return a.data[0]
+}
+
+func (a *attrs) u16() uint16 {
+	if len(a.data) < 2 {
+		return 0
+	}
+	return binary.NativeEndian.Uint16(a.data)
+}
+
+func (a *attrs) u32() uint32 {
+	if len(a.data) < 4 {
+		return 0
+	}
+	return binary.NativeEndian.Uint32(a.data)
+}
+
+func (a *attrs) be16() uint16 {
+	if len(a.data) < 2 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(a.data)
+}
+
+// str is a NUL-terminated string attribute.
+func (a *attrs) str() string {
+	b := a.data
+	for i, c := range b {
+		if c == 0 {
+			b = b[:i]
+			break
+		}
+	}
+	return string(b)
+}
+
+// nested returns the contents of attribute typ of b, an error if missing.
+func nested(b []byte, typ uint16, what string) ([]byte, error) {
+	a := attrs{b: b}
+	for a.next() {
+		if a.typ == typ {
+			return a.data, nil
+		}
+	}
+	if a.err != nil {
+		return nil, fmt.Errorf("%s: %w", what, a.err)
+	}
+	return nil, fmt.Errorf("%w: no %s", errDecode, what)
+}
+
+func decodeStats64(b []byte) Stats {
 	var s Stats
-	ad.Nested(func(ad *netlink.AttributeDecoder) error {
-		for ad.Next() {
-			if ad.Len() < 8 {
-				continue
-			}
-			v := ad.Uint64()
-			switch ad.Type() {
-			case 1:
-				s.Conns = v
-			case 2:
-				s.InPkts = v
-			case 3:
-				s.OutPkts = v
-			case 4:
-				s.InBytes = v
-			case 5:
-				s.OutBytes = v
-			case 6:
-				s.CPS = v
-			case 7:
-				s.InPPS = v
-			case 8:
-				s.OutPPS = v
-			case 9:
-				s.InBPS = v
-			case 10:
-				s.OutBPS = v
-			}
+	a := attrs{b: b}
+	for a.next() {
+		if len(a.data) < 8 {
+			continue
 		}
-		return nil
-	})
+		v := binary.NativeEndian.Uint64(a.data)
+		switch a.typ {
+		case 1:
+			s.Conns = v
+		case 2:
+			s.InPkts = v
+		case 3:
+			s.OutPkts = v
+		case 4:
+			s.InBytes = v
+		case 5:
+			s.OutBytes = v
+		case 6:
+			s.CPS = v
+		case 7:
+			s.InPPS = v
+		case 8:
+			s.OutPPS = v
+		case 9:
+			s.InBPS = v
+		case 10:
+			s.OutBPS = v
+		}
+	}
 	return s
-}
-
-// bytesOf returns the current attribute's data without copying it (valid
-// while the message is).
-func bytesOf(ad *netlink.AttributeDecoder) []byte {
-	var out []byte
-	ad.Do(func(b []byte) error { out = b; return nil })
-	return out
 }
 
 func getAddr(b []byte, v6 bool) netip.Addr {
@@ -372,51 +427,44 @@ func getAddr(b []byte, v6 bool) netip.Addr {
 	return netip.Addr{}
 }
 
-func getBE16(b []byte) uint16 {
-	if len(b) < 2 {
-		return 0
-	}
-	return binary.BigEndian.Uint16(b)
-}
-
 // decodeService reads one GET_SERVICE answer (after the genetlink header).
 func decodeService(msg []byte) (Service, error) {
 	var s Service
+	in, err := nested(msg, attrService, "service")
+	if err != nil {
+		return s, err
+	}
 	var family uint16
 	var addr, mask []byte
-	err := nested(msg, attrService, "service", func(ad *netlink.AttributeDecoder) error {
-		for ad.Next() {
-			switch ad.Type() {
-			case svcAF:
-				family = ad.Uint16()
-			case svcProto:
-				s.Protocol = Protocol(ad.Uint16())
-			case svcAddr:
-				addr = bytesOf(ad)
-			case svcPort:
-				s.Port = getBE16(bytesOf(ad))
-			case svcFWMark:
-				s.FWMark = ad.Uint32()
-			case svcSched:
-				s.Scheduler = ad.String()
-			case svcPEName:
-				s.PEName = ad.String()
-			case svcFlags:
-				if b := bytesOf(ad); len(b) >= 4 {
-					s.Flags = binary.NativeEndian.Uint32(b) &^ FlagHashed
-				}
-			case svcTimeout:
-				s.Timeout = ad.Uint32()
-			case svcNetmask:
-				mask = bytesOf(ad)
-			case svcStats64:
-				s.Stats = decodeStats64(ad)
-			}
+	a := attrs{b: in}
+	for a.next() {
+		switch a.typ {
+		case svcAF:
+			family = a.u16()
+		case svcProto:
+			s.Protocol = Protocol(a.u16())
+		case svcAddr:
+			addr = a.data
+		case svcPort:
+			s.Port = a.be16()
+		case svcFWMark:
+			s.FWMark = a.u32()
+		case svcSched:
+			s.Scheduler = a.str()
+		case svcPEName:
+			s.PEName = a.str()
+		case svcFlags:
+			s.Flags = a.u32() &^ FlagHashed
+		case svcTimeout:
+			s.Timeout = a.u32()
+		case svcNetmask:
+			mask = a.data
+		case svcStats64:
+			s.Stats = decodeStats64(a.data)
 		}
-		return nil
-	})
-	if err != nil {
-		return Service{}, err
+	}
+	if a.err != nil {
+		return Service{}, fmt.Errorf("service: %w", a.err)
 	}
 	v6 := family == afInet6
 	if s.FWMark != 0 {
@@ -448,45 +496,47 @@ func decodeService(msg []byte) (Service, error) {
 // default for kernels that do not report the real server's.
 func decodeDest(msg []byte, svc6 bool) (Destination, error) {
 	var d Destination
+	in, err := nested(msg, attrDest, "real server")
+	if err != nil {
+		return d, err
+	}
 	v6 := svc6
 	var addr []byte
-	err := nested(msg, attrDest, "real server", func(ad *netlink.AttributeDecoder) error {
-		for ad.Next() {
-			switch ad.Type() {
-			case dstAddr:
-				addr = bytesOf(ad)
-			case dstPort:
-				d.Port = getBE16(bytesOf(ad))
-			case dstFwd:
-				d.Forward = Forward(ad.Uint32() & 0x7)
-			case dstWeight:
-				d.Weight = ad.Uint32()
-			case dstUThresh:
-				d.UpperThreshold = ad.Uint32()
-			case dstLThresh:
-				d.LowerThreshold = ad.Uint32()
-			case dstActive:
-				d.ActiveConns = ad.Uint32()
-			case dstInactive:
-				d.InactiveConns = ad.Uint32()
-			case dstPersist:
-				d.PersistentConns = ad.Uint32()
-			case dstAF:
-				v6 = ad.Uint16() == afInet6
-			case dstStats64:
-				d.Stats = decodeStats64(ad)
-			case dstTunType:
-				d.TunnelType = TunnelType(ad.Uint8())
-			case dstTunPort:
-				d.TunnelPort = getBE16(bytesOf(ad))
-			case dstTunFlags:
-				d.TunnelFlags = TunnelFlags(ad.Uint16())
-			}
+	a := attrs{b: in}
+	for a.next() {
+		switch a.typ {
+		case dstAddr:
+			addr = a.data
+		case dstPort:
+			d.Port = a.be16()
+		case dstFwd:
+			d.Forward = Forward(a.u32() & 0x7)
+		case dstWeight:
+			d.Weight = a.u32()
+		case dstUThresh:
+			d.UpperThreshold = a.u32()
+		case dstLThresh:
+			d.LowerThreshold = a.u32()
+		case dstActive:
+			d.ActiveConns = a.u32()
+		case dstInactive:
+			d.InactiveConns = a.u32()
+		case dstPersist:
+			d.PersistentConns = a.u32()
+		case dstAF:
+			v6 = a.u16() == afInet6
+		case dstStats64:
+			d.Stats = decodeStats64(a.data)
+		case dstTunType:
+			d.TunnelType = TunnelType(a.u8())
+		case dstTunPort:
+			d.TunnelPort = a.be16()
+		case dstTunFlags:
+			d.TunnelFlags = TunnelFlags(a.u16())
 		}
-		return nil
-	})
-	if err != nil {
-		return Destination{}, err
+	}
+	if a.err != nil {
+		return Destination{}, fmt.Errorf("real server: %w", a.err)
 	}
 	d.Addr = getAddr(addr, v6)
 	return d, nil
@@ -495,67 +545,63 @@ func decodeDest(msg []byte, svc6 bool) (Destination, error) {
 // decodeTimeouts reads a GET_CONFIG answer.
 func decodeTimeouts(msg []byte) (Timeouts, error) {
 	var t Timeouts
-	ad, err := netlink.NewAttributeDecoder(msg)
-	if err != nil {
-		return t, fmt.Errorf("%w: %v", errDecode, err)
-	}
-	for ad.Next() {
-		switch ad.Type() {
+	a := attrs{b: msg}
+	for a.next() {
+		switch a.typ {
 		case attrTCP:
-			t.TCP = ad.Uint32()
+			t.TCP = a.u32()
 		case attrTCPFin:
-			t.TCPFin = ad.Uint32()
+			t.TCPFin = a.u32()
 		case attrUDP:
-			t.UDP = ad.Uint32()
+			t.UDP = a.u32()
 		}
 	}
-	return t, ad.Err()
+	return t, a.err
 }
 
 // decodeInfo reads a GET_INFO answer.
 func decodeInfo(msg []byte) (Info, error) {
 	var in Info
-	ad, err := netlink.NewAttributeDecoder(msg)
-	if err != nil {
-		return in, fmt.Errorf("%w: %v", errDecode, err)
-	}
-	for ad.Next() {
-		switch ad.Type() {
+	a := attrs{b: msg}
+	for a.next() {
+		switch a.typ {
 		case infoVersion:
-			v := ad.Uint32()
+			v := a.u32()
 			in.Version = [3]int{int(v >> 16 & 0xff), int(v >> 8 & 0xff), int(v & 0xff)}
 		case infoTableSize:
-			in.TableSize = ad.Uint32()
+			in.TableSize = a.u32()
 		}
 	}
-	return in, ad.Err()
+	return in, a.err
 }
 
 // decodeDaemon reads one GET_DAEMON answer.
 func decodeDaemon(msg []byte) (Daemon, error) {
 	var d Daemon
-	err := nested(msg, attrDaemon, "sync daemon", func(ad *netlink.AttributeDecoder) error {
-		for ad.Next() {
-			switch ad.Type() {
-			case dmnState:
-				d.State = ad.Uint32()
-			case dmnIfname:
-				d.Interface = ad.String()
-			case dmnSyncID:
-				d.SyncID = ad.Uint32()
-			case dmnSyncMaxLen:
-				d.MaxLen = ad.Uint16()
-			case dmnGroup:
-				d.Group = getAddr(bytesOf(ad), false)
-			case dmnGroup6:
-				d.Group = getAddr(bytesOf(ad), true)
-			case dmnPort:
-				d.Port = ad.Uint16()
-			case dmnTTL:
-				d.TTL = ad.Uint8()
-			}
+	in, err := nested(msg, attrDaemon, "sync daemon")
+	if err != nil {
+		return d, err
+	}
+	a := attrs{b: in}
+	for a.next() {
+		switch a.typ {
+		case dmnState:
+			d.State = a.u32()
+		case dmnIfname:
+			d.Interface = a.str()
+		case dmnSyncID:
+			d.SyncID = a.u32()
+		case dmnSyncMaxLen:
+			d.MaxLen = a.u16()
+		case dmnGroup:
+			d.Group = getAddr(a.data, false)
+		case dmnGroup6:
+			d.Group = getAddr(a.data, true)
+		case dmnPort:
+			d.Port = a.u16()
+		case dmnTTL:
+			d.TTL = a.u8()
 		}
-		return nil
-	})
-	return d, err
+	}
+	return d, a.err
 }

@@ -94,42 +94,61 @@ func (c *conn) send(msgs []netlink.Message) ([]netlink.Message, error) {
 }
 
 // recv reads one datagram and splits it into messages, valid until the
-// next recv. A read that finds nothing before the deadline fails with
-// os.ErrDeadlineExceeded.
+// next recv. The kernel has usually queued the answer by the time sendmsg
+// returns (it handles requests, and fills the next part of a dump, while
+// the caller is in sendmsg or recvmsg), so recv first reads without
+// waiting; only when nothing is there does it wait in Go's poller under the
+// read deadline, and then fails with os.ErrDeadlineExceeded on silence.
+// Setting a deadline wakes the poller thread: on every read, that doubled
+// the cost of reading a large table.
 func (c *conn) recv() ([]netlink.Message, error) {
-	if err := c.nl.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return nil, err
-	}
-	var n int
-	var rerr error
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(c.buf)),
-				unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // wait until readable (or the deadline)
-			case 0:
-				n = int(r)
-			default:
-				rerr = e
-			}
-			return true
+	n, err := c.recvNow()
+	if err == unix.EAGAIN {
+		if err := c.nl.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+			return nil, err
 		}
-	})
+		var rerr error
+		err = c.raw.Read(func(fd uintptr) bool {
+			n, rerr = recvfrom(fd, c.buf)
+			return rerr != unix.EAGAIN // EAGAIN: wait until readable (or the deadline)
+		})
+		if err == nil {
+			err = rerr
+		}
+	}
 	if err != nil {
 		return nil, err
-	}
-	if rerr != nil {
-		return nil, rerr
 	}
 	if n > len(c.buf) {
 		return nil, fmt.Errorf("netlink answer of %d bytes does not fit the %d-byte buffer", n, len(c.buf))
 	}
 	c.msgs, err = parseMessages(c.msgs[:0], c.buf[:n])
 	return c.msgs, err
+}
+
+// recvNow reads a datagram that is already there (EAGAIN if none).
+func (c *conn) recvNow() (n int, err error) {
+	cerr := c.raw.Control(func(fd uintptr) { n, err = recvfrom(fd, c.buf) })
+	if cerr != nil {
+		return 0, cerr
+	}
+	return n, err
+}
+
+// recvfrom is one non-blocking recvfrom; n is the datagram's full length
+// (MSG_TRUNC), which may exceed len(buf).
+func recvfrom(fd uintptr, buf []byte) (int, error) {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case 0:
+			return int(r), nil
+		}
+		return 0, e
+	}
 }
 
 // parseMessages splits a datagram into netlink messages (their Data
