@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -28,6 +30,10 @@ func newDialer(d Definition) *net.Dialer {
 // classify turns a dial or request error into a sentinel-wrapped error with
 // a short text.
 func classify(err error, timeout time.Duration) error {
+	var ue *url.Error
+	if errors.As(err, &ue) { // drop `Get "https://...": `, the key says it
+		err = ue.Err
+	}
 	var (
 		ne   net.Error
 		cert *tls.CertificateVerificationError
@@ -42,7 +48,7 @@ func classify(err error, timeout time.Duration) error {
 		return fmt.Errorf("%w", ErrRefused)
 	case errors.As(err, &cert):
 		return fmt.Errorf("%w: %v", ErrTLS, cert.Err)
-	case errors.As(err, &rec):
+	case errors.As(err, &rec) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("%w: not a TLS server", ErrTLS)
 	}
 	var se syscall.Errno
