@@ -289,6 +289,10 @@ func TestAddRemoveUpdateLeaveOtherRunsUndisturbed(t *testing.T) {
 	if err != nil || st.Successes != 2 || h.builds[k1.Key()] != 1 {
 		t.Fatalf("update to the same key disturbed the run: %+v %v builds %d", st, err, h.builds[k1.Key()])
 	}
+	h.step(2) // and the run goes on counting
+	if st, _ := h.s.Status("b"); st.Successes != 3 || h.s.Runs() != 2 {
+		t.Fatalf("after a same-key update: %+v, %d runs; want 3 successes, 2 runs", st, h.s.Runs())
+	}
 
 	slower := k1
 	slower.Interval, slower.Fall = 2*interval, 5 // same probe, other timing
@@ -368,7 +372,14 @@ func TestCloseStopsEveryRunWithoutLeaks(t *testing.T) {
 	<-hung.started          // one run is stuck inside a probe
 	clock.BlockUntil(t, 99) // the others are waiting for their next turn
 	cancel()                // the daemon's context ends
-	s.Close()
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second): // hang guard, not a performance limit
+		buf := make([]byte, 1<<16)
+		t.Fatalf("Close did not return in 10 s:\n%s", buf[:runtime.Stack(buf, true)])
+	}
 	if n := clock.Armed(); n != 0 {
 		t.Fatalf("%d run timers still armed after Close", n)
 	}
