@@ -127,6 +127,10 @@ func TestTCPCheckAgainstRealSockets(t *testing.T) {
 	if r.Latency < timeout {
 		t.Fatalf("timed out after %s, before the %s timeout", r.Latency, timeout)
 	}
+	// The contract, not a speed limit: a verdict before the next probe is due.
+	if r.Latency >= time.Second {
+		t.Fatalf("verdict after %s: the %s timeout was not applied (interval 1s)", r.Latency, timeout)
+	}
 }
 
 func TestHTTPCheckStatusBodyHostAndRedirect(t *testing.T) {
@@ -190,6 +194,10 @@ func TestHTTPCheckTimesOutOnAHungServer(t *testing.T) {
 	wantErr(t, r, ErrTimeout)
 	if r.Latency < timeout {
 		t.Fatalf("verdict after %s, before the %s timeout", r.Latency, timeout)
+	}
+	// The contract, not a speed limit: a verdict before the next probe is due.
+	if r.Latency >= time.Second {
+		t.Fatalf("verdict after %s: the %s timeout was not applied (interval 1s)", r.Latency, timeout)
 	}
 }
 
