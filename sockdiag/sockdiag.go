@@ -12,6 +12,7 @@ package sockdiag
 import (
 	"errors"
 	"net/netip"
+	"sync"
 )
 
 // ErrDiag wraps failures to read the kernel's socket table (no
@@ -26,25 +27,53 @@ type Counter interface {
 	Established(locals []netip.Addr) (int, error)
 }
 
-// Fake is a Counter for tests: the connections are whatever the test put
-// in Conns (local address -> number), like a kernel whose clients come
-// and go. Err, when set, is returned instead.
+// Fake is a Counter for tests: the connections are whatever the test set
+// (local address -> number), like a kernel whose clients come and go;
+// addresses not asked for are not counted, as the kernel's are not.
+// Safe for concurrent use.
 type Fake struct {
-	Conns map[netip.Addr]int
-	Err   error
-	Calls int
+	mu    sync.Mutex
+	conns map[netip.Addr]int
+	err   error
+	calls int
 }
 
 var _ Counter = (*Fake)(nil)
 
+// Set says n connections have local address a now.
+func (f *Fake) Set(a netip.Addr, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conns == nil {
+		f.conns = map[netip.Addr]int{}
+	}
+	f.conns[a.Unmap()] = n
+}
+
+// Fail makes every count fail with err (nil: count again).
+func (f *Fake) Fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+// Calls is the number of counts asked for.
+func (f *Fake) Calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
 func (f *Fake) Established(locals []netip.Addr) (int, error) {
-	f.Calls++
-	if f.Err != nil {
-		return 0, f.Err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.err != nil {
+		return 0, f.err
 	}
 	n := 0
 	for _, a := range locals {
-		n += f.Conns[a.Unmap()]
+		n += f.conns[a.Unmap()]
 	}
 	return n, nil
 }
