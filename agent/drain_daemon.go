@@ -35,9 +35,9 @@ type ctlReq struct {
 // DaemonState is the running daemon's view of itself: `agent status --json`
 // shows it, the control socket serves it.
 type DaemonState struct {
-	PID   int    `json:"pid"`
-	Ready bool   `json:"ready"` // what /readyz answers: verified and serving
-	Phase Phase  `json:"phase"`
+	PID   int   `json:"pid"`
+	Ready bool  `json:"ready"` // what /readyz answers: verified and serving
+	Phase Phase `json:"phase"`
 	// Draining is Phase == draining, for readers that only ask that.
 	Draining bool      `json:"draining"`
 	Since    time.Time `json:"since"` // when the phase began
