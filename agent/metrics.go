@@ -14,7 +14,7 @@ import (
 type metrics struct {
 	d *Daemon
 
-	ready, items, draining, vipSockets, lastRepair *prometheus.Desc
+	ready, items, draining, vipSockets, lastRepair     *prometheus.Desc
 	repairs, failures, resubs, reconciles, interrupted *prometheus.Desc
 }
 
