@@ -25,6 +25,7 @@ type Config struct {
 	Drain     DrainDefaults `yaml:"drain"`
 	Sysctls   SysctlConfig  `yaml:"sysctls"`
 	DataPath  DataPathConf  `yaml:"datapath"`
+	API       APIConfig     `yaml:"api"`
 	Services  []ServiceSpec `yaml:"services"`
 
 	// Path is the file the config came from, for messages.
@@ -45,6 +46,16 @@ type DrainDefaults struct {
 type SysctlConfig struct {
 	Manage *bool `yaml:"manage"`
 }
+
+// APIConfig is the runtime API's listeners (served by director/api*.go).
+type APIConfig struct {
+	Socket    string `yaml:"socket"`     // unix socket, mode 0600 (default /run/lvsnode/director.sock)
+	Listen    string `yaml:"listen"`     // optional TCP listener; needs token_file
+	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+}
+
+// DefaultSocket is the runtime API's unix socket.
+const DefaultSocket = "/run/lvsnode/director.sock"
 
 // DataPathConf: the fwmarks the daemon may use for data-path services.
 type DataPathConf struct {
@@ -81,6 +92,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.Drain.Interval == 0 {
 		c.Drain.Interval = Duration(DefaultDrainPoll)
+	}
+	if c.API.Socket == "" {
+		c.API.Socket = DefaultSocket
 	}
 	if c.DataPath.Marks == "" {
 		c.DataPath.Marks = DefaultMarks
@@ -138,6 +152,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: %s: datapath.marks: %v", ErrInvalid, c.Path, err)
 	}
 	c.markLo, c.markHi = lo, hi
+	if c.API.Listen != "" && c.API.TokenFile == "" {
+		return fmt.Errorf("%w: %s: api.listen %s without api.token_file: a TCP listener is refused without a bearer token", ErrInvalid, c.Path, c.API.Listen)
+	}
 	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil)); err != nil {
 		return c.wrap(err)
 	}
