@@ -79,16 +79,13 @@ func New(cfg Config, o Options) *Daemon {
 	return &Daemon{o: o, log: o.Log, clock: o.Clock, cfg: cfg, trigger: make(chan struct{}, 1), subs: map[string]health.Key{}}
 }
 
-// Start loads the saved state, merges the config into it, sets the IPVS
-// sysctls, subscribes the health checks (restoring each real server's
+// Start loads the saved state, merges the config into it, sets the
+// sysctls (install), subscribes the health checks (restoring each real server's
 // saved state as the check's initial one) and reconciles once. Health
 // checks start here; Run keeps it going.
 func (d *Daemon) Start(ctx context.Context) error {
 	saved, err := d.o.Store.Load(ctx)
 	if err != nil {
-		return err
-	}
-	if err := d.ensureSysctls(); err != nil {
 		return err
 	}
 	newChecker := d.o.NewChecker
@@ -119,12 +116,16 @@ func (d *Daemon) Close() {
 	}
 }
 
-// install compiles next, swaps it in, (re)subscribes the checks and saves.
-// Called with d.mu held; on error nothing changed.
+// install compiles next, sets the sysctls it needs (accept_local for
+// data-path checks), swaps it in, (re)subscribes the checks and saves.
+// Called with d.mu held; on error nothing changed but a sysctl set.
 func (d *Daemon) install(next Desired, restore bool) error {
 	marks := newMarkAlloc(d.cfg.markLo, d.cfg.markHi, next.Marks)
 	m, err := compile(clone(next.Services), marks)
 	if err != nil {
+		return err
+	}
+	if err := d.ensureSysctls(m); err != nil {
 		return err
 	}
 	next.Marks = marks.saved()

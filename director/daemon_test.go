@@ -31,6 +31,7 @@ type rig struct {
 	mu     sync.Mutex
 	checks map[health.Key]*healthtest.Checker
 	builds map[health.Key]int
+	sc     *sysctl.Fake
 }
 
 func newRig(t *testing.T, yaml string) *rig {
@@ -46,7 +47,7 @@ func (r *rig) start(yaml string) *rig {
 		r.t.Fatal(err)
 	}
 	r.d = New(cfg, Options{IPVS: r.fake, Store: r.store, Clock: r.clock, NoLock: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Sysctl: sysctl.NewFake(map[string]string{"net.ipv4.vs.expire_nodest_conn": "0", "net.ipv4.vs.expire_quiescent_template": "0"}),
+		Sysctl: r.sysctls(),
 		NewChecker: func(d health.Definition) (health.Checker, error) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
@@ -62,6 +63,16 @@ func (r *rig) start(yaml string) *rig {
 	}
 	r.t.Cleanup(r.d.Close)
 	return r
+}
+
+// sysctls is the rig's sysctl fake (kept across restarts), every key the
+// daemon may set at the kernel's default 0.
+func (r *rig) sysctls() *sysctl.Fake {
+	if r.sc == nil {
+		r.sc = sysctl.NewFake(map[string]string{"net.ipv4.vs.expire_nodest_conn": "0",
+			"net.ipv4.vs.expire_quiescent_template": "0", "net.ipv4.conf.all.accept_local": "0"})
+	}
+	return r.sc
 }
 
 // script sets the result of every checker.
@@ -357,8 +368,43 @@ func TestIPVSSysctlsAreSet(t *testing.T) {
 	}
 }
 
-func TestDataPathServicePerRealServer(t *testing.T) {
-	r := newRig(t, `
+func TestAcceptLocalOnlyWithIPv4DataPathChecks(t *testing.T) {
+	const key = "net.ipv4.conf.all.accept_local"
+	r := newRig(t, "datapath: {marks: 0x100-0x1ff}\n"+twoNodes)
+	if v := r.sc.Value(key); v != "0" {
+		t.Fatalf("no data-path check, yet %s = %s", key, v)
+	}
+	// A reload that adds a data-path check needs it.
+	cfg, err := ParseConfig("test.yaml", []byte(dataPathYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if v := r.sc.Value(key); v != "1" {
+		t.Fatalf("data-path check added by a reload, %s = %s, want 1", key, v)
+	}
+	// At start, from the config; and not with sysctls.manage: false.
+	for _, c := range []struct{ manage, want string }{{"true", "1"}, {"false", "0"}} {
+		r := newRig(t, "sysctls: {manage: "+c.manage+"}\n"+dataPathYAML)
+		if v := r.sc.Value(key); v != c.want {
+			t.Errorf("manage %s: %s = %s, want %s", c.manage, key, v, c.want)
+		}
+	}
+	// IPv6 data-path probes need nothing.
+	r6 := newRig(t, `
+services:
+  - service: tcp [fd00::100]:80
+    check: {type: tcp, data_path: true, interval: 200ms}
+    nodes: [{address: "fd00::11"}]
+`)
+	if v := r6.sc.Value(key); v != "0" {
+		t.Errorf("IPv6 data path only: %s = %s, want it untouched", key, v)
+	}
+}
+
+const dataPathYAML = `
 datapath: {marks: 0x100-0x1ff}
 services:
   - service: tcp 10.0.0.100:80
@@ -367,7 +413,10 @@ services:
   - service: tcp 10.0.0.101:80
     check: {type: tcp, data_path: true, interval: 200ms}
     nodes: [{address: 10.0.0.11}]
-`)
+`
+
+func TestDataPathServicePerRealServer(t *testing.T) {
+	r := newRig(t, dataPathYAML)
 	r.tick(2)
 	r.wantWeights("fwm 256 10.0.0.11:80 w=1\nfwm 257 10.0.0.12:80 w=1\n" +
 		"tcp 10.0.0.100:80 10.0.0.11:80 w=1\ntcp 10.0.0.100:80 10.0.0.12:80 w=1\ntcp 10.0.0.101:80 10.0.0.11:80 w=1\n")
