@@ -50,7 +50,7 @@ type Daemon struct {
 
 	ipvsMu sync.Mutex // ipvs.Client is not safe for concurrent use
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards everything below
 	cfg      Config
 	desired  Desired
 	model    *model
@@ -229,10 +229,12 @@ func (d *Daemon) onHealth(e health.Event) {
 
 // Run reconciles on every trigger, every resync interval (drift repair),
 // and every drain interval while a drain is in progress, until ctx ends.
+// A reload's intervals apply from the next tick.
 func (d *Daemon) Run(ctx context.Context) error {
-	resync := d.clock.NewTimer(time.Duration(d.cfg.Resync))
+	cfg := d.config()
+	resync := d.clock.NewTimer(time.Duration(cfg.Resync))
 	defer resync.Stop()
-	poll := d.clock.NewTimer(time.Duration(d.cfg.Drain.Interval))
+	poll := d.clock.NewTimer(time.Duration(cfg.Drain.Interval))
 	defer poll.Stop()
 	for {
 		select {
@@ -240,9 +242,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case <-d.trigger:
 		case <-resync.C():
-			resync.Reset(time.Duration(d.cfg.Resync))
+			resync.Reset(time.Duration(d.config().Resync))
 		case <-poll.C():
-			poll.Reset(time.Duration(d.cfg.Drain.Interval))
+			poll.Reset(time.Duration(d.config().Drain.Interval))
 			if !d.draining() {
 				continue
 			}
@@ -251,6 +253,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Error("reconcile", "err", err)
 		}
 	}
+}
+
+// config is the running config (Reload replaces it under d.mu).
+func (d *Daemon) config() Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
 }
 
 func (d *Daemon) draining() bool {

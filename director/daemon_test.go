@@ -464,3 +464,31 @@ func TestRuntimeErrors(t *testing.T) {
 		t.Errorf("failed calls changed the desired state: %+v", s)
 	}
 }
+
+// Run reads the resync and drain intervals while SIGHUP's Reload replaces
+// the config: under -race this fails if either side skips d.mu.
+func TestReloadWhileRunning(t *testing.T) {
+	r := newRig(t, "resync: 1s\n"+twoNodes)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.d.Run(ctx) }()
+	r.clock.BlockUntil(t, r.d.sched.Runs()+2) // the checks' timers, resync and drain poll
+	var cfgs []Config
+	for i := range 50 {
+		cfg, err := ParseConfig("test.yaml", []byte(fmt.Sprintf("resync: %dms\n%s", 500+i, twoNodes)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	for _, cfg := range cfgs {
+		r.clock.Advance(time.Second)                 // Run wakes and reads the interval ...
+		if err := r.d.Reload(ctx, cfg); err != nil { // ... while this replaces it
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
