@@ -2,6 +2,7 @@ package director
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -490,5 +491,31 @@ func TestReloadWhileRunning(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The API's check is health.Definition as JSON (README's keys, durations as
+// text), data_path included: a node added so gets its fwmark service.
+func TestAPICheckIsTheConfigsCheck(t *testing.T) {
+	r := newRig(t, "datapath: {marks: 0x100-0x1ff}\n"+twoNodes)
+	var n Node
+	body := `{"service":"tcp 10.0.0.100:80","address":"10.0.0.13","check":{"type":"tcp","data_path":true,"interval":"200ms","fall":2}}`
+	if err := json.Unmarshal([]byte(body), &n); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.AddNode(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	r.script(health.Result{OK: true})
+	r.tick(2)
+	ds, err := r.fake.Destinations(ipvs.ServiceKey{FWMark: 0x100})
+	if err != nil || len(ds) != 1 || ds[0].Addr.String() != "10.0.0.13" {
+		t.Fatalf("no data-path service for the API's node: %v %v", ds, err)
+	}
+	// The state file writes it the same way.
+	got, _ := r.store.Load(context.Background())
+	b, _ := json.Marshal(got.Services[0].Nodes[2].Check)
+	if want := `{"type":"tcp","data_path":true,"fall":2,"interval":"200ms"}`; string(b) != want {
+		t.Errorf("saved check %s, want %s", b, want)
 	}
 }
