@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pair, first scenario: `lvsnode controller run` on the director, two
 # DR real servers running `lvsnode agent run`. Traffic flows; a stopped
-# httpd on rs1 takes its weight to 0 within 1 s at interval 200ms fall 2
+# httpd on rs1 takes its weight to 0 within 1 s at interval 200ms fall 3
 # (the time is printed, measured by a watcher of /proc/net/ip_vs inside the
 # director) and back; the daemon sets accept_local for its IPv4 data-path
 # checks (control: with 0 the IPv4 data-path check fails, the IPv6 one does
@@ -24,7 +24,10 @@ done
 rs2_agent=$!
 RIP1=$(node_ip4 rs1) RIP2=$(node_ip4 rs2)
 
-# rs1: an HTTP check of its own address at issue 9's detection settings.
+# rs1: an HTTP check of its own address at issue 9's 200 ms interval, with
+# fall 3 rather than 2: at fall 2 a single slow answer under TCG on the
+# shared host took rs1 out now and then (seen in 1 run of 3; detection was
+# 380-430 ms at fall 2), and fall 3 still detects within 1 s.
 # rs2: data-path checks through the VIP, IPv4 and IPv6; and, in a service
 # no client uses (VIP:8080), a plain TCP check of its RIP as the control.
 # The IPv6 and control checks are slower (500ms, fall 3): they are not
@@ -40,10 +43,10 @@ services:
     nodes:
       - address: $RIP1
         method: dr
-        check: {type: http, interval: 200ms, timeout: 200ms, rise: 2, fall: 2}
+        check: {type: http, interval: 200ms, timeout: 200ms, rise: 2, fall: 3}
       - address: $RIP2
         method: dr
-        check: {type: tcp, data_path: true, source: $(node_ip4 director), interval: 200ms, timeout: 200ms, rise: 2, fall: 2}
+        check: {type: tcp, data_path: true, source: $(node_ip4 director), interval: 200ms, timeout: 200ms, rise: 2, fall: 3}
   - service: tcp [$LAB_VIP6]:$LAB_PORT
     scheduler: rr
     nodes:
@@ -129,7 +132,7 @@ info "answers: $(echo $answers)"
 # shellcheck disable=SC2086
 check "traffic alternates rs1/rs2" check_alternates $answers
 
-step "stop httpd on rs1: weight 0 within 1 s (interval 200ms, fall 2)"
+step "stop httpd on rs1: weight 0 within 1 s (interval 200ms, timeout 200ms, fall 3)"
 httpd_pid=""
 for p in $(ip netns pids rs1); do
 	grep -q httpd "/proc/$p/comm" 2>/dev/null && httpd_pid=$p
