@@ -273,11 +273,18 @@ func (d *Daemon) draining() bool {
 	return false
 }
 
-// Ready reports whether the last reconcile succeeded.
-func (d *Daemon) Ready() bool {
+// Ready reports whether the daemon has reconciled and the last reconcile
+// succeeded (Status.Ready, /readyz); why says what failed when it is not.
+func (d *Daemon) Ready() (ok bool, why string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ready
+	switch {
+	case !d.ready:
+		return false, "not reconciled yet"
+	case d.lastErr != nil:
+		return false, "last reconcile failed: " + d.lastErr.Error()
+	}
+	return true, ""
 }
 
 // sortedIDs lists node ids in a stable order (for logs and tests).
