@@ -157,6 +157,17 @@ func TestAPISocketLifecycle(t *testing.T) {
 	}
 	s.Close()
 
+	// Something else accepting on the path (no lock held: another tool,
+	// or an older daemon) is not replaced either.
+	other, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewAPIServer(&apiFakeRuntime{}, APIOptions{Socket: sock}); !errors.Is(err, ErrAPIInUse) {
+		t.Errorf("a listener without the lock: %v, want ErrAPIInUse", err)
+	}
+	other.Close()
+
 	// A file that is not a socket is never removed.
 	os.WriteFile(sock, []byte("precious"), 0o600)
 	if _, err := NewAPIServer(&apiFakeRuntime{}, APIOptions{Socket: sock}); err == nil || !strings.Contains(err.Error(), "not a socket") {

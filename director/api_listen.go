@@ -64,6 +64,7 @@ func listenUnix(path string) (*net.UnixListener, *os.File, error) {
 	return l, lock, nil
 }
 
+// bindPrivate binds a root-only socket and renames it over path.
 func bindPrivate(path string) (*net.UnixListener, error) {
 	dir := filepath.Dir(path)
 	if err := clearStale(path); err != nil {
@@ -94,9 +95,9 @@ func bindPrivate(path string) (*net.UnixListener, error) {
 	return l, nil
 }
 
-// clearStale removes path if it is a socket nobody accepts on. It fails
-// with ErrAPIInUse when a process answers, and refuses a path that is not
-// a socket.
+// clearStale checks that path may be replaced: absent, or a socket nobody
+// accepts on (stale). It fails with ErrAPIInUse when a process answers, and
+// refuses a path that is not a socket.
 func clearStale(path string) error {
 	st, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -116,10 +117,7 @@ func clearStale(path string) error {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("API socket %s: cannot tell whether a daemon answers: %w", path, err)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("API socket %s: removing the stale socket: %w", path, err)
-	}
-	return nil
+	return nil // stale: the rename in bindPrivate replaces it atomically
 }
 
 // readToken reads a bearer token file: its first line, surrounding space
