@@ -37,7 +37,7 @@ import (
 
 // APIOptions configure the runtime API server.
 type APIOptions struct {
-	// Socket is the unix socket path (default DefaultAPISocket); "none"
+	// Socket is the unix socket path (default DefaultSocket); "none"
 	// disables it.
 	Socket string
 	// TCP is an optional IP:PORT. It needs TokenFile; without TLSCert and
@@ -88,7 +88,7 @@ type APIServer struct {
 // the socket, ErrInvalid for a bad address.
 func NewAPIServer(rt Runtime, o APIOptions) (*APIServer, error) {
 	if o.Socket == "" {
-		o.Socket = DefaultAPISocket
+		o.Socket = DefaultSocket
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = defaultAPIReqTimeout

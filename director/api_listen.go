@@ -13,9 +13,6 @@ import (
 	"time"
 )
 
-// DefaultAPISocket is where the daemon listens and the CLI looks for it.
-const DefaultAPISocket = "/run/lvsnode/director.sock"
-
 // ErrAPIInUse: another process answers on the API socket (a second daemon,
 // or the first one still running). The new daemon refuses to start rather
 // than steal the socket from under it.

@@ -8,8 +8,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -20,13 +18,13 @@ import (
 
 // ctlAPIDefault is where the CLI looks for a daemon when --api is not
 // given (tests point it at a temp dir).
-var ctlAPIDefault = director.DefaultAPISocket
+var ctlAPIDefault = director.DefaultSocket
 
 // ctlAPIFlags select the daemon. They are on every command that can use it.
 func ctlAPIFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "api", EnvVars: ctlEnv("api"), Usage: "the director daemon's API: a socket `PATH`, https://HOST:PORT, or \"none\" to " +
-			"program the kernel directly (default: " + director.DefaultAPISocket + " when a daemon answers there)"},
+			"program the kernel directly (default: " + director.DefaultSocket + " when a daemon answers there)"},
 		&cli.StringFlag{Name: "api-token-file", EnvVars: ctlEnv("api-token-file"), Usage: "bearer token `FILE` for an https:// (TCP) API; not readable by others"},
 		&cli.StringFlag{Name: "api-ca-file", EnvVars: ctlEnv("api-ca-file"), Usage: "PEM `FILE` of the CA that signed the API's TLS certificate (default: the system's)"},
 	}
@@ -49,7 +47,7 @@ func ctlViaAPI(cmd *cli.Command, route func(*cli.Context, *director.APIClient) e
 		}
 		return ctlAPIErr(route(c, api))
 	}
-	cmd.Description += "\n\nWhile `lvsnode controller run` answers on " + director.DefaultAPISocket + " (or --api),\n" +
+	cmd.Description += "\n\nWhile `lvsnode controller run` answers on " + director.DefaultSocket + " (or --api),\n" +
 		"the request goes to it: the daemon writes IPVS and keeps the change across\n" +
 		"restarts. Without a daemon the kernel is programmed directly; --api=none\n" +
 		"forces that (for services the daemon does not manage)."
@@ -104,20 +102,8 @@ func ctlAPIErr(err error) error {
 	return err
 }
 
-// ctlServiceRef writes a service key as the API's NodeRef.Service text:
-// "tcp 10.0.0.100:80", "udp [fd00::100]:53", "fwm 7", "fwm 7 ipv6".
-func ctlServiceRef(k ipvs.ServiceKey) string {
-	if k.FWMark != 0 {
-		if k.IPv6 {
-			return fmt.Sprintf("fwm %d ipv6", k.FWMark)
-		}
-		return fmt.Sprintf("fwm %d", k.FWMark)
-	}
-	return strings.ToLower(k.Protocol.String()) + " " + netip.AddrPortFrom(k.Addr, k.Port).String()
-}
-
 func ctlNodeRef(s controller.Spec) director.NodeRef {
-	return director.NodeRef{Service: ctlServiceRef(s.Service), Address: s.Real.Addr.String(), Port: s.Real.Port}
+	return director.NodeRef{Service: director.ServiceName(s.Service), Address: s.Real.Addr.String(), Port: s.Real.Port}
 }
 
 // ctlAPISpec parses the command line as the direct path does, and refuses
