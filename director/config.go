@@ -244,3 +244,12 @@ func keyLines(n *yaml.Node) lines {
 	}
 	return l
 }
+
+// UnmarshalYAML reads a duration, naming the line on error (yaml.v3 does
+// not for text unmarshalers).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
+		return fmt.Errorf("line %d: %s", n.Line, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+	}
+	return nil
+}
