@@ -40,6 +40,7 @@ func controllerCommand() *cli.Command {
 			ctlAddServiceCmd(), ctlEditServiceCmd(), ctlRemoveServiceCmd(),
 			ctlClearCmd(), ctlZeroCmd(), ctlTimeoutsCmd(), ctlListCmd(), ctlSaveCmd(), ctlRestoreCmd(),
 			ctlRunCmd(),
+			ctlStatusCmd(),
 		},
 	}
 }
