@@ -177,10 +177,12 @@ func TestAgentBadFlagOrEnvIsOneLineExit2(t *testing.T) {
 }
 
 // runBounded is run with a deadline, for commands that must refuse at once
-// (before a fix, `agent run` would start the daemon and never return).
+// (before a fix, `agent run` would start the daemon and never return). The
+// bound catches a daemon that started; it is generous because a loaded CI
+// machine running every package at once took over 5 s to exec one command.
 func runBounded(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, lvsnodeBin(t), args...)
 	cmd.Env = append(os.Environ(), env...)
