@@ -392,3 +392,20 @@ func TestModeOptionsRefuseMisplacedValues(t *testing.T) {
 		}
 	}
 }
+
+func TestNATGatewayChangeReplacesLvsnodesRouteInItsSlot(t *testing.T) {
+	h := natHost(t)
+	h.tun.Gets[netip.MustParseAddr("10.0.0.3")] = tunnel.Route{Dev: "eth0", Type: 1}
+	h.apply(t, modeOpts(t, "mode", "nat", "gateway", "10.0.0.3"))
+	h.apply(t, modeOpts(t, "mode", "nat", "gateway", "10.0.0.2"))
+	want := []string{"table 254 default via 10.0.0.2 dev eth0 metric 0 proto 76"}
+	if got := defaults(h, 4); !slices.Equal(got, want) {
+		t.Fatalf("IPv4 defaults %q, want %q", got, want)
+	}
+	if _, _, err := h.a.Teardown(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := defaults(h, 4); !slices.Equal(got, []string{"table 254 default via 10.0.0.1 dev eth0 metric 0 proto 3"}) {
+		t.Fatalf("after teardown %q", got)
+	}
+}

@@ -247,6 +247,28 @@ func (f *Fake) AddRoute(r Route) error {
 	return nil
 }
 
+// ReplaceRoute replaces the first route in r's slot, or adds r, as
+// NLM_F_REPLACE|NLM_F_CREATE does.
+func (f *Fake) ReplaceRoute(r Route) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail("ReplaceRoute"); err != nil {
+		return err
+	}
+	if r.Dev != "" {
+		if _, ok := f.links[r.Dev]; !ok {
+			return fmt.Errorf("%s: %w", r.Dev, ErrNoLink)
+		}
+	}
+	f.Log = append(f.Log, "replace route "+r.String())
+	if i := slices.IndexFunc(f.routes, func(q Route) bool { return sameSlot(q, r) }); i >= 0 {
+		f.routes[i] = r
+		return nil
+	}
+	f.routes = append(f.routes, r)
+	return nil
+}
+
 // Route is a test helper: a route appears as another program would add it.
 func (f *Fake) Route(r Route) {
 	f.mu.Lock()

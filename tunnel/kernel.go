@@ -300,6 +300,17 @@ func (k *Kernel) AddRoute(r Route) error {
 	return nil
 }
 
+func (k *Kernel) ReplaceRoute(r Route) error {
+	nr, err := k.toNL(r)
+	if err != nil {
+		return err
+	}
+	if err := k.h.RouteReplace(nr); err != nil {
+		return fmt.Errorf("replace route %s: %w", r, err)
+	}
+	return nil
+}
+
 func (k *Kernel) DelRoute(r Route) error {
 	nr, err := k.toNL(r)
 	if err != nil {

@@ -212,6 +212,11 @@ type Netlink interface {
 	// AddRoute adds r; ErrExist if a route with the same destination,
 	// metric (and for IPv4 type) is there.
 	AddRoute(r Route) error
+	// ReplaceRoute puts r in its slot (the destination and metric AddRoute
+	// would refuse as taken) in one step, replacing the route there, or
+	// adds it when the slot is free: the slot is never empty meanwhile. A
+	// route the kernel refuses leaves the slot as it was.
+	ReplaceRoute(r Route) error
 	// DelRoute deletes the route matching r's table, destination, metric,
 	// gateway, device and protocol; ErrNotFound if none.
 	DelRoute(r Route) error
