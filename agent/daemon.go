@@ -348,6 +348,9 @@ func (d *Daemon) reload() {
 		if err == nil {
 			err = restartOnly(d.opts, o)
 		}
+		if cerr := d.Agent.CheckInput(NewPlan(o)); err == nil && errors.Is(cerr, ErrBadInput) {
+			err = cerr
+		}
 		if err != nil {
 			refused = "reload refused, running configuration kept: " + err.Error()
 			d.Log.Error("reload refused; keeping the running configuration", "err", err)

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -40,5 +42,45 @@ func TestKernelNATGatewayChangeKeepsADefaultRoute(t *testing.T) {
 	}
 	if r := ipOut(t, "-6", "route", "show", "default"); !strings.HasPrefix(r, "default via fd00::1 dev eth0 metric 1 ") {
 		t.Fatalf("IPv6 default after teardown:\n%s", r)
+	}
+}
+
+// A gateway the kernel would refuse (a broadcast address), or one whose
+// named interface is missing, is lo, or does not reach it directly, is
+// bad input found before anything changes: the host keeps its default
+// routes, lvsnode's from an earlier apply included.
+func TestKernelNATRefusesABadGatewayWithNothingChanged(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	vethHost(t)
+	ipOut(t, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
+	ipOut(t, "link", "set", "eth1p", "up")
+	ipOut(t, "link", "set", "eth1", "up")
+	ipOut(t, "addr", "add", "fd01::11/64", "dev", "eth1", "nodad")
+	a := kernelModeAgent(t)
+	for _, earlier := range []bool{false, true} {
+		if earlier {
+			o := modeOpts(t, "mode", "nat", "gateway", "10.0.0.2", "gateway", "fd00::2")
+			if _, _, err := a.Apply(NewPlan(o), o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := ipOut(t, "-4", "route", "show", "table", "all") + ipOut(t, "-6", "route", "show", "table", "all")
+		state, _ := os.ReadFile(a.StateFile)
+		for _, gw := range []string{"10.0.0.255", "fe80::1%nosuch", "fd01::1%nosuch", "fd09::1%eth0", "fd01::1%eth0", "fd01::1%lo", "fe80::1%lo"} {
+			o := modeOpts(t, "mode", "nat", "gateway", gw)
+			_, ch, err := a.Apply(NewPlan(o), o)
+			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "--gateway: gateway ") || len(ch) != 0 {
+				t.Fatalf("%s (after an earlier apply: %v): want a bad-input error naming --gateway and no change, got %v %q", gw, earlier, err, ch)
+			}
+			t.Logf("%s: %v", gw, err)
+		}
+		if after := ipOut(t, "-4", "route", "show", "table", "all") + ipOut(t, "-6", "route", "show", "table", "all"); after != before {
+			t.Fatalf("routes changed:\n%s\nwas:\n%s", after, before)
+		}
+		if now, _ := os.ReadFile(a.StateFile); string(now) != string(state) {
+			t.Fatalf("the state file changed:\n%s\nwas:\n%s", now, state)
+		}
 	}
 }

@@ -409,3 +409,21 @@ func TestNATGatewayChangeReplacesLvsnodesRouteInItsSlot(t *testing.T) {
 		t.Fatalf("after teardown %q", got)
 	}
 }
+
+// The kernel refusing lvsnode's default route leaves the one in its slot
+// in place, and the state file does not claim it was replaced.
+func TestNATRouteRefusedByTheKernelLeavesTheDefaultRoute(t *testing.T) {
+	h := natHost(t)
+	before := defaults(h, 4)
+	h.tun.Fail = map[string]error{"ReplaceRoute": errors.New("invalid argument")}
+	o := modeOpts(t, "mode", "nat", "gateway", "10.0.0.2")
+	if _, _, err := h.a.Apply(NewPlan(o), o); err == nil {
+		t.Fatal("no error")
+	}
+	if got := defaults(h, 4); !slices.Equal(got, before) {
+		t.Fatalf("IPv4 defaults %q, want %q", got, before)
+	}
+	if st, err := loadOrNew(h.a.StateFile); err != nil || st.NAT != nil && len(st.NAT.Replaced) > 0 {
+		t.Fatalf("state remembers a replaced route: %v %+v", err, st.NAT)
+	}
+}

@@ -293,10 +293,24 @@ func (f *Fake) DelRoute(r Route) error {
 	return nil
 }
 
-func (f *Fake) RouteGet(dst netip.Addr) (Route, error) {
+// RouteGet answers from Gets; with dev, the device must exist and a
+// link-local dst is on-link through it, any other dst only when its Gets
+// entry leaves by dev (the kernel then finds no route: unreachable).
+func (f *Fake) RouteGet(dst netip.Addr, dev string) (Route, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if dev != "" {
+		if _, ok := f.links[dev]; !ok {
+			return Route{}, fmt.Errorf("%s: %w", dev, ErrNoLink)
+		}
+		if dst.IsLinkLocalUnicast() {
+			return Route{Family: Family(dst), Dev: dev, Type: RouteTypeUnicast}, nil
+		}
+	}
 	r, ok := f.Gets[dst]
+	if ok && dev != "" && r.Dev != dev {
+		ok = false
+	}
 	if !ok {
 		return Route{}, fmt.Errorf("route get %s: %w", dst, ErrNotFound)
 	}

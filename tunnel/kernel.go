@@ -326,8 +326,16 @@ func (k *Kernel) DelRoute(r Route) error {
 	return nil
 }
 
-func (k *Kernel) RouteGet(dst netip.Addr) (Route, error) {
-	rs, err := k.h.RouteGet(net.IP(dst.AsSlice()))
+func (k *Kernel) RouteGet(dst netip.Addr, dev string) (Route, error) {
+	opts := &netlink.RouteGetOptions{}
+	if dev != "" {
+		l, err := k.link(dev)
+		if err != nil {
+			return Route{}, err
+		}
+		opts.OifIndex = l.Attrs().Index
+	}
+	rs, err := k.h.RouteGetWithOptions(net.IP(dst.AsSlice()), opts)
 	if err != nil {
 		return Route{}, fmt.Errorf("route get %s: %w", dst, err)
 	}

@@ -221,14 +221,25 @@ type Netlink interface {
 	// gateway, device and protocol; ErrNotFound if none.
 	DelRoute(r Route) error
 	// RouteGet asks the kernel how it would send a packet to dst
-	// (`ip route get`): the route it picks, with Gw invalid when dst is
-	// on a directly connected network, and Type 2 (local) when dst is one
-	// of the host's own addresses.
-	RouteGet(dst netip.Addr) (Route, error)
+	// (`ip route get dst [oif dev]`): the route it picks, with Gw invalid
+	// when dst is on a directly connected network, Type 2 (local) when dst
+	// is one of the host's own addresses and another non-unicast type for
+	// a broadcast, anycast, blackhole... destination. With dev set, only
+	// routes through dev count; ErrNoLink when dev does not exist.
+	RouteGet(dst netip.Addr, dev string) (Route, error)
 }
 
 // RouteTypeLocal is rtm_type RTN_LOCAL.
 const RouteTypeLocal = 2
+
+// RouteTypeName names an rtm_type as ip-route does.
+func RouteTypeName(t int) string {
+	names := []string{"unspec", "unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit", "throw", "nat", "xresolve"}
+	if t >= 0 && t < len(names) {
+		return names[t]
+	}
+	return fmt.Sprintf("type %d", t)
+}
 
 // Family returns 4 or 6 for a.
 func Family(a netip.Addr) int {
