@@ -19,6 +19,10 @@ type Agent struct {
 	Tun       tunnel.Netlink // TUN and NAT modes; nil is fine for DR
 	Sys       sysctl.Client
 	StateFile string
+	// NSClaim is the network namespace's claim file (NSClaimPath; "" =
+	// none): Apply and Teardown refuse, with ErrNSOwned, while another
+	// existing state file owns the namespace.
+	NSClaim string
 }
 
 // Check reads the kernel and compares it with p. It changes nothing. Items
@@ -72,6 +76,11 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 		return Report{}, nil, err
 	}
 	defer unlock()
+	release, err := a.claimNS()
+	if err != nil {
+		return Report{}, nil, err
+	}
+	defer release()
 	st, err := loadOrNew(a.StateFile)
 	if err != nil {
 		return Report{}, nil, err

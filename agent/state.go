@@ -22,6 +22,9 @@ import (
 // was done (teardown tolerates items already gone), never less.
 type State struct {
 	Version int `json:"version"`
+	// fresh: there was no state file (loadOrNew made this one), so what
+	// carries lvsnode's marks is re-adopted (see adopt).
+	fresh bool
 	// Desired is the last applied configuration, so that `status` and
 	// `teardown` work without repeating the flags.
 	Desired StateDesired `json:"desired"`
@@ -95,7 +98,7 @@ func LoadState(path string) (*State, error) {
 func loadOrNew(path string) (*State, error) {
 	s, err := LoadState(path)
 	if errors.Is(err, ErrNoState) {
-		return &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}}, nil
+		return &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}, fresh: true}, nil
 	}
 	return s, err
 }

@@ -32,10 +32,15 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		return nil, nil, err
 	}
 	defer unlock()
+	release, err := a.claimNS()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
 	st, err := LoadState(a.StateFile)
 	noState := errors.Is(err, ErrNoState)
 	if noState {
-		st, err = &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}}, nil
+		st, err = &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}, fresh: true}, nil
 	}
 	if err != nil {
 		return nil, nil, err

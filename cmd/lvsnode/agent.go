@@ -223,7 +223,13 @@ func newAgent(stateFile string) (*agent.Agent, func(), error) {
 		tun.Close()
 		return nil, nil, err
 	}
-	return &agent.Agent{NL: nl, Tun: tun, Sys: sys, StateFile: stateFile}, func() { nl.Close(); tun.Close() }, nil
+	claim, err := agent.NSClaimPath(agent.DefaultNSClaimDir)
+	if err != nil {
+		nl.Close()
+		tun.Close()
+		return nil, nil, err
+	}
+	return &agent.Agent{NL: nl, Tun: tun, Sys: sys, StateFile: stateFile, NSClaim: claim}, func() { nl.Close(); tun.Close() }, nil
 }
 
 func agentApply(c *cli.Context) error {
