@@ -45,9 +45,13 @@ func (a *Agent) Check(p Plan) (Report, error) {
 // of p's sysctls exists. `agent apply` calls it first, so a mistyped
 // --interface changes nothing; the daemon does not (a NIC that vanishes
 // or appears late degrades its own rows only). The error wraps
-// sysctl.ErrNotExist.
+// sysctl.ErrNotExist. The tunnel devices' rows are skipped: Apply creates
+// those devices first (loading their module), and says so if it cannot.
 func (a *Agent) Preflight(p Plan) error {
 	for _, s := range p.Sysctls {
+		if p.wantsDevice(s.Dev) {
+			continue
+		}
 		if _, err := a.Sys.Get(s.Key); errors.Is(err, sysctl.ErrNotExist) {
 			return fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
 		} else if err != nil {

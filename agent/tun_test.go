@@ -427,3 +427,24 @@ func TestNATRouteRefusedByTheKernelLeavesTheDefaultRoute(t *testing.T) {
 		t.Fatalf("state remembers a replaced route: %v %+v", err, st.NAT)
 	}
 }
+
+// `agent apply --mode tun` on a host whose ipip module is not loaded yet:
+// tunl0 and its sysctls appear only when Apply asks for the device, so
+// Preflight must not refuse them.
+func TestPreflightLeavesTunnelDevicesToApply(t *testing.T) {
+	vals := map[string]string{}
+	for _, dev := range []string{"all", "lo", "default"} {
+		for _, n := range []string{"arp_ignore", "arp_announce", "rp_filter"} {
+			vals[sysctl.ConfKey(dev, n).String()] = "0"
+		}
+	}
+	a := &Agent{NL: loopback.NewFake("lo"), Tun: tunnel.NewFake("lo"), Sys: sysctl.NewFake(vals), StateFile: filepath.Join(t.TempDir(), "s.json")}
+	p := NewPlan(modeOpts(t, "mode", "tun", "vip", "10.0.0.100"))
+	if err := a.Preflight(p); err != nil {
+		t.Fatalf("preflight: %v", err)
+	}
+	p = NewPlan(modeOpts(t, "mode", "tun", "vip", "10.0.0.100", "interface", "eth9"))
+	if err := a.Preflight(p); !errors.Is(err, sysctl.ErrNotExist) || !strings.Contains(err.Error(), "eth9") {
+		t.Fatalf("a missing --interface: %v", err)
+	}
+}
