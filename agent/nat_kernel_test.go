@@ -2,11 +2,15 @@ package agent
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvsnode/lvsnode/internal/netnstest"
+	"github.com/lvsnode/lvsnode/systemd"
 )
 
 // A gateway change replaces lvsnode's own default route in its slot: the
@@ -83,4 +87,30 @@ func TestKernelNATRefusesABadGatewayWithNothingChanged(t *testing.T) {
 			t.Fatalf("the state file changed:\n%s\nwas:\n%s", now, state)
 		}
 	}
+}
+
+// A flap of the gateway's NIC flushes lvsnode's IPv4 default route without
+// a route event (the kernel sends only the link's): the daemon must take
+// the link events of the devices the modes' routes use, or it repairs
+// only at the next re-list (an hour here).
+func TestKernelNATDaemonRepairsTheDefaultRouteAfterANICFlap(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	vethHost(t)
+	ipOut(t, "-6", "route", "del", "default") // its deletion on the flap would be an event
+	a := kernelModeAgent(t)
+	o := modeOpts(t, "mode", "nat", "gateway", "10.0.0.2")
+	o.ResyncInterval = time.Hour
+	d := NewDaemon(a, &systemd.Recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
+	stop := runDaemon(t, d)
+	defer stop()
+	waitFor(t, "ready", func() bool { ok, _ := d.Ready(); return ok })
+	start := time.Now()
+	ipOut(t, "link", "set", "eth0", "down")
+	ipOut(t, "link", "set", "eth0", "up")
+	waitFor(t, "default route back", func() bool {
+		return strings.Contains(ipOut(t, "-4", "route", "show", "default"), "default via 10.0.0.2 dev eth0 proto 76")
+	})
+	t.Logf("default route back %v after the flap", time.Since(start))
 }
