@@ -91,10 +91,14 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	poll.Stop()
 	defer poll.Stop()
 	d.interest.Store(interestOf(d.plan))
-	sub, resub := d.subscribe(ctx)
-	defer sub.close()
-	d.reconcile("start")
 	breaks := backoff{min: d.MinBackoff, max: d.MaxBackoff}
+	var resub <-chan time.Time // the next subscribe attempt, after one failed
+	sub := d.subscribe(ctx)
+	if sub.events == nil {
+		resub = time.After(breaks.next())
+	}
+	defer func() { sub.close() }() // the one open then
+	d.reconcile("start")
 	resync := time.NewTicker(d.opts.ResyncInterval)
 	defer resync.Stop()
 	var watchdog <-chan time.Time
@@ -106,13 +110,22 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	retries := backoff{min: d.MinBackoff, max: d.MaxBackoff}
+	// resubscribe opens the streams and re-lists what the gap hid; a
+	// subscribe that fails is tried again after a pause that grows while
+	// it keeps failing.
+	resubscribe := func() {
+		if sub, resub = d.subscribe(ctx), nil; sub.events != nil {
+			d.reconcile("resubscribed")
+		} else {
+			resub = time.After(breaks.next())
+		}
+	}
 	// broken: a stream broke (a receive buffer overrun, say), events were
-	// lost. Resubscribe to all after a pause that grows while it keeps
-	// breaking, then re-list what the gap hid.
+	// lost: resubscribe at once (a pause would only leave drift unseen).
 	broken := func() {
 		d.resubs.Add(1)
 		sub.close()
-		sub, resub = subscription{}, time.After(breaks.next())
+		resubscribe()
 	}
 	for {
 		switch {
@@ -149,16 +162,19 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 				d.reconcile("rule event")
 			}
 		case <-resub:
-			if sub, resub = d.subscribe(ctx); sub.events != nil {
-				d.reconcile("resubscribed")
-			}
+			resubscribe()
 		case <-resync.C:
 			d.reconcile("periodic re-list")
 		case <-retry.C:
 			d.reconcile("retry")
 		case <-reload:
+			hadTun := d.plan.Tun != nil
 			d.reload()
 			d.interest.Store(interestOf(d.plan))
+			if (d.plan.Tun != nil) != hadTun && sub.events != nil { // rule events on or off
+				sub.close()
+				resubscribe()
+			}
 			resync.Reset(d.opts.ResyncInterval)
 		case <-watchdog:
 			_ = d.Notify.Notify(systemd.Watchdog())
@@ -189,22 +205,23 @@ func (s subscription) close() {
 	}
 }
 
-// subscribe opens the netlink watches. On failure it returns no channels
-// (a nil channel blocks forever) and a timer channel for the next attempt;
-// the periodic re-list keeps repairing in the meantime.
+// subscribe opens the netlink watches, the rule watch only for a TUN plan.
+// On failure it returns no channels (a nil channel blocks forever); the
+// caller tries again later and the periodic re-list keeps repairing in the
+// meantime.
 //
 // The events pass through a filter (see interest) and are coalesced: the
 // returned channel holds at most one pending "something of ours changed",
 // so a burst of events while a reconcile runs costs one more reconcile,
 // and churn that is not the plan's business costs none. It is closed when
 // the subscription breaks.
-func (d *Daemon) subscribe(ctx context.Context) (subscription, <-chan time.Time) {
+func (d *Daemon) subscribe(ctx context.Context) subscription {
 	ctx, cancel := context.WithCancel(ctx)
 	ch, err := d.Agent.NL.Watch(ctx)
 	if err != nil {
 		cancel()
 		d.Log.Warn("netlink subscription failed; relying on periodic re-list until it works", "err", err)
-		return subscription{}, time.After(d.MaxBackoff)
+		return subscription{}
 	}
 	kicks := make(chan struct{}, 1)
 	go func() {
@@ -220,14 +237,14 @@ func (d *Daemon) subscribe(ctx context.Context) (subscription, <-chan time.Time)
 		}
 	}()
 	sub := subscription{events: kicks, cancel: cancel}
-	if d.Agent.Tun != nil {
+	if d.Agent.Tun != nil && d.plan.Tun != nil { // the MSS rules are TUN's alone
 		if sub.rules, err = d.Agent.Tun.WatchRules(ctx); err != nil {
 			cancel()
 			d.Log.Warn("rule subscription failed; relying on periodic re-list until it works", "err", err)
-			return subscription{}, time.After(d.MaxBackoff)
+			return subscription{}
 		}
 	}
-	return sub, nil
+	return sub
 }
 
 // concerns tells whether a rule event is about the plan: a rule with

@@ -347,6 +347,13 @@ func (f *Fake) WatchRules(ctx context.Context) (<-chan RuleEvent, error) {
 }
 
 // BreakRuleWatches closes every rule watch (a test helper: the stream broke).
+// RuleWatchers counts the open rule watches.
+func (f *Fake) RuleWatchers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.watchers)
+}
+
 func (f *Fake) BreakRuleWatches() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
