@@ -236,13 +236,28 @@ func (k *Kernel) fromNL(r netlink.Route, family int, names map[int]string) Route
 		OnLink: r.Flags&int(netlink.FLAG_ONLINK) != 0, AdvMSS: r.AdvMSS, MTU: r.MTU,
 	}
 	out.Gw = addrOf(r.Gw)
+	switch {
+	case r.Via != nil:
+		out.Foreign = "via " + r.Via.String()
+	case r.Encap != nil:
+		out.Foreign = "encap " + r.Encap.String()
+	}
 	for _, h := range r.MultiPath {
-		out.NextHops = append(out.NextHops, Hop{Gw: addrOf(h.Gw), Dev: k.devName(h.LinkIndex, names)})
+		out.NextHops = append(out.NextHops, Hop{Gw: addrOf(h.Gw), Dev: k.devName(h.LinkIndex, names), Weight: h.Hops + 1})
+		switch {
+		case h.Via != nil:
+			out.Foreign = "nexthop via " + h.Via.String()
+		case h.Encap != nil:
+			out.Foreign = "nexthop encap " + h.Encap.String()
+		}
 	}
 	return out
 }
 
 func (k *Kernel) toNL(r Route) (*netlink.Route, error) {
+	if r.Foreign != "" {
+		return nil, fmt.Errorf("route %s: cannot be rebuilt (%s)", r, r.Foreign)
+	}
 	nr := &netlink.Route{
 		Table: r.Table, Dst: ipNet(r.Dst), Protocol: netlink.RouteProtocol(r.Protocol),
 		Priority: r.Metric, Scope: netlink.Scope(r.Scope), Type: r.Type, AdvMSS: r.AdvMSS, MTU: r.MTU,
@@ -262,7 +277,7 @@ func (k *Kernel) toNL(r Route) (*netlink.Route, error) {
 		nr.Flags |= int(netlink.FLAG_ONLINK)
 	}
 	for _, h := range r.NextHops {
-		nh := &netlink.NexthopInfo{}
+		nh := &netlink.NexthopInfo{Hops: max(h.Weight, 1) - 1}
 		if h.Gw.IsValid() {
 			nh.Gw = net.IP(h.Gw.AsSlice())
 		}

@@ -115,12 +115,18 @@ type Route struct {
 	AdvMSS   int   // RTAX_ADVMSS; 0 unset
 	MTU      int   // RTAX_MTU; 0 unset
 	NextHops []Hop // multipath; empty for a single next hop
+	// Foreign: what this model cannot carry over to a copy (a gateway of
+	// the other family, RTA_VIA, as FRR's BGP unnumbered adds; a
+	// lightweight tunnel encapsulation); "" when the route is plain. Such
+	// a route is listed, never rebuilt: a copy would send elsewhere.
+	Foreign string
 }
 
 // Hop is one next hop of a multipath route.
 type Hop struct {
-	Gw  netip.Addr
-	Dev string
+	Gw     netip.Addr
+	Dev    string
+	Weight int // 1-256; 0 = 1
 }
 
 // RouteTypeUnicast is rtm_type RTN_UNICAST.
@@ -141,9 +147,15 @@ func (r Route) Key() string {
 		hops := make([]string, len(r.NextHops))
 		for i, h := range r.NextHops {
 			hops[i] = h.Gw.String() + "@" + h.Dev
+			if h.Weight > 1 {
+				hops[i] += fmt.Sprintf("*%d", h.Weight)
+			}
 		}
 		sort.Strings(hops)
 		fmt.Fprintf(&b, " nexthops %s", strings.Join(hops, ","))
+	}
+	if r.Foreign != "" {
+		fmt.Fprintf(&b, " (%s)", r.Foreign)
 	}
 	if r.Type != 0 && r.Type != RouteTypeUnicast {
 		fmt.Fprintf(&b, " type %d", r.Type)
@@ -231,6 +243,10 @@ type Netlink interface {
 
 // RouteTypeLocal is rtm_type RTN_LOCAL.
 const RouteTypeLocal = 2
+
+// RouteTypeThrow is rtm_type RTN_THROW: the lookup leaves the table and
+// goes on with the next rule.
+const RouteTypeThrow = 9
 
 // RouteTypeName names an rtm_type as ip-route does.
 func RouteTypeName(t int) string {
