@@ -37,7 +37,11 @@ func modeItems(p Plan, st *State, ob observed) []Item {
 		}
 		for _, r := range p.Tun.Rules {
 			ok := slices.Contains(m.rules, r)
-			out = append(out, Item{Kind: "rule", Name: r.String(), Desired: "present", Actual: presence(ok), OK: ok})
+			act := presence(ok)
+			if q, shadowed := shadowingRule(m.rules, r); ok && shadowed {
+				act, ok = "present, but "+q.String()+" (not lvsnode's) takes precedence: VIP replies miss the advmss", false
+			}
+			out = append(out, Item{Kind: "rule", Name: r.String(), Desired: "present, the first from the VIP", Actual: act, OK: ok})
 		}
 		for _, want := range m.mirror {
 			have, ok := findRoute(m.mss, want)
@@ -115,6 +119,20 @@ func findFou(fs []tunnel.Fou, port int) (tunnel.Fou, bool) {
 
 func (p Plan) wantsDevice(name string) bool {
 	return p.Tun != nil && slices.ContainsFunc(p.Tun.Devices, func(d TunDevice) bool { return d.Name == name })
+}
+
+// shadowingRule is a rule of someone else's that the kernel consults before
+// lvsnode's MSS rule r for every packet from r's VIP (`ip rule add from
+// VIP lookup main pref 100`): a source selector covering the VIP, a lower
+// preference, another table. lvsnode leaves it alone and reports it.
+func shadowingRule(rules []tunnel.Rule, r tunnel.Rule) (tunnel.Rule, bool) {
+	for _, q := range rules {
+		if !ownedRule(q) && q.Table != MSSTable && q.Priority < r.Priority &&
+			q.Src.IsValid() && q.Src.Bits() > 0 && q.Src.Contains(r.Src.Addr()) {
+			return q, true
+		}
+	}
+	return tunnel.Rule{}, false
 }
 
 // staleRules are lvsnode's MSS rules (found by their mark) p does not want.

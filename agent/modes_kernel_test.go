@@ -200,3 +200,32 @@ func TestKernelTunRPFilterRuleAndAdvmssRoutes(t *testing.T) {
 		t.Fatal("tun9 left up")
 	}
 }
+
+// A foreign rule consulted before lvsnode's MSS rule for the VIP's packets
+// (`ip rule add from VIP lookup main pref 100`) defeats the advmss: it is
+// reported, and left alone.
+func TestKernelTunReportsARuleShadowingTheMSSRule(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	vethHost(t)
+	ipOut(t, "link", "add", "tun9", "type", "veth", "peer", "name", "tun9p")
+	a := kernelModeAgent(t)
+	o := modeOpts(t, "mode", "tun", "vip", "10.0.0.100")
+	p := standIn(NewPlan(o), "tun9")
+	if _, _, err := a.Apply(p, o); err != nil {
+		t.Fatal(err)
+	}
+	ipOut(t, "rule", "add", "from", "10.0.0.100", "lookup", "main", "pref", "100")
+	rep, err := a.Check(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || !strings.Contains(strings.Join(rep.Problems(), ";"), "pref 100 from 10.0.0.100/32 lookup 254") {
+		t.Fatalf("the shadowing rule is not reported: %v", rep.Problems())
+	}
+	t.Logf("%v", rep.Problems())
+	if !strings.Contains(ipOut(t, "rule", "show"), "100:\tfrom 10.0.0.100 lookup main") {
+		t.Fatal("the foreign rule was touched")
+	}
+}
