@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -205,6 +206,11 @@ func (a *Agent) applyModes(st *State, p Plan, ob observed) ([]string, error) {
 				if !q.GUE {
 					return ch, fmt.Errorf("%s: the port is open as a non-GUE FOU port, not lvsnode's: left alone; free it or choose another --tun-port", f)
 				}
+				if tunWasInUse(st, m) && (st.Tun == nil || !slices.Contains(st.Tun.Fous, f)) {
+					st.Tun = cmp.Or(st.Tun, &TunState{})
+					st.Tun.Fous = append(st.Tun.Fous, f)
+					ch = append(ch, "re-adopted "+f.String()+" (lvsnode's MSS rules show TUN was in use; no state record)")
+				}
 				continue
 			}
 			if st.Tun == nil {
@@ -223,6 +229,11 @@ func (a *Agent) applyModes(st *State, p Plan, ob observed) ([]string, error) {
 		}
 		for _, d := range p.Tun.Devices {
 			if l, ok := m.links[d.Name]; ok && l.Up {
+				if tunWasInUse(st, m) && (st.Tun == nil || !slices.Contains(st.Tun.Raised, d.Name)) {
+					st.Tun = cmp.Or(st.Tun, &TunState{})
+					st.Tun.Raised = append(st.Tun.Raised, d.Name)
+					ch = append(ch, "re-adopted link "+d.Name+" up (lvsnode's MSS rules show TUN was in use; no state record)")
+				}
 				continue
 			}
 			if st.Tun == nil {
@@ -260,6 +271,14 @@ func (a *Agent) applyModes(st *State, p Plan, ob observed) ([]string, error) {
 		}
 	}
 	return ch, nil
+}
+
+// tunWasInUse tells, for a state file that was lost (st.fresh), whether
+// lvsnode's MSS rules show that its TUN mode was in use: then the planned
+// tunnel devices that are up and FOU ports that are open are most likely
+// what it opened, and are recorded as such, so teardown closes them.
+func tunWasInUse(st *State, m modesObserved) bool {
+	return st.fresh && slices.ContainsFunc(m.rules, ownedRule)
 }
 
 // dropTun removes the FOU ports and lowers the devices lvsnode opened and

@@ -8,6 +8,7 @@ package agent
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -227,5 +228,35 @@ func TestKernelTunReportsARuleShadowingTheMSSRule(t *testing.T) {
 	t.Logf("%v", rep.Problems())
 	if !strings.Contains(ipOut(t, "rule", "show"), "100:\tfrom 10.0.0.100 lookup main") {
 		t.Fatal("the foreign rule was touched")
+	}
+}
+
+// After a lost state file, lvsnode's MSS rules show TUN was in use: the
+// next apply records the planned devices that are up as its own, so a
+// teardown lowers them (it left tunl0 up).
+func TestKernelTunLostStateReadoptsTheRaisedDevice(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	vethHost(t)
+	ipOut(t, "link", "add", "tun9", "type", "veth", "peer", "name", "tun9p")
+	a := kernelModeAgent(t)
+	o := modeOpts(t, "mode", "tun", "vip", "10.0.0.100")
+	p := standIn(NewPlan(o), "tun9")
+	if _, _, err := a.Apply(p, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(a.StateFile); err != nil {
+		t.Fatal(err)
+	}
+	_, ch, err := a.Apply(p, o)
+	if err != nil || !slices.Contains(ch, "re-adopted link tun9 up (lvsnode's MSS rules show TUN was in use; no state record)") {
+		t.Fatalf("apply after the loss: %v %q", err, ch)
+	}
+	if _, _, err := a.Teardown(nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(ipOut(t, "link", "show", "tun9"), ",UP") {
+		t.Fatal("tun9 left up")
 	}
 }
