@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+
+	"github.com/lvsnode/lvsnode/internal/rtnl"
 )
 
 // Fake is an in-memory Netlink for tests. It models the kernel behaviours
@@ -167,7 +169,7 @@ func (f *Fake) Rules(family int) ([]Rule, error) {
 	defer f.mu.Unlock()
 	var out []Rule
 	for _, r := range f.rules {
-		if familyOfPrefix(r.Src) == family {
+		if rtnl.Family(r.Src.Addr()) == family {
 			out = append(out, r)
 		}
 	}

@@ -19,12 +19,14 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+
+	"github.com/lvsnode/lvsnode/internal/rtnl"
 )
 
 // Sentinel errors; implementations wrap them, callers use errors.Is.
 var (
 	// ErrNoLink: the named device does not exist.
-	ErrNoLink = errors.New("no such device")
+	ErrNoLink = rtnl.ErrNoLink
 	// ErrExist: the device, port, rule or route is already there.
 	ErrExist = errors.New("already exists")
 	// ErrNotFound: nothing to delete.
@@ -258,9 +260,4 @@ func RouteTypeName(t int) string {
 }
 
 // Family returns 4 or 6 for a.
-func Family(a netip.Addr) int {
-	if a.Is4() {
-		return 4
-	}
-	return 6
-}
+func Family(a netip.Addr) int { return rtnl.Family(a) }
