@@ -73,7 +73,14 @@ var ErrNoState = errors.New("no state file: lvsnode has not applied anything her
 // LoadState reads the state file at path.
 // A path that is not a regular file (a FIFO, a device, a directory) is
 // refused at once rather than read: reading a FIFO would block forever.
+// So is a symbolic link: the state is saved by renaming a new file over
+// the path, which would replace the link with a regular file and leave
+// its target stale.
 func LoadState(path string) (*State, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		target, _ := filepath.EvalSymlinks(path)
+		return nil, fmt.Errorf("state file %s is a symbolic link (to %q): lvsnode replaces its state file atomically, which would replace the link; give the real path (--state-file %s)", path, target, target)
+	}
 	data, err := readRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoState)
