@@ -18,10 +18,7 @@ func TestKernelMirrorThrowsViaRoutesAndKeepsWeights(t *testing.T) {
 	}
 	vethHost(t)
 	ipOut(t, "link", "add", "tun9", "type", "veth", "peer", "name", "tun9p")
-	ipOut(t, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
-	ipOut(t, "link", "set", "eth1", "up")
-	ipOut(t, "link", "set", "eth1p", "up")
-	ipOut(t, "addr", "add", "10.0.1.11/24", "dev", "eth1")
+	secondNIC(t, "10.0.1.11/24")
 	ipOut(t, "route", "add", "10.71.0.0/16", "via", "inet6", "fd00::1", "dev", "eth0")
 	ipOut(t, "route", "add", "10.72.0.0/16", "nexthop", "via", "10.0.0.1", "dev", "eth0", "weight", "3", "nexthop", "via", "10.0.1.1", "dev", "eth1", "weight", "1")
 	a := kernelModeAgent(t)

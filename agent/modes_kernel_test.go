@@ -64,6 +64,22 @@ func TestKernelNATReplacesDefaultRouteAndTeardownRestoresIt(t *testing.T) {
 	if _, ch, err := a.Apply(NewPlan(o), o); err != nil || len(ch) != 0 {
 		t.Fatalf("second apply: %v %q", err, ch)
 	}
+	teardownRestoresVethDefaults(t, a)
+}
+
+// secondNIC adds eth1 (a veth, peer eth1p), both up, with addr.
+func secondNIC(t *testing.T, addr ...string) {
+	t.Helper()
+	ipOut(t, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
+	ipOut(t, "link", "set", "eth1p", "up")
+	ipOut(t, "link", "set", "eth1", "up")
+	ipOut(t, append([]string{"addr", "add", addr[0], "dev", "eth1"}, addr[1:]...)...)
+}
+
+// teardownRestoresVethDefaults tears down and checks that vethHost's own
+// default routes are back.
+func teardownRestoresVethDefaults(t *testing.T, a *Agent) {
+	t.Helper()
 	if _, _, err := a.Teardown(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +89,21 @@ func TestKernelNATReplacesDefaultRouteAndTeardownRestoresIt(t *testing.T) {
 	if r := ipOut(t, "-6", "route", "show", "default"); !strings.HasPrefix(r, "default via fd00::1 dev eth0 metric 1 ") {
 		t.Fatalf("IPv6 default after teardown:\n%s", r)
 	}
+}
+
+// tunStandInHost is vethHost with TUN applied for 10.0.0.100, a veth tun9
+// standing in for tunl0.
+func tunStandInHost(t *testing.T) (*Agent, Options, Plan) {
+	t.Helper()
+	vethHost(t)
+	ipOut(t, "link", "add", "tun9", "type", "veth", "peer", "name", "tun9p")
+	a := kernelModeAgent(t)
+	o := modeOpts(t, "mode", "tun", "vip", "10.0.0.100")
+	p := standIn(NewPlan(o), "tun9")
+	if _, _, err := a.Apply(p, o); err != nil {
+		t.Fatal(err)
+	}
+	return a, o, p
 }
 
 func TestKernelNATRefusesAGatewayBehindARouter(t *testing.T) {
@@ -209,14 +240,7 @@ func TestKernelTunReportsARuleShadowingTheMSSRule(t *testing.T) {
 	if !netnstest.Enter(t) {
 		return
 	}
-	vethHost(t)
-	ipOut(t, "link", "add", "tun9", "type", "veth", "peer", "name", "tun9p")
-	a := kernelModeAgent(t)
-	o := modeOpts(t, "mode", "tun", "vip", "10.0.0.100")
-	p := standIn(NewPlan(o), "tun9")
-	if _, _, err := a.Apply(p, o); err != nil {
-		t.Fatal(err)
-	}
+	a, _, p := tunStandInHost(t)
 	ipOut(t, "rule", "add", "from", "10.0.0.100", "lookup", "main", "pref", "100")
 	rep, err := a.Check(p)
 	if err != nil {
@@ -238,14 +262,7 @@ func TestKernelTunLostStateReadoptsTheRaisedDevice(t *testing.T) {
 	if !netnstest.Enter(t) {
 		return
 	}
-	vethHost(t)
-	ipOut(t, "link", "add", "tun9", "type", "veth", "peer", "name", "tun9p")
-	a := kernelModeAgent(t)
-	o := modeOpts(t, "mode", "tun", "vip", "10.0.0.100")
-	p := standIn(NewPlan(o), "tun9")
-	if _, _, err := a.Apply(p, o); err != nil {
-		t.Fatal(err)
-	}
+	a, o, p := tunStandInHost(t)
 	if err := os.Remove(a.StateFile); err != nil {
 		t.Fatal(err)
 	}

@@ -38,15 +38,7 @@ func TestKernelNATGatewayChangeKeepsADefaultRoute(t *testing.T) {
 	if r := ipOut(t, "-6", "route", "show", "default"); !strings.HasPrefix(r, "default via fd00::2 dev eth0 proto 76 metric 1 ") || strings.Count(r, "default") != 1 {
 		t.Fatalf("IPv6 default routes:\n%s", r)
 	}
-	if _, _, err := a.Teardown(nil); err != nil {
-		t.Fatal(err)
-	}
-	if r := ipOut(t, "-4", "route", "show", "default"); strings.TrimSpace(r) != "default via 10.0.0.1 dev eth0" {
-		t.Fatalf("IPv4 default after teardown:\n%s", r)
-	}
-	if r := ipOut(t, "-6", "route", "show", "default"); !strings.HasPrefix(r, "default via fd00::1 dev eth0 metric 1 ") {
-		t.Fatalf("IPv6 default after teardown:\n%s", r)
-	}
+	teardownRestoresVethDefaults(t, a)
 }
 
 // A gateway the kernel would refuse (a broadcast address), or one whose
@@ -58,10 +50,7 @@ func TestKernelNATRefusesABadGatewayWithNothingChanged(t *testing.T) {
 		return
 	}
 	vethHost(t)
-	ipOut(t, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
-	ipOut(t, "link", "set", "eth1p", "up")
-	ipOut(t, "link", "set", "eth1", "up")
-	ipOut(t, "addr", "add", "fd01::11/64", "dev", "eth1", "nodad")
+	secondNIC(t, "fd01::11/64", "nodad")
 	a := kernelModeAgent(t)
 	for _, earlier := range []bool{false, true} {
 		if earlier {

@@ -236,16 +236,22 @@ func (f *Fake) AddRoute(r Route) error {
 	if err := f.fail("AddRoute"); err != nil {
 		return err
 	}
-	if r.Dev != "" {
-		if _, ok := f.links[r.Dev]; !ok {
-			return fmt.Errorf("%s: %w", r.Dev, ErrNoLink)
-		}
+	if err := f.checkDev(r.Dev); err != nil {
+		return err
 	}
 	if slices.ContainsFunc(f.routes, func(q Route) bool { return sameSlot(q, r) }) {
 		return fmt.Errorf("route %s: %w", r, ErrExist)
 	}
 	f.routes = append(f.routes, r)
 	f.Log = append(f.Log, "add route "+r.String())
+	return nil
+}
+
+// checkDev refuses a route through a device that does not exist.
+func (f *Fake) checkDev(dev string) error {
+	if _, ok := f.links[dev]; dev != "" && !ok {
+		return fmt.Errorf("%s: %w", dev, ErrNoLink)
+	}
 	return nil
 }
 
@@ -257,10 +263,8 @@ func (f *Fake) ReplaceRoute(r Route) error {
 	if err := f.fail("ReplaceRoute"); err != nil {
 		return err
 	}
-	if r.Dev != "" {
-		if _, ok := f.links[r.Dev]; !ok {
-			return fmt.Errorf("%s: %w", r.Dev, ErrNoLink)
-		}
+	if err := f.checkDev(r.Dev); err != nil {
+		return err
 	}
 	f.Log = append(f.Log, "replace route "+r.String())
 	if i := slices.IndexFunc(f.routes, func(q Route) bool { return sameSlot(q, r) }); i >= 0 {
