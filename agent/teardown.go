@@ -136,6 +136,9 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		if err != nil {
 			return done, notes, err
 		}
+		if noState {
+			notes = append(notes, a.tunLeftovers(ch)...)
+		}
 	}
 	keys := make([]string, 0, len(st.Sysctls))
 	for k := range st.Sysctls {

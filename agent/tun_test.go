@@ -452,25 +452,28 @@ func TestPreflightLeavesTunnelDevicesToApply(t *testing.T) {
 // A teardown with no state file after TUN was in use names what the mode
 // may have opened (no mark on it), instead of only the ARP sysctls.
 func TestTunTeardownWithoutStateNamesWhatItLeaves(t *testing.T) {
-	h := newModeHost(t)
-	h.apply(t, modeOpts(t, "mode", "tun", "vip", "10.0.0.100", "tun-type", "gue", "tun-port", "6080"))
-	if err := os.Remove(h.a.StateFile); err != nil {
-		t.Fatal(err)
-	}
-	// Only the rules are left to say TUN was in use: the VIP went by hand.
-	if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
-		t.Fatal(err)
-	}
-	rs, _ := h.nl.Routes("lo")
-	for _, r := range rs {
-		h.nl.DelRoute(r)
-	}
-	_, notes, err := h.a.Teardown(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := strings.Join(notes, "\n")
-	if !strings.Contains(all, "tunl0 up") || !strings.Contains(all, "fou port 6080 gue ipv4") || !strings.Contains(all, "rp_filter") {
-		t.Fatalf("notes %q do not name tunl0, the FOU port and rp_filter", notes)
+	for _, vipGone := range []bool{false, true} {
+		h := newModeHost(t)
+		h.apply(t, modeOpts(t, "mode", "tun", "vip", "10.0.0.100", "tun-type", "gue", "tun-port", "6080"))
+		if err := os.Remove(h.a.StateFile); err != nil {
+			t.Fatal(err)
+		}
+		if vipGone { // only the rules are left to say TUN was in use
+			if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
+				t.Fatal(err)
+			}
+			rs, _ := h.nl.Routes("lo")
+			for _, r := range rs {
+				h.nl.DelRoute(r)
+			}
+		}
+		_, notes, err := h.a.Teardown(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(notes, "\n")
+		if !strings.Contains(all, "tunl0 up") || !strings.Contains(all, "fou port 6080 gue ipv4") || !strings.Contains(all, "rp_filter") {
+			t.Fatalf("VIP gone %v: notes %q do not name tunl0, the FOU port and rp_filter", vipGone, notes)
+		}
 	}
 }
