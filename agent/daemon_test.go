@@ -249,6 +249,7 @@ func TestDaemonResubscribesAtOnceAfterABreak(t *testing.T) {
 	stop := runDaemon(t, d)
 	defer stop()
 	waitFor(t, "ready", func() bool { ok, _ := d.Ready(); return ok })
+	time.Sleep(50 * time.Millisecond) // the events of its own changes handled
 	if n := tun.RuleWatchers(); n != 0 {
 		t.Fatalf("a DR daemon watches rules (%d)", n)
 	}
