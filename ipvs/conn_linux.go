@@ -14,16 +14,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// conn is a client's one generic-netlink socket: requests go out through
-// netlink.Conn (SendMessages: a whole batch per sendmsg), answers come in
-// through its SyscallConn into one reused buffer, under a read deadline,
-// and are matched to requests by sequence number, so a stale answer (to a
-// request given up on earlier) is skipped, never taken for a new one.
+// conn is a client's one generic-netlink socket, opened and set up by
+// netlink.Conn: requests go out through its SyscallConn (a whole batch per
+// sendmsg, from one reused buffer), answers come in through it into one
+// reused buffer, under a read deadline, and are matched to requests by
+// sequence number, so a stale answer (to a request given up on earlier) is
+// skipped, never taken for a new one. Both directions use raw system
+// calls: see send.
 type conn struct {
 	nl      *netlink.Conn
 	raw     syscall.RawConn
 	family  uint16
 	timeout time.Duration // bound on each read
+	seq     uint32        // sequence number of the last request sent
+	pid     uint32        // the socket's port ID, in requests as libnl puts it
+	wbuf    []byte        // requests being sent, reused
 	buf     []byte
 	msgs    []netlink.Message
 }
@@ -71,7 +76,16 @@ func newConn(nl *netlink.Conn, family uint16) (*conn, error) {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, recvBuf)
 		}
 	})
-	return &conn{nl: nl, raw: raw, family: family, timeout: readTimeout, buf: make([]byte, 64<<10)}, nil
+	c := &conn{nl: nl, raw: raw, family: family, timeout: readTimeout, buf: make([]byte, 64<<10)}
+	c.seq = uint32(time.Now().UnixNano()) // as libnl: unlikely to match a stale answer
+	_ = raw.Control(func(fd uintptr) {
+		if sa, err := unix.Getsockname(int(fd)); err == nil {
+			if nl, ok := sa.(*unix.SockaddrNetlink); ok {
+				c.pid = nl.Pid
+			}
+		}
+	})
+	return c, nil
 }
 
 func (c *conn) close() error { return c.nl.Close() }
@@ -89,8 +103,62 @@ func (c *conn) request(cmd uint8, flags netlink.HeaderFlags, attrs []byte) netli
 // send sends msgs in one sendmsg and returns them with their sequence
 // numbers. Nothing was sent when it fails: a netlink sendmsg is handled
 // whole or not at all.
+//
+// The client writes its requests itself rather than through
+// netlink.Conn.SendMessages (which allocates and marshals per message,
+// and enters the system call through Go's scheduler): a netlink request
+// to the kernel never blocks, and is handled (a dump's first part filled)
+// while the caller is in sendmsg, which under emulation takes long enough
+// that the scheduler's monitor takes the processor away from the thread in
+// a scheduled system call and has to give it back after; a raw system call
+// keeps it. Only when the socket cannot take the request now (EAGAIN, a
+// full socket pair in tests) does it wait in Go's poller.
 func (c *conn) send(msgs []netlink.Message) ([]netlink.Message, error) {
-	return c.nl.SendMessages(msgs)
+	b := c.wbuf[:0]
+	for i := range msgs {
+		c.seq++
+		h := &msgs[i].Header
+		h.Length, h.Sequence, h.PID = uint32(16+len(msgs[i].Data)), c.seq, c.pid
+		b = binary.NativeEndian.AppendUint32(b, h.Length)
+		b = binary.NativeEndian.AppendUint16(b, uint16(h.Type))
+		b = binary.NativeEndian.AppendUint16(b, uint16(h.Flags))
+		b = binary.NativeEndian.AppendUint32(b, h.Sequence)
+		b = binary.NativeEndian.AppendUint32(b, h.PID)
+		b = append(b, msgs[i].Data...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+	}
+	c.wbuf = b
+	var serr error
+	err := c.raw.Control(func(fd uintptr) { serr = sendto(fd, b) })
+	if err == nil && serr == unix.EAGAIN {
+		err = c.raw.Write(func(fd uintptr) bool {
+			serr = sendto(fd, b)
+			return serr != unix.EAGAIN
+		})
+	}
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	return msgs, nil
+}
+
+// sendto is one non-blocking sendto of a whole datagram to the kernel.
+func sendto(fd uintptr, b []byte) error {
+	for {
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case 0:
+			return nil
+		}
+		return e
+	}
 }
 
 // recv reads one datagram and splits it into messages, valid until the
@@ -139,7 +207,7 @@ func (c *conn) recvNow() (n int, err error) {
 // (MSG_TRUNC), which may exceed len(buf).
 func recvfrom(fd uintptr, buf []byte) (int, error) {
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
 			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case unix.EINTR:
