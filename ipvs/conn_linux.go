@@ -31,6 +31,13 @@ type conn struct {
 	wbuf    []byte        // requests being sent, reused
 	buf     []byte
 	msgs    []netlink.Message
+
+	// The functions given to raw (made once: a closure made per call
+	// would be allocated per call), and their results.
+	sendNow, recvNow   func(fd uintptr)
+	sendWait, recvWait func(fd uintptr) bool
+	n                  int
+	err                error
 }
 
 const (
@@ -77,6 +84,16 @@ func newConn(nl *netlink.Conn, family uint16) (*conn, error) {
 		}
 	})
 	c := &conn{nl: nl, raw: raw, family: family, timeout: readTimeout, buf: make([]byte, 64<<10)}
+	c.sendNow = func(fd uintptr) { c.err = sendto(fd, c.wbuf) }
+	c.sendWait = func(fd uintptr) bool {
+		c.err = sendto(fd, c.wbuf)
+		return c.err != unix.EAGAIN // EAGAIN: wait until writable
+	}
+	c.recvNow = func(fd uintptr) { c.n, c.err = recvfrom(fd, c.buf) }
+	c.recvWait = func(fd uintptr) bool {
+		c.n, c.err = recvfrom(fd, c.buf)
+		return c.err != unix.EAGAIN // EAGAIN: wait until readable (or the deadline)
+	}
 	c.seq = uint32(time.Now().UnixNano()) // as libnl: unlikely to match a stale answer
 	_ = raw.Control(func(fd uintptr) {
 		if sa, err := unix.Getsockname(int(fd)); err == nil {
@@ -130,16 +147,12 @@ func (c *conn) send(msgs []netlink.Message) ([]netlink.Message, error) {
 		}
 	}
 	c.wbuf = b
-	var serr error
-	err := c.raw.Control(func(fd uintptr) { serr = sendto(fd, b) })
-	if err == nil && serr == unix.EAGAIN {
-		err = c.raw.Write(func(fd uintptr) bool {
-			serr = sendto(fd, b)
-			return serr != unix.EAGAIN
-		})
+	err := c.raw.Control(c.sendNow)
+	if err == nil && c.err == unix.EAGAIN {
+		err = c.raw.Write(c.sendWait)
 	}
 	if err == nil {
-		err = serr
+		err = c.err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("send: %w", err)
@@ -170,37 +183,24 @@ func sendto(fd uintptr, b []byte) error {
 // Setting a deadline wakes the poller thread: on every read, that doubled
 // the cost of reading a large table.
 func (c *conn) recv() ([]netlink.Message, error) {
-	n, err := c.recvNow()
-	if err == unix.EAGAIN {
+	err := c.raw.Control(c.recvNow)
+	if err == nil && c.err == unix.EAGAIN {
 		if err := c.nl.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
 			return nil, err
 		}
-		var rerr error
-		err = c.raw.Read(func(fd uintptr) bool {
-			n, rerr = recvfrom(fd, c.buf)
-			return rerr != unix.EAGAIN // EAGAIN: wait until readable (or the deadline)
-		})
-		if err == nil {
-			err = rerr
-		}
+		err = c.raw.Read(c.recvWait)
+	}
+	if err == nil {
+		err = c.err
 	}
 	if err != nil {
 		return nil, err
 	}
-	if n > len(c.buf) {
-		return nil, fmt.Errorf("netlink answer of %d bytes does not fit the %d-byte buffer", n, len(c.buf))
+	if c.n > len(c.buf) {
+		return nil, fmt.Errorf("netlink answer of %d bytes does not fit the %d-byte buffer", c.n, len(c.buf))
 	}
-	c.msgs, err = parseMessages(c.msgs[:0], c.buf[:n])
+	c.msgs, err = parseMessages(c.msgs[:0], c.buf[:c.n])
 	return c.msgs, err
-}
-
-// recvNow reads a datagram that is already there (EAGAIN if none).
-func (c *conn) recvNow() (n int, err error) {
-	cerr := c.raw.Control(func(fd uintptr) { n, err = recvfrom(fd, c.buf) })
-	if cerr != nil {
-		return 0, cerr
-	}
-	return n, err
 }
 
 // recvfrom is one non-blocking recvfrom; n is the datagram's full length
