@@ -91,8 +91,8 @@ func Plan(cur, want Table, opt PlanOptions) []Change {
 		i, ok := curIdx[w.Service.ServiceKey]
 		if !ok {
 			upserts = append(upserts, Change{Op: CreateService, Service: w.Service, Reason: "missing", Line: w.Line})
-			for _, d := range w.Dests {
-				upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.DestLines[d.DestKey]})
+			for j, d := range w.Dests {
+				upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.destLine(j)})
 			}
 			continue
 		}
@@ -125,13 +125,13 @@ func planDests(c, w Entry, opt PlanOptions) (upserts, removals []Change) {
 			}
 		}
 	}
-	for _, d := range w.Dests {
+	for j, d := range w.Dests {
 		cd, ok := curD[d.DestKey]
 		switch {
 		case !ok:
-			upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.DestLines[d.DestKey]})
+			upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.destLine(j)})
 		case !sameDest(cd, d):
-			upserts = append(upserts, Change{Op: UpdateDest, Service: w.Service, Dest: d, Reason: destDelta(cd, d), Line: w.DestLines[d.DestKey]})
+			upserts = append(upserts, Change{Op: UpdateDest, Service: w.Service, Dest: d, Reason: destDelta(cd, d), Line: w.destLine(j)})
 		}
 	}
 	return upserts, removals
