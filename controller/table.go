@@ -25,11 +25,20 @@ type Table struct {
 type Entry struct {
 	Service ipvs.Service
 	Dests   []ipvs.Destination
-	// Line is the restore input line of the service's -A, and DestLines
-	// that of each real server's -a (ParseRules); 0 or missing for a
-	// table read from the kernel. Errors name them.
+	// Line is the restore input line of the service's -A, and DestLines[i]
+	// that of Dests[i]'s -a (ParseRules); 0 and nil for a table read from
+	// the kernel. Errors name them. (A slice beside Dests, not a map: a
+	// map per service made parsing a large input markedly slower.)
 	Line      int
-	DestLines map[ipvs.DestKey]int
+	DestLines []int
+}
+
+// destLine is the input line of Dests[i], 0 if not known.
+func (e Entry) destLine(i int) int {
+	if i < len(e.DestLines) {
+		return e.DestLines[i]
+	}
+	return 0
 }
 
 // Size returns the number of services and of real servers.
@@ -63,7 +72,22 @@ func ReadTable(c ipvs.Client) (Table, error) {
 func (t Table) Sort() {
 	slices.SortStableFunc(t.Services, func(a, b Entry) int { return cmpService(a.Service.ServiceKey, b.Service.ServiceKey) })
 	for _, e := range t.Services {
-		slices.SortStableFunc(e.Dests, func(a, b ipvs.Destination) int { return cmpDest(a.DestKey, b.DestKey) })
+		if len(e.DestLines) != len(e.Dests) {
+			slices.SortStableFunc(e.Dests, func(a, b ipvs.Destination) int { return cmpDest(a.DestKey, b.DestKey) })
+			continue
+		}
+		type lined struct {
+			d    ipvs.Destination
+			line int
+		}
+		l := make([]lined, len(e.Dests))
+		for i, d := range e.Dests {
+			l[i] = lined{d, e.DestLines[i]}
+		}
+		slices.SortStableFunc(l, func(a, b lined) int { return cmpDest(a.d.DestKey, b.d.DestKey) })
+		for i, x := range l {
+			e.Dests[i], e.DestLines[i] = x.d, x.line
+		}
 	}
 }
 

@@ -14,18 +14,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// conn is a client's one generic-netlink socket: requests go out through
-// netlink.Conn (SendMessages: a whole batch per sendmsg), answers come in
-// through its SyscallConn into one reused buffer, under a read deadline,
-// and are matched to requests by sequence number, so a stale answer (to a
-// request given up on earlier) is skipped, never taken for a new one.
+// conn is a client's one generic-netlink socket, opened and set up by
+// netlink.Conn: requests go out through its SyscallConn (a whole batch per
+// sendmsg, from one reused buffer), answers come in through it into one
+// reused buffer, under a read deadline, and are matched to requests by
+// sequence number, so a stale answer (to a request given up on earlier) is
+// skipped, never taken for a new one. Both directions use raw system
+// calls: see send.
 type conn struct {
 	nl      *netlink.Conn
 	raw     syscall.RawConn
 	family  uint16
 	timeout time.Duration // bound on each read
+	seq     uint32        // sequence number of the last request sent
+	pid     uint32        // the socket's port ID, in requests as libnl puts it
+	wbuf    []byte        // requests being sent, reused
 	buf     []byte
 	msgs    []netlink.Message
+
+	// The functions given to raw (made once: a closure made per call
+	// would be allocated per call), and their results.
+	sendNow, recvNow   func(fd uintptr)
+	sendWait, recvWait func(fd uintptr) bool
+	n                  int
+	err                error
 }
 
 const (
@@ -71,7 +83,26 @@ func newConn(nl *netlink.Conn, family uint16) (*conn, error) {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, recvBuf)
 		}
 	})
-	return &conn{nl: nl, raw: raw, family: family, timeout: readTimeout, buf: make([]byte, 64<<10)}, nil
+	c := &conn{nl: nl, raw: raw, family: family, timeout: readTimeout, buf: make([]byte, 64<<10)}
+	c.sendNow = func(fd uintptr) { c.err = sendto(fd, c.wbuf) }
+	c.sendWait = func(fd uintptr) bool {
+		c.err = sendto(fd, c.wbuf)
+		return c.err != unix.EAGAIN // EAGAIN: wait until writable
+	}
+	c.recvNow = func(fd uintptr) { c.n, c.err = recvfrom(fd, c.buf) }
+	c.recvWait = func(fd uintptr) bool {
+		c.n, c.err = recvfrom(fd, c.buf)
+		return c.err != unix.EAGAIN // EAGAIN: wait until readable (or the deadline)
+	}
+	c.seq = uint32(time.Now().UnixNano()) // as libnl: unlikely to match a stale answer
+	_ = raw.Control(func(fd uintptr) {
+		if sa, err := unix.Getsockname(int(fd)); err == nil {
+			if nl, ok := sa.(*unix.SockaddrNetlink); ok {
+				c.pid = nl.Pid
+			}
+		}
+	})
+	return c, nil
 }
 
 func (c *conn) close() error { return c.nl.Close() }
@@ -89,8 +120,58 @@ func (c *conn) request(cmd uint8, flags netlink.HeaderFlags, attrs []byte) netli
 // send sends msgs in one sendmsg and returns them with their sequence
 // numbers. Nothing was sent when it fails: a netlink sendmsg is handled
 // whole or not at all.
+//
+// The client writes its requests itself rather than through
+// netlink.Conn.SendMessages (which allocates and marshals per message,
+// and enters the system call through Go's scheduler): a netlink request
+// to the kernel never blocks, and is handled (a dump's first part filled)
+// while the caller is in sendmsg, which under emulation takes long enough
+// that the scheduler's monitor takes the processor away from the thread in
+// a scheduled system call and has to give it back after; a raw system call
+// keeps it. Only when the socket cannot take the request now (EAGAIN, a
+// full socket pair in tests) does it wait in Go's poller.
 func (c *conn) send(msgs []netlink.Message) ([]netlink.Message, error) {
-	return c.nl.SendMessages(msgs)
+	b := c.wbuf[:0]
+	for i := range msgs {
+		c.seq++
+		h := &msgs[i].Header
+		h.Length, h.Sequence, h.PID = uint32(16+len(msgs[i].Data)), c.seq, c.pid
+		b = binary.NativeEndian.AppendUint32(b, h.Length)
+		b = binary.NativeEndian.AppendUint16(b, uint16(h.Type))
+		b = binary.NativeEndian.AppendUint16(b, uint16(h.Flags))
+		b = binary.NativeEndian.AppendUint32(b, h.Sequence)
+		b = binary.NativeEndian.AppendUint32(b, h.PID)
+		b = append(b, msgs[i].Data...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+	}
+	c.wbuf = b
+	err := c.raw.Control(c.sendNow)
+	if err == nil && c.err == unix.EAGAIN {
+		err = c.raw.Write(c.sendWait)
+	}
+	if err == nil {
+		err = c.err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	return msgs, nil
+}
+
+// sendto is one non-blocking sendto of a whole datagram to the kernel.
+func sendto(fd uintptr, b []byte) error {
+	for {
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case 0:
+			return nil
+		}
+		return e
+	}
 }
 
 // recv reads one datagram and splits it into messages, valid until the
@@ -102,44 +183,31 @@ func (c *conn) send(msgs []netlink.Message) ([]netlink.Message, error) {
 // Setting a deadline wakes the poller thread: on every read, that doubled
 // the cost of reading a large table.
 func (c *conn) recv() ([]netlink.Message, error) {
-	n, err := c.recvNow()
-	if err == unix.EAGAIN {
+	err := c.raw.Control(c.recvNow)
+	if err == nil && c.err == unix.EAGAIN {
 		if err := c.nl.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
 			return nil, err
 		}
-		var rerr error
-		err = c.raw.Read(func(fd uintptr) bool {
-			n, rerr = recvfrom(fd, c.buf)
-			return rerr != unix.EAGAIN // EAGAIN: wait until readable (or the deadline)
-		})
-		if err == nil {
-			err = rerr
-		}
+		err = c.raw.Read(c.recvWait)
+	}
+	if err == nil {
+		err = c.err
 	}
 	if err != nil {
 		return nil, err
 	}
-	if n > len(c.buf) {
-		return nil, fmt.Errorf("netlink answer of %d bytes does not fit the %d-byte buffer", n, len(c.buf))
+	if c.n > len(c.buf) {
+		return nil, fmt.Errorf("netlink answer of %d bytes does not fit the %d-byte buffer", c.n, len(c.buf))
 	}
-	c.msgs, err = parseMessages(c.msgs[:0], c.buf[:n])
+	c.msgs, err = parseMessages(c.msgs[:0], c.buf[:c.n])
 	return c.msgs, err
-}
-
-// recvNow reads a datagram that is already there (EAGAIN if none).
-func (c *conn) recvNow() (n int, err error) {
-	cerr := c.raw.Control(func(fd uintptr) { n, err = recvfrom(fd, c.buf) })
-	if cerr != nil {
-		return 0, cerr
-	}
-	return n, err
 }
 
 // recvfrom is one non-blocking recvfrom; n is the datagram's full length
 // (MSG_TRUNC), which may exceed len(buf).
 func recvfrom(fd uintptr, buf []byte) (int, error) {
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
 			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case unix.EINTR:

@@ -16,10 +16,13 @@
 // with no way to batch, reads without deadlines, lacks ZERO and FLUSH, and
 // hides which message of a batch the kernel refused, so it could carry none
 // of Apply's contract; keeping it beside this encoder meant two encoders of
-// one kernel API (a fix had to land twice). Answers are read through the
-// netlink.Conn's SyscallConn (under its read deadline) rather than
-// Conn.Receive, which turns the first refusal of a read into an error
-// without its sequence number.
+// one kernel API (a fix had to land twice). Requests are written and
+// answers read through the netlink.Conn's SyscallConn (reads under its
+// read deadline) rather than Conn.SendMessages and Conn.Receive: Receive
+// turns the first refusal of a read into an error without its sequence
+// number, and both allocate per message and enter each system call
+// through Go's scheduler, which made reading a large table slower than
+// ipvsadm under emulation (conn_linux.go).
 //
 // Errors follow one contract on both implementations and can be checked with
 // errors.Is: ErrNoIPVS, ErrPermission, ErrNotFound, ErrExists, ErrScheduler,

@@ -4,6 +4,7 @@ package ipvs
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mdlayher/netlink"
 )
@@ -17,6 +18,10 @@ import (
 type netlinkClient struct {
 	c    *conn
 	dial func() (*conn, error)
+	// Reused by every dump: the request, and the real servers decoded
+	// before they are copied out at their final size.
+	req   [1]netlink.Message
+	dests []Destination
 }
 
 var _ Client = (*netlinkClient)(nil)
@@ -99,18 +104,23 @@ func (n *netlinkClient) do(cmd uint8, attrs []byte, fn func(attrs []byte) error)
 	}
 }
 
-// dump runs one dump request and calls fn with the attributes of every
-// answer. It always reads to the dump's end (NLMSG_DONE), even after fn
-// failed, so the socket is free for the next request; a read that fails
-// mid-dump drops the socket (see netlinkClient).
-func (n *netlinkClient) dump(cmd uint8, attrs []byte, fn func(attrs []byte) error) error {
+// dump runs one dump request (data: the genetlink header and attributes)
+// and calls fn with the attributes of every answer. It always reads to the
+// dump's end (NLMSG_DONE), even after fn failed, so the socket is free for
+// the next request; a read that fails mid-dump drops the socket (see
+// netlinkClient).
+func (n *netlinkClient) dump(data []byte, fn func(attrs []byte) error) error {
 	c, err := n.conn()
 	if err != nil {
 		return err
 	}
 	// REQUEST|ACK|DUMP, as ipvsadm asks (the kernel sends no ack after
 	// a dump's end; a late one would be skipped as stale).
-	sent, err := c.send([]netlink.Message{c.request(cmd, netlink.Request|netlink.Acknowledge|netlink.Dump, attrs)})
+	n.req[0] = netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(c.family), Flags: netlink.Request | netlink.Acknowledge | netlink.Dump},
+		Data:   data,
+	}
+	sent, err := c.send(n.req[:])
 	if err != nil {
 		return err
 	}
@@ -144,6 +154,13 @@ func (n *netlinkClient) dump(cmd uint8, attrs []byte, fn func(attrs []byte) erro
 			}
 		}
 	}
+}
+
+// dumpRequest is a dump's genetlink header, attributes to be appended; it
+// reuses the previous request's bytes (the message is sent before the
+// next request is built).
+func (n *netlinkClient) dumpRequest(cmd uint8) []byte {
+	return append(n.req[0].Data[:0], cmd, genlVersion, 0, 0)
 }
 
 // Apply implements Client.Apply: BatchSize requests per sendmsg, each
@@ -224,7 +241,7 @@ func (n *netlinkClient) Info() (Info, error) {
 
 func (n *netlinkClient) Services() ([]Service, error) {
 	var out []Service
-	err := n.dump(cmdGetSvc, nil, func(b []byte) error {
+	err := n.dump(n.dumpRequest(cmdGetSvc), func(b []byte) error {
 		s, err := decodeService(b)
 		out = append(out, s)
 		return err
@@ -236,16 +253,21 @@ func (n *netlinkClient) Services() ([]Service, error) {
 }
 
 func (n *netlinkClient) Destinations(k ServiceKey) ([]Destination, error) {
-	var out []Destination
-	err := n.dump(cmdGetDest, encodeDumpDests(k), func(b []byte) error {
-		d, err := decodeDest(b, k.Is6())
-		out = append(out, d)
+	v6 := k.Is6()
+	ds := n.dests[:0]
+	err := n.dump(appendDumpDests(n.dumpRequest(cmdGetDest), k), func(b []byte) error {
+		d, err := decodeDest(b, v6)
+		ds = append(ds, d)
 		return err
 	})
+	n.dests = ds
 	if err != nil {
 		return nil, mapErr("list real servers of "+k.String(), err, onDest)
 	}
-	return out, nil
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	return slices.Clone(ds), nil
 }
 
 func (n *netlinkClient) Timeouts() (Timeouts, error) {
