@@ -22,6 +22,12 @@ type Controller struct {
 	// Interfaces lists the host's interfaces (default: net.Interfaces).
 	Interfaces func() ([]string, error)
 
+	// Lock, when set, takes the table lock and returns its release. Only
+	// drain-node uses it, around each of its changes, so that its wait
+	// does not block other commands; the quick commands run under a lock
+	// their caller took for the whole command.
+	Lock func() (unlock func(), err error)
+
 	Sleep func(time.Duration) // default time.Sleep
 	Now   func() time.Time    // default time.Now
 }
