@@ -397,14 +397,31 @@ func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, er
 		}
 		return 0, nil
 	}
-	r, err := Apply(c.IPVS, plan)
-	if err != nil {
-		c.reportCutShort(r, want, o.PlanOptions)
-		return r.Applied(), err
+	for replans := 0; ; replans++ {
+		r, err := Apply(c.IPVS, plan)
+		applied += r.Applied()
+		if err == nil {
+			break
+		}
+		if replans == restoreReplans || !r.staleRead() {
+			c.reportCutShort(r, want, o.PlanOptions)
+			return applied, err
+		}
+		// The read missed a change another program made (ReadTable):
+		// what was planned from it is moot, not refused.
+		c.say("the table changed after it was read (%v): reading it again and planning the rest", err)
+		if cur, err = ReadTable(c.IPVS); err != nil {
+			return applied, err
+		}
+		plan = Plan(cur, want, o.PlanOptions)
 	}
-	c.say("restore: %d changes applied (%d services, %d real servers in the input)", len(plan), ns, nd)
-	return len(plan), nil
+	c.say("restore: %d changes applied (%d services, %d real servers in the input)", applied, ns, nd)
+	return applied, nil
 }
+
+// restoreReplans bounds how often a restore reads the table again and
+// plans anew after the kernel said its read was stale (Report.staleRead).
+const restoreReplans = 3
 
 // IsInput reports whether err is the user's input (exit status 2).
 func IsInput(err error) bool { return errors.Is(err, ErrInput) }

@@ -2,6 +2,8 @@ package controller
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/lvsnode/lvsnode/ipvs"
@@ -49,12 +51,45 @@ func (t Table) Size() (services, dests int) {
 	return len(t.Services), dests
 }
 
-// ReadTable dumps the kernel table once: one service dump, then one real
+// readAttempts bounds how often ReadTable dumps the table when each dump
+// turned out not to be a snapshot.
+const readAttempts = 5
+
+// ReadTable dumps the kernel table: one service dump, then one real
 // server dump per service. Nothing is re-read while planning.
+//
+// A dump is not a snapshot: the kernel's IPVS dumps walk the table by
+// position between the messages of a dump (and between the per-service
+// real server dumps), and Linux 6.1 never flags them interrupted. While
+// another program changes the table, an entry added before the walk's
+// position shifts the rest, which then come twice; one removed makes the
+// next one skipped. ReadTable detects the first (a key twice, or
+// ipvs.ErrDumpInterrupted) and dumps again, up to readAttempts times, then
+// fails wrapping ipvs.ErrDumpInterrupted. A skipped entry cannot be seen
+// in the answer: restore re-plans when the kernel says a planned
+// addition already exists (see RestoreTable); save and dry-run may miss
+// it (controller/README.md, "Reads are not snapshots").
 func ReadTable(c ipvs.Client) (Table, error) {
+	var err error
+	for range readAttempts {
+		var t Table
+		if t, err = readTableOnce(c); err == nil {
+			return t, nil
+		}
+		if !errors.Is(err, ipvs.ErrDumpInterrupted) {
+			return Table{}, err
+		}
+	}
+	return Table{}, fmt.Errorf("read the table %d times, and each time another program changed it meanwhile: %w", readAttempts, err)
+}
+
+func readTableOnce(c ipvs.Client) (Table, error) {
 	svcs, err := c.Services()
 	if err != nil {
 		return Table{}, err
+	}
+	if k, dup := dupKey(svcs, func(s ipvs.Service) ipvs.ServiceKey { return s.ServiceKey }); dup {
+		return Table{}, fmt.Errorf("service %s came twice: %w", k, ipvs.ErrDumpInterrupted)
 	}
 	t := Table{Services: make([]Entry, 0, len(svcs))}
 	for _, s := range svcs {
@@ -62,9 +97,38 @@ func ReadTable(c ipvs.Client) (Table, error) {
 		if err != nil {
 			return Table{}, err
 		}
+		if k, dup := dupKey(ds, func(d ipvs.Destination) ipvs.DestKey { return d.DestKey }); dup {
+			return Table{}, fmt.Errorf("real server %s of %s came twice: %w", k, s.ServiceKey, ipvs.ErrDumpInterrupted)
+		}
 		t.Services = append(t.Services, Entry{Service: s, Dests: ds})
 	}
 	return t, nil
+}
+
+// dupKey finds a key that comes twice in xs: pairwise for the short lists
+// most services have, with a map above that.
+func dupKey[T any, K comparable](xs []T, key func(T) K) (K, bool) {
+	if len(xs) <= 16 {
+		for i := range xs {
+			for j := i + 1; j < len(xs); j++ {
+				if k := key(xs[i]); k == key(xs[j]) {
+					return k, true
+				}
+			}
+		}
+		var zero K
+		return zero, false
+	}
+	seen := make(map[K]struct{}, len(xs))
+	for _, x := range xs {
+		k := key(x)
+		if _, ok := seen[k]; ok {
+			return k, true
+		}
+		seen[k] = struct{}{}
+	}
+	var zero K
+	return zero, false
 }
 
 // Sort orders services and real servers the way ipvsadm lists and saves

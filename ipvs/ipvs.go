@@ -58,6 +58,12 @@ var (
 	// ErrNotSent: Apply did not send the change (an earlier batch had a
 	// refusal or an unknown outcome, or the socket failed before sending).
 	ErrNotSent = errors.New("not sent")
+	// ErrDumpInterrupted: the kernel flagged a dump as interrupted
+	// (NLM_F_DUMP_INTR): the table changed while it was being read, so the
+	// answer is not a consistent snapshot; read again. The kernel's IPVS
+	// dumps walk by position and, in Linux 6.1, never set that flag (see
+	// controller.ReadTable for what is checked instead); other kernels may.
+	ErrDumpInterrupted = errors.New("the table changed while it was being read")
 	// ErrUnsupported: this operating system has no IPVS (not Linux).
 	ErrUnsupported = fmt.Errorf("IPVS is only available on Linux: %w", errors.ErrUnsupported)
 )

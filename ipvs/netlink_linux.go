@@ -126,6 +126,7 @@ func (n *netlinkClient) dump(data []byte, fn func(attrs []byte) error) error {
 	}
 	seq := sent[0].Header.Sequence
 	var ferr error
+	intr := false
 	for {
 		msgs, err := c.recv()
 		if err != nil {
@@ -136,10 +137,14 @@ func (n *netlinkClient) dump(data []byte, fn func(attrs []byte) error) error {
 			if m.Header.Sequence != seq {
 				continue
 			}
+			intr = intr || m.Header.Flags&netlink.DumpInterrupted != 0
 			switch m.Header.Type {
 			case netlink.Done, netlink.Error:
 				if e := errnoOf(m); e != 0 {
 					return e
+				}
+				if ferr == nil && intr {
+					return ErrDumpInterrupted
 				}
 				return ferr
 			case netlink.Noop, netlink.Overrun:

@@ -3,6 +3,7 @@
 package ipvs
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
@@ -241,5 +242,28 @@ func TestDumpAbandoned(t *testing.T) {
 	cut.Store(false)
 	if svcs, err := n.Services(); err != nil || len(svcs) != 1 || svcs[0].FWMark != 7 || *dials != 2 {
 		t.Fatalf("after a cut dump: %+v, %v, %d sockets", svcs, err, *dials)
+	}
+}
+
+// A dump the kernel flags NLM_F_DUMP_INTR (on any of its messages) is not a
+// snapshot: the read fails with ErrDumpInterrupted, so the caller reads again.
+func TestDumpInterrupted(t *testing.T) {
+	var intr atomic.Bool
+	n, _, _ := newTestClient(t, func(_ *scriptKernel, m netlink.Message) [][]byte {
+		s := m.Header.Sequence
+		ae := netlink.NewAttributeEncoder()
+		encodeService(ae, Service{ServiceKey: ServiceKey{FWMark: 3}, Scheduler: "rr"}, true)
+		svc := genl(s, cmdNewSvc, mustEncode(ae), false)
+		if intr.Load() {
+			binary.NativeEndian.PutUint16(svc[6:], uint16(netlink.Multi|netlink.DumpInterrupted))
+		}
+		return [][]byte{svc, done(s)}
+	})
+	if svcs, err := n.Services(); err != nil || len(svcs) != 1 {
+		t.Fatalf("plain dump: %v %v", svcs, err)
+	}
+	intr.Store(true)
+	if _, err := n.Services(); !errors.Is(err, ErrDumpInterrupted) {
+		t.Fatalf("dump flagged interrupted: %v", err)
 	}
 }
