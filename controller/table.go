@@ -63,72 +63,83 @@ const readAttempts = 5
 // real server dumps), and Linux 6.1 never flags them interrupted. While
 // another program changes the table, an entry added before the walk's
 // position shifts the rest, which then come twice; one removed makes the
-// next one skipped. ReadTable detects the first (a key twice, or
-// ipvs.ErrDumpInterrupted) and dumps again, up to readAttempts times, then
-// fails wrapping ipvs.ErrDumpInterrupted. A skipped entry cannot be seen
-// in the answer: restore re-plans when the kernel says a planned
-// addition already exists (see RestoreTable); save and dry-run may miss
-// it (controller/README.md, "Reads are not snapshots").
+// next one skipped. ReadTable sees the first (a key twice, or a dump
+// flagged ipvs.ErrDumpInterrupted) and dumps again, up to readAttempts
+// times; when every read was torn (a table churned without pause) it
+// returns the last one with each key once, never twice, so a save never
+// repeats a line. A skipped entry cannot be seen in the answer: restore
+// re-plans when the kernel says a planned addition already exists (see
+// RestoreTable); save and dry-run may miss it (controller/README.md,
+// "Reads are not snapshots").
 func ReadTable(c ipvs.Client) (Table, error) {
+	var t Table
 	var err error
 	for range readAttempts {
-		var t Table
-		if t, err = readTableOnce(c); err == nil {
+		var torn bool
+		if t, torn, err = readTableOnce(c); err == nil && !torn {
 			return t, nil
 		}
-		if !errors.Is(err, ipvs.ErrDumpInterrupted) {
+		if err != nil && !errors.Is(err, ipvs.ErrDumpInterrupted) {
 			return Table{}, err
 		}
 	}
-	return Table{}, fmt.Errorf("read the table %d times, and each time another program changed it meanwhile: %w", readAttempts, err)
-}
-
-func readTableOnce(c ipvs.Client) (Table, error) {
-	svcs, err := c.Services()
 	if err != nil {
-		return Table{}, err
-	}
-	if k, dup := dupKey(svcs, func(s ipvs.Service) ipvs.ServiceKey { return s.ServiceKey }); dup {
-		return Table{}, fmt.Errorf("service %s came twice: %w", k, ipvs.ErrDumpInterrupted)
-	}
-	t := Table{Services: make([]Entry, 0, len(svcs))}
-	for _, s := range svcs {
-		ds, err := c.Destinations(s.ServiceKey)
-		if err != nil {
-			return Table{}, err
-		}
-		if k, dup := dupKey(ds, func(d ipvs.Destination) ipvs.DestKey { return d.DestKey }); dup {
-			return Table{}, fmt.Errorf("real server %s of %s came twice: %w", k, s.ServiceKey, ipvs.ErrDumpInterrupted)
-		}
-		t.Services = append(t.Services, Entry{Service: s, Dests: ds})
+		return Table{}, fmt.Errorf("read the table %d times, and each time another program changed it meanwhile: %w", readAttempts, err)
 	}
 	return t, nil
 }
 
-// dupKey finds a key that comes twice in xs: pairwise for the short lists
-// most services have, with a map above that.
-func dupKey[T any, K comparable](xs []T, key func(T) K) (K, bool) {
+// readTableOnce reads the table once, each key once, and reports whether
+// a key came twice.
+func readTableOnce(c ipvs.Client) (Table, bool, error) {
+	svcs, err := c.Services()
+	if err != nil {
+		return Table{}, false, err
+	}
+	svcs, torn := dedup(svcs, func(s ipvs.Service) ipvs.ServiceKey { return s.ServiceKey })
+	t := Table{Services: make([]Entry, 0, len(svcs))}
+	for _, s := range svcs {
+		ds, err := c.Destinations(s.ServiceKey)
+		if err != nil {
+			return Table{}, false, err
+		}
+		var tornDests bool
+		ds, tornDests = dedup(ds, func(d ipvs.Destination) ipvs.DestKey { return d.DestKey })
+		torn = torn || tornDests
+		t.Services = append(t.Services, Entry{Service: s, Dests: ds})
+	}
+	return t, torn, nil
+}
+
+// dedup drops the later copies of a key that comes twice in xs, and says
+// whether there were any: pairwise for the short lists most services
+// have, with a map above that.
+func dedup[T any, K comparable](xs []T, key func(T) K) ([]T, bool) {
+	dup := false
 	if len(xs) <= 16 {
-		for i := range xs {
+		for i := 0; i < len(xs); i++ {
 			for j := i + 1; j < len(xs); j++ {
-				if k := key(xs[i]); k == key(xs[j]) {
-					return k, true
+				if key(xs[i]) == key(xs[j]) {
+					xs = slices.Delete(xs, j, j+1)
+					j--
+					dup = true
 				}
 			}
 		}
-		var zero K
-		return zero, false
+		return xs, dup
 	}
 	seen := make(map[K]struct{}, len(xs))
+	out := xs[:0]
 	for _, x := range xs {
 		k := key(x)
 		if _, ok := seen[k]; ok {
-			return k, true
+			dup = true
+			continue
 		}
 		seen[k] = struct{}{}
+		out = append(out, x)
 	}
-	var zero K
-	return zero, false
+	return out, dup
 }
 
 // Sort orders services and real servers the way ipvsadm lists and saves
