@@ -58,11 +58,12 @@ for r in $(seq 1 8); do
 		info "restore $r failed: $(head -c 300 "$W/err")"
 	fi
 	grep -q 'the table changed after it was read' "$W/out" && replans=$((replans + 1))
-	C ipvsadm -S -n | grep -- ' 10\.5\.' | sort >"$W/got"
-	sort "$f" >"$W/want"
-	cmp -s "$W/got" "$W/want" || { bad=$((bad + 1)); info "restore $r: the table differs: $(diff "$W/want" "$W/got" | head -3 | tr '\n' ' ')"; }
 done
 touch "$W/stop"
 wait "$churner" || true
 info "restores that read again and planned the rest: $replans of 8"
-check "every restore succeeded and left the input's services" test "$bad" = 0
+check "every restore succeeded" test "$bad" = 0
+# Checked once the churn stopped: a read during it is torn (the control).
+C ipvsadm -S -n | grep -- ' 10\.5\.' | sort >"$W/got"
+sort "$f" >"$W/want"
+check "the table has the last input's services and weights" cmp -s "$W/got" "$W/want"
