@@ -392,6 +392,9 @@ func parseReal(f Flags, s *Spec) error {
 		return nil
 	}
 	ap, portGiven, err := parseAddrPort(f.Real)
+	if err == nil {
+		err = ipvs.CheckDestAddr(ap.Addr()) // refused by the kernel anyway: refuse before changing anything
+	}
 	if err != nil {
 		return inputErr("real server %q (-r): %v", f.Real, err)
 	}

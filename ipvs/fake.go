@@ -168,6 +168,9 @@ func (f *Fake) createDest(k ServiceKey, d Destination) error {
 	if !ok {
 		return fmt.Errorf("add real server %s to %s: %w", d.DestKey, k, ErrNotFound)
 	}
+	if err := CheckDestAddr(d.Addr); err != nil { // the kernel's EINVAL
+		return fmt.Errorf("add real server %s to %s: %w", d.DestKey, k, err)
+	}
 	if _, ok := s.dests[d.DestKey]; ok {
 		return fmt.Errorf("add real server %s to %s: %w", d.DestKey, k, ErrExists)
 	}
