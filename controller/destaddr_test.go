@@ -47,3 +47,21 @@ func TestRestoreRefusesAddressesTheKernelRefuses(t *testing.T) {
 		}
 	}
 }
+
+// An IPv4-mapped IPv6 service address stays IPv6, as ipvsadm keeps it (the
+// review saw it silently turned into an IPv4 service): save gives it back
+// as written, and a mapped real server is refused as the kernel does.
+func TestMappedIPv6StaysIPv6(t *testing.T) {
+	c, f, _ := newCtl()
+	in := "-A -t [::ffff:10.0.0.5]:80 -s rr\n-a -t [::ffff:10.0.0.5]:80 -r [fd00::11]:80 -g -w 1\n"
+	if _, err := c.Restore(strings.NewReader(in), RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := saved(t, f); got != in {
+		t.Errorf("save:\n%s\nwant\n%s", got, in)
+	}
+	_, err := c.Restore(strings.NewReader("-A -t [fd00::1]:80 -s rr\n-a -t [fd00::1]:80 -r [::ffff:10.0.0.9]:80 -g -w 1\n"), RestoreOptions{})
+	if !IsInput(err) || !strings.Contains(err.Error(), "line 2: real server \"[::ffff:10.0.0.9]:80\" (-r): ::ffff:10.0.0.9 is an IPv4-mapped") {
+		t.Errorf("mapped real server: %v", err)
+	}
+}

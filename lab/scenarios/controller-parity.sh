@@ -17,6 +17,7 @@
 #  8. drain-node --all-services.
 #  9. real-server addresses the kernel always refuses are refused at parse
 #     time (exit 2), the others accepted; ipvsadm is the oracle.
+# 10. an IPv4-mapped IPv6 service stays IPv6 through save and restore.
 set -euo pipefail
 . "${LAB_GUEST:-/lab/guest}/topo.sh"
 
@@ -243,3 +244,18 @@ for a in 255.255.255.255 0.0.0.0 0.1.2.3 224.0.0.1 239.1.1.1 127.0.0.1 240.0.0.1
 done
 D ipvsadm -C
 ok "lvsnode refuses at parse time every real-server address the kernel always refuses, and accepts the others"
+
+step "10. an IPv4-mapped IPv6 service stays IPv6, as ipvsadm keeps it"
+# Control: before, lvsnode made it the IPv4 service 10.0.0.5:80, which
+# ipvsadm -S -n would show without brackets.
+D ipvsadm -C
+printf '%s\n' "-A -t [::ffff:10.0.0.5]:80 -s rr" "-a -t [::ffff:10.0.0.5]:80 -r [fd00::11]:80 -g -w 1" >"$W/mapped"
+L restore <"$W/mapped" >/dev/null
+same_table "$W/mapped" "lvsnode restore of a mapped service"
+same_output "mapped service" "list" "-Ln"
+L save >"$W/mapped.lv"
+D ipvsadm -C
+D ipvsadm -R <"$W/mapped.lv"
+same_table "$W/mapped" "ipvsadm -R of lvsnode's save"
+check "lvsnode restore --dry-run of ipvsadm's table: no change" test "$(rc L restore --dry-run "$W/mapped")" = 0
+D ipvsadm -C
