@@ -78,6 +78,7 @@ D lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 6s --for
 d1=$!
 sleep 1
 t0=$(now_ms)
+d2_t0=$t0
 D lvsnode controller drain-node -t 10.0.0.100:82 -r 10.0.0.11 --timeout 6s --force >"$W/dr82" 2>&1 &
 d2=$!
 D lvsnode controller add-node -t 10.0.0.100:81 -r 10.0.0.12 >"$W/add81" 2>&1
@@ -87,7 +88,7 @@ D lvsnode controller timeouts >/dev/null
 to_ms=$(($(now_ms) - t0))
 wait $d1
 wait $d2
-d2_ms=$(($(now_ms) - t0))
+d2_ms=$(($(now_ms) - d2_t0))
 info "add-node during the drain: ${add_ms} ms: $(tr '\n' ' ' <"$W/add81")"
 info "timeouts during the drain: ${to_ms} ms"
 info "drain :80: $(tr '\n' ' ' <"$W/dr80")"
