@@ -5,6 +5,7 @@ package ipvs
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -74,8 +75,11 @@ func newConn(nl *netlink.Conn, family uint16) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Error answers without the echoed request, as libnl asks for.
+	// Error answers without the echoed request, as libnl asks for, and
+	// with the kernel's explanation when it has one (extended ack: a
+	// socket option, so the requests stay byte for byte ipvsadm's).
 	_ = nl.SetOption(netlink.CapAcknowledge, true)
+	_ = nl.SetOption(netlink.ExtendedAcknowledge, true)
 	_ = raw.Control(func(fd uintptr) {
 		// FORCE works for root (who alone can change IPVS); the plain
 		// size, capped by rmem_max, is the fallback.
@@ -247,14 +251,78 @@ func parseMessages(out []netlink.Message, b []byte) ([]netlink.Message, error) {
 	return out, nil
 }
 
-// errnoOf reads the error code of an NLMSG_ERROR or NLMSG_DONE message:
-// 0 for an acknowledgement or a clean end.
-func errnoOf(m netlink.Message) syscall.Errno {
+// answerOf reads an NLMSG_ERROR (or NLMSG_DONE) message: nil for an
+// acknowledgement (or a clean end), the kernel's refusal (a *refusal, with
+// the text of its extended ack when it sent one), and ok=false when the
+// message is too short to hold an error code, so what it answers is
+// unknown. A short NLMSG_DONE is a clean end (old kernels send it empty).
+func answerOf(m netlink.Message) (err error, ok bool) {
 	if len(m.Data) < 4 {
-		return 0
+		return nil, m.Header.Type == netlink.Done
 	}
-	if e := int32(binary.NativeEndian.Uint32(m.Data)); e < 0 {
-		return syscall.Errno(-e)
+	e := int32(binary.NativeEndian.Uint32(m.Data))
+	if e >= 0 {
+		return nil, true
 	}
-	return 0
+	r := &refusal{errno: syscall.Errno(-e)}
+	if m.Header.Type == netlink.Error && m.Header.Flags&nlmFAckTLVs != 0 {
+		r.msg = extAckMessage(m)
+	}
+	return r, true
+}
+
+// NLM_F_CAPPED and NLM_F_ACK_TLVS, the flags of an NLMSG_ERROR answer:
+// the echoed request is only its header; attributes (extended ack) follow.
+const (
+	nlmFCapped  = 0x100
+	nlmFAckTLVs = 0x200
+	// nlmsgerrAttrMsg is NLMSGERR_ATTR_MSG: the kernel's text.
+	nlmsgerrAttrMsg = 1
+)
+
+// extAckMessage returns the NLMSGERR_ATTR_MSG text of an NLMSG_ERROR
+// (after the error code and the echoed request), or "".
+func extAckMessage(m netlink.Message) string {
+	b := m.Data[4:]
+	if len(b) < 16 {
+		return ""
+	}
+	skip := 16 // the echoed request's header
+	if m.Header.Flags&nlmFCapped == 0 {
+		skip = int(binary.NativeEndian.Uint32(b)) // the whole echoed request
+	}
+	if skip < 16 || skip > len(b) {
+		return ""
+	}
+	ad, err := netlink.NewAttributeDecoder(b[min((skip+3)&^3, len(b)):])
+	if err != nil {
+		return ""
+	}
+	for ad.Next() {
+		if ad.Type() == nlmsgerrAttrMsg {
+			return strings.TrimRight(ad.String(), "\x00")
+		}
+	}
+	return ""
+}
+
+// refusal is the kernel's error answer to a request: errors.Is matches its
+// errno (syscall.EEXIST, ...); its text adds the kernel's own words.
+type refusal struct {
+	errno syscall.Errno
+	msg   string
+}
+
+func (r *refusal) Error() string {
+	if r.msg == "" {
+		return r.errno.Error()
+	}
+	return r.errno.Error() + " (kernel: " + r.msg + ")"
+}
+
+func (r *refusal) Unwrap() error { return r.errno }
+
+// errMalformed: an answer too short to say whether the request was done.
+func errMalformed(m netlink.Message) error {
+	return fmt.Errorf("%w: malformed answer (type %d, %d bytes)", errDecode, m.Header.Type, len(m.Data))
 }

@@ -90,7 +90,9 @@ func (n *netlinkClient) do(cmd uint8, attrs []byte, fn func(attrs []byte) error)
 			}
 			switch m.Header.Type {
 			case netlink.Error:
-				if e := errnoOf(m); e != 0 {
+				if e, ok := answerOf(m); !ok {
+					return errMalformed(m)
+				} else if e != nil {
 					return e
 				}
 				return ferr
@@ -140,7 +142,9 @@ func (n *netlinkClient) dump(data []byte, fn func(attrs []byte) error) error {
 			intr = intr || m.Header.Flags&netlink.DumpInterrupted != 0
 			switch m.Header.Type {
 			case netlink.Done, netlink.Error:
-				if e := errnoOf(m); e != 0 {
+				if e, ok := answerOf(m); !ok {
+					return errMalformed(m)
+				} else if e != nil {
 					return e
 				}
 				if ferr == nil && intr {
@@ -224,7 +228,11 @@ func (n *netlinkClient) Apply(ops []Op) []error {
 				i := start + int(off)
 				answered[off] = true
 				pending--
-				if e := errnoOf(m); e != 0 {
+				switch e, ok := answerOf(m); {
+				case !ok:
+					errs[i] = fmt.Errorf("%s: %w: %w", ops[i], ErrUnknownOutcome, errMalformed(m))
+					stop = "an earlier change's outcome is unknown"
+				case e != nil:
 					what, on := describeOp(ops[i])
 					errs[i] = mapErr(what, e, on)
 					stop = "an earlier batch had a refusal"

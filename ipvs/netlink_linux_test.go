@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func fwmarkOps(n int) []Op {
@@ -265,5 +266,55 @@ func TestDumpInterrupted(t *testing.T) {
 	intr.Store(true)
 	if _, err := n.Services(); !errors.Is(err, ErrDumpInterrupted) {
 		t.Fatalf("dump flagged interrupted: %v", err)
+	}
+}
+
+// An NLMSG_ERROR too short to hold an error code is no acknowledgement: the
+// change's outcome is unknown and nothing after it is sent (before, it
+// counted as success).
+func TestApplyMalformedAnswerIsUnknown(t *testing.T) {
+	n, _, _ := newTestClient(t, func(_ *scriptKernel, m netlink.Message) [][]byte {
+		if markOf(t, m) == 2 {
+			return [][]byte{nlmsg(netlink.Error, 0, m.Header.Sequence, []byte{0, 0}, false)}
+		}
+		return [][]byte{ack(m.Header.Sequence, 0)}
+	})
+	errs := n.Apply(fwmarkOps(BatchSize + 3))
+	wantOutcomes(t, errs, 1, acked, 1, unknown, BatchSize-2, acked, 3, unsent)
+}
+
+// With extended acks (a socket option: the requests are unchanged, see the
+// golden tests) a refusal carries the kernel's text.
+func TestApplyRefusalWithKernelMessage(t *testing.T) {
+	n, _, _ := newTestClient(t, func(_ *scriptKernel, m netlink.Message) [][]byte {
+		code := -int32(syscall.EINVAL)
+		d := binary.NativeEndian.AppendUint32(nil, uint32(code))
+		d = append(d, make([]byte, 16)...) // the echoed request's header (capped)
+		ae := netlink.NewAttributeEncoder()
+		ae.String(1, "Attribute failed policy validation") // NLMSGERR_ATTR_MSG
+		d = append(d, mustEncode(ae)...)
+		return [][]byte{nlmsg(netlink.Error, 0x300, m.Header.Sequence, d, false)}
+	})
+	err := n.Apply(fwmarkOps(1))[0]
+	if !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), "(kernel: Attribute failed policy validation)") {
+		t.Fatalf("refusal: %v", err)
+	}
+}
+
+// The real socket asks for extended acks.
+func TestConnAsksForExtendedAcks(t *testing.T) {
+	nl, err := netlink.Dial(unix.NETLINK_GENERIC, nil)
+	if err != nil {
+		t.Skip("no generic netlink socket:", err)
+	}
+	c, err := newConn(nl, testFamily)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	var v int
+	_ = c.raw.Control(func(fd uintptr) { v, err = unix.GetsockoptInt(int(fd), unix.SOL_NETLINK, unix.NETLINK_EXT_ACK) })
+	if err != nil || v != 1 {
+		t.Errorf("NETLINK_EXT_ACK = %d, %v", v, err)
 	}
 }
