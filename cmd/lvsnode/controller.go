@@ -240,7 +240,7 @@ var ctlSysctl = func() sysctl.Client {
 // ctlLockPath and ctlLockWait: the lock that serialises the commands
 // that change the table (tests point it elsewhere).
 var (
-	ctlLockPath = controller.LockPath
+	ctlLockPath = controller.LockPath()
 	ctlLockWait = 10 * time.Minute
 )
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two restores at once end in one of the two tables, never a mix: the
 # controller's commands that change the table take a lock
-# (/run/lvsnode/controller.lock) and the second one, having waited, reads
+# (/run/lvsnode/controller.<netns inode>.lock) and the second one, having waited, reads
 # the table the first one left and converges from there.
 set -euo pipefail
 . "${LAB_GUEST:-/lab/guest}/topo.sh"
