@@ -30,7 +30,9 @@ type conn struct {
 	seq     uint32        // sequence number of the last request sent
 	pid     uint32        // the socket's port ID, in requests as libnl puts it
 	wbuf    []byte        // requests being sent, reused
-	buf     []byte
+	bufs    [recvBatch][]byte
+	iovs    [recvBatch]unix.Iovec
+	hdrs    [recvBatch]mmsghdr
 	msgs    []netlink.Message
 
 	// The functions given to raw (made once: a closure made per call
@@ -87,15 +89,22 @@ func newConn(nl *netlink.Conn, family uint16) (*conn, error) {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, recvBuf)
 		}
 	})
-	c := &conn{nl: nl, raw: raw, family: family, timeout: readTimeout, buf: make([]byte, 64<<10)}
+	c := &conn{nl: nl, raw: raw, family: family, timeout: readTimeout}
+	for i := range c.bufs {
+		c.bufs[i] = make([]byte, 64<<10)
+		c.iovs[i].Base = &c.bufs[i][0]
+		c.iovs[i].SetLen(len(c.bufs[i]))
+		c.hdrs[i].hdr.Iov = &c.iovs[i]
+		c.hdrs[i].hdr.SetIovlen(1)
+	}
 	c.sendNow = func(fd uintptr) { c.err = sendto(fd, c.wbuf) }
 	c.sendWait = func(fd uintptr) bool {
 		c.err = sendto(fd, c.wbuf)
 		return c.err != unix.EAGAIN // EAGAIN: wait until writable
 	}
-	c.recvNow = func(fd uintptr) { c.n, c.err = recvfrom(fd, c.buf) }
+	c.recvNow = func(fd uintptr) { c.n, c.err = recvmmsg(fd, c.hdrs[:]) }
 	c.recvWait = func(fd uintptr) bool {
-		c.n, c.err = recvfrom(fd, c.buf)
+		c.n, c.err = recvmmsg(fd, c.hdrs[:])
 		return c.err != unix.EAGAIN // EAGAIN: wait until readable (or the deadline)
 	}
 	c.seq = uint32(time.Now().UnixNano()) // as libnl: unlikely to match a stale answer
@@ -178,8 +187,8 @@ func sendto(fd uintptr, b []byte) error {
 	}
 }
 
-// recv reads one datagram and splits it into messages, valid until the
-// next recv. The kernel has usually queued the answer by the time sendmsg
+// recv reads one or more datagrams (recvBatch) and splits them into
+// messages, valid until the next recv. The kernel has usually queued the answer by the time sendmsg
 // returns (it handles requests, and fills the next part of a dump, while
 // the caller is in sendmsg or recvmsg), so recv first reads without
 // waiting; only when nothing is there does it wait in Go's poller under the
@@ -200,18 +209,38 @@ func (c *conn) recv() ([]netlink.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.n > len(c.buf) {
-		return nil, fmt.Errorf("netlink answer of %d bytes does not fit the %d-byte buffer", c.n, len(c.buf))
+	c.msgs = c.msgs[:0]
+	for i := 0; i < c.n; i++ {
+		n := int(c.hdrs[i].n)
+		if n > len(c.bufs[i]) {
+			return nil, fmt.Errorf("netlink answer of %d bytes does not fit the %d-byte buffer", n, len(c.bufs[i]))
+		}
+		if c.msgs, err = parseMessages(c.msgs, c.bufs[i][:n]); err != nil {
+			return nil, err
+		}
 	}
-	c.msgs, err = parseMessages(c.msgs[:0], c.buf[:c.n])
-	return c.msgs, err
+	return c.msgs, nil
 }
 
-// recvfrom is one non-blocking recvfrom; n is the datagram's full length
-// (MSG_TRUNC), which may exceed len(buf).
-func recvfrom(fd uintptr, buf []byte) (int, error) {
+// recvBatch is how many datagrams one read takes when they are there: the
+// kernel queues a dump's NLMSG_DONE (its own datagram) while the caller
+// reads the dump's last part, so one recvmmsg reads both, where recvmsg
+// took two system calls per dump; a batch's acknowledgements (one
+// datagram each) come in pairs too.
+const recvBatch = 2
+
+// mmsghdr is struct mmsghdr: a msghdr and the length received.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+}
+
+// recvmmsg is one non-blocking recvmmsg into hdrs: the number of
+// datagrams read (at least one, or EAGAIN), each hdrs[i].n its full length
+// (MSG_TRUNC), which may exceed its buffer.
+func recvmmsg(fd uintptr, hdrs []mmsghdr) (int, error) {
 	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)),
 			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case unix.EINTR:
