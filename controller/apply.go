@@ -155,8 +155,7 @@ func applyPhase(c ipvs.Client, plan []Change, idx []int, errs []error) bool {
 	}
 	ops := make([]ipvs.Op, len(idx))
 	for j, i := range idx {
-		ch := plan[i]
-		ops[j] = ipvs.Op{Kind: opKinds[ch.Op], Service: ch.Service, Dest: ch.Dest}
+		ops[j] = plan[i].op()
 	}
 	ok := true
 	for j, err := range c.Apply(ops) {

@@ -33,26 +33,16 @@ type Change struct {
 }
 
 func (c Change) String() string {
-	k := c.Service.ServiceKey.String()
-	var s string
-	switch c.Op {
-	case RemoveService:
-		s = "remove service " + k
-	case CreateService:
-		s = "add service " + k
-	case UpdateService:
-		s = "edit service " + k
-	case RemoveDest:
-		s = fmt.Sprintf("remove real server %s from %s", c.Dest.DestKey, k)
-	case CreateDest:
-		s = fmt.Sprintf("add real server %s to %s", c.Dest.DestKey, k)
-	case UpdateDest:
-		s = fmt.Sprintf("edit real server %s of %s", c.Dest.DestKey, k)
-	}
+	s := c.op().String() // one wording, ipvs's, for a change and its refusal
 	if c.Reason != "" {
 		s += " (" + c.Reason + ")"
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// op is the change as the ipvs client applies it.
+func (c Change) op() ipvs.Op {
+	return ipvs.Op{Kind: opKinds[c.Op], Service: c.Service, Dest: c.Dest}
 }
 
 // PlanOptions tune Plan.

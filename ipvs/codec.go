@@ -278,7 +278,9 @@ func encodeTimeouts(t Timeouts) []byte {
 
 // encodeDaemon is the attribute of NEW_DAEMON and DEL_DAEMON (which
 // reads only State): libipvs sends state, interface and sync ID, then the
-// optional settings that are set.
+// optional settings that are set. No command uses it (or decodeDaemon)
+// yet: they stay, with their golden tests, for the sync daemons of the
+// director HA issue.
 func encodeDaemon(d Daemon) []byte {
 	ae := netlink.NewAttributeEncoder()
 	ae.Nested(attrDaemon, func(ae *netlink.AttributeEncoder) error {

@@ -72,45 +72,11 @@ func (n *netlinkClient) do(cmd uint8, attrs []byte, fn func(attrs []byte) error)
 	if err != nil {
 		return err
 	}
-	sent, err := c.send([]netlink.Message{c.request(cmd, netlink.Request|netlink.Acknowledge, attrs)})
-	if err != nil {
-		return err
-	}
-	seq := sent[0].Header.Sequence
-	var ferr error
-	for {
-		msgs, err := c.recv()
-		if err != nil {
-			n.reset()
-			return err
-		}
-		for _, m := range msgs {
-			if m.Header.Sequence != seq {
-				continue // stale: the answer to an earlier request
-			}
-			switch m.Header.Type {
-			case netlink.Error:
-				if e, ok := answerOf(m); !ok {
-					return errMalformed(m)
-				} else if e != nil {
-					return e
-				}
-				return ferr
-			case netlink.Done, netlink.Noop, netlink.Overrun:
-			default:
-				if fn != nil && ferr == nil && len(m.Data) >= 4 {
-					ferr = fn(m.Data[4:])
-				}
-			}
-		}
-	}
+	return n.exchange(c, []netlink.Message{c.request(cmd, netlink.Request|netlink.Acknowledge, attrs)}, false, fn)
 }
 
 // dump runs one dump request (data: the genetlink header and attributes)
-// and calls fn with the attributes of every answer. It always reads to the
-// dump's end (NLMSG_DONE), even after fn failed, so the socket is free for
-// the next request; a read that fails mid-dump drops the socket (see
-// netlinkClient).
+// and calls fn with the attributes of every answer.
 func (n *netlinkClient) dump(data []byte, fn func(attrs []byte) error) error {
 	c, err := n.conn()
 	if err != nil {
@@ -122,7 +88,18 @@ func (n *netlinkClient) dump(data []byte, fn func(attrs []byte) error) error {
 		Header: netlink.Header{Type: netlink.HeaderType(c.family), Flags: netlink.Request | netlink.Acknowledge | netlink.Dump},
 		Data:   data,
 	}
-	sent, err := c.send(n.req[:])
+	return n.exchange(c, n.req[:], true, fn)
+}
+
+// exchange sends one request and reads its answers to their end: the
+// acknowledgement (NLMSG_ERROR) of a request; NLMSG_DONE, or an error, of
+// a dump. It calls fn (when not nil) with the attributes of each answer,
+// and always reads to the end, even after fn failed, so the socket is free
+// for the next request; a read that fails part-way drops the socket (see
+// netlinkClient). A dump the kernel flags NLM_F_DUMP_INTR fails with
+// ErrDumpInterrupted.
+func (n *netlinkClient) exchange(c *conn, req []netlink.Message, dump bool, fn func(attrs []byte) error) error {
+	sent, err := c.send(req)
 	if err != nil {
 		return err
 	}
@@ -137,11 +114,11 @@ func (n *netlinkClient) dump(data []byte, fn func(attrs []byte) error) error {
 		}
 		for _, m := range msgs {
 			if m.Header.Sequence != seq {
-				continue
+				continue // stale: the answer to an earlier request
 			}
 			intr = intr || m.Header.Flags&netlink.DumpInterrupted != 0
-			switch m.Header.Type {
-			case netlink.Done, netlink.Error:
+			switch t := m.Header.Type; {
+			case t == netlink.Error, dump && t == netlink.Done:
 				if e, ok := answerOf(m); !ok {
 					return errMalformed(m)
 				} else if e != nil {
@@ -151,15 +128,12 @@ func (n *netlinkClient) dump(data []byte, fn func(attrs []byte) error) error {
 					return ErrDumpInterrupted
 				}
 				return ferr
-			case netlink.Noop, netlink.Overrun:
+			case t == netlink.Done, t == netlink.Noop, t == netlink.Overrun:
+			case fn == nil || ferr != nil:
+			case len(m.Data) < 4:
+				ferr = fmt.Errorf("%w: answer without a generic netlink header", errDecode)
 			default:
-				if ferr == nil {
-					if len(m.Data) < 4 {
-						ferr = fmt.Errorf("%w: answer without a generic netlink header", errDecode)
-						continue
-					}
-					ferr = fn(m.Data[4:])
-				}
+				ferr = fn(m.Data[4:])
 			}
 		}
 	}

@@ -25,14 +25,7 @@ func init() {
 // Commands that change the table wait for the lock and fail with a clear
 // message when it stays taken; reads do not wait for it.
 func TestControllerCLILock(t *testing.T) {
-	l, err := controller.AcquireLock(ctlLockPath, time.Second, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Unlock()
-	old := ctlLockWait
-	ctlLockWait = 100 * time.Millisecond
-	defer func() { ctlLockWait = old }()
+	holdLock(t)
 	f := ipvs.NewFake()
 	out, rc := ctlRun(t, f, "add-node", "-t", "10.0.0.100:80", "-r", "10.0.0.11")
 	if rc != 1 || !strings.Contains(out, "waiting for another lvsnode controller command to finish (pid ") ||
@@ -98,14 +91,7 @@ func TestControllerCLIDrainLocksOnlyItsChanges(t *testing.T) {
 			t.Errorf("drain undone by an edit-node: rc %d\n%s\nafter:\n%s", rc, out, save)
 		}
 	}
-	l, err := controller.AcquireLock(ctlLockPath, time.Second, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Unlock()
-	old := ctlLockWait
-	ctlLockWait = 100 * time.Millisecond
-	defer func() { ctlLockWait = old }()
+	holdLock(t)
 	if out, rc := ctlRun(t, ipvs.NewFake(), "timeouts"); rc != 0 || strings.Contains(out, "waiting") {
 		t.Errorf("timeouts (show) while locked: rc %d %s", rc, out)
 	}
@@ -132,4 +118,17 @@ func mustSpec(t *testing.T, args ...string) controller.Spec {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// holdLock takes the lock as another command would, until the test ends,
+// and makes commands wait for it only 100 ms.
+func holdLock(t *testing.T) {
+	t.Helper()
+	l, err := controller.AcquireLock(ctlLockPath, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := ctlLockWait
+	ctlLockWait = 100 * time.Millisecond
+	t.Cleanup(func() { ctlLockWait = old; l.Unlock() })
 }
