@@ -23,12 +23,10 @@ func CheckDestAddr(a netip.Addr) error {
 	switch {
 	case a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		why = "the broadcast address" // RTN_BROADCAST
-	case a.Is4() && a.As4()[0] == 0:
-		why = "in 0.0.0.0/8 (this network)" // ipv4_is_zeronet: RTN_BROADCAST
 	case a.IsMulticast():
 		why = "a multicast address" // RTN_MULTICAST; no IPV6_ADDR_UNICAST
-	case a.Is6() && a.IsUnspecified():
-		why = "the unspecified address" // IPV6_ADDR_ANY
+	case a.IsUnspecified():
+		why = "the unspecified address" // RTN_BROADCAST; IPV6_ADDR_ANY (0.1.2.3 is accepted: lab)
 	case a.Is4In6():
 		why = "an IPv4-mapped IPv6 address (give the IPv4 address)" // IPV6_ADDR_MAPPED, not unicast
 	case a.Is6() && a.IsLinkLocalUnicast():
