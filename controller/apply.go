@@ -71,6 +71,25 @@ func lineOf(ch Change) string {
 	return ""
 }
 
+// staleRead reports whether every failure in r is the kernel saying the
+// table was not what the plan was made from: an addition that already
+// exists, or a service or real server to change or remove that does not.
+// A table read while another program changes it can miss such an entry
+// (ReadTable); the remedy is to read again and plan anew, not to fail.
+func (r Report) staleRead() bool {
+	stale := false
+	for i, err := range r.Errs {
+		switch op := r.Changes[i].Op; {
+		case err == nil, errors.Is(err, ipvs.ErrNotSent):
+		case errors.Is(err, ipvs.ErrNotFound), (op == CreateService || op == CreateDest) && errors.Is(err, ipvs.ErrExists):
+			stale = true
+		default:
+			return false
+		}
+	}
+	return stale
+}
+
 // Err summarises the report on one line, nil when every change took
 // effect: how many did, then the first failure (with its input line),
 // then how many others failed and how.
@@ -136,8 +155,7 @@ func applyPhase(c ipvs.Client, plan []Change, idx []int, errs []error) bool {
 	}
 	ops := make([]ipvs.Op, len(idx))
 	for j, i := range idx {
-		ch := plan[i]
-		ops[j] = ipvs.Op{Kind: opKinds[ch.Op], Service: ch.Service, Dest: ch.Dest}
+		ops[j] = plan[i].op()
 	}
 	ok := true
 	for j, err := range c.Apply(ops) {

@@ -22,6 +22,12 @@ type Controller struct {
 	// Interfaces lists the host's interfaces (default: net.Interfaces).
 	Interfaces func() ([]string, error)
 
+	// Lock, when set, takes the table lock and returns its release. Only
+	// drain-node uses it, around each of its changes, so that its wait
+	// does not block other commands; the quick commands run under a lock
+	// their caller took for the whole command.
+	Lock func() (unlock func(), err error)
+
 	Sleep func(time.Duration) // default time.Sleep
 	Now   func() time.Time    // default time.Now
 }
@@ -391,14 +397,31 @@ func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, er
 		}
 		return 0, nil
 	}
-	r, err := Apply(c.IPVS, plan)
-	if err != nil {
-		c.reportCutShort(r, want, o.PlanOptions)
-		return r.Applied(), err
+	for replans := 0; ; replans++ {
+		r, err := Apply(c.IPVS, plan)
+		applied += r.Applied()
+		if err == nil {
+			break
+		}
+		if replans == restoreReplans || !r.staleRead() {
+			c.reportCutShort(r, want, o.PlanOptions)
+			return applied, err
+		}
+		// The read missed a change another program made (ReadTable):
+		// what was planned from it is moot, not refused.
+		c.say("the table changed after it was read (%v): reading it again and planning the rest", err)
+		if cur, err = ReadTable(c.IPVS); err != nil {
+			return applied, err
+		}
+		plan = Plan(cur, want, o.PlanOptions)
 	}
-	c.say("restore: %d changes applied (%d services, %d real servers in the input)", len(plan), ns, nd)
-	return len(plan), nil
+	c.say("restore: %d changes applied (%d services, %d real servers in the input)", applied, ns, nd)
+	return applied, nil
 }
+
+// restoreReplans bounds how often a restore reads the table again and
+// plans anew after the kernel said its read was stale (Report.staleRead).
+const restoreReplans = 3
 
 // IsInput reports whether err is the user's input (exit status 2).
 func IsInput(err error) bool { return errors.Is(err, ErrInput) }

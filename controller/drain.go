@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -56,20 +57,22 @@ func (c *Controller) DrainNode(s Spec, o DrainOptions) error {
 	if !s.HasReal {
 		return inputErr("drain-node needs a real server (-r RIP[:PORT])")
 	}
-	svc, err := c.findService(s.Service)
-	if err != nil {
-		return err
-	}
-	var have *ipvs.Destination
-	if svc != nil {
-		if have, err = c.findDest(s.Service, s.Real); err != nil {
-			return err
+	return c.drain(func() ([]*drainTarget, []ipvs.Destination, error) {
+		svc, err := c.findService(s.Service)
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	if have == nil {
-		return notFound(fmt.Sprintf("drain real server %s of %s", s.Real, s.Service))
-	}
-	return c.drain([]*drainTarget{newTarget(*svc, *have)}, []ipvs.Destination{*have}, o)
+		var have *ipvs.Destination
+		if svc != nil {
+			if have, err = c.findDest(s.Service, s.Real); err != nil {
+				return nil, nil, err
+			}
+		}
+		if have == nil {
+			return nil, nil, notFound(fmt.Sprintf("drain real server %s of %s", s.Real, s.Service))
+		}
+		return []*drainTarget{newTarget(*svc, *have)}, []ipvs.Destination{*have}, nil
+	}, o)
 }
 
 // DrainEverywhere drains the real server rip (an address, with a port or,
@@ -77,29 +80,31 @@ func (c *Controller) DrainNode(s Spec, o DrainOptions) error {
 // in, all at once: weight 0 everywhere first, then one wait for all of
 // them, then removal. It fails with ErrNotFound when no service has it.
 func (c *Controller) DrainEverywhere(rip netip.Addr, port *uint16, o DrainOptions) error {
-	t, err := ReadTable(c.IPVS)
-	if err != nil {
-		return err
-	}
-	var targets []*drainTarget
-	var dests []ipvs.Destination
-	for _, e := range t.Services {
-		for _, d := range e.Dests {
-			if d.Addr == rip && (port == nil || d.Port == *port) {
-				targets = append(targets, newTarget(e.Service, d))
-				dests = append(dests, d)
+	return c.drain(func() ([]*drainTarget, []ipvs.Destination, error) {
+		t, err := ReadTable(c.IPVS)
+		if err != nil {
+			return nil, nil, err
+		}
+		var targets []*drainTarget
+		var dests []ipvs.Destination
+		for _, e := range t.Services {
+			for _, d := range e.Dests {
+				if d.Addr == rip && (port == nil || d.Port == *port) {
+					targets = append(targets, newTarget(e.Service, d))
+					dests = append(dests, d)
+				}
 			}
 		}
-	}
-	if len(targets) == 0 {
-		what := rip.String()
-		if port != nil {
-			what = ipvs.DestKey{Addr: rip, Port: *port}.String()
+		if len(targets) == 0 {
+			what := rip.String()
+			if port != nil {
+				what = ipvs.DestKey{Addr: rip, Port: *port}.String()
+			}
+			return nil, nil, notFound("drain real server " + what + " from every service")
 		}
-		return notFound("drain real server " + what + " from every service")
-	}
-	c.say("draining %s from %d services", rip, len(targets))
-	return c.drain(targets, dests, o)
+		c.say("draining %s from %d services", rip, len(targets))
+		return targets, dests, nil
+	}, o)
 }
 
 func newTarget(s ipvs.Service, d ipvs.Destination) *drainTarget {
@@ -107,9 +112,15 @@ func newTarget(s ipvs.Service, d ipvs.Destination) *drainTarget {
 		last: [3]uint32{^uint32(0), ^uint32(0), ^uint32(0)}}
 }
 
-// drain sets every target to weight 0, waits until none has connections
-// or templates left, and removes them (see DrainNode).
-func (c *Controller) drain(targets []*drainTarget, have []ipvs.Destination, o DrainOptions) error {
+// drain finds its targets and sets each to weight 0, waits until none
+// has connections or templates left, and removes them (see DrainNode).
+// It holds the table lock (Controller.Lock) only while it changes the
+// table: around finding the targets and setting their weight 0, and
+// around the removal, for which it reads each real server again: one
+// removed meanwhile is skipped, one whose weight someone set back above 0
+// (add-node, edit-node) is left in place, and the drain fails saying so.
+// The wait in between, minutes or forever, never blocks other commands.
+func (c *Controller) drain(find func() ([]*drainTarget, []ipvs.Destination, error), o DrainOptions) error {
 	sleep, now := c.Sleep, c.Now
 	if sleep == nil {
 		sleep = time.Sleep
@@ -120,19 +131,29 @@ func (c *Controller) drain(targets []*drainTarget, have []ipvs.Destination, o Dr
 	if o.Interval <= 0 {
 		o.Interval = time.Second
 	}
-	c.warnQuiescent(targets)
-	for i, t := range targets {
-		if have[i].Weight == 0 {
-			c.say("draining %s: weight already 0", t.name())
-			continue
+	targets, err := c.locked(func() ([]*drainTarget, error) {
+		targets, have, err := find()
+		if err != nil {
+			return nil, err
 		}
-		d := have[i]
-		d.Forward = methodOf(d)
-		d.Weight = 0
-		if err := c.setDest(t.svc, d); err != nil {
-			return err
+		c.warnQuiescent(targets)
+		for i, t := range targets {
+			if have[i].Weight == 0 {
+				c.say("draining %s: weight already 0", t.name())
+				continue
+			}
+			d := have[i]
+			d.Forward = methodOf(d)
+			d.Weight = 0
+			if err := c.setDest(t.svc, d); err != nil {
+				return nil, err
+			}
+			c.say("draining %s: weight %d -> 0, no new connections", t.name(), have[i].Weight)
 		}
-		c.say("draining %s: weight %d -> 0, no new connections", t.name(), have[i].Weight)
+		return targets, nil
+	})
+	if err != nil {
+		return err
 	}
 	start := now()
 	for {
@@ -157,10 +178,32 @@ func (c *Controller) drain(targets []*drainTarget, have []ipvs.Destination, o Dr
 		}
 		sleep(wait)
 	}
+	_, err = c.locked(func() ([]*drainTarget, error) { return nil, c.finishDrain(targets, o.Keep) })
+	return err
+}
+
+// ErrDrainUndone: while a drain waited, another command set the drained
+// real server's weight above 0 again; the drain leaves it in place.
+var ErrDrainUndone = errors.New("weight set above 0 by another command during the drain")
+
+// finishDrain removes the drained targets (or keeps them, --keep), after
+// reading each again under the lock.
+func (c *Controller) finishDrain(targets []*drainTarget, keep bool) error {
+	var undone []string
 	for _, t := range targets {
+		if t.gone {
+			continue
+		}
+		d, err := c.findDest(t.svc, t.dest)
 		switch {
-		case t.gone:
-		case o.Keep:
+		case err != nil:
+			return err
+		case d == nil:
+			c.say("real server %s is gone (removed by someone else)", t.name())
+		case d.Weight != 0:
+			c.say("not removing %s: its weight is %d again (set by another command while the drain waited)", t.name(), d.Weight)
+			undone = append(undone, fmt.Sprintf("%s (weight %d)", t.name(), d.Weight))
+		case keep:
 			c.say("drained %s; kept at weight 0 (--keep)", t.name())
 		default:
 			if err := c.removeDest(t.svc, t.dest); err != nil {
@@ -169,7 +212,22 @@ func (c *Controller) drain(targets []*drainTarget, have []ipvs.Destination, o Dr
 			c.say("drained and removed real server %s", t.name())
 		}
 	}
+	if len(undone) > 0 {
+		return fmt.Errorf("%w: left in place: %s", ErrDrainUndone, strings.Join(undone, "; "))
+	}
 	return nil
+}
+
+// locked runs fn under Controller.Lock, when there is one.
+func (c *Controller) locked(fn func() ([]*drainTarget, error)) ([]*drainTarget, error) {
+	if c.Lock != nil {
+		unlock, err := c.Lock()
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	return fn()
 }
 
 // pollTargets reads each target's counters, prints those that changed,

@@ -14,7 +14,8 @@ import (
 )
 
 // On the local kernel, in a fresh namespace: a router advertisement sent
-// over a veth pair. With all.forwarding=1 an interface at accept_ra=1
+// over a veth pair. A default route learnt from an RA before the switch
+// survives it. With all.forwarding=1 an interface at accept_ra=1
 // ignores it (the control, on pair b: what a director at the defaults
 // would suffer), and after --enable-forwarding's writes the interface that
 // had accept_ra=1 (now 2) still takes its default route from it.
@@ -40,6 +41,14 @@ func TestEnableIPv6ForwardingKeepsRAsInNetns(t *testing.T) {
 	if ra0 != "1" {
 		t.Fatalf("a0 accept_ra = %s, want the default 1", ra0)
 	}
+	// A director that already has its default route from an RA: turning
+	// forwarding on purges RA-learnt default routes of interfaces not at
+	// accept_ra=2, so the order of the writes matters (accept_ra=2 first).
+	conf("a1", "accept_ra", "0") // the sender's own looped copy stays out
+	sendRA(t, "a1")
+	if !waitDefaultRoute(t, "a0", 3*time.Second) {
+		t.Fatal("a0: no default route from the first RA")
+	}
 
 	c := &Controller{Sysctl: sc, EnableForwarding: true, Out: testWriter{t}}
 	notes, changed, err := ensureForwarding(c.Sysctl, true, true, false, interfaceNames)
@@ -52,6 +61,9 @@ func TestEnableIPv6ForwardingKeepsRAsInNetns(t *testing.T) {
 	}
 	if v := readSysctl(t, sc, "a0", "accept_ra"); v != "2" {
 		t.Errorf("a0 accept_ra = %s, want 2", v)
+	}
+	if !waitDefaultRoute(t, "a0", 100*time.Millisecond) {
+		t.Errorf("a0 lost the default route it had from an RA when forwarding was turned on")
 	}
 
 	// Control: a pair created now, its receiving end forced back to 1.

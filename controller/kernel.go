@@ -11,7 +11,7 @@ import (
 
 // change makes one change and returns its outcome.
 func (c *Controller) change(ch Change) error {
-	return ipvs.Do(c.IPVS, ipvs.Op{Kind: opKinds[ch.Op], Service: ch.Service, Dest: ch.Dest})
+	return ipvs.Do(c.IPVS, ch.op())
 }
 
 // setDest changes the settings of an existing real server of k.

@@ -12,10 +12,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LockPath is the lock file that serialises the controller commands that
-// change the IPVS table: without it, two restores at once could each apply
-// half of its plan over the other's and leave a mix of both tables.
-const LockPath = "/run/lvsnode/controller.lock"
+// LockDir holds the lock files (see LockPath).
+const LockDir = "/run/lvsnode"
+
+// LockPath returns the lock file that serialises the controller commands
+// that change the IPVS table of the current network namespace: without
+// it, two restores at once could each apply half of its plan over the
+// other's and leave a mix of both tables. Each network namespace has its
+// own IPVS table, so each has its own lock, named after the inode of
+// /proc/self/ns/net (controller.4026531840.lock): commands in two
+// namespaces never wait for each other. Without /proc it is
+// controller.lock.
+func LockPath() string {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+		return filepath.Join(LockDir, "controller.lock")
+	}
+	return filepath.Join(LockDir, fmt.Sprintf("controller.%d.lock", st.Ino))
+}
 
 // ErrLocked: another controller command held the lock for longer than the
 // caller would wait.

@@ -33,26 +33,16 @@ type Change struct {
 }
 
 func (c Change) String() string {
-	k := c.Service.ServiceKey.String()
-	var s string
-	switch c.Op {
-	case RemoveService:
-		s = "remove service " + k
-	case CreateService:
-		s = "add service " + k
-	case UpdateService:
-		s = "edit service " + k
-	case RemoveDest:
-		s = fmt.Sprintf("remove real server %s from %s", c.Dest.DestKey, k)
-	case CreateDest:
-		s = fmt.Sprintf("add real server %s to %s", c.Dest.DestKey, k)
-	case UpdateDest:
-		s = fmt.Sprintf("edit real server %s of %s", c.Dest.DestKey, k)
-	}
+	s := c.op().String() // one wording, ipvs's, for a change and its refusal
 	if c.Reason != "" {
 		s += " (" + c.Reason + ")"
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// op is the change as the ipvs client applies it.
+func (c Change) op() ipvs.Op {
+	return ipvs.Op{Kind: opKinds[c.Op], Service: c.Service, Dest: c.Dest}
 }
 
 // PlanOptions tune Plan.
@@ -76,65 +66,94 @@ func Plan(cur, want Table, opt PlanOptions) []Change {
 	for i, e := range cur.Services {
 		curIdx[e.Service.ServiceKey] = i
 	}
-	wantSet := make(map[ipvs.ServiceKey]bool, len(want.Services))
-	for _, e := range want.Services {
-		wantSet[e.Service.ServiceKey] = true
-	}
-	if !opt.KeepExtra {
-		for _, e := range cur.Services {
-			if !wantSet[e.Service.ServiceKey] {
-				svcRemovals = append(svcRemovals, Change{Op: RemoveService, Service: e.Service, Reason: "not in the desired table"})
-			}
-		}
-	}
+	wanted := make([]bool, len(cur.Services)) // by index in cur
 	for _, w := range want.Services {
 		i, ok := curIdx[w.Service.ServiceKey]
 		if !ok {
 			upserts = append(upserts, Change{Op: CreateService, Service: w.Service, Reason: "missing", Line: w.Line})
-			for _, d := range w.Dests {
-				upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.DestLines[d.DestKey]})
+			for j, d := range w.Dests {
+				upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.destLine(j)})
 			}
 			continue
 		}
+		wanted[i] = true
 		c := cur.Services[i]
 		if !sameService(c.Service, w.Service) {
 			upserts = append(upserts, Change{Op: UpdateService, Service: w.Service, Reason: serviceDelta(c.Service, w.Service), Line: w.Line})
 		}
-		up, rm := planDests(c, w, opt)
-		upserts = append(upserts, up...)
-		destRemovals = append(destRemovals, rm...)
+		upserts, destRemovals = planDests(upserts, destRemovals, c, w, opt)
+	}
+	if !opt.KeepExtra {
+		for i, e := range cur.Services {
+			if !wanted[i] {
+				svcRemovals = append(svcRemovals, Change{Op: RemoveService, Service: e.Service, Reason: "not in the desired table"})
+			}
+		}
 	}
 	return append(append(upserts, destRemovals...), svcRemovals...)
 }
 
-// planDests returns the additions and edits of w's real servers, and apart
-// the removals (which Plan puts after every addition).
-func planDests(c, w Entry, opt PlanOptions) (upserts, removals []Change) {
-	curD := make(map[ipvs.DestKey]ipvs.Destination, len(c.Dests))
-	for _, d := range c.Dests {
-		curD[d.DestKey] = d
-	}
-	wantD := make(map[ipvs.DestKey]bool, len(w.Dests))
-	for _, d := range w.Dests {
-		wantD[d.DestKey] = true
-	}
+// smallService is the number of real servers up to which planDests
+// matches them by scanning rather than through maps: two maps per
+// service cost more than the scans, and made planning a no-op restore of
+// a large table slower than reading it.
+const smallService = 32
+
+// planDests appends the additions and edits of w's real servers to
+// upserts, and apart the removals (which Plan puts after every addition).
+func planDests(upserts, removals []Change, c, w Entry, opt PlanOptions) ([]Change, []Change) {
+	inCur, inWant := newDestIndex(c.Dests), newDestIndex(w.Dests)
 	if !opt.KeepExtra {
 		for _, d := range c.Dests {
-			if !wantD[d.DestKey] {
+			if inWant.find(d.DestKey) < 0 {
 				removals = append(removals, Change{Op: RemoveDest, Service: w.Service, Dest: d, Reason: "not in the desired table"})
 			}
 		}
 	}
-	for _, d := range w.Dests {
-		cd, ok := curD[d.DestKey]
+	for j, d := range w.Dests {
+		i := inCur.find(d.DestKey)
 		switch {
-		case !ok:
-			upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.DestLines[d.DestKey]})
-		case !sameDest(cd, d):
-			upserts = append(upserts, Change{Op: UpdateDest, Service: w.Service, Dest: d, Reason: destDelta(cd, d), Line: w.DestLines[d.DestKey]})
+		case i < 0:
+			upserts = append(upserts, Change{Op: CreateDest, Service: w.Service, Dest: d, Reason: "missing", Line: w.destLine(j)})
+		case !sameDest(c.Dests[i], d):
+			upserts = append(upserts, Change{Op: UpdateDest, Service: w.Service, Dest: d, Reason: destDelta(c.Dests[i], d), Line: w.destLine(j)})
 		}
 	}
 	return upserts, removals
+}
+
+// destIndex finds a real server of one service by its key: by scanning
+// up to smallService of them, through a map above.
+type destIndex struct {
+	ds []ipvs.Destination
+	m  map[ipvs.DestKey]int
+}
+
+func newDestIndex(ds []ipvs.Destination) destIndex {
+	x := destIndex{ds: ds}
+	if len(ds) > smallService {
+		x.m = make(map[ipvs.DestKey]int, len(ds))
+		for i, d := range ds {
+			x.m[d.DestKey] = i
+		}
+	}
+	return x
+}
+
+// find returns the index of k, -1 if it is not there.
+func (x destIndex) find(k ipvs.DestKey) int {
+	if x.m != nil {
+		if i, ok := x.m[k]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range x.ds {
+		if x.ds[i].DestKey == k {
+			return i
+		}
+	}
+	return -1
 }
 
 func serviceDelta(a, b ipvs.Service) string {

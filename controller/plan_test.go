@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -84,6 +85,44 @@ func TestPlanConverges(t *testing.T) {
 		cur, _ = ReadTable(f)
 		if p := Plan(cur, mustTable(t, canonical), PlanOptions{}); len(p) != 0 {
 			t.Errorf("from %q: second plan not empty:\n%s", start, ops(p))
+		}
+	}
+}
+
+// Services with more real servers than smallService are matched through
+// maps, smaller ones by scanning: both give the same plan, each change
+// naming its input line, whatever the kernel's order of real servers.
+func TestPlanLargeService(t *testing.T) {
+	for _, n := range []int{smallService, smallService + 1, 3 * smallService} {
+		var cur, want strings.Builder
+		cur.WriteString("-A -t 10.0.0.100:80 -s rr\n")
+		want.WriteString("-A -t 10.0.0.100:80 -s rr\n")
+		for r := n; r >= 1; r-- { // the kernel's order: the newest first
+			if r != 2 {
+				fmt.Fprintf(&cur, "-a -t 10.0.0.100:80 -r 10.1.0.%d:80 -g -w 1\n", r)
+			}
+		}
+		fmt.Fprintf(&cur, "-a -t 10.0.0.100:80 -r 10.9.0.1:80 -g -w 1\n") // extra
+		for r := 1; r <= n; r++ {
+			w := 1
+			if r == 3 {
+				w = 5
+			}
+			fmt.Fprintf(&want, "-a -t 10.0.0.100:80 -r 10.1.0.%d:80 -g -w %d\n", r, w)
+		}
+		plan := Plan(mustTable(t, cur.String()), mustTable(t, want.String()), PlanOptions{})
+		var got []string
+		for _, c := range plan {
+			got = append(got, fmt.Sprintf("line %d: %s", c.Line, c))
+		}
+		wantPlan := "line 3: add real server 10.1.0.2:80 to TCP 10.0.0.100:80 (missing)\n" +
+			"line 4: edit real server 10.1.0.3:80 of TCP 10.0.0.100:80 (weight 1 -> 5)\n" +
+			"line 0: remove real server 10.9.0.1:80 from TCP 10.0.0.100:80 (not in the desired table)"
+		if g := strings.Join(got, "\n"); g != wantPlan {
+			t.Errorf("%d real servers: plan\n%s\nwant\n%s", n, g, wantPlan)
+		}
+		if p := Plan(mustTable(t, want.String()), mustTable(t, want.String()), PlanOptions{}); len(p) != 0 {
+			t.Errorf("%d real servers: no-op plan %v", n, p)
 		}
 	}
 }

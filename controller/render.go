@@ -5,16 +5,21 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/lvsnode/lvsnode/ipvs"
 )
 
-// sorted returns a copy of t in ipvsadm's order.
+// sorted returns a copy of t in ipvsadm's order (the real servers of
+// every service copied into one array).
 func sorted(t Table) Table {
+	_, nd := t.Size()
+	all := make([]ipvs.Destination, 0, nd)
 	c := Table{Services: make([]Entry, len(t.Services))}
 	for i, e := range t.Services {
-		c.Services[i] = Entry{Service: e.Service, Dests: append([]ipvs.Destination(nil), e.Dests...)}
+		all = append(all, e.Dests...)
+		c.Services[i] = Entry{Service: e.Service, Dests: all[len(all)-len(e.Dests) : len(all) : len(all)]}
 	}
 	c.Sort()
 	return c
@@ -22,11 +27,44 @@ func sorted(t Table) Table {
 
 // numeric formats an address and port as ipvsadm -n does: [v6]:port.
 func numeric(a netip.Addr, port uint16) string {
-	if a.Is6() {
-		return fmt.Sprintf("[%s]:%d", a, port)
-	}
-	return fmt.Sprintf("%s:%d", a, port)
+	return string(appendNumeric(nil, a, port))
 }
+
+// The table's lines are written with appends into the output buffer
+// (bufio.Writer.AvailableBuffer) rather than fmt: formatting the list of a
+// large table with fmt cost more than reading it from the kernel.
+
+// appendNumeric appends an address and port as ipvsadm -n prints them.
+func appendNumeric(b []byte, a netip.Addr, port uint16) []byte {
+	if a.Is6() {
+		b = append(b, '[')
+		b = a.AppendTo(b)
+		b = append(b, ']')
+	} else {
+		b = a.AppendTo(b)
+	}
+	b = append(b, ':')
+	return strconv.AppendUint(b, uint64(port), 10)
+}
+
+// pad appends spaces to b until the field that starts at from is width
+// bytes wide (printf's %-*s).
+func pad(b []byte, from, width int) []byte {
+	for len(b)-from < width {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// appendUintField appends v left-aligned in width columns (printf's %-*d).
+func appendUintField(b []byte, v uint32, width int) []byte {
+	from := len(b)
+	return pad(strconv.AppendUint(b, uint64(v), 10), from, width)
+}
+
+// outBuf is the output buffer's size: a large table's listing goes out in
+// few write calls.
+const outBuf = 64 << 10
 
 // serviceArg is the service part of a save line: "-t 10.0.0.100:80",
 // "--sctp-service [fd00::100]:80", "-f 1 -6".
@@ -37,14 +75,14 @@ func serviceArg(k ipvs.ServiceKey) string {
 		}
 		return fmt.Sprintf("-f %d", k.FWMark)
 	}
-	opt := "--sctp-service"
+	opt := "--sctp-service "
 	switch k.Protocol {
 	case ipvs.TCP:
-		opt = "-t"
+		opt = "-t "
 	case ipvs.UDP:
-		opt = "-u"
+		opt = "-u "
 	}
-	return opt + " " + numeric(k.Addr, k.Port)
+	return string(appendNumeric([]byte(opt), k.Addr, k.Port))
 }
 
 // schedFlagsText names the -b flags of a service as ipvsadm prints them.
@@ -116,43 +154,49 @@ func fwdSwitch(f ipvs.Forward) string {
 // deliberate addition: real servers with thresholds get "-x U -y L", which
 // ipvsadm -S drops but ipvsadm -R accepts.
 func Save(w io.Writer, t Table) error {
-	bw := bufio.NewWriter(w)
+	bw := bufio.NewWriterSize(w, outBuf)
 	for _, e := range sorted(t).Services {
 		s := e.Service
 		svc := serviceArg(s.ServiceKey)
-		fmt.Fprintf(bw, "-A %s -s %s", svc, s.Scheduler)
+		b := append(bw.AvailableBuffer(), "-A "...)
+		b = append(append(append(b, svc...), " -s "...), s.Scheduler...)
 		if s.Flags&ipvs.FlagPersistent != 0 {
-			fmt.Fprintf(bw, " -p %d", s.Timeout)
+			b = strconv.AppendUint(append(b, " -p "...), uint64(s.Timeout), 10)
 			if m := maskText(s); m != "" {
-				fmt.Fprintf(bw, " -M %s", m)
+				b = append(append(b, " -M "...), m...)
 			}
 		}
 		if s.PEName != "" {
-			fmt.Fprintf(bw, " --pe %s", s.PEName)
+			b = append(append(b, " --pe "...), s.PEName...)
 		}
 		if s.Flags&ipvs.FlagOnePacket != 0 {
-			bw.WriteString(" -o")
+			b = append(b, " -o"...)
 		}
 		if f := schedFlagsText(s); f != "" {
-			fmt.Fprintf(bw, " -b %s", f)
+			b = append(append(b, " -b "...), f...)
 		}
-		bw.WriteString("\n")
+		bw.Write(append(b, '\n'))
 		for _, d := range e.Dests {
-			fmt.Fprintf(bw, "-a %s -r %s %s -w %d", svc, numeric(d.Addr, d.Port), fwdSwitch(d.Forward), d.Weight)
+			b := append(append(append(bw.AvailableBuffer(), "-a "...), svc...), " -r "...)
+			b = appendNumeric(b, d.Addr, d.Port)
+			b = append(append(append(b, ' '), fwdSwitch(d.Forward)...), " -w "...)
+			b = strconv.AppendUint(b, uint64(d.Weight), 10)
 			if d.UpperThreshold != 0 || d.LowerThreshold != 0 {
-				fmt.Fprintf(bw, " -x %d -y %d", d.UpperThreshold, d.LowerThreshold)
+				b = strconv.AppendUint(append(b, " -x "...), uint64(d.UpperThreshold), 10)
+				b = strconv.AppendUint(append(b, " -y "...), uint64(d.LowerThreshold), 10)
 			}
 			if d.Forward == ipvs.Tunnel {
 				switch d.TunnelType {
 				case ipvs.IPIP:
-					bw.WriteString(" --tun-type ipip")
+					b = append(b, " --tun-type ipip"...)
 				case ipvs.GUE:
-					fmt.Fprintf(bw, " --tun-type gue --tun-port %d %s", d.TunnelPort, tunFlagOpt[d.TunnelFlags])
+					b = strconv.AppendUint(append(b, " --tun-type gue --tun-port "...), uint64(d.TunnelPort), 10)
+					b = append(append(b, ' '), tunFlagOpt[d.TunnelFlags]...)
 				case ipvs.GRE:
-					fmt.Fprintf(bw, " --tun-type gre %s", tunFlagOpt[d.TunnelFlags])
+					b = append(append(b, " --tun-type gre "...), tunFlagOpt[d.TunnelFlags]...)
 				}
 			}
-			bw.WriteString("\n")
+			bw.Write(append(b, '\n'))
 		}
 	}
 	return bw.Flush()
@@ -187,7 +231,7 @@ type ListOptions struct {
 
 // List writes t as ipvsadm -Ln (or --stats / --rate) would.
 func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
-	bw := bufio.NewWriter(w)
+	bw := bufio.NewWriterSize(w, outBuf)
 	if !o.NoHeader {
 		fmt.Fprintf(bw, "IP Virtual Server version %d.%d.%d (size=%d)\n", info.Version[0], info.Version[1], info.Version[2], info.TableSize)
 	}
@@ -209,6 +253,7 @@ func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
 	if !o.NoSort {
 		t = sorted(t)
 	}
+	var dnBuf []byte
 	for _, e := range t.Services {
 		s := e.Service
 		name := listName(s.ServiceKey)
@@ -220,26 +265,27 @@ func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
 			st := s.Stats
 			fmt.Fprintf(bw, "%-33s%s%s%s%s%s\n", name, num(st.CPS), num(st.InPPS), num(st.OutPPS), num(st.InBPS), num(st.OutBPS))
 		default:
-			fmt.Fprintf(bw, "%s %s", name, s.Scheduler)
+			b := append(append(append(bw.AvailableBuffer(), name...), ' '), s.Scheduler...)
 			if f := schedFlagsText(s); f != "" {
-				fmt.Fprintf(bw, " (%s)", f)
+				b = append(append(append(b, " ("...), f...), ')')
 			}
 			if s.Flags&ipvs.FlagPersistent != 0 {
-				fmt.Fprintf(bw, " persistent %d", s.Timeout)
+				b = strconv.AppendUint(append(b, " persistent "...), uint64(s.Timeout), 10)
 				if m := maskText(s); m != "" {
-					fmt.Fprintf(bw, " mask %s", m)
+					b = append(append(b, " mask "...), m...)
 				}
 				if s.PEName != "" {
-					fmt.Fprintf(bw, " pe %s", s.PEName) // ipvsadm shows it only here
+					b = append(append(b, " pe "...), s.PEName...) // ipvsadm shows it only here
 				}
 			}
 			if s.Flags&ipvs.FlagOnePacket != 0 {
-				bw.WriteString(" ops")
+				b = append(b, " ops"...)
 			}
-			bw.WriteString("\n")
+			bw.Write(append(b, '\n'))
 		}
 		for _, d := range e.Dests {
-			dn := numeric(d.Addr, d.Port)
+			dn := appendNumeric(dnBuf[:0], d.Addr, d.Port)
+			dnBuf = dn
 			if !d.Addr.Is6() && len(dn) > 28 {
 				dn = dn[:28]
 			}
@@ -255,8 +301,17 @@ func List(w io.Writer, info ipvs.Info, t Table, o ListOptions) error {
 				fmt.Fprintf(bw, "  -> %-28s %-9d %-11d %-10d %-10d\n", dn, d.Weight, d.PersistentConns, d.ActiveConns, d.InactiveConns)
 			case ListTunInfo:
 				fmt.Fprintf(bw, "  -> %-28s %-7s %-13s %-6d %-10d %-10d\n", dn, d.Forward, tunInfo(d), d.Weight, d.ActiveConns, d.InactiveConns)
-			default:
-				fmt.Fprintf(bw, "  -> %-28s %-7s %-6d %-10d %-10d\n", dn, d.Forward, d.Weight, d.ActiveConns, d.InactiveConns)
+			default: // "  -> %-28s %-7s %-6d %-10d %-10d\n"
+				b := append(bw.AvailableBuffer(), "  -> "...)
+				from := len(b)
+				b = pad(append(b, dn...), from, 28)
+				b = append(b, ' ')
+				from = len(b)
+				b = pad(append(b, d.Forward.String()...), from, 7)
+				b = appendUintField(append(b, ' '), d.Weight, 6)
+				b = appendUintField(append(b, ' '), d.ActiveConns, 10)
+				b = appendUintField(append(b, ' '), d.InactiveConns, 10)
+				bw.Write(append(b, '\n'))
 			}
 		}
 	}
@@ -290,7 +345,8 @@ func listName(k ipvs.ServiceKey) string {
 		}
 		return fmt.Sprintf("FWM  %d", k.FWMark)
 	}
-	name := fmt.Sprintf("%-4s %s", k.Protocol, numeric(k.Addr, k.Port))
+	b := pad([]byte(k.Protocol.String()), 0, 4)
+	name := string(appendNumeric(append(b, ' '), k.Addr, k.Port))
 	if !k.Is6() && len(name) > 33 {
 		name = name[:33]
 	}

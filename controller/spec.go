@@ -203,13 +203,15 @@ func parseServiceKey(f Flags) (ipvs.ServiceKey, error) {
 }
 
 // parseAddrPort accepts "1.2.3.4", "1.2.3.4:80", "[fd00::1]:80", "[fd00::1]"
-// and a bare "fd00::1". Addresses only: no host or service names.
+// and a bare "fd00::1". Addresses only: no host or service names. An
+// IPv4-mapped IPv6 address ([::ffff:10.0.0.5]) stays IPv6, as ipvsadm
+// keeps it: the kernel has an IPv6 service at it, saved in that form.
 func parseAddrPort(s string) (netip.AddrPort, bool, error) {
 	// One colon is IPv4:port: no ParseAddr, whose error allocates (on
 	// every line of a restore).
 	if strings.Count(s, ":") != 1 {
 		if a, err := netip.ParseAddr(s); err == nil {
-			return netip.AddrPortFrom(a.Unmap(), 0), false, checkUnicast(a)
+			return netip.AddrPortFrom(a, 0), false, checkUnicast(a)
 		}
 	}
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
@@ -229,7 +231,7 @@ func parseAddrPort(s string) (netip.AddrPort, bool, error) {
 	if ap.Addr().Zone() != "" {
 		return netip.AddrPort{}, false, errors.New("zoned addresses are not supported")
 	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true, checkUnicast(ap.Addr())
+	return ap, true, checkUnicast(ap.Addr())
 }
 
 // ParseRealAddr reads -r for a command without a service (drain-node
@@ -392,6 +394,9 @@ func parseReal(f Flags, s *Spec) error {
 		return nil
 	}
 	ap, portGiven, err := parseAddrPort(f.Real)
+	if err == nil {
+		err = ipvs.CheckDestAddr(ap.Addr()) // refused by the kernel anyway: refuse before changing anything
+	}
 	if err != nil {
 		return inputErr("real server %q (-r): %v", f.Real, err)
 	}

@@ -2,6 +2,8 @@ package controller
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/lvsnode/lvsnode/ipvs"
@@ -25,11 +27,20 @@ type Table struct {
 type Entry struct {
 	Service ipvs.Service
 	Dests   []ipvs.Destination
-	// Line is the restore input line of the service's -A, and DestLines
-	// that of each real server's -a (ParseRules); 0 or missing for a
-	// table read from the kernel. Errors name them.
+	// Line is the restore input line of the service's -A, and DestLines[i]
+	// that of Dests[i]'s -a (ParseRules); 0 and nil for a table read from
+	// the kernel. Errors name them. (A slice beside Dests, not a map: a
+	// map per service made parsing a large input markedly slower.)
 	Line      int
-	DestLines map[ipvs.DestKey]int
+	DestLines []int
+}
+
+// destLine is the input line of Dests[i], 0 if not known.
+func (e Entry) destLine(i int) int {
+	if i < len(e.DestLines) {
+		return e.DestLines[i]
+	}
+	return 0
 }
 
 // Size returns the number of services and of real servers.
@@ -40,22 +51,95 @@ func (t Table) Size() (services, dests int) {
 	return len(t.Services), dests
 }
 
-// ReadTable dumps the kernel table once: one service dump, then one real
+// readAttempts bounds how often ReadTable dumps the table when each dump
+// turned out not to be a snapshot.
+const readAttempts = 5
+
+// ReadTable dumps the kernel table: one service dump, then one real
 // server dump per service. Nothing is re-read while planning.
+//
+// A dump is not a snapshot: the kernel's IPVS dumps walk the table by
+// position between the messages of a dump (and between the per-service
+// real server dumps), and Linux 6.1 never flags them interrupted. While
+// another program changes the table, an entry added before the walk's
+// position shifts the rest, which then come twice; one removed makes the
+// next one skipped. ReadTable sees the first (a key twice, or a dump
+// flagged ipvs.ErrDumpInterrupted) and dumps again, up to readAttempts
+// times; when every read was torn (a table churned without pause) it
+// returns the last one with each key once, never twice, so a save never
+// repeats a line. A skipped entry cannot be seen in the answer: restore
+// re-plans when the kernel says a planned addition already exists (see
+// RestoreTable); save and dry-run may miss it (controller/README.md,
+// "Reads are not snapshots").
 func ReadTable(c ipvs.Client) (Table, error) {
+	var t Table
+	var err error
+	for range readAttempts {
+		var torn bool
+		if t, torn, err = readTableOnce(c); err == nil && !torn {
+			return t, nil
+		}
+		if err != nil && !errors.Is(err, ipvs.ErrDumpInterrupted) {
+			return Table{}, err
+		}
+	}
+	if err != nil {
+		return Table{}, fmt.Errorf("read the table %d times, and each time another program changed it meanwhile: %w", readAttempts, err)
+	}
+	return t, nil
+}
+
+// readTableOnce reads the table once, each key once, and reports whether
+// a key came twice.
+func readTableOnce(c ipvs.Client) (Table, bool, error) {
 	svcs, err := c.Services()
 	if err != nil {
-		return Table{}, err
+		return Table{}, false, err
 	}
+	svcs, torn := dedup(svcs, func(s ipvs.Service) ipvs.ServiceKey { return s.ServiceKey })
 	t := Table{Services: make([]Entry, 0, len(svcs))}
 	for _, s := range svcs {
 		ds, err := c.Destinations(s.ServiceKey)
 		if err != nil {
-			return Table{}, err
+			return Table{}, false, err
 		}
+		var tornDests bool
+		ds, tornDests = dedup(ds, func(d ipvs.Destination) ipvs.DestKey { return d.DestKey })
+		torn = torn || tornDests
 		t.Services = append(t.Services, Entry{Service: s, Dests: ds})
 	}
-	return t, nil
+	return t, torn, nil
+}
+
+// dedup drops the later copies of a key that comes twice in xs, and says
+// whether there were any: pairwise for the short lists most services
+// have, with a map above that.
+func dedup[T any, K comparable](xs []T, key func(T) K) ([]T, bool) {
+	dup := false
+	if len(xs) <= 16 {
+		for i := 0; i < len(xs); i++ {
+			for j := i + 1; j < len(xs); j++ {
+				if key(xs[i]) == key(xs[j]) {
+					xs = slices.Delete(xs, j, j+1)
+					j--
+					dup = true
+				}
+			}
+		}
+		return xs, dup
+	}
+	seen := make(map[K]struct{}, len(xs))
+	out := xs[:0]
+	for _, x := range xs {
+		k := key(x)
+		if _, ok := seen[k]; ok {
+			dup = true
+			continue
+		}
+		seen[k] = struct{}{}
+		out = append(out, x)
+	}
+	return out, dup
 }
 
 // Sort orders services and real servers the way ipvsadm lists and saves
@@ -63,7 +147,22 @@ func ReadTable(c ipvs.Client) (Table, error) {
 func (t Table) Sort() {
 	slices.SortStableFunc(t.Services, func(a, b Entry) int { return cmpService(a.Service.ServiceKey, b.Service.ServiceKey) })
 	for _, e := range t.Services {
-		slices.SortStableFunc(e.Dests, func(a, b ipvs.Destination) int { return cmpDest(a.DestKey, b.DestKey) })
+		if len(e.DestLines) != len(e.Dests) {
+			slices.SortStableFunc(e.Dests, func(a, b ipvs.Destination) int { return cmpDest(a.DestKey, b.DestKey) })
+			continue
+		}
+		type lined struct {
+			d    ipvs.Destination
+			line int
+		}
+		l := make([]lined, len(e.Dests))
+		for i, d := range e.Dests {
+			l[i] = lined{d, e.DestLines[i]}
+		}
+		slices.SortStableFunc(l, func(a, b lined) int { return cmpDest(a.d.DestKey, b.d.DestKey) })
+		for i, x := range l {
+			e.Dests[i], e.DestLines[i] = x.d, x.line
+		}
 	}
 }
 

@@ -221,11 +221,44 @@ func encodeZero(k *ServiceKey) []byte {
 	return mustEncode(ae)
 }
 
-// encodeDumpDests is the GET_DEST dump's attribute: the service's key.
-func encodeDumpDests(k ServiceKey) []byte {
-	ae := netlink.NewAttributeEncoder()
-	encodeService(ae, Service{ServiceKey: k}, false)
-	return mustEncode(ae)
+// appendDumpDests appends the GET_DEST dump's attribute to b: the
+// service's key, as encodeService writes it without settings. It is
+// written by hand, without an AttributeEncoder, because the table is read
+// with one such dump per service (9 allocations each through the encoder);
+// TestGoldenList compares it with ipvsadm's bytes.
+func appendDumpDests(b []byte, k ServiceKey) []byte {
+	at := len(b)
+	b = appendAttrHeader(b, attrService|netlink.Nested, 0)
+	b = appendAttrHeader(b, svcAF, 2)
+	b = binary.NativeEndian.AppendUint16(b, af(k.Is6()))
+	b = append(b, 0, 0)
+	if k.FWMark != 0 {
+		b = appendAttrHeader(b, svcFWMark, 4)
+		b = binary.NativeEndian.AppendUint32(b, k.FWMark)
+	} else {
+		b = appendAttrHeader(b, svcProto, 2)
+		b = binary.NativeEndian.AppendUint16(b, uint16(k.Protocol))
+		b = append(b, 0, 0)
+		b = appendAttrHeader(b, svcAddr, 16)
+		a := k.Addr.As16()
+		if k.Addr.Is4() {
+			a = [16]byte{}
+			v := k.Addr.As4()
+			copy(a[:], v[:])
+		}
+		b = append(b, a[:]...)
+		b = appendAttrHeader(b, svcPort, 2)
+		b = binary.BigEndian.AppendUint16(b, k.Port)
+		b = append(b, 0, 0)
+	}
+	binary.NativeEndian.PutUint16(b[at:], uint16(len(b)-at))
+	return b
+}
+
+// appendAttrHeader appends an attribute header for n bytes of data.
+func appendAttrHeader(b []byte, typ uint16, n int) []byte {
+	b = binary.NativeEndian.AppendUint16(b, uint16(4+n))
+	return binary.NativeEndian.AppendUint16(b, typ)
 }
 
 // encodeTimeouts is SET_CONFIG's attributes; a zero value is left out
@@ -245,7 +278,9 @@ func encodeTimeouts(t Timeouts) []byte {
 
 // encodeDaemon is the attribute of NEW_DAEMON and DEL_DAEMON (which
 // reads only State): libipvs sends state, interface and sync ID, then the
-// optional settings that are set.
+// optional settings that are set. No command uses it (or decodeDaemon)
+// yet: they stay, with their golden tests, for the sync daemons of the
+// director HA issue.
 func encodeDaemon(d Daemon) []byte {
 	ae := netlink.NewAttributeEncoder()
 	ae.Nested(attrDaemon, func(ae *netlink.AttributeEncoder) error {

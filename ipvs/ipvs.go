@@ -16,10 +16,13 @@
 // with no way to batch, reads without deadlines, lacks ZERO and FLUSH, and
 // hides which message of a batch the kernel refused, so it could carry none
 // of Apply's contract; keeping it beside this encoder meant two encoders of
-// one kernel API (a fix had to land twice). Answers are read through the
-// netlink.Conn's SyscallConn (under its read deadline) rather than
-// Conn.Receive, which turns the first refusal of a read into an error
-// without its sequence number.
+// one kernel API (a fix had to land twice). Requests are written and
+// answers read through the netlink.Conn's SyscallConn (reads under its
+// read deadline) rather than Conn.SendMessages and Conn.Receive: Receive
+// turns the first refusal of a read into an error without its sequence
+// number, and both allocate per message and enter each system call
+// through Go's scheduler, which made reading a large table slower than
+// ipvsadm under emulation (conn_linux.go).
 //
 // Errors follow one contract on both implementations and can be checked with
 // errors.Is: ErrNoIPVS, ErrPermission, ErrNotFound, ErrExists, ErrScheduler,
@@ -55,6 +58,12 @@ var (
 	// ErrNotSent: Apply did not send the change (an earlier batch had a
 	// refusal or an unknown outcome, or the socket failed before sending).
 	ErrNotSent = errors.New("not sent")
+	// ErrDumpInterrupted: the kernel flagged a dump as interrupted
+	// (NLM_F_DUMP_INTR): the table changed while it was being read, so the
+	// answer is not a consistent snapshot; read again. The kernel's IPVS
+	// dumps walk by position and, in Linux 6.1, never set that flag (see
+	// controller.ReadTable for what is checked instead); other kernels may.
+	ErrDumpInterrupted = errors.New("the table changed while it was being read")
 	// ErrUnsupported: this operating system has no IPVS (not Linux).
 	ErrUnsupported = fmt.Errorf("IPVS is only available on Linux: %w", errors.ErrUnsupported)
 )

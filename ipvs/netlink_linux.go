@@ -4,6 +4,7 @@ package ipvs
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mdlayher/netlink"
 )
@@ -17,6 +18,10 @@ import (
 type netlinkClient struct {
 	c    *conn
 	dial func() (*conn, error)
+	// Reused by every dump: the request, and the real servers decoded
+	// before they are copied out at their final size.
+	req   [1]netlink.Message
+	dests []Destination
 }
 
 var _ Client = (*netlinkClient)(nil)
@@ -67,12 +72,40 @@ func (n *netlinkClient) do(cmd uint8, attrs []byte, fn func(attrs []byte) error)
 	if err != nil {
 		return err
 	}
-	sent, err := c.send([]netlink.Message{c.request(cmd, netlink.Request|netlink.Acknowledge, attrs)})
+	return n.exchange(c, []netlink.Message{c.request(cmd, netlink.Request|netlink.Acknowledge, attrs)}, false, fn)
+}
+
+// dump runs one dump request (data: the genetlink header and attributes)
+// and calls fn with the attributes of every answer.
+func (n *netlinkClient) dump(data []byte, fn func(attrs []byte) error) error {
+	c, err := n.conn()
+	if err != nil {
+		return err
+	}
+	// REQUEST|ACK|DUMP, as ipvsadm asks (the kernel sends no ack after
+	// a dump's end; a late one would be skipped as stale).
+	n.req[0] = netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(c.family), Flags: netlink.Request | netlink.Acknowledge | netlink.Dump},
+		Data:   data,
+	}
+	return n.exchange(c, n.req[:], true, fn)
+}
+
+// exchange sends one request and reads its answers to their end: the
+// acknowledgement (NLMSG_ERROR) of a request; NLMSG_DONE, or an error, of
+// a dump. It calls fn (when not nil) with the attributes of each answer,
+// and always reads to the end, even after fn failed, so the socket is free
+// for the next request; a read that fails part-way drops the socket (see
+// netlinkClient). A dump the kernel flags NLM_F_DUMP_INTR fails with
+// ErrDumpInterrupted.
+func (n *netlinkClient) exchange(c *conn, req []netlink.Message, dump bool, fn func(attrs []byte) error) error {
+	sent, err := c.send(req)
 	if err != nil {
 		return err
 	}
 	seq := sent[0].Header.Sequence
 	var ferr error
+	intr := false
 	for {
 		msgs, err := c.recv()
 		if err != nil {
@@ -83,67 +116,34 @@ func (n *netlinkClient) do(cmd uint8, attrs []byte, fn func(attrs []byte) error)
 			if m.Header.Sequence != seq {
 				continue // stale: the answer to an earlier request
 			}
-			switch m.Header.Type {
-			case netlink.Error:
-				if e := errnoOf(m); e != 0 {
+			intr = intr || m.Header.Flags&netlink.DumpInterrupted != 0
+			switch t := m.Header.Type; {
+			case t == netlink.Error, dump && t == netlink.Done:
+				if e, ok := answerOf(m); !ok {
+					return errMalformed(m)
+				} else if e != nil {
 					return e
 				}
-				return ferr
-			case netlink.Done, netlink.Noop, netlink.Overrun:
-			default:
-				if fn != nil && ferr == nil && len(m.Data) >= 4 {
-					ferr = fn(m.Data[4:])
+				if ferr == nil && intr {
+					return ErrDumpInterrupted
 				}
+				return ferr
+			case t == netlink.Done, t == netlink.Noop, t == netlink.Overrun:
+			case fn == nil || ferr != nil:
+			case len(m.Data) < 4:
+				ferr = fmt.Errorf("%w: answer without a generic netlink header", errDecode)
+			default:
+				ferr = fn(m.Data[4:])
 			}
 		}
 	}
 }
 
-// dump runs one dump request and calls fn with the attributes of every
-// answer. It always reads to the dump's end (NLMSG_DONE), even after fn
-// failed, so the socket is free for the next request; a read that fails
-// mid-dump drops the socket (see netlinkClient).
-func (n *netlinkClient) dump(cmd uint8, attrs []byte, fn func(attrs []byte) error) error {
-	c, err := n.conn()
-	if err != nil {
-		return err
-	}
-	// REQUEST|ACK|DUMP, as ipvsadm asks (the kernel sends no ack after
-	// a dump's end; a late one would be skipped as stale).
-	sent, err := c.send([]netlink.Message{c.request(cmd, netlink.Request|netlink.Acknowledge|netlink.Dump, attrs)})
-	if err != nil {
-		return err
-	}
-	seq := sent[0].Header.Sequence
-	var ferr error
-	for {
-		msgs, err := c.recv()
-		if err != nil {
-			n.reset()
-			return err
-		}
-		for _, m := range msgs {
-			if m.Header.Sequence != seq {
-				continue
-			}
-			switch m.Header.Type {
-			case netlink.Done, netlink.Error:
-				if e := errnoOf(m); e != 0 {
-					return e
-				}
-				return ferr
-			case netlink.Noop, netlink.Overrun:
-			default:
-				if ferr == nil {
-					if len(m.Data) < 4 {
-						ferr = fmt.Errorf("%w: answer without a generic netlink header", errDecode)
-						continue
-					}
-					ferr = fn(m.Data[4:])
-				}
-			}
-		}
-	}
+// dumpRequest is a dump's genetlink header, attributes to be appended; it
+// reuses the previous request's bytes (the message is sent before the
+// next request is built).
+func (n *netlinkClient) dumpRequest(cmd uint8) []byte {
+	return append(n.req[0].Data[:0], cmd, genlVersion, 0, 0)
 }
 
 // Apply implements Client.Apply: BatchSize requests per sendmsg, each
@@ -202,7 +202,11 @@ func (n *netlinkClient) Apply(ops []Op) []error {
 				i := start + int(off)
 				answered[off] = true
 				pending--
-				if e := errnoOf(m); e != 0 {
+				switch e, ok := answerOf(m); {
+				case !ok:
+					errs[i] = fmt.Errorf("%s: %w: %w", ops[i], ErrUnknownOutcome, errMalformed(m))
+					stop = "an earlier change's outcome is unknown"
+				case e != nil:
 					what, on := describeOp(ops[i])
 					errs[i] = mapErr(what, e, on)
 					stop = "an earlier batch had a refusal"
@@ -224,7 +228,7 @@ func (n *netlinkClient) Info() (Info, error) {
 
 func (n *netlinkClient) Services() ([]Service, error) {
 	var out []Service
-	err := n.dump(cmdGetSvc, nil, func(b []byte) error {
+	err := n.dump(n.dumpRequest(cmdGetSvc), func(b []byte) error {
 		s, err := decodeService(b)
 		out = append(out, s)
 		return err
@@ -236,16 +240,21 @@ func (n *netlinkClient) Services() ([]Service, error) {
 }
 
 func (n *netlinkClient) Destinations(k ServiceKey) ([]Destination, error) {
-	var out []Destination
-	err := n.dump(cmdGetDest, encodeDumpDests(k), func(b []byte) error {
-		d, err := decodeDest(b, k.Is6())
-		out = append(out, d)
+	v6 := k.Is6()
+	ds := n.dests[:0]
+	err := n.dump(appendDumpDests(n.dumpRequest(cmdGetDest), k), func(b []byte) error {
+		d, err := decodeDest(b, v6)
+		ds = append(ds, d)
 		return err
 	})
+	n.dests = ds
 	if err != nil {
 		return nil, mapErr("list real servers of "+k.String(), err, onDest)
 	}
-	return out, nil
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	return slices.Clone(ds), nil
 }
 
 func (n *netlinkClient) Timeouts() (Timeouts, error) {

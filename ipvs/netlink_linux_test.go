@@ -3,6 +3,7 @@
 package ipvs
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func fwmarkOps(n int) []Op {
@@ -241,5 +243,78 @@ func TestDumpAbandoned(t *testing.T) {
 	cut.Store(false)
 	if svcs, err := n.Services(); err != nil || len(svcs) != 1 || svcs[0].FWMark != 7 || *dials != 2 {
 		t.Fatalf("after a cut dump: %+v, %v, %d sockets", svcs, err, *dials)
+	}
+}
+
+// A dump the kernel flags NLM_F_DUMP_INTR (on any of its messages) is not a
+// snapshot: the read fails with ErrDumpInterrupted, so the caller reads again.
+func TestDumpInterrupted(t *testing.T) {
+	var intr atomic.Bool
+	n, _, _ := newTestClient(t, func(_ *scriptKernel, m netlink.Message) [][]byte {
+		s := m.Header.Sequence
+		ae := netlink.NewAttributeEncoder()
+		encodeService(ae, Service{ServiceKey: ServiceKey{FWMark: 3}, Scheduler: "rr"}, true)
+		svc := genl(s, cmdNewSvc, mustEncode(ae), false)
+		if intr.Load() {
+			binary.NativeEndian.PutUint16(svc[6:], uint16(netlink.Multi|netlink.DumpInterrupted))
+		}
+		return [][]byte{svc, done(s)}
+	})
+	if svcs, err := n.Services(); err != nil || len(svcs) != 1 {
+		t.Fatalf("plain dump: %v %v", svcs, err)
+	}
+	intr.Store(true)
+	if _, err := n.Services(); !errors.Is(err, ErrDumpInterrupted) {
+		t.Fatalf("dump flagged interrupted: %v", err)
+	}
+}
+
+// An NLMSG_ERROR too short to hold an error code is no acknowledgement: the
+// change's outcome is unknown and nothing after it is sent (before, it
+// counted as success).
+func TestApplyMalformedAnswerIsUnknown(t *testing.T) {
+	n, _, _ := newTestClient(t, func(_ *scriptKernel, m netlink.Message) [][]byte {
+		if markOf(t, m) == 2 {
+			return [][]byte{nlmsg(netlink.Error, 0, m.Header.Sequence, []byte{0, 0}, false)}
+		}
+		return [][]byte{ack(m.Header.Sequence, 0)}
+	})
+	errs := n.Apply(fwmarkOps(BatchSize + 3))
+	wantOutcomes(t, errs, 1, acked, 1, unknown, BatchSize-2, acked, 3, unsent)
+}
+
+// With extended acks (a socket option: the requests are unchanged, see the
+// golden tests) a refusal carries the kernel's text.
+func TestApplyRefusalWithKernelMessage(t *testing.T) {
+	n, _, _ := newTestClient(t, func(_ *scriptKernel, m netlink.Message) [][]byte {
+		code := -int32(syscall.EINVAL)
+		d := binary.NativeEndian.AppendUint32(nil, uint32(code))
+		d = append(d, make([]byte, 16)...) // the echoed request's header (capped)
+		ae := netlink.NewAttributeEncoder()
+		ae.String(1, "Attribute failed policy validation") // NLMSGERR_ATTR_MSG
+		d = append(d, mustEncode(ae)...)
+		return [][]byte{nlmsg(netlink.Error, 0x300, m.Header.Sequence, d, false)}
+	})
+	err := n.Apply(fwmarkOps(1))[0]
+	if !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), "(kernel: Attribute failed policy validation)") {
+		t.Fatalf("refusal: %v", err)
+	}
+}
+
+// The real socket asks for extended acks.
+func TestConnAsksForExtendedAcks(t *testing.T) {
+	nl, err := netlink.Dial(unix.NETLINK_GENERIC, nil)
+	if err != nil {
+		t.Skip("no generic netlink socket:", err)
+	}
+	c, err := newConn(nl, testFamily)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	var v int
+	_ = c.raw.Control(func(fd uintptr) { v, err = unix.GetsockoptInt(int(fd), unix.SOL_NETLINK, unix.NETLINK_EXT_ACK) })
+	if err != nil || v != 1 {
+		t.Errorf("NETLINK_EXT_ACK = %d, %v", v, err)
 	}
 }

@@ -242,31 +242,44 @@ var ctlSysctl = func() sysctl.Client {
 // ctlLockPath and ctlLockWait: the lock that serialises the commands
 // that change the table (tests point it elsewhere).
 var (
-	ctlLockPath = controller.LockPath
+	ctlLockPath = controller.LockPath()
 	ctlLockWait = 10 * time.Minute
 )
 
 // ctlChanges reports whether the command may change the table, and so
-// runs under the lock: all but list, save and restore --dry-run.
+// runs under the lock: all but list, save, restore --dry-run and timeouts
+// without values. drain-node is not among them: it takes the lock itself
+// around each change (controller.Controller.Lock), not for its wait.
 func ctlChanges(c *cli.Context) bool {
 	switch c.Command.Name {
-	case "list", "save":
+	case "list", "save", "drain-node":
 		return false
 	case "restore":
 		return !c.Bool("dry-run")
+	case "timeouts":
+		return c.NArg() > 0 || c.String("tcp")+c.String("tcpfin")+c.String("udp") != ""
 	}
 	return true
+}
+
+// ctlLock takes the table lock, saying on the error stream whom it waits for.
+func ctlLock(c *cli.Context) (func(), error) {
+	l, err := controller.AcquireLock(ctlLockPath, ctlLockWait, func(s string) { fmt.Fprintln(c.App.ErrWriter, s) })
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = l.Unlock() }, nil
 }
 
 // ctlWithIPVS takes the lock (for commands that change the table), opens
 // the kernel client, runs fn, and closes both.
 func ctlWithIPVS(c *cli.Context, fn func(*controller.Controller) error) error {
 	if ctlChanges(c) {
-		l, err := controller.AcquireLock(ctlLockPath, ctlLockWait, func(s string) { fmt.Fprintln(c.App.ErrWriter, s) })
+		unlock, err := ctlLock(c)
 		if err != nil {
 			return err
 		}
-		defer l.Unlock()
+		defer unlock()
 	}
 	cl, err := ctlOpen()
 	if err != nil {
@@ -278,6 +291,9 @@ func ctlWithIPVS(c *cli.Context, fn func(*controller.Controller) error) error {
 		Sysctl:           ctlSysctl,
 		Out:              c.App.Writer,
 		EnableForwarding: c.Bool("enable-forwarding"),
+	}
+	if c.Command.Name == "drain-node" {
+		ctl.Lock = func() (func(), error) { return ctlLock(c) }
 	}
 	return ctlExitErr(fn(ctl))
 }

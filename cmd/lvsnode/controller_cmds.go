@@ -76,7 +76,10 @@ func ctlDrainNodeCmd() *cli.Command {
 			"kernel moves a returning client elsewhere at once. On timeout the real server\n" +
 			"stays at weight 0 and the command fails (exit 1), unless --force. UDP entries\n" +
 			"stay until the UDP timeout (see timeouts). --all-services drains it from every\n" +
-			"service and fwmark at once: weight 0 everywhere, one wait, then removal.\n\n" +
+			"service and fwmark at once: weight 0 everywhere, one wait, then removal.\n" +
+			"The table lock is held only to set weight 0 and to remove, not during the\n" +
+			"wait; a real server whose weight another command set back above 0 meanwhile\n" +
+			"is left in place (exit 1).\n\n" +
 			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m\n" +
 			"   lvsnode controller drain-node --all-services -r 10.0.0.11\n\n" +
 			"Through the director daemon, the daemon drains (weight 0, waits, then\n" +

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two restores at once end in one of the two tables, never a mix: the
 # controller's commands that change the table take a lock
-# (/run/lvsnode/controller.lock) and the second one, having waited, reads
+# (/run/lvsnode/controller.<netns inode>.lock) and the second one, having waited, reads
 # the table the first one left and converges from there.
 set -euo pipefail
 . "${LAB_GUEST:-/lab/guest}/topo.sh"
@@ -53,3 +53,51 @@ for round in 1 2 3; do
 		fail "the table is a mix of A and B"
 	fi
 done
+
+# drain-node holds the lock only around its changes: an add-node on another
+# service and a second drain run at once during its wait, and timeouts
+# (show) never waits. Before the fix, add-node waited out the whole drain.
+step "a drain's wait does not hold the lock"
+D ipvsadm -C
+ip -n conc link add d0 type dummy
+ip -n conc addr add 10.0.0.1/24 dev d0
+ip -n conc link set d0 up
+ip -n conc addr add 10.0.0.100/32 dev lo
+for p in 80 82; do
+	D ipvsadm -A -t 10.0.0.100:$p -s rr
+	D ipvsadm -a -t 10.0.0.100:$p -r 10.0.0.11:$p -g -w 1
+done
+D ipvsadm -A -t 10.0.0.100:81 -s rr
+# A connection to the DR real server 10.0.0.11 (nobody answers: it stays
+# in SYN_RECV on the director's table as an inactive entry).
+(in_ns conc busybox nc -w 8 10.0.0.100 80 </dev/null >/dev/null 2>&1 || true) &
+(in_ns conc busybox nc -w 8 10.0.0.100 82 </dev/null >/dev/null 2>&1 || true) &
+sleep 0.5
+D ipvsadm -Ln | sed 's/^/    /'
+D lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 6s --force >"$W/dr80" 2>&1 &
+d1=$!
+sleep 1
+t0=$(now_ms)
+d2_t0=$t0
+D lvsnode controller drain-node -t 10.0.0.100:82 -r 10.0.0.11 --timeout 6s --force >"$W/dr82" 2>&1 &
+d2=$!
+D lvsnode controller add-node -t 10.0.0.100:81 -r 10.0.0.12 >"$W/add81" 2>&1
+add_ms=$(($(now_ms) - t0))
+t0=$(now_ms)
+D lvsnode controller timeouts >/dev/null
+to_ms=$(($(now_ms) - t0))
+wait $d1
+wait $d2
+d2_ms=$(($(now_ms) - d2_t0))
+info "add-node during the drain: ${add_ms} ms: $(tr '\n' ' ' <"$W/add81")"
+info "timeouts during the drain: ${to_ms} ms"
+info "drain :80: $(tr '\n' ' ' <"$W/dr80")"
+info "drain :82: ${d2_ms} ms: $(tr '\n' ' ' <"$W/dr82")"
+# The control: the drains really waited (their connections outlived 1 s).
+check "the first drain waited for its connection" grep -q 'removing anyway (--force)' "$W/dr80"
+check "add-node did not wait for the lock" test "$add_ms" -lt 3000
+check "add-node said nothing about waiting" sh -c "! grep -q waiting '$W/add81'"
+# Its own wait is 6 s; behind the first drain's lock it would be 11 s.
+check "the second drain did not wait for the first" test "$d2_ms" -lt 9500
+check "both drained real servers removed, the added one there" \
+	test "$(D ipvsadm -S -n | grep -c '^-a')" = 1

@@ -15,6 +15,9 @@
 #  7. drain-node waits for a persistence template (control: the template
 #     outlives the connection) and warns about expire_quiescent_template=0.
 #  8. drain-node --all-services.
+#  9. real-server addresses the kernel always refuses are refused at parse
+#     time (exit 2), the others accepted; ipvsadm is the oracle.
+# 10. an IPv4-mapped IPv6 service stays IPv6 through save and restore.
 set -euo pipefail
 . "${LAB_GUEST:-/lab/guest}/topo.sh"
 
@@ -215,3 +218,44 @@ L add-node -t "$V:80" -r 10.0.0.12 >/dev/null
 L drain-node --all-services -r 10.0.0.11 --interval 200ms | sed 's/^/    /'
 printf '%s\n' "-A -t $V:80 -s wlc" "-a -t $V:80 -r 10.0.0.12:80 -g -w 1" "-A -t $V:443 -s wlc" "-A -f 9 -s wlc" >"$W/left"
 same_table "$W/left" "10.0.0.11 left every service and the fwmark"
+
+step "9. real-server addresses: lvsnode refuses at parse time (exit 2) exactly those the kernel refuses"
+# ipvsadm is the oracle: its -a is refused by the kernel (EINVAL) or not.
+# 10.0.0.255 is eth0's subnet broadcast: refused by the kernel, but only
+# because of this host's interfaces, so lvsnode leaves it to the kernel
+# (exit 1, the kernel's refusal). Without the parse-time check every
+# refused row would be exit 1 after changes were made, not 2 before.
+for a in 255.255.255.255 0.0.0.0 0.1.2.3 224.0.0.1 239.1.1.1 127.0.0.1 240.0.0.1 10.0.0.255 fe80::1 ff02::1 :: ::1 ::ffff:10.0.0.9; do
+	case $a in
+	*:*) svc="[fd00::100]:90" r="[$a]:90" ;;
+	*) svc="$V:90" r="$a:90" ;;
+	esac
+	D ipvsadm -C
+	D ipvsadm -A -t "$svc" -s rr
+	ip_rc=$(rc D ipvsadm -a -t "$svc" -r "$r" -g -w 1)
+	D ipvsadm -C
+	lv_rc=$(rc L add-node -t "$svc" -r "$r" -g)
+	lv_msg=$(head -c 160 "$W/rc.out" | tr '\n' ' ')
+	want=0
+	[ "$ip_rc" = 0 ] || want=2
+	[ "$a" != 10.0.0.255 ] || want=1
+	info "$r: ipvsadm exit $ip_rc, lvsnode exit $lv_rc: $lv_msg"
+	[ "$lv_rc" = "$want" ] || fail "$r: lvsnode exit $lv_rc, want $want (ipvsadm exit $ip_rc)"
+done
+D ipvsadm -C
+ok "lvsnode refuses at parse time every real-server address the kernel always refuses, and accepts the others"
+
+step "10. an IPv4-mapped IPv6 service stays IPv6, as ipvsadm keeps it"
+# Control: before, lvsnode made it the IPv4 service 10.0.0.5:80, which
+# ipvsadm -S -n would show without brackets.
+D ipvsadm -C
+printf '%s\n' "-A -t [::ffff:10.0.0.5]:80 -s rr" "-a -t [::ffff:10.0.0.5]:80 -r [fd00::11]:80 -g -w 1" >"$W/mapped"
+L restore <"$W/mapped" >/dev/null
+same_table "$W/mapped" "lvsnode restore of a mapped service"
+same_output "mapped service" "list" "-Ln"
+L save >"$W/mapped.lv"
+D ipvsadm -C
+D ipvsadm -R <"$W/mapped.lv"
+same_table "$W/mapped" "ipvsadm -R of lvsnode's save"
+check "lvsnode restore --dry-run of ipvsadm's table: no change" test "$(rc L restore --dry-run "$W/mapped")" = 0
+D ipvsadm -C
