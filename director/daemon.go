@@ -74,7 +74,7 @@ func New(cfg Config, o Options) *Daemon {
 		o.Notify = &systemd.Recorder{}
 	}
 	if o.LockPath == "" {
-		o.LockPath = controller.LockPath
+		o.LockPath = controller.LockPath()
 	}
 	return &Daemon{o: o, log: o.Log, clock: o.Clock, cfg: cfg, trigger: make(chan struct{}, 1), subs: map[string]health.Key{}}
 }

@@ -69,5 +69,5 @@ func lockFileOr(p string) string {
 	if v := os.Getenv("LVSNODE_LOCK_FILE"); v != "" {
 		return v
 	}
-	return controller.LockPath
+	return controller.LockPath()
 }
