@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -74,7 +75,7 @@ const childEnv = "LVSNODE_HEALTH_BENCH_LISTENERS"
 // childListeners starts this test binary as a process holding benchN
 // listeners and returns their addresses.
 func childListeners(b *testing.B) []string {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchListenerProcess$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -97,14 +98,30 @@ func childListeners(b *testing.B) []string {
 	return addrs
 }
 
-// TestBenchListenerProcess is the listener process of the benchmark; it
-// does nothing in a normal test run.
-func TestBenchListenerProcess(t *testing.T) {
+// TestMain doubles as the listener process of BenchmarkTCPCheck1000: with
+// childEnv set it listens, prints the addresses and serves until the
+// benchmark closes its stdin, and runs no test.
+func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "1" {
-		t.Skip("helper process of BenchmarkTCPCheck1000")
+		os.Exit(m.Run())
 	}
 	for i := 0; i < benchN; i++ {
-		fmt.Printf("listen %s\n", listenTCP(t).Addr())
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		fmt.Printf("listen %s\n", ln.Addr())
 	}
 	io.Copy(io.Discard, os.Stdin) // until the benchmark closes stdin
+	os.Exit(0)
 }

@@ -305,7 +305,7 @@ func TestApplyRefusalWithKernelMessage(t *testing.T) {
 func TestConnAsksForExtendedAcks(t *testing.T) {
 	nl, err := netlink.Dial(unix.NETLINK_GENERIC, nil)
 	if err != nil {
-		t.Skip("no generic netlink socket:", err)
+		t.Skip("this kernel offers no generic netlink socket:", err)
 	}
 	c, err := newConn(nl, testFamily)
 	if err != nil {
