@@ -95,8 +95,9 @@ info "drain :80: $(tr '\n' ' ' <"$W/dr80")"
 info "drain :82: ${d2_ms} ms: $(tr '\n' ' ' <"$W/dr82")"
 # The control: the drains really waited (their connections outlived 1 s).
 check "the first drain waited for its connection" grep -q 'removing anyway (--force)' "$W/dr80"
-check "add-node did not wait for the lock" test "$add_ms" -lt 3000
-check "add-node said nothing about waiting" sh -c "! grep -q waiting '$W/add81'"
+# add-node may wait a moment for a drain that is setting weight 0 or
+# removing (the lock covers those changes), never for a drain's 6 s wait.
+check "add-node did not wait out a drain (${add_ms} ms, the drains wait 6 s)" test "$add_ms" -lt 3000
 # Its own wait is 6 s; behind the first drain's lock it would be 11 s.
 check "the second drain did not wait for the first" test "$d2_ms" -lt 9500
 check "both drained real servers removed, the added one there" \
