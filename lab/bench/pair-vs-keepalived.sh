@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# lab-timeout: 900
+# Benchmark (figures and ratios, not a timed pass/fail) of lvsnode's director
+# daemon (`lvsnode controller run`) against keepalived's health checker
+# (Debian's keepalived 2.2.7, `keepalived -C`: no VRRP) doing the same job in
+# the same VM run (issue 9, "Side by side with keepalived"):
+#   detect   stop httpd on one real server; ms until its weight is 0 in IPVS
+#            (lvsnode: 200 ms interval, fall 2; keepalived: inhibit_on_failure,
+#            delay_loop 0.2 with retry 1, the same "two failures 200 ms apart")
+#   cpu      1,000 real servers checked over TCP every second for 60 s: CPU
+#            seconds (utime + stime from /proc/PID/stat) of each daemon, and
+#            the checks the real server actually answered
+#   change   a director holding 1,000 services, add one real server: lvsnode
+#            through its API (`controller add-node` routed to the daemon),
+#            keepalived by a config edit + SIGHUP; ms until the kernel has it,
+#            and whether a long-lived connection through the VIP survives
+# Run it with `bash lab/run script lab/bench/pair-vs-keepalived.sh` (about 5
+# minutes wall clock under TCG: two 60 s CPU windows and the setups); it is
+# not a CI scenario. PAIR_BENCH=detect,cpu,change picks measurements;
+# PAIR_CPU_SECS (60) and PAIR_CPU_RS (1000) shrink the CPU run.
+# It fails only on wrong results (a real server never taken out, a change
+# never applied), never on a time.
+set -euo pipefail
+. "${LAB_GUEST:-/lab/guest}/topo.sh"
+. "${LAB_GUEST:-/lab/guest}/pair.sh"
+
+BENCH=${PAIR_BENCH:-detect,cpu,change}
+CPU_SECS=${PAIR_CPU_SECS:-60}
+CPU_RS=${PAIR_CPU_RS:-1000}
+REPORT=()
+report() { REPORT+=("$(printf "$@")"); }
+want() { case ",$BENCH," in *",$1,"*) return 0 ;; esac; return 1; }
+
+# lvsnode's side runs when the binary has the daemon.
+HAVE_RUN=0
+lvsnode controller run --help >/dev/null 2>&1 && HAVE_RUN=1
+
+
+# --- detect ------------------------------------------------------------------
+
+DETECT_RUNS=${PAIR_DETECT_RUNS:-3}
+
+# detect_runs TOOL: stop rs1's httpd DETECT_RUNS times; each time, ms until
+# its weight is 0 (down) and, after a restart, until it is 1 again (up).
+# Appends "down:up" pairs to DETECT_<TOOL>.
+detect_runs() {
+	local tool=$1 i down up t0
+	local res=()
+	for i in $(seq "$DETECT_RUNS"); do
+		wait_for 20 ipvs_has "-t $LAB_VIP4:$LAB_PORT" "10.0.0.11:$LAB_PORT" 1 || fail "$tool: rs1 never up"
+		sleep 0.5
+		t0=$(now_us)
+		httpd_stop rs1
+		ms_until 20 ipvs_has "-t $LAB_VIP4:$LAB_PORT" "10.0.0.11:$LAB_PORT" 0 >/dev/null || fail "$tool: rs1 never at weight 0"
+		down=$((($(now_us) - t0) / 1000))
+		t0=$(now_us)
+		httpd_start rs1
+		ms_until 20 ipvs_has "-t $LAB_VIP4:$LAB_PORT" "10.0.0.11:$LAB_PORT" 1 >/dev/null || fail "$tool: rs1 never back"
+		up=$((($(now_us) - t0) / 1000))
+		info "$tool run $i: weight 0 after $down ms; back to 1 after $up ms"
+		res+=("$down:$up")
+	done
+	eval "DETECT_$tool=\"${res[*]}\""
+}
+# mean_of FIELD PAIRS...: mean of field 1 (down) or 2 (up) of "down:up" pairs.
+mean_of() {
+	local f=$1
+	shift
+	printf '%s\n' "$@" | awk -F: -v f="$f" '{ s += $f; n++ } END { printf "%d", n ? s / n : 0 }'
+}
+
+bench_detect() {
+	step "detect: keepalived (HTTP_GET, delay_loop 0.2, retry 1, delay_before_retry 0.2, connect_timeout 0.2, inhibit_on_failure)"
+	topo_up 2
+	local chk=("HTTP_GET {" "    url {" "        path /" "        status_code 200" "    }"
+		"    connect_timeout 0.2" "    retry 1" "    delay_before_retry 0.2" "}")
+	{
+		ka_vs_open "$LAB_VIP4" "$LAB_PORT" rr DR "delay_loop 0.2" inhibit_on_failure
+		for rs in rs1 rs2; do ka_rs "$(node_ip4 $rs)" "$LAB_PORT" 1 "${chk[@]}"; done
+		ka_close
+	} >"$PAIR_W/ka-detect.conf"
+	ka_start "$PAIR_W/ka-detect.conf"
+	detect_runs keepalived
+	ka_stop
+	local kd ku
+	kd=$(mean_of 1 $DETECT_keepalived)
+	ku=$(mean_of 2 $DETECT_keepalived)
+	if [ "$HAVE_RUN" = 1 ]; then
+		step "detect: lvsnode (http check, interval 200ms, timeout 200ms, fall 2, rise 2)"
+		lv_detect_config >"$PAIR_W/lv-detect.yaml"
+		lv_start "$PAIR_W/lv-detect.yaml"
+		detect_runs lvsnode
+		lv_stop
+		local ld lu
+		ld=$(mean_of 1 $DETECT_lvsnode)
+		lu=$(mean_of 2 $DETECT_lvsnode)
+		report 'detect  weight 0   lvsnode %6d ms  keepalived %6d ms  ratio %s  (mean of %d)' "$ld" "$kd" "$(ratio "$ld" "$kd")" "$DETECT_RUNS"
+		report 'detect  back up    lvsnode %6d ms  keepalived %6d ms  ratio %s  (lvsnode rise 2, keepalived 1 success)' "$lu" "$ku" "$(ratio "$lu" "$ku")"
+	else
+		report 'detect  weight 0   keepalived %6d ms (mean of %d); lvsnode: no controller run' "$kd" "$DETECT_RUNS"
+		report 'detect  back up    keepalived %6d ms' "$ku"
+	fi
+	topo_down || true
+}
+
+# --- cpu ---------------------------------------------------------------------
+
+# cpu_window TOOL PIDS...: CPU ticks of PIDS and checks answered by rs1 over
+# CPU_SECS, after a 5 s settling; appends a line to REPORT-able CPU_<TOOL>.
+cpu_window() {
+	local tool=$1
+	shift
+	sleep 5
+	local t0 t1 o0 o1 v0 v1
+	t0=$(cpu_ticks "$@")
+	o0=$(passive_opens rs1)
+	v0=$(vm_busy_ticks)
+	sleep "$CPU_SECS"
+	t1=$(cpu_ticks "$@")
+	o1=$(passive_opens rs1)
+	v1=$(vm_busy_ticks)
+	local ticks=$((t1 - t0)) checks=$((o1 - o0))
+	info "$tool: $(ticks_secs $ticks) CPU s in ${CPU_SECS} s ($(awk -v t=$ticks -v s=$CPU_SECS 'BEGIN{printf "%.1f", t/s}') % of a core); $checks checks answered ($((checks / CPU_SECS))/s); whole guest busy $(awk -v t=$((v1 - v0)) -v s=$CPU_SECS 'BEGIN{printf "%.0f", t/s}') %"
+	eval "CPU_$tool=$ticks CHECKS_$tool=$checks"
+}
+
+bench_cpu() {
+	step "cpu: $CPU_RS real servers (addresses on rs1's lo), TCP check every 1 s, ${CPU_SECS} s"
+	topo_up 1
+	many_addrs rs1 "$CPU_RS" >/dev/null
+	# The listener the checks connect to: the agent's HTTP server (Go,
+	# accepts and closes without a process per connection, unlike busybox
+	# httpd); on every address of rs1.
+	ip netns exec rs1 lvsnode agent run --vip "$LAB_VIP4" --state-file "$LAB_STATE_DIR/rs1.json" \
+		--listen "0.0.0.0:$PAIR_READY_PORT" >"$PAIR_W/agent-rs1.log" 2>&1 &
+	wait_for 10 bash -c "ip netns exec director curl -s -o /dev/null http://10.1.0.1:$PAIR_READY_PORT/readyz" ||
+		fail "the listener on rs1 is not reachable through 10.1.0.0/16"
+	{
+		ka_vs_open "$LAB_VIP4" "$PAIR_READY_PORT" wrr DR "delay_loop 1" inhibit_on_failure
+		while read -r a; do
+			ka_rs "$a" "$PAIR_READY_PORT" 1 "TCP_CHECK {" "    connect_timeout 1" "}"
+		done <"$PAIR_W/addrs-rs1"
+		ka_close
+	} >"$PAIR_W/ka-cpu.conf"
+	ka_start -q "$PAIR_W/ka-cpu.conf"
+	wait_for 30 bash -c "[ \$(ip netns exec director ipvsadm -Ln -t $LAB_VIP4:$PAIR_READY_PORT | grep -c ' 1  ') -ge $CPU_RS ]" ||
+		info "keepalived: not every real server at weight 1 after 30 s"
+	# shellcheck disable=SC2046
+	cpu_window keepalived $(ka_pids)
+	info "keepalived: $(grep -c 'Disabling service' "$PAIR_W/keepalived.log" || true) real servers disabled in all"
+	ka_stop
+	if [ "$HAVE_RUN" = 1 ]; then
+		lv_cpu_config >"$PAIR_W/lv-cpu.yaml"
+		lv_start "$PAIR_W/lv-cpu.yaml"
+		wait_for 30 bash -c "[ \$(ip netns exec director ipvsadm -Ln -t $LAB_VIP4:$PAIR_READY_PORT | grep -c ' 1  ') -ge $CPU_RS ]" ||
+			info "lvsnode: not every real server at weight 1 after 30 s"
+		cpu_window lvsnode "$LV_PID"
+		lv_stop
+		report 'cpu     %d rs/1s   lvsnode %6s s   keepalived %6s s   ratio %s  (%d s; checks answered %d vs %d)' "$CPU_RS" \
+			"$(ticks_secs $CPU_lvsnode)" "$(ticks_secs $CPU_keepalived)" "$(ratio $CPU_lvsnode $CPU_keepalived)" "$CPU_SECS" "$CHECKS_lvsnode" "$CHECKS_keepalived"
+	else
+		report 'cpu     %d rs/1s   keepalived %6s s in %d s (checks answered %d); lvsnode: no controller run' "$CPU_RS" \
+			"$(ticks_secs $CPU_keepalived)" "$CPU_SECS" "$CHECKS_keepalived"
+	fi
+	topo_down || true
+}
+
+# --- change ------------------------------------------------------------------
+
+CHANGE_SVCS=${PAIR_CHANGE_SVCS:-1000}
+CHANGE_PORT=8080
+
+# change_prepare: rs1 and rs2 with the VIP (agent apply) and a slow stream
+# server on CHANGE_PORT; the filler services' list.
+change_prepare() {
+	topo_up 2
+	agent_apply rs1 --vip "$LAB_VIP4" >/dev/null
+	agent_apply rs2 --vip "$LAB_VIP4" >/dev/null
+	slow_stream_server rs1 "$CHANGE_PORT"
+	slow_stream_server rs2 "$CHANGE_PORT"
+	awk -v n="$CHANGE_SVCS" 'BEGIN { for (i = 0; i < n; i++) printf "10.2.%d.%d\n", int(i / 250), i % 250 + 1 }' >"$PAIR_W/filler"
+}
+# change_measure TOOL CMD...: open the long-lived connection, run CMD (the
+# change), time until IPVS has rs2 in the VIP's service at weight 1, then
+# check the connection and the rest of the table.
+change_measure() {
+	local tool=$1
+	shift
+	local svc="-t $LAB_VIP4:$CHANGE_PORT" rs2="10.0.0.12:$CHANGE_PORT"
+	wait_for 30 ipvs_has "$svc" "10.0.0.11:$CHANGE_PORT" 1 || fail "$tool: the VIP's service has no rs1"
+	local n
+	n=$(ip netns exec director ipvsadm -Ln | grep -c '^TCP')
+	info "$tool: $n services in IPVS"
+	: >"$PAIR_W/stream-$tool"
+	local cpid
+	cpid=$(slow_stream_client "$LAB_VIP4" "$CHANGE_PORT" "$PAIR_W/stream-$tool")
+	wait_for 5 test -s "$PAIR_W/stream-$tool" || fail "$tool: no stream through the VIP"
+	ipvs_table | grep -v "$rs2" >"$PAIR_W/table-before-$tool"
+	local t0 ms
+	t0=$(now_us)
+	"$@" || fail "$tool: the change failed"
+	ms=$(ms_until 30 ipvs_has "$svc" "$rs2" 1) || fail "$tool: rs2 not in the kernel after $ms ms"
+	ms=$((($(now_us) - t0) / 1000))
+	info "$tool: rs2 in the kernel $ms ms after the change started"
+	local alive=yes
+	sleep 1
+	stream_alive "$PAIR_W/stream-$tool" "$cpid" || alive=no
+	info "$tool: the long-lived connection survived: $alive ($(wc -l <"$PAIR_W/stream-$tool") lines so far)"
+	ipvs_table | grep -v "$rs2" >"$PAIR_W/table-after-$tool"
+	# The counters are not in -S: the rest of the table must be as it was.
+	cmp -s "$PAIR_W/table-before-$tool" "$PAIR_W/table-after-$tool" || {
+		diff "$PAIR_W/table-before-$tool" "$PAIR_W/table-after-$tool" | head
+		fail "$tool: the change touched other rules"
+	}
+	kill "$cpid" 2>/dev/null || true
+	eval "CHANGE_$tool=$ms ALIVE_$tool=$alive"
+}
+
+ka_change_conf() {
+	ka_vs_open "$LAB_VIP4" "$CHANGE_PORT" wrr DR
+	ka_rs 10.0.0.11 "$CHANGE_PORT" 1
+	[ "${1:-}" = with-rs2 ] && ka_rs 10.0.0.12 "$CHANGE_PORT" 1
+	ka_close
+	awk -v p="$LAB_PORT" '{ printf "virtual_server %s %s {\n    lb_algo wrr\n    lb_kind DR\n    protocol TCP\n    real_server 10.0.0.11 %s {\n        weight 1\n    }\n}\n", $1, p, p }' "$PAIR_W/filler"
+}
+ka_change_apply() {
+	ka_change_conf with-rs2 >"$PAIR_W/ka-change.conf"
+	ka_reload
+}
+
+bench_change() {
+	step "change: $CHANGE_SVCS services + the VIP's; add one real server"
+	change_prepare
+	ka_change_conf >"$PAIR_W/ka-change.conf"
+	ka_start "$PAIR_W/ka-change.conf"
+	change_measure keepalived ka_change_apply
+	ka_stop
+	if [ "$HAVE_RUN" = 1 ]; then
+		ip netns exec director ipvsadm -C
+		lv_change_config >"$PAIR_W/lv-change.yaml"
+		lv_start "$PAIR_W/lv-change.yaml"
+		change_measure lvsnode lv_change_apply
+		lv_stop
+		report 'change  add rs     lvsnode %6d ms  keepalived %6d ms  ratio %s  (connection kept: lvsnode %s, keepalived %s)' \
+			"$CHANGE_lvsnode" "$CHANGE_keepalived" "$(ratio $CHANGE_lvsnode $CHANGE_keepalived)" "$ALIVE_lvsnode" "$ALIVE_keepalived"
+	else
+		report 'change  add rs     keepalived %6d ms (reload, %d services; connection kept: %s); lvsnode: no controller run' \
+			"$CHANGE_keepalived" "$CHANGE_SVCS" "$ALIVE_keepalived"
+	fi
+	topo_down || true
+}
+
+if want detect; then
+	bench_detect
+fi
+if want cpu; then
+	bench_cpu
+fi
+if want change; then
+	bench_change
+fi
+
+echo
+echo "=== pair vs keepalived (same VM run, TCG, 1 vCPU) ==="
+for l in "${REPORT[@]}"; do echo "BENCH $l"; done

@@ -1,0 +1,188 @@
+# lab/guest/pair.sh: helpers for the pair scenarios (`lvsnode controller run`
+# on the director, `lvsnode agent run` on the real servers) and for the
+# side-by-side runs against keepalived. Source it after topo.sh:
+#
+#   . "${LAB_GUEST:-/lab/guest}/topo.sh"
+#   . "${LAB_GUEST:-/lab/guest}/pair.sh"
+#
+# Every daemon runs in the director's (or a real server's) namespace, writes
+# its log to $LAB_WORK/NAME.log and is stopped by the init's teardown if a
+# scenario dies half-way.
+
+PAIR_W=${LAB_WORK:-/tmp}
+# USER_HZ, the unit of utime/stime in /proc/PID/stat: 100 on x86 whatever
+# the kernel's HZ (the guest has no getconf).
+PAIR_CLK_TCK=100
+# The agent's readiness port (health's `ready` check default).
+PAIR_READY_PORT=9109
+
+# --- measuring ------------------------------------------------------------------
+
+# cpu_ticks PID...: utime + stime of the processes (all their threads), in
+# USER_HZ ticks; a process that is gone counts 0.
+cpu_ticks() {
+	_t=0
+	for _p in "$@"; do
+		[ -r "/proc/$_p/stat" ] || continue
+		# Fields after the ")" of comm: state is 3, utime 14, stime 15.
+		_s=$(sed 's/.*) //' "/proc/$_p/stat")
+		# shellcheck disable=SC2086
+		set -- $_s
+		_t=$((_t + ${12} + ${13}))
+	done
+	echo "$_t"
+}
+# vm_busy_ticks: ticks the whole guest spent not idle (all CPUs, /proc/stat).
+vm_busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# ticks_secs TICKS: "1.23" seconds.
+ticks_secs() { awk -v t="$1" -v hz="$PAIR_CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
+# ratio A B: A/B with two decimals ("inf" when B is 0).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
+# now_us: microseconds, wall clock (bash 5's EPOCHREALTIME).
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# passive_opens NS: TCP connections NS accepted so far (the real servers'
+# count of the checks they answered).
+passive_opens() {
+	ip netns exec "$1" nstat -asz TcpPassiveOpens 2>/dev/null | awk '$1 == "TcpPassiveOpens" { print $2 + 0 }'
+}
+
+# --- the director's IPVS table (oracle: ipvsadm) ---------------------------------
+
+# ipvs_weight SERVICE RS: RS's weight in the director's SERVICE ("-t
+# 10.0.0.100:80" style: PROTO-FLAG ADDR:PORT, or "-f 7"); empty when RS is
+# not in it.
+ipvs_weight() {
+	ip netns exec director ipvsadm -Ln $1 2>/dev/null | awk -v rs="$2" '$1 == "->" && $2 == rs { print $4 }'
+}
+# ipvs_has SERVICE RS [WEIGHT]: RS is in SERVICE (with WEIGHT if given).
+ipvs_has() {
+	_w=$(ipvs_weight "$1" "$2")
+	[ -n "$_w" ] || return 1
+	[ -z "${3:-}" ] || [ "$_w" = "$3" ]
+}
+# ms_until SECONDS CMD...: poll CMD (as fast as a process start allows,
+# ~50-100 ms under TCG) until it succeeds; prints the milliseconds it took,
+# returns 1 (printing the time spent) on timeout.
+ms_until() {
+	_t0=$(now_us)
+	_end=$((_t0 + $1 * 1000000))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		if [ "$(now_us)" -ge "$_end" ]; then
+			echo $((($(now_us) - _t0) / 1000))
+			return 1
+		fi
+		sleep 0.02
+	done
+	echo $((($(now_us) - _t0) / 1000))
+}
+# ipvs_table: the director's table, ipvsadm -S -n, sorted (for comparisons).
+ipvs_table() { ip netns exec director ipvsadm -S -n | sort; }
+
+# --- real servers ---------------------------------------------------------------
+
+# httpd_stop RS / httpd_start RS: the busybox httpd topo_up started in RS.
+httpd_stop() {
+	for _p in $(ip netns pids "$1"); do
+		[ "$(cat "/proc/$_p/comm" 2>/dev/null)" = httpd ] && kill "$_p" 2>/dev/null
+	done
+	wait_for 5 bash -c "! ip netns exec $1 ss -Htln | grep ':$LAB_PORT ' >/dev/null"
+}
+httpd_start() {
+	ip netns exec "$1" httpd -p "$LAB_PORT" -h "/srv/$1"
+	wait_for 5 bash -c "ip netns exec $1 ss -Htln | grep ':$LAB_PORT ' >/dev/null"
+}
+
+# many_addrs NS COUNT: COUNT addresses 10.1.X.Y/32 on NS's lo (10.1.0.1
+# onwards), printed one per line; the director reaches them through NS's
+# eth0 address (one route, no neighbour entry per address: the kernel's
+# neighbour table holds 1,024 entries for all namespaces together).
+many_addrs() {
+	_ns=$1 _n=$2
+	awk -v n="$_n" 'BEGIN { for (i = 0; i < n; i++) printf "10.1.%d.%d\n", int(i / 250), i % 250 + 1 }' >"$PAIR_W/addrs-$_ns"
+	sed 's|.*|addr add &/32 dev lo|' "$PAIR_W/addrs-$_ns" | ip -n "$_ns" -batch - || return 1
+	ip -n director route replace 10.1.0.0/16 via "$(node_ip4 "$_ns")" || return 1
+	cat "$PAIR_W/addrs-$_ns"
+}
+
+# slow_stream_server RS PORT: on RS, a TCP server on PORT that writes one
+# line every 0.2 s for as long as the client stays (the long-lived
+# connection whose survival across a configuration change is checked).
+slow_stream_server() {
+	ip netns exec "$1" socat TCP4-LISTEN:"$2",reuseaddr,fork \
+		SYSTEM:'while echo tick; do sleep 0.2; done' >/dev/null 2>&1 &
+	wait_for 5 bash -c "ip netns exec $1 ss -Htln | grep ':$2 ' >/dev/null"
+}
+# slow_stream_client HOST PORT FILE: from the client, read that stream into
+# FILE in the background; prints socat's pid.
+slow_stream_client() {
+	ip netns exec client socat -u TCP4:"$1":"$2" OPEN:"$3",creat,append >/dev/null 2>&1 &
+	echo $!
+}
+# stream_alive FILE PID: the stream still grows (two samples 0.6 s apart)
+# and its client is still running.
+stream_alive() {
+	kill -0 "$2" 2>/dev/null || return 1
+	_a=$(wc -l <"$1")
+	sleep 0.6
+	_b=$(wc -l <"$1")
+	[ "$_b" -gt "$_a" ] && kill -0 "$2" 2>/dev/null
+}
+
+# --- keepalived (the reference, checker only: no VRRP) ------------------------
+
+# ka_start [-q] CONF: keepalived's health checker (-C) in the director's
+# namespace, in the foreground of its own background job (-n), logging to the
+# console (-l -D, no syslog -G) into $PAIR_W/keepalived.log, pid files in
+# $PAIR_W. -q: without -D, which logs every successful check (a write per
+# check: not what a production keepalived does, so not in CPU figures).
+# Sets KA_PID (the parent) and, once it has forked it, KA_CHECKER (the
+# checker child, which does the checking and the IPVS writes). Returns when
+# keepalived says "Startup complete".
+ka_start() {
+	_detail=-D
+	[ "$1" = -q ] && _detail="" && shift
+	: >"$PAIR_W/keepalived.log"
+	rm -f "$PAIR_W/keepalived.pid" "$PAIR_W/keepalived-checkers.pid"
+	# shellcheck disable=SC2086
+	ip netns exec director keepalived -n -l $_detail -G -C -f "$1" \
+		-p "$PAIR_W/keepalived.pid" -c "$PAIR_W/keepalived-checkers.pid" \
+		>>"$PAIR_W/keepalived.log" 2>&1 &
+	KA_PID=$!
+	wait_for 60 grep 'Startup complete' "$PAIR_W/keepalived.log" || {
+		tail -20 "$PAIR_W/keepalived.log"
+		return 1
+	}
+	wait_for 5 test -s "$PAIR_W/keepalived-checkers.pid" || return 1
+	KA_CHECKER=$(cat "$PAIR_W/keepalived-checkers.pid")
+}
+# ka_pids: the parent and the checker child (for cpu_ticks).
+ka_pids() { echo "$KA_PID ${KA_CHECKER:-}"; }
+# ka_reload: SIGHUP to the parent, which re-reads the file and has the
+# checker child (a new one in 2.2) apply the difference.
+ka_reload() { kill -HUP "$KA_PID"; }
+# ka_stop: SIGTERM, wait for it (it removes its IPVS services on the way out).
+ka_stop() {
+	[ -n "${KA_PID:-}" ] || return 0
+	kill -TERM "$KA_PID" 2>/dev/null || true
+	wait "$KA_PID" 2>/dev/null || true
+	KA_PID=""
+}
+
+# ka_vs_open VIP PORT SCHED KIND [LINES...]: the opening of a virtual_server
+# block (close it with ka_close); extra LINES go inside it as they are.
+ka_vs_open() {
+	printf 'virtual_server %s %s {\n    lb_algo %s\n    lb_kind %s\n    protocol TCP\n' "$1" "$2" "$3" "$4"
+	shift 4
+	for _l in "$@"; do printf '    %s\n' "$_l"; done
+}
+ka_close() { echo "}"; }
+# ka_rs ADDR PORT WEIGHT [CHECK-LINES...]: a real_server block; CHECK-LINES
+# (e.g. "TCP_CHECK {" "connect_timeout 1" "}") go inside it one per line.
+ka_rs() {
+	printf '    real_server %s %s {\n        weight %s\n' "$1" "$2" "$3"
+	shift 3
+	for _l in "$@"; do printf '        %s\n' "$_l"; done
+	echo "    }"
+}
