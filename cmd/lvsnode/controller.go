@@ -39,6 +39,8 @@ func controllerCommand() *cli.Command {
 			ctlAddNodeCmd(), ctlEditNodeCmd(), ctlRemoveNodeCmd(), ctlDrainNodeCmd(),
 			ctlAddServiceCmd(), ctlEditServiceCmd(), ctlRemoveServiceCmd(),
 			ctlClearCmd(), ctlZeroCmd(), ctlTimeoutsCmd(), ctlListCmd(), ctlSaveCmd(), ctlRestoreCmd(),
+			ctlRunCmd(),
+			ctlStatusCmd(),
 		},
 	}
 }

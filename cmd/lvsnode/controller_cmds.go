@@ -17,7 +17,7 @@ import (
 )
 
 func ctlAddNodeCmd() *cli.Command {
-	return ctlSpecCommand("add-node", "make sure a real server is in a service (creates the service if missing)",
+	return ctlViaAPI(ctlSpecCommand("add-node", "make sure a real server is in a service (creates the service if missing)",
 		"Idempotent: running it again changes nothing. It changes only what the\n"+
 			"command line names: on an existing real server, -w 5 alone sets the weight\n"+
 			"and keeps its method, tunnel type, tunnel port, checksum mode and\n"+
@@ -32,11 +32,11 @@ func ctlAddNodeCmd() *cli.Command {
 			"   lvsnode controller add-node -u 10.0.0.100:53 -r 10.0.0.11:5353 -m --enable-forwarding\n"+
 			"   lvsnode controller add-node -t 10.0.0.100:80 -r 192.168.1.11 -i --tun-type gue --tun-port 6080",
 		ctlFlags(ctlServiceFlags(), ctlServiceOptFlags(), ctlRealFlags()),
-		func(ctl *controller.Controller, s controller.Spec) error { return ctl.AddNode(s) })
+		func(ctl *controller.Controller, s controller.Spec) error { return ctl.AddNode(s) }), ctlAddNodeAPI)
 }
 
 func ctlEditNodeCmd() *cli.Command {
-	return ctlSpecCommand("edit-node", "change settings of an existing real server (others are kept)",
+	return ctlViaAPI(ctlSpecCommand("edit-node", "change settings of an existing real server (others are kept)",
 		"Changes only what the command line names; unlike ipvsadm -e, options left\n"+
 			"out keep their current value: -w alone keeps the method, tunnel type,\n"+
 			"tunnel port, checksum mode and thresholds. One tunnel option (e.g. -i\n"+
@@ -44,14 +44,14 @@ func ctlEditNodeCmd() *cli.Command {
 			"   lvsnode controller edit-node -t 10.0.0.100:80 -r 10.0.0.11 -w 5\n"+
 			"   lvsnode controller edit-node -t 10.0.0.100:80 -r 192.168.1.11 -i --tun-csum",
 		ctlFlags(ctlServiceFlags(), ctlRealFlags()),
-		(*controller.Controller).EditNode)
+		(*controller.Controller).EditNode), ctlEditNodeAPI)
 }
 
 func ctlRemoveNodeCmd() *cli.Command {
-	return ctlTargetCommand(ctlSpecCommand("remove-node", "remove a real server at once (see drain-node for the graceful way)",
+	return ctlViaAPI(ctlTargetCommand(ctlSpecCommand("remove-node", "remove a real server at once (see drain-node for the graceful way)",
 		"   lvsnode controller remove-node -t 10.0.0.100:80 -r 10.0.0.11",
 		ctlTargetOnly(ctlFlags(ctlServiceFlags(), []cli.Flag{ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`")})),
-		(*controller.Controller).RemoveNode))
+		(*controller.Controller).RemoveNode)), ctlRemoveNodeAPI)
 }
 
 func ctlDrainNodeCmd() *cli.Command {
@@ -61,8 +61,9 @@ func ctlDrainNodeCmd() *cli.Command {
 		&cli.BoolFlag{Name: "keep", EnvVars: ctlEnv("drain-keep"), Usage: "leave the drained real server at weight 0 instead of removing it"},
 		&cli.BoolFlag{Name: "force", EnvVars: ctlEnv("drain-force"), Usage: "remove the real server at the timeout even with connections or templates left"},
 		&cli.BoolFlag{Name: "all-services", Usage: "drain the real server (-r RIP, or RIP:PORT for one port) from every service and fwmark it is in (command line only)"},
+		&cli.BoolFlag{Name: "no-wait", EnvVars: ctlEnv("drain-no-wait"), Usage: "through the director daemon: return once the drain has started"},
 	})
-	return &cli.Command{
+	return ctlViaAPI(&cli.Command{
 		Name:   "drain-node",
 		Before: ctlRefuseEnvTargets,
 		Usage:  "weight 0, wait until ActiveConn, InActConn and PersistConn reach 0, then remove the real server",
@@ -77,7 +78,12 @@ func ctlDrainNodeCmd() *cli.Command {
 			"stay until the UDP timeout (see timeouts). --all-services drains it from every\n" +
 			"service and fwmark at once: weight 0 everywhere, one wait, then removal.\n\n" +
 			"   lvsnode controller drain-node -t 10.0.0.100:80 -r 10.0.0.11 --timeout 2m\n" +
-			"   lvsnode controller drain-node --all-services -r 10.0.0.11",
+			"   lvsnode controller drain-node --all-services -r 10.0.0.11\n\n" +
+			"Through the director daemon, the daemon drains (weight 0, waits, then\n" +
+			"removes, or parks the real server with --keep) and keeps the state across\n" +
+			"its restarts; the command polls its status every --interval until done,\n" +
+			"or returns at once with --no-wait. The daemon acts at the timeout as\n" +
+			"--force does; --timeout 0 means the daemon's configured drain timeout.",
 		Flags:        flags,
 		OnUsageError: ctlUsageErr,
 		Action: func(c *cli.Context) error {
@@ -99,7 +105,7 @@ func ctlDrainNodeCmd() *cli.Command {
 			}
 			return ctlWithIPVS(c, func(ctl *controller.Controller) error { return ctl.DrainNode(s, o) })
 		},
-	}
+	}, ctlDrainNodeAPI)
 }
 
 func ctlAddServiceCmd() *cli.Command {

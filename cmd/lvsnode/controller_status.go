@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lvsnode/lvsnode/director"
+)
+
+func ctlStatusCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "what the running director daemon holds: services, real servers, health, drain, connections",
+		Description: "Asks `lvsnode controller run` (GET /v1/status on its API) and prints, per\n" +
+			"service, each real server's weight in IPVS next to its configured weight,\n" +
+			"its health and last check, its drain state, its connections and what its\n" +
+			"agent reports. A weight below the configured one is explained by HEALTH\n" +
+			"(down: weight 0 until it recovers) or DRAIN. --json prints the daemon's\n" +
+			"answer as it is (the API's Status). Fails (exit 1) when no daemon answers;\n" +
+			"`lvsnode controller list` shows the kernel's table without one.\n\n" +
+			"   lvsnode controller status\n" +
+			"   lvsnode controller status --json | jq '.services[].nodes[] | select(.health != \"up\")'\n" +
+			"   lvsnode controller status --api https://director1:9111 --api-token-file /etc/lvsnode/api.token",
+		Flags:        append([]cli.Flag{ctlBoolFlag("json", "", "the daemon's Status as JSON")}, ctlAPIFlags()...),
+		OnUsageError: ctlUsageErr,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return cli.Exit(fmt.Sprintf("unexpected argument %q (see: lvsnode controller status --help)", c.Args().First()), 2)
+			}
+			api, err := ctlAPI(c, true)
+			if err != nil {
+				return err
+			}
+			st, err := api.Status(c.Context)
+			if err != nil {
+				return ctlAPIErr(err)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			return ctlPrintStatus(c.App.Writer, st, time.Now())
+		},
+	}
+}
+
+// ctlPrintStatus is the human table of a Status.
+func ctlPrintStatus(w io.Writer, st director.Status, now time.Time) error {
+	ready := "not ready"
+	if st.Ready {
+		ready = "ready"
+	}
+	fmt.Fprintf(w, "Director %s, generation %d, %d services\n", ready, st.Generation, len(st.Services))
+	for _, s := range st.Services {
+		fmt.Fprintf(w, "\n%s  %s", s.Service, s.Scheduler)
+		if !s.Managed {
+			fmt.Fprint(w, "  (not managed)")
+		}
+		fmt.Fprintf(w, "  up %d/%d", s.Up, len(s.Nodes))
+		if s.Quorum > 0 {
+			fmt.Fprintf(w, "  quorum %d", s.Quorum)
+		}
+		if s.Sorry {
+			fmt.Fprint(w, "  SORRY SERVER ACTIVE")
+		}
+		fmt.Fprintln(w)
+		if len(s.Nodes) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  REAL SERVER\tMETHOD\tWEIGHT\tCONF\tHEALTH\tLAST CHECK\tDRAIN\tACTIVE\tINACT\tPERSIST\tAGENT")
+		for _, n := range s.Nodes {
+			drain := n.Drain
+			if drain != "" && drain != director.DrainNone && !n.DrainSince.IsZero() {
+				drain += " " + ctlAgo(now, n.DrainSince)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", ctlNodeAddr(n.NodeRef), n.Method, n.Weight, n.ConfiguredWeight,
+				n.Health, ctlCheckText(n.LastCheck, now), drain, n.ActiveConn, n.InactConn, n.PersistConn, n.Agent)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ctlNodeAddr(r director.NodeRef) string {
+	a, err := netip.ParseAddr(r.Address)
+	if err != nil || r.Port == 0 {
+		return r.Address
+	}
+	return netip.AddrPortFrom(a, r.Port).String()
+}
+
+// ctlCheckText is "ok 1.2ms 3s ago", "FAIL connection refused 1s ago" or "-".
+func ctlCheckText(ch director.Check, now time.Time) string {
+	if ch.At.IsZero() {
+		return "-"
+	}
+	verdict := "ok"
+	if !ch.OK {
+		verdict = "FAIL"
+		if ch.Reason != "" {
+			verdict += " " + ch.Reason
+		}
+	}
+	return verdict + " " + strconv.FormatFloat(ch.LatencyMS, 'f', 1, 64) + "ms " + ctlAgo(now, ch.At)
+}
+
+func ctlAgo(now, t time.Time) string {
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(time.Second).String() + " ago"
+}

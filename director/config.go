@@ -1,0 +1,246 @@
+package director
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is `lvsnode controller run`'s configuration (examples/director.yaml
+// documents every key and why).
+type Config struct {
+	StateFile string        `yaml:"state_file"`
+	Metrics   string        `yaml:"metrics"`
+	LockFile  string        `yaml:"lock_file"`
+	LockWait  Duration      `yaml:"lock_wait"`
+	Resync    Duration      `yaml:"resync"`
+	Drain     DrainDefaults `yaml:"drain"`
+	Sysctls   SysctlConfig  `yaml:"sysctls"`
+	DataPath  DataPathConf  `yaml:"datapath"`
+	API       APIConfig     `yaml:"api"`
+	Services  []ServiceSpec `yaml:"services"`
+
+	// Path is the file the config came from, for messages.
+	Path string `yaml:"-"`
+	// marks is DataPath.Marks parsed.
+	markLo, markHi uint32
+}
+
+// DrainDefaults apply to drains that do not say otherwise (the agent's,
+// and API drains without a timeout).
+type DrainDefaults struct {
+	Timeout  Duration `yaml:"timeout"`
+	Remove   bool     `yaml:"remove"`
+	Interval Duration `yaml:"interval"`
+}
+
+// SysctlConfig: whether the daemon checks and sets the IPVS sysctls.
+type SysctlConfig struct {
+	Manage *bool `yaml:"manage"`
+}
+
+// APIConfig is the runtime API's listeners (served by director/api*.go).
+type APIConfig struct {
+	Socket    string `yaml:"socket"`     // unix socket, mode 0600 (default /run/lvsnode/director.sock)
+	Listen    string `yaml:"listen"`     // optional TCP listener; needs token_file
+	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+}
+
+// DefaultSocket is the runtime API's unix socket.
+const DefaultSocket = "/run/lvsnode/director.sock"
+
+// DataPathConf: the fwmarks the daemon may use for data-path services.
+type DataPathConf struct {
+	Marks string `yaml:"marks"`
+}
+
+// Defaults, and why.
+const (
+	DefaultStateFile = "/var/lib/lvsnode/director.json" // survives reboots: health and drains are restored
+	DefaultMetrics   = "127.0.0.1:9110"                 // loopback: scraped through a local agent or proxy
+	DefaultResync    = 10 * time.Second                 // repairs hand edits of managed services within 10 s
+	DefaultLockWait  = 5 * time.Second                  // a one-shot CLI restore can take that long on 100k rules
+	DefaultDrainWait = 5 * time.Minute                  // long-lived connections get 5 minutes
+	DefaultDrainPoll = time.Second                      // how often a draining real server's counters are read
+	DefaultMarks     = "0x4c560000-0x4c5600ff"          // "LV" prefix: unlikely to collide with a site's marks
+)
+
+// withDefaults fills unset keys.
+func (c *Config) withDefaults() {
+	if c.StateFile == "" {
+		c.StateFile = DefaultStateFile
+	}
+	if c.Metrics == "" {
+		c.Metrics = DefaultMetrics
+	}
+	if c.Resync == 0 {
+		c.Resync = Duration(DefaultResync)
+	}
+	if c.LockWait == 0 {
+		c.LockWait = Duration(DefaultLockWait)
+	}
+	if c.Drain.Timeout == 0 {
+		c.Drain.Timeout = Duration(DefaultDrainWait)
+	}
+	if c.Drain.Interval == 0 {
+		c.Drain.Interval = Duration(DefaultDrainPoll)
+	}
+	if c.API.Socket == "" {
+		c.API.Socket = DefaultSocket
+	}
+	if c.DataPath.Marks == "" {
+		c.DataPath.Marks = DefaultMarks
+	}
+}
+
+// ManageSysctls is sysctls.manage (default true).
+func (c Config) ManageSysctls() bool { return c.Sysctls.Manage == nil || *c.Sysctls.Manage }
+
+// LoadConfig reads and validates a config file. Errors are one line,
+// "path:line: what", and wrap ErrInvalid (or the read error).
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %w", err)
+	}
+	return ParseConfig(path, b)
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?(?:unmarshal errors:\n\s*)?line (\d+): (.*)$`)
+
+// ParseConfig is LoadConfig on bytes; path is for messages.
+func ParseConfig(path string, b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		msg := err.Error()
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			msg = te.Errors[0]
+		}
+		if m := yamlLine.FindStringSubmatch(strings.TrimSpace(msg)); m != nil {
+			return Config{}, fmt.Errorf("%w: %s:%s: %s", ErrInvalid, path, m[1], m[2])
+		}
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrInvalid, path, strings.ReplaceAll(msg, "\n", " "))
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err == nil {
+		attachLines(&root, &c)
+	}
+	c.Path = path
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// validate checks everything but the services' content (compile does that,
+// with the marks); errors name path:line.
+func (c *Config) validate() error {
+	c.withDefaults()
+	lo, hi, err := parseMarks(c.DataPath.Marks)
+	if err != nil {
+		return fmt.Errorf("%w: %s: datapath.marks: %v", ErrInvalid, c.Path, err)
+	}
+	c.markLo, c.markHi = lo, hi
+	if c.API.Listen != "" && c.API.TokenFile == "" {
+		return fmt.Errorf("%w: %s: api.listen %s without api.token_file: a TCP listener is refused without a bearer token", ErrInvalid, c.Path, c.API.Listen)
+	}
+	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil)); err != nil {
+		return c.wrap(err)
+	}
+	return nil
+}
+
+// wrap formats a compile error as "path:line: message".
+func (c *Config) wrap(err error) error {
+	msg := strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")
+	msg = strings.TrimPrefix(msg, ErrInvalid.Error()+"\n")
+	msg = strings.ReplaceAll(msg, "\n", ": ")
+	if l := lineOf(err); l > 0 {
+		return fmt.Errorf("%w: %s:%d: %s", ErrInvalid, c.Path, l, msg)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, c.Path, msg)
+}
+
+// parseMarks reads "LO-HI" (numbers in C notation).
+func parseMarks(s string) (uint32, uint32, error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.ParseUint(strings.TrimSpace(a), 0, 32)
+	hi, err2 := strconv.ParseUint(strings.TrimSpace(b), 0, 32)
+	if !ok || err1 != nil || err2 != nil || lo == 0 || hi < lo {
+		return 0, 0, fmt.Errorf("%q: want LO-HI, e.g. 0x4c560000-0x4c5600ff (LO above 0)", s)
+	}
+	return uint32(lo), uint32(hi), nil
+}
+
+// attachLines records where each service, node, check and sorry key is.
+func attachLines(root *yaml.Node, c *Config) {
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	svcs := mapValue(root, "services")
+	if svcs == nil || svcs.Kind != yaml.SequenceNode {
+		return
+	}
+	for i, sn := range svcs.Content {
+		if i >= len(c.Services) {
+			break
+		}
+		s := &c.Services[i]
+		s.lines = keyLines(sn)
+		if s.Check != nil {
+			s.Check.lines = keyLines(mapValue(sn, "check"))
+		}
+		if s.Sorry != nil {
+			s.Sorry.lines = keyLines(mapValue(sn, "sorry"))
+		}
+		nodes := mapValue(sn, "nodes")
+		if nodes == nil {
+			continue
+		}
+		for j, nn := range nodes.Content {
+			if j >= len(s.Nodes) {
+				break
+			}
+			s.Nodes[j].lines = keyLines(nn)
+			if s.Nodes[j].Check != nil {
+				s.Nodes[j].Check.lines = keyLines(mapValue(nn, "check"))
+			}
+		}
+	}
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func keyLines(n *yaml.Node) lines {
+	if n == nil {
+		return nil
+	}
+	l := lines{"": n.Line}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			l[n.Content[i].Value] = n.Content[i].Line
+		}
+	}
+	return l
+}

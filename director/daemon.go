@@ -1,0 +1,294 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lvsnode/lvsnode/controller"
+	"github.com/lvsnode/lvsnode/health"
+	"github.com/lvsnode/lvsnode/ipvs"
+	"github.com/lvsnode/lvsnode/sysctl"
+	"github.com/lvsnode/lvsnode/systemd"
+)
+
+// Options are the daemon's kernel boundaries and knobs; tests give fakes.
+type Options struct {
+	IPVS       ipvs.Client
+	Store      Store
+	Sysctl     sysctl.Client // nil: the IPVS sysctls are not checked
+	Notify     systemd.Notifier
+	Log        *slog.Logger
+	Clock      health.Clock                                    // default health.RealClock
+	NewChecker func(health.Definition) (health.Checker, error) // default health.NewChecker
+	// LockPath is the table lock shared with the one-shot CLI commands
+	// (default controller.LockPath; "" in tests disables it with NoLock).
+	LockPath string
+	NoLock   bool
+	// Metrics observes probes and reconciles (director/metrics.go); nil: none.
+	Metrics Observer
+}
+
+// Observer is told about every probe and every reconcile (for metrics).
+type Observer interface {
+	Checked(n NodeRef, r health.Result)
+	Reconciled(changes int, err error)
+}
+
+// Daemon is `lvsnode controller run`: it holds the desired state, runs the
+// health checks, and reconciles the managed part of IPVS to them.
+type Daemon struct {
+	o     Options
+	log   *slog.Logger
+	clock health.Clock
+	sched *health.Scheduler
+
+	trigger chan struct{} // coalesced: one pending reconcile at most
+
+	ipvsMu sync.Mutex // ipvs.Client is not safe for concurrent use
+
+	mu       sync.Mutex
+	cfg      Config
+	desired  Desired
+	model    *model
+	marks    *markAlloc
+	subs     map[string]health.Key // node id -> its check's key
+	ready    bool
+	lastErr  error
+	dirty    bool // runtime state changed since the last Save
+	lastRead controller.Table
+}
+
+// New builds a daemon for cfg; Start loads the store and adopts the kernel.
+func New(cfg Config, o Options) *Daemon {
+	if o.Clock == nil {
+		o.Clock = health.RealClock{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Notify == nil {
+		o.Notify = &systemd.Recorder{}
+	}
+	if o.LockPath == "" {
+		o.LockPath = controller.LockPath
+	}
+	return &Daemon{o: o, log: o.Log, clock: o.Clock, cfg: cfg, trigger: make(chan struct{}, 1), subs: map[string]health.Key{}}
+}
+
+// Start loads the saved state, merges the config into it, sets the IPVS
+// sysctls, subscribes the health checks (restoring each real server's
+// saved state as the check's initial one) and reconciles once. Health
+// checks start here; Run keeps it going.
+func (d *Daemon) Start(ctx context.Context) error {
+	saved, err := d.o.Store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if err := d.ensureSysctls(); err != nil {
+		return err
+	}
+	newChecker := d.o.NewChecker
+	if newChecker == nil {
+		newChecker = health.NewChecker
+	}
+	d.sched = health.NewScheduler(ctx, health.Options{Clock: d.clock, OnChange: d.onHealth,
+		NewChecker: func(def health.Definition) (health.Checker, error) {
+			c, err := newChecker(def)
+			if err != nil || d.o.Metrics == nil {
+				return c, err
+			}
+			return observed{c, def, d}, nil
+		}})
+	d.mu.Lock()
+	err = d.install(mergeConfig(saved, d.cfg.Services), true)
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return d.Reconcile(ctx)
+}
+
+// Close stops the health checks.
+func (d *Daemon) Close() {
+	if d.sched != nil {
+		d.sched.Close()
+	}
+}
+
+// install compiles next, swaps it in, (re)subscribes the checks and saves.
+// Called with d.mu held; on error nothing changed.
+func (d *Daemon) install(next Desired, restore bool) error {
+	marks := newMarkAlloc(d.cfg.markLo, d.cfg.markHi, next.Marks)
+	m, err := compile(clone(next.Services), marks)
+	if err != nil {
+		return err
+	}
+	next.Marks = marks.saved()
+	if next.Nodes == nil {
+		next.Nodes = map[string]NodeState{}
+	}
+	for id := range next.Nodes { // forget real servers that are gone
+		if _, ok := m.nodes[id]; !ok {
+			delete(next.Nodes, id)
+		}
+	}
+	for id, n := range m.nodes {
+		st := next.Nodes[id]
+		if n.check == nil {
+			st.Health = ""
+		}
+		if st.Drain == "" {
+			st.Drain = DrainNone
+		}
+		next.Nodes[id] = st
+	}
+	if err := d.subscribe(m, next.Nodes); err != nil {
+		return err
+	}
+	d.desired, d.model, d.marks = next, m, marks
+	d.dirty = true
+	d.kick()
+	return nil
+}
+
+// subscribe makes the scheduler's subscriptions match m: new real servers
+// join (their check starting at the saved state), changed checks move,
+// gone ones leave. Shared checks (same Key) run once.
+func (d *Daemon) subscribe(m *model, states map[string]NodeState) error {
+	for id := range d.subs {
+		if n, ok := m.nodes[id]; !ok || n.check == nil {
+			d.sched.Remove(id)
+			delete(d.subs, id)
+		}
+	}
+	for id, n := range m.nodes {
+		if n.check == nil {
+			continue
+		}
+		def := *n.check
+		switch states[id].Health {
+		case HealthUp:
+			def.Initial = health.Up
+		case HealthDraining:
+			def.Initial = health.Draining
+		}
+		var st health.Status
+		var err error
+		if _, ok := d.subs[id]; ok {
+			st, err = d.sched.Update(id, def)
+		} else {
+			st, err = d.sched.Add(id, def)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, id, err)
+		}
+		d.subs[id] = def.Key()
+		s := states[id]
+		s.Health = st.State.String()
+		states[id] = s
+	}
+	return nil
+}
+
+// kick asks for a reconcile; several kicks before it runs make one.
+func (d *Daemon) kick() {
+	select {
+	case d.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// onHealth takes a check's state change to every real server using it.
+func (d *Daemon) onHealth(e health.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range e.Subscribers {
+		st, ok := d.desired.Nodes[id]
+		if !ok {
+			continue
+		}
+		st.Health = e.To.String()
+		switch {
+		case e.To == health.Draining && st.Drain == DrainNone:
+			st.Drain, st.DrainBy, st.DrainSince = DrainDraining, "agent", e.At
+			st.Timeout, st.Remove = d.cfg.Drain.Timeout, d.cfg.Drain.Remove
+		case e.To == health.Up && st.DrainBy == "agent":
+			st.Drain, st.DrainBy, st.DrainSince = DrainNone, "", time.Time{}
+		}
+		d.desired.Nodes[id] = st
+		d.log.Info("health", "node", id, "from", e.From.String(), "to", e.To.String(), "reason", e.Result.Reason)
+	}
+	d.dirty = true
+	d.kick()
+}
+
+// Run reconciles on every trigger, every resync interval (drift repair),
+// and every drain interval while a drain is in progress, until ctx ends.
+func (d *Daemon) Run(ctx context.Context) error {
+	resync := d.clock.NewTimer(time.Duration(d.cfg.Resync))
+	defer resync.Stop()
+	poll := d.clock.NewTimer(time.Duration(d.cfg.Drain.Interval))
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.trigger:
+		case <-resync.C():
+			resync.Reset(time.Duration(d.cfg.Resync))
+		case <-poll.C():
+			poll.Reset(time.Duration(d.cfg.Drain.Interval))
+			if !d.draining() {
+				continue
+			}
+		}
+		if err := d.Reconcile(ctx); err != nil {
+			d.log.Error("reconcile", "err", err)
+		}
+	}
+}
+
+func (d *Daemon) draining() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, st := range d.desired.Nodes {
+		if st.Drain == DrainDraining {
+			return true
+		}
+	}
+	return false
+}
+
+// Ready reports whether the last reconcile succeeded.
+func (d *Daemon) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ready
+}
+
+// sortedIDs lists node ids in a stable order (for logs and tests).
+func sortedIDs(m map[string]NodeState) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// observed reports every probe of a check to the Observer.
+type observed struct {
+	c   health.Checker
+	def health.Definition
+	d   *Daemon
+}
+
+func (o observed) Check(ctx context.Context) health.Result {
+	r := o.c.Check(ctx)
+	o.d.o.Metrics.Checked(NodeRef{Address: o.def.Target.String(), Port: o.def.Port}, r)
+	return r
+}

@@ -1,0 +1,167 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lvsnode/lvsnode/controller"
+)
+
+// Reconcile makes the managed part of IPVS equal to what the desired
+// state, health and drains want: it reads the kernel once, settles drains
+// from the counters it read, plans only the differences (controller.Plan,
+// over the managed services alone) and applies them in phases
+// (controller.Apply), under the table lock so a one-shot CLI command
+// cannot interleave. A table already right gets no change at all.
+func (d *Daemon) Reconcile(ctx context.Context) error {
+	err := d.reconcile(ctx)
+	d.mu.Lock()
+	d.lastErr = err
+	if err == nil {
+		d.ready = true
+	}
+	d.mu.Unlock()
+	return err
+}
+
+func (d *Daemon) reconcile(ctx context.Context) error {
+	if !d.o.NoLock {
+		l, err := controller.AcquireLock(d.o.LockPath, time.Duration(d.cfg.LockWait), func(s string) { d.log.Info(s) })
+		if err != nil {
+			return err
+		}
+		defer l.Unlock()
+	}
+	d.ipvsMu.Lock()
+	cur, err := controller.ReadTable(d.o.IPVS)
+	d.ipvsMu.Unlock()
+	if err != nil {
+		d.observe(0, err)
+		return fmt.Errorf("read IPVS: %w", err)
+	}
+
+	d.mu.Lock()
+	d.lastRead = cur
+	d.settleDrains(cur)
+	want := wanted(d.model, d.desired.Nodes)
+	owned := map[string]bool{}
+	for _, s := range d.desired.Owned {
+		owned[s] = true
+	}
+	plan := controller.Plan(managedOnly(cur, want, owned, d.marks), want, controller.PlanOptions{})
+	d.mu.Unlock()
+
+	var applyErr error
+	if len(plan) > 0 {
+		d.ipvsMu.Lock()
+		rep, err := controller.Apply(d.o.IPVS, plan)
+		d.ipvsMu.Unlock()
+		for _, l := range rep.Lines() {
+			d.log.Info("ipvs", "change", l)
+		}
+		applyErr = err
+	}
+
+	d.mu.Lock()
+	names := map[string]bool{}
+	for _, e := range want.Services {
+		if !d.marks.inRange(e.Service.FWMark) {
+			names[ServiceName(e.Service.ServiceKey)] = true
+		}
+	}
+	if applyErr != nil { // still ours to remove later
+		for s := range owned {
+			names[s] = true
+		}
+	}
+	next := make([]string, 0, len(names))
+	for s := range names {
+		next = append(next, s)
+	}
+	sortStrings(next)
+	if !equalStrings(next, d.desired.Owned) {
+		d.desired.Owned, d.dirty = next, true
+	}
+	err = d.saveLocked(ctx)
+	d.mu.Unlock()
+	d.observe(len(plan), applyErr)
+	if applyErr != nil {
+		return applyErr
+	}
+	return err
+}
+
+func (d *Daemon) observe(changes int, err error) {
+	if d.o.Metrics != nil {
+		d.o.Metrics.Reconciled(changes, err)
+	}
+}
+
+// saveLocked writes the state if it changed. Called with d.mu held.
+func (d *Daemon) saveLocked(ctx context.Context) error {
+	if !d.dirty {
+		return nil
+	}
+	if err := d.o.Store.Save(ctx, d.desired); err != nil {
+		return err
+	}
+	d.dirty = false
+	return nil
+}
+
+// settleDrains ends the drains whose real server has no connection left
+// (ActiveConn + InActConn + PersistConn = 0, summed over every service it
+// is draining from... per service here) or whose timeout passed: removed
+// (Remove) or parked at weight 0. Called with d.mu held.
+func (d *Daemon) settleDrains(cur controller.Table) {
+	now := d.clock.Now()
+	conns := map[string]uint64{}
+	for _, e := range cur.Services {
+		for _, ds := range e.Dests {
+			conns[nodeID(e.Service.ServiceKey, ds.DestKey)] = uint64(ds.ActiveConns) + uint64(ds.InactiveConns) + uint64(ds.PersistentConns)
+		}
+	}
+	for id, st := range d.desired.Nodes {
+		if st.Drain != DrainDraining {
+			continue
+		}
+		n, left := conns[id]
+		timeout := time.Duration(st.Timeout)
+		if timeout == 0 {
+			timeout = time.Duration(d.cfg.Drain.Timeout)
+		}
+		expired := now.Sub(st.DrainSince) >= timeout
+		if left && n > 0 && !expired {
+			continue
+		}
+		if st.Remove {
+			st.Drain = DrainDrained
+		} else {
+			st.Drain = DrainParked
+		}
+		d.log.Info("drained", "node", id, "connections", n, "timed_out", expired && n > 0, "state", st.Drain)
+		d.desired.Nodes[id] = st
+		d.dirty = true
+	}
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

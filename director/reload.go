@@ -1,0 +1,40 @@
+package director
+
+import (
+	"context"
+	"fmt"
+)
+
+// Reload applies a re-read config (SIGHUP): the services the file changed
+// since the last merge (mergeConfig), the drain defaults, resync and
+// sysctls. A reload that changes state_file, metrics or lock_file is
+// refused whole (they are bound at start: restart for them); so is one
+// whose services do not compile. On error nothing changed.
+func (d *Daemon) Reload(ctx context.Context, cfg Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.cfg
+	for _, f := range []struct{ name, a, b string }{
+		{"state_file", old.StateFile, cfg.StateFile}, {"metrics", old.Metrics, cfg.Metrics}, {"lock_file", old.LockFile, cfg.LockFile},
+		{"datapath.marks", old.DataPath.Marks, cfg.DataPath.Marks},
+	} {
+		if f.a != f.b {
+			return fmt.Errorf("%w: %s: %s changed (%q -> %q): restart the daemon for it; nothing reloaded", ErrInvalid, cfg.Path, f.name, f.a, f.b)
+		}
+	}
+	next := mergeConfig(copyDesired(d.desired), cfg.Services)
+	if !same(next.Services, d.desired.Services) {
+		next.Generation++
+	}
+	prev := d.desired
+	d.cfg = cfg
+	if err := d.install(next, false); err != nil {
+		d.cfg = old
+		return cfg.wrap(err)
+	}
+	if err := d.saveLocked(ctx); err != nil {
+		d.cfg, d.desired = old, prev
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,321 @@
+package director
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/lvsnode/lvsnode/health"
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+var _ Runtime = (*Daemon)(nil)
+
+// Status reads the kernel's counters and weights afresh and reports every
+// managed service with its real servers.
+func (d *Daemon) Status() Status {
+	d.ipvsMu.Lock()
+	kernel := map[string]ipvs.Destination{}
+	if svcs, err := d.o.IPVS.Services(); err == nil {
+		for _, s := range svcs {
+			ds, _ := d.o.IPVS.Destinations(s.ServiceKey)
+			for _, x := range ds {
+				kernel[nodeID(s.ServiceKey, x.DestKey)] = x
+			}
+		}
+	}
+	d.ipvsMu.Unlock()
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil}
+	if d.model == nil {
+		return st
+	}
+	for _, s := range d.model.services {
+		below, up := belowQuorum(s, d.desired.Nodes)
+		ss := ServiceStatus{Service: s.name, Scheduler: s.service.Scheduler, Managed: true,
+			Quorum: s.quorum, Up: up, Sorry: below && s.sorry != nil}
+		for _, n := range s.nodes {
+			ns := d.desired.Nodes[n.id]
+			k := kernel[n.id]
+			h := ns.Health
+			if n.check == nil || h == "" {
+				h = HealthUnknown
+			}
+			x := NodeStatus{NodeRef: n.ref, Method: methodName(n.dest.Forward), ConfiguredWeight: n.dest.Weight,
+				Weight: k.Weight, Health: h, Drain: ns.Drain, DrainSince: ns.DrainSince,
+				ActiveConn: k.ActiveConns, InactConn: k.InactiveConns, PersistConn: k.PersistentConns, Agent: AgentUnknown}
+			if hs, ok := d.sched.Status(n.id); ok && !hs.Checked.IsZero() {
+				x.LastCheck = Check{OK: hs.Last.OK, Reason: hs.Last.Reason,
+					LatencyMS: float64(hs.Last.Latency) / float64(time.Millisecond), At: hs.Checked}
+				if n.check.Type == health.Ready {
+					switch {
+					case hs.Last.OK:
+						x.Agent = AgentReady
+					case hs.Last.Draining:
+						x.Agent = AgentDraining
+					default:
+						x.Agent = AgentNotReady
+					}
+				}
+			}
+			ss.Nodes = append(ss.Nodes, x)
+		}
+		st.Services = append(st.Services, ss)
+	}
+	return st
+}
+
+// change runs edit on a copy of the desired state, installs it (compiling
+// validates it) and saves it before returning: every API change is
+// persisted before the caller is answered. On error nothing changed.
+func (d *Daemon) change(ctx context.Context, edit func(*Desired) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := copyDesired(d.desired)
+	if err := edit(&next); err != nil {
+		return err
+	}
+	next.Generation++
+	old := d.desired
+	if err := d.install(next, false); err != nil {
+		return err
+	}
+	if err := d.saveLocked(ctx); err != nil {
+		d.desired = old
+		return err
+	}
+	return nil
+}
+
+func copyDesired(x Desired) Desired {
+	b, _ := json.Marshal(x)
+	var y Desired
+	_ = json.Unmarshal(b, &y)
+	return y
+}
+
+// findService returns the index of ref's service in d, or an error
+// wrapping ErrNotManaged (in IPVS, not ours) or ErrNotFound.
+func (d *Daemon) findService(x *Desired, service string) (int, ipvs.ServiceKey, error) {
+	k, err := ParseService(firstWords(service))
+	if err != nil {
+		return -1, k, err
+	}
+	for i, s := range x.Services {
+		if serviceID(s) == ServiceName(k) {
+			return i, k, nil
+		}
+	}
+	d.ipvsMu.Lock()
+	svcs, _ := d.o.IPVS.Services()
+	d.ipvsMu.Unlock()
+	for _, s := range svcs {
+		if s.ServiceKey == k {
+			return -1, k, fmt.Errorf("%w: %s", ErrNotManaged, ServiceName(k))
+		}
+	}
+	return -1, k, fmt.Errorf("%w: service %s", ErrNotFound, ServiceName(k))
+}
+
+// firstWords drops the "-s SCHED" and "-p SECONDS" options of a service text.
+func firstWords(s string) string {
+	if i := strings.Index(s, " -"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// serviceOptions reads "tcp 10.0.0.100:80 -s wlc -p 300" into a new ServiceSpec.
+func serviceOptions(s string) (ServiceSpec, error) {
+	sp := ServiceSpec{Service: firstWords(s)}
+	f := strings.Fields(strings.TrimPrefix(s, sp.Service))
+	for i := 0; i < len(f); i += 2 {
+		if i+1 >= len(f) {
+			return sp, fmt.Errorf("%w: service %q: %s needs a value", ErrInvalid, s, f[i])
+		}
+		switch f[i] {
+		case "-s":
+			sp.Scheduler = f[i+1]
+		case "-p":
+			var p uint32
+			if _, err := fmt.Sscan(f[i+1], &p); err != nil || p == 0 {
+				return sp, fmt.Errorf("%w: service %q: -p wants seconds", ErrInvalid, s)
+			}
+			sp.Persistent = p
+		default:
+			return sp, fmt.Errorf("%w: service %q: only -s SCHEDULER and -p SECONDS may follow the address", ErrInvalid, s)
+		}
+	}
+	return sp, nil
+}
+
+func nodeIndex(s ServiceSpec, k ipvs.ServiceKey, address string, port uint16) (int, error) {
+	a, err := netip.ParseAddr(address)
+	if err != nil {
+		return -1, fmt.Errorf("%w: address %q is not an IP address", ErrInvalid, address)
+	}
+	if port == 0 {
+		port = k.Port
+	}
+	want := netip.AddrPortFrom(a.Unmap(), port).String()
+	for i, n := range s.Nodes {
+		if nodeKey(n, k.Port) == want {
+			return i, nil
+		}
+	}
+	return -1, fmt.Errorf("%w: real server %s of %s", ErrNotFound, want, ServiceName(k))
+}
+
+// AddNode adds a real server; its service is created when it is neither
+// managed nor in IPVS ("tcp 10.0.0.100:80 -s wlc -p 300" gives its settings).
+func (d *Daemon) AddNode(ctx context.Context, n Node) error {
+	return d.change(ctx, func(x *Desired) error {
+		i, k, err := d.findService(x, n.Service)
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+		if i < 0 {
+			sp, err := serviceOptions(n.Service)
+			if err != nil {
+				return err
+			}
+			x.Services = append(x.Services, sp)
+			i = len(x.Services) - 1
+		} else if n.Service != firstWords(n.Service) {
+			return fmt.Errorf("%w: service %s exists: edit its settings in the config, not with -s/-p", ErrExists, ServiceName(k))
+		}
+		if _, err := nodeIndex(x.Services[i], k, n.Address, n.Port); err == nil {
+			return fmt.Errorf("%w: real server %s of %s", ErrExists, n.Address, ServiceName(k))
+		} else if !isNotFound(err) {
+			return err
+		}
+		x.Services[i].Nodes = append(x.Services[i].Nodes, NodeSpec{Address: n.Address, Port: n.Port,
+			Weight: n.Weight, Method: n.Method, TunType: n.TunType, TunPort: n.TunPort, TunCsum: n.TunCsum,
+			Upper: n.Upper, Lower: n.Lower, Check: checkSpecOf(n.Check)})
+		return nil
+	})
+}
+
+// EditNode changes only the fields given.
+func (d *Daemon) EditNode(ctx context.Context, p NodePatch) error {
+	return d.change(ctx, func(x *Desired) error {
+		i, k, err := d.findService(x, p.Service)
+		if err != nil {
+			return err
+		}
+		j, err := nodeIndex(x.Services[i], k, p.Address, p.Port)
+		if err != nil {
+			return err
+		}
+		n := &x.Services[i].Nodes[j]
+		set(&n.Weight, p.Weight)
+		setv(&n.Method, p.Method)
+		setv(&n.TunType, p.TunType)
+		setv(&n.TunPort, p.TunPort)
+		setv(&n.TunCsum, p.TunCsum)
+		setv(&n.Upper, p.Upper)
+		setv(&n.Lower, p.Lower)
+		if p.Check != nil {
+			n.Check = checkSpecOf(p.Check)
+		}
+		return nil
+	})
+}
+
+func set[T any](dst **T, v *T) {
+	if v != nil {
+		c := *v
+		*dst = &c
+	}
+}
+
+func setv[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// RemoveNode removes a real server from the desired state (and so from IPVS).
+func (d *Daemon) RemoveNode(ctx context.Context, ref NodeRef) error {
+	return d.change(ctx, func(x *Desired) error {
+		i, k, err := d.findService(x, ref.Service)
+		if err != nil {
+			return err
+		}
+		j, err := nodeIndex(x.Services[i], k, ref.Address, ref.Port)
+		if err != nil {
+			return err
+		}
+		x.Services[i].Nodes = append(x.Services[i].Nodes[:j], x.Services[i].Nodes[j+1:]...)
+		return nil
+	})
+}
+
+// Drain sets the real server's weight to 0 at once (at the next
+// reconcile, which it triggers) and returns; the daemon then waits for its
+// connections to end or the timeout, and removes or parks it.
+func (d *Daemon) Drain(ctx context.Context, ref NodeRef, o DrainOptions) error {
+	return d.setDrain(ctx, ref, func(st *NodeState) {
+		if st.Drain == DrainDraining {
+			return
+		}
+		st.Drain, st.DrainBy, st.DrainSince = DrainDraining, "api", d.clock.Now()
+		st.Timeout, st.Remove = o.Timeout, o.Remove
+	})
+}
+
+// Undrain ends a drain: the configured weight returns (when healthy).
+func (d *Daemon) Undrain(ctx context.Context, ref NodeRef) error {
+	return d.setDrain(ctx, ref, func(st *NodeState) {
+		st.Drain, st.DrainBy, st.DrainSince, st.Timeout, st.Remove = DrainNone, "", time.Time{}, 0, false
+	})
+}
+
+func (d *Daemon) setDrain(ctx context.Context, ref NodeRef, f func(*NodeState)) error {
+	return d.change(ctx, func(x *Desired) error {
+		var ids []string
+		if strings.TrimSpace(ref.Service) == "*" {
+			for _, s := range x.Services {
+				k, _ := ParseService(s.Service)
+				if _, err := nodeIndex(s, k, ref.Address, ref.Port); err == nil {
+					ids = append(ids, nodeIDOf(k, s, ref))
+				}
+			}
+			if len(ids) == 0 {
+				return fmt.Errorf("%w: real server %s in no managed service", ErrNotFound, ref.Address)
+			}
+		} else {
+			i, k, err := d.findService(x, ref.Service)
+			if err != nil {
+				return err
+			}
+			if _, err := nodeIndex(x.Services[i], k, ref.Address, ref.Port); err != nil {
+				return err
+			}
+			ids = append(ids, nodeIDOf(k, x.Services[i], ref))
+		}
+		for _, id := range ids {
+			st := x.Nodes[id]
+			f(&st)
+			x.Nodes[id] = st
+		}
+		return nil
+	})
+}
+
+func nodeIDOf(k ipvs.ServiceKey, _ ServiceSpec, ref NodeRef) string {
+	a, _ := netip.ParseAddr(ref.Address)
+	p := ref.Port
+	if p == 0 {
+		p = k.Port
+	}
+	return nodeID(k, ipvs.DestKey{Addr: a.Unmap(), Port: p})
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
