@@ -87,6 +87,9 @@ type Config struct {
 	ResyncInterval time.Duration
 	ResyncWhere    string // where ResyncInterval came from, for errors
 	TeardownOnStop bool
+	DrainOnStop    bool
+	DrainTimeout   Value // a duration; "" = DefaultDrainTimeout
+	DrainMinWait   Value // a duration; "" = DefaultDrainMinWait
 }
 
 // Options is a validated Config.
@@ -102,6 +105,7 @@ type Options struct {
 	Listen         string // "" = no HTTP endpoint
 	ResyncInterval time.Duration
 	TeardownOnStop bool
+	Drain          DrainConfig
 }
 
 // fileConfig is the YAML schema of examples/agent.yaml.
@@ -117,6 +121,11 @@ type fileConfig struct {
 	Listen         string       `yaml:"listen"`
 	ResyncInterval lineString   `yaml:"resync-interval"`
 	TeardownOnStop bool         `yaml:"teardown-on-stop"`
+	Drain          struct {
+		OnStop  bool       `yaml:"on_stop"`
+		Timeout lineString `yaml:"timeout"`
+		MinWait lineString `yaml:"min_wait"`
+	} `yaml:"drain"`
 }
 
 // lineString is a scalar that remembers its line for error messages.
@@ -159,6 +168,13 @@ func LoadFile(path string) (Config, error) {
 		SysctlFile:     fc.SysctlFile,
 		Listen:         fc.Listen,
 		TeardownOnStop: fc.TeardownOnStop,
+		DrainOnStop:    fc.Drain.OnStop,
+	}
+	if fc.Drain.Timeout.S != "" {
+		c.DrainTimeout = at(fc.Drain.Timeout)
+	}
+	if fc.Drain.MinWait.S != "" {
+		c.DrainMinWait = at(fc.Drain.MinWait)
 	}
 	if fc.ResyncInterval.S != "" {
 		v := at(fc.ResyncInterval)

@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/loopback"
+	"github.com/lvsnode/lvsnode/sockdiag"
 	"github.com/lvsnode/lvsnode/systemd"
 	"github.com/lvsnode/lvsnode/tunnel"
 )
@@ -38,6 +40,17 @@ type Daemon struct {
 	// events were filtered to what the plan concerns; benchmarks set it
 	// to measure what the filter saves.
 	AllEvents bool
+	// Sockets counts the VIPs' connections for drains (nil: the kernel's
+	// sock_diag); Clock times drains (nil: the wall clock).
+	Sockets sockdiag.Counter
+	Clock   health.Clock
+
+	ctl      chan ctlReq   // drain, undrain, terminate: run by the loop
+	done     chan struct{} // closed when Run returns
+	dr       drain         // under mu
+	terms    int           // SIGTERMs seen (the loop's own)
+	stopping bool          // STOPPING=1 sent
+	repairAt atomic.Int64  // unix ns of the last repair
 
 	opts     Options
 	plan     Plan
@@ -60,13 +73,23 @@ type Daemon struct {
 // NewDaemon returns a Daemon for o.
 func NewDaemon(a *Agent, n systemd.Notifier, log *slog.Logger, o Options) *Daemon {
 	return &Daemon{Agent: a, Notify: n, Log: log, opts: o, plan: NewPlan(o),
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second}
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second,
+		ctl: make(chan ctlReq), done: make(chan struct{}), dr: drain{phase: Serving, sockets: -1}}
 }
 
-// Run applies, signals readiness and reconciles until ctx ends. A value on
-// reload (SIGHUP) re-reads the options. On return it has sent STOPPING=1
-// and, with TeardownOnStop, torn down what it added.
+// Run applies, signals readiness and reconciles until ctx ends, or until
+// Terminate (SIGTERM) stops it, after a drain with drain.on_stop. A value
+// on reload (SIGHUP) re-reads the options. Drain and Undrain are served
+// by this loop. On return it has sent STOPPING=1 and, with
+// TeardownOnStop, torn down what it added.
 func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
+	defer close(d.done)
+	d.mu.Lock()
+	d.dr.since = d.clock().Now()
+	d.mu.Unlock()
+	poll := d.clock().NewTimer(time.Hour) // the drain's socket count
+	poll.Stop()
+	defer poll.Stop()
 	d.interest.Store(interestOf(d.plan))
 	sub, resub := d.subscribe(ctx)
 	defer sub.close()
@@ -93,7 +116,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	for {
 		switch {
-		case !d.ready.Load():
+		case !d.ready.Load() && d.phase() != Drained:
 			retry.Reset(retries.next()) // not verified: try again, ever more slowly
 		case d.again:
 			retry.Reset(d.MinBackoff) // the last read was interrupted: read again soon
@@ -139,6 +162,14 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 			resync.Reset(d.opts.ResyncInterval)
 		case <-watchdog:
 			_ = d.Notify.Notify(systemd.Watchdog())
+		case r := <-d.ctl:
+			if d.control(r, poll) {
+				return d.stop()
+			}
+		case <-poll.C():
+			if d.pollDrain(poll) {
+				return d.stop()
+			}
 		}
 	}
 }
@@ -239,6 +270,9 @@ const convergeAttempts = 3
 
 // reconcile applies the plan and records the outcome.
 func (d *Daemon) reconcile(why string) {
+	if d.phase() == Drained {
+		return // the VIPs stay removed until Undrain
+	}
 	start := time.Now()
 	var (
 		r       Report
@@ -261,6 +295,11 @@ func (d *Daemon) reconcile(why string) {
 	// churning on lo) says nothing about the plan: neither drift nor a
 	// failure. Readiness stays as it was; read again shortly.
 	d.again = errors.Is(err, loopback.ErrInterrupted)
+	if d.phase() == Drained {
+		// The VIPs were removed on purpose: a reconcile that raced the
+		// drain's teardown must not bring them back or claim readiness.
+		return
+	}
 	if d.again {
 		d.interrupted.Add(1)
 		d.Log.Debug("read interrupted by churn; retrying", "trigger", why, "changes", changes, "err", err)
@@ -281,6 +320,7 @@ func (d *Daemon) reconcile(why string) {
 	if configured := why == "start" || why == "reload"; len(changes) > 0 && !configured {
 		d.repairs.Add(1)
 		d.repairNs.Store(int64(time.Since(start)))
+		d.repairAt.Store(time.Now().UnixNano())
 		d.Log.Warn("drift repaired", "trigger", why, "changes", changes, "took", time.Since(start))
 	} else if len(changes) > 0 {
 		d.Log.Info("applied", "changes", changes, "took", time.Since(start))
@@ -288,6 +328,8 @@ func (d *Daemon) reconcile(why string) {
 	// READY=1 marks becoming ready (start, reload, recovery from a failed
 	// apply); a repair while ready only updates STATUS=.
 	switch wasReady := d.ready.Swap(true); {
+	case !wasReady && d.phase() != Serving:
+		_ = d.Notify.Notify(systemd.Status("verified, still draining; " + r.Summary()))
 	case !wasReady:
 		_ = d.Notify.Notify(systemd.Ready(r.Summary()))
 	case len(changes) > 0:
@@ -369,7 +411,9 @@ func (b *backoff) next() time.Duration {
 }
 
 func (d *Daemon) stop() error {
-	_ = d.Notify.Notify(systemd.Stopping())
+	if !d.stopping {
+		_ = d.Notify.Notify(systemd.Stopping())
+	}
 	d.ready.Store(false)
 	if !d.opts.TeardownOnStop {
 		return nil
@@ -387,19 +431,33 @@ func (d *Daemon) Note() string {
 	return d.note
 }
 
-// Ready reports whether every desired item was verified by the last
-// reconcile, and the reasons when not.
+// Ready reports whether the daemon serves: every desired item verified
+// by the last reconcile and no drain. Otherwise the reasons, one per
+// line; in a drain the first line is "draining: ..." or "drained: ..."
+// (health's ready checker tells them apart), then what is not verified.
 func (d *Daemon) Ready() (bool, []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.dr.phase == Draining || d.dr.phase == Drained {
+		why := []string{d.dr.line(d.clock().Now())}
+		if !d.ready.Load() && d.dr.phase == Draining {
+			why = append(why, d.problemsLocked()...)
+		}
+		return false, why
+	}
 	if d.ready.Load() {
 		return true, nil
 	}
+	return false, d.problemsLocked()
+}
+
+// problemsLocked is why the last reconcile did not verify; d.mu held.
+func (d *Daemon) problemsLocked() []string {
 	switch {
 	case d.lastErr != nil:
-		return false, []string{d.lastErr.Error()}
+		return []string{d.lastErr.Error()}
 	case len(d.last.Items) == 0:
-		return false, []string{"starting: not applied yet"}
+		return []string{"starting: not applied yet"}
 	}
-	return false, d.last.Problems()
+	return d.last.Problems()
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Options validates everything in c before anything is changed anywhere.
@@ -17,6 +18,10 @@ func (c Config) Options() (Options, error) {
 		Listen:         c.Listen,
 		ResyncInterval: c.ResyncInterval,
 		TeardownOnStop: c.TeardownOnStop,
+	}
+	var err error
+	if o.Drain, err = c.drainConfig(); err != nil {
+		return Options{}, err
 	}
 	if c.Mode.S != "" {
 		switch m := Mode(strings.ToLower(c.Mode.S)); m {
@@ -68,6 +73,41 @@ func (c Config) Options() (Options, error) {
 		return Options{}, Value{S: o.ResyncInterval.String(), Where: where}.errorf("%v is below the %v floor (each re-list reads every sysctl and dumps lo)", o.ResyncInterval, MinResyncInterval)
 	}
 	return o, nil
+}
+
+// drainConfig validates the drain: block (drain.timeout, drain.min_wait,
+// their flags and variables).
+func (c Config) drainConfig() (DrainConfig, error) {
+	dc := DrainConfig{OnStop: c.DrainOnStop, Timeout: DefaultDrainTimeout, MinWait: DefaultDrainMinWait}
+	parse := func(v Value, name string, zeroOK bool) (time.Duration, error) {
+		d, err := time.ParseDuration(strings.TrimSpace(v.S))
+		switch {
+		case err != nil:
+			return 0, v.errorf("%s %q is not a duration (e.g. 5m, 30s)", name, v.S)
+		case d < 0 || d == 0 && !zeroOK:
+			return 0, v.errorf("%s %s must be above 0", name, v.S)
+		}
+		return d, nil
+	}
+	var err error
+	if c.DrainTimeout.S != "" {
+		if dc.Timeout, err = parse(c.DrainTimeout, "drain timeout", false); err != nil {
+			return dc, err
+		}
+	}
+	if c.DrainMinWait.S != "" {
+		if dc.MinWait, err = parse(c.DrainMinWait, "drain min_wait", true); err != nil {
+			return dc, err
+		}
+	}
+	if dc.MinWait > dc.Timeout {
+		v := c.DrainMinWait
+		if v.S == "" {
+			v = c.DrainTimeout
+		}
+		return dc, v.errorf("drain min_wait %s is above the drain timeout %s: a drain could never last min_wait", dc.MinWait, dc.Timeout)
+	}
+	return dc, nil
 }
 
 // ParseVIP accepts exactly one IPv4 or IPv6 address. Prefixes are refused:

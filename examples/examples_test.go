@@ -4,11 +4,13 @@
 package examples_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -105,6 +107,7 @@ func TestSystemdAcceptsTheUnit(t *testing.T) {
 	if strings.Contains(string(unit), "\nProtectKernelTunables=yes") {
 		t.Error("ProtectKernelTunables=yes makes /proc/sys read-only: the agent could not set the ARP sysctls")
 	}
+	checkStopCoversDrain(t, string(unit))
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Fatal("systemd-analyze is needed to check the unit (Debian: apt-get install systemd)")
@@ -120,4 +123,55 @@ func TestSystemdAcceptsTheUnit(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
+}
+
+// checkStopCoversDrain: with drain.on_stop, SIGTERM drains for up to
+// drain.timeout; systemd kills the service at TimeoutStopSec, VIPs bound
+// and clients cut, unless that is longer (examples/agent.yaml's timeout).
+func checkStopCoversDrain(t *testing.T, unit string) {
+	t.Helper()
+	c, err := agent.LoadFile("agent.yaml")
+	var o agent.Options
+	if err == nil {
+		o, err = c.Options()
+	}
+	if err != nil {
+		t.Fatalf("agent.yaml: %v", err)
+	}
+	if !o.Drain.OnStop {
+		return
+	}
+	var stop string
+	for _, l := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(l, "TimeoutStopSec="); ok {
+			stop = v
+		}
+	}
+	if stop == "" {
+		t.Fatalf("agent.yaml drains on stop for up to %s, but the unit has no TimeoutStopSec (systemd's default is 90s)", o.Drain.Timeout)
+	}
+	d, err := systemdSpan(stop)
+	if err != nil {
+		t.Fatalf("TimeoutStopSec=%s: %v", stop, err)
+	}
+	if d <= o.Drain.Timeout {
+		t.Errorf("TimeoutStopSec=%s does not cover agent.yaml's drain timeout %s: systemd would kill the agent mid-drain", stop, o.Drain.Timeout)
+	}
+}
+
+// systemdSpan parses the time spans this unit uses (systemd.time(7)):
+// "90", "90s", "6min", "1h 30min".
+func systemdSpan(s string) (time.Duration, error) {
+	var total time.Duration
+	for _, f := range strings.Fields(s) {
+		num := strings.TrimRightFunc(f, func(r rune) bool { return r < '0' || r > '9' })
+		unit := f[len(num):]
+		mult := map[string]time.Duration{"": time.Second, "s": time.Second, "sec": time.Second, "m": time.Minute, "min": time.Minute, "h": time.Hour, "hr": time.Hour}[unit]
+		var n int
+		if _, err := fmt.Sscan(num, &n); err != nil || mult == 0 {
+			return 0, fmt.Errorf("unsupported time span %q", f)
+		}
+		total += time.Duration(n) * mult
+	}
+	return total, nil
 }

@@ -34,7 +34,7 @@ func agentCommand() *cli.Command {
 			"       default routes it replaces come back on teardown\n" +
 			"Every flag can also come from LVSNODE_<FLAG> (LVSNODE_VIP=a,b) or the\n" +
 			"YAML --config file (see examples/agent.yaml); flags win over the file.",
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{
 				Name:      "apply",
 				Usage:     "configure this real server once, verify by reading the kernel back",
@@ -68,11 +68,14 @@ func agentCommand() *cli.Command {
 				UsageText: "lvsnode agent run --config /etc/lvsnode/agent.yaml",
 				Description: "Sends READY=1 only after verification, WATCHDOG=1 when WatchdogSec is\n" +
 					"set, RELOADING=1 on SIGHUP and STOPPING=1 on SIGTERM. Repairs drift on\n" +
-					"every netlink event and every --resync-interval (sysctls send no events).",
+					"every netlink event and every --resync-interval (sysctls send no events).\n" +
+					"With --drain-on-stop, SIGTERM drains first (as `agent drain`, then exits;\n" +
+					"a second SIGTERM stops at once): keep the unit's TimeoutStopSec above\n" +
+					"--drain-timeout. Serves `agent drain|undrain|status` on STATE.sock.",
 				Flags:  configFlags(),
 				Action: agentRun,
 			},
-		},
+		}, drainCommands()...),
 	}
 }
 
@@ -90,6 +93,9 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen", Usage: "run: serve /healthz, /readyz, /metrics on this address", EnvVars: []string{"LVSNODE_LISTEN"}},
 		&cli.DurationFlag{Name: "resync-interval", Value: agent.DefaultResyncInterval, Usage: "run: re-read everything this often (at least " + agent.MinResyncInterval.String() + ")", EnvVars: []string{"LVSNODE_RESYNC_INTERVAL"}},
 		&cli.BoolFlag{Name: "teardown-on-stop", Usage: "run: tear down on SIGTERM", EnvVars: []string{"LVSNODE_TEARDOWN_ON_STOP"}},
+		&cli.BoolFlag{Name: "drain-on-stop", Usage: "run: on SIGTERM, drain (readiness draining, wait for the VIPs' connections) before stopping", EnvVars: []string{"LVSNODE_DRAIN_ON_STOP"}},
+		&cli.StringFlag{Name: "drain-timeout", Usage: "run: a drain removes the VIPs after this long, connections or not (default " + agent.DefaultDrainTimeout.String() + ")", EnvVars: []string{"LVSNODE_DRAIN_TIMEOUT"}},
+		&cli.StringFlag{Name: "drain-min-wait", Usage: "run: a drain lasts at least this long, so the director sees it (default " + agent.DefaultDrainMinWait.String() + "; >= its check interval x fall)", EnvVars: []string{"LVSNODE_DRAIN_MIN_WAIT"}},
 	}
 }
 
@@ -139,6 +145,20 @@ func loadConfig(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("teardown-on-stop") {
 		cfg.TeardownOnStop = c.Bool("teardown-on-stop")
+	}
+	if c.IsSet("drain-on-stop") {
+		cfg.DrainOnStop = c.Bool("drain-on-stop")
+	}
+	for _, f := range []struct {
+		name string
+		v    *agent.Value
+	}{{"drain-timeout", &cfg.DrainTimeout}, {"drain-min-wait", &cfg.DrainMinWait}} {
+		if c.IsSet(f.name) {
+			*f.v = agent.Value{S: c.String(f.name), Where: "--" + f.name}
+			if !flagGiven(c, f.name) {
+				f.v.Where = "LVSNODE_" + strings.ToUpper(strings.ReplaceAll(f.name, "-", "_"))
+			}
+		}
 	}
 	return cfg, nil
 }

@@ -79,16 +79,28 @@ func agentStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// The running daemon's own state, when one answers on the control
+	// socket (root only): absent otherwise, as before.
+	var daemon *agent.DaemonState
+	if ctl, err := agent.DialControl(o.StateFile); err == nil {
+		if st, err := ctl.State(context.Background()); err == nil {
+			daemon = &st
+		}
+	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			OK    bool         `json:"ok"`
-			Items []agent.Item `json:"items"`
-		}{r.OK(), r.Items}); err != nil {
+			OK     bool               `json:"ok"`
+			Items  []agent.Item       `json:"items"`
+			Daemon *agent.DaemonState `json:"daemon,omitempty"`
+		}{r.OK(), r.Items, daemon}); err != nil {
 			return err
 		}
 	} else {
+		if daemon != nil {
+			fmt.Fprintf(c.App.Writer, "daemon (pid %d): %s\n", daemon.PID, stateLine(*daemon))
+		}
 		tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "KIND\tNAME\tDESIRED\tACTUAL\tOK")
 		for _, it := range r.Items {
@@ -189,8 +201,22 @@ func agentRun(c *cli.Context) error {
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	closeCtl, err := d.ServeControl(o.StateFile) // after TakeHold: a socket left there is a dead daemon's
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	defer closeCtl()
+	// SIGTERM and SIGINT go to the daemon: with drain.on_stop the first
+	// drains before stopping, the next stops at once (Daemon.Terminate).
+	term := make(chan os.Signal, 2)
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(term)
+	go func() {
+		for range term {
+			d.Terminate()
+		}
+	}()
+	ctx := context.Background()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	reload := make(chan struct{}, 1)
