@@ -36,6 +36,38 @@ HAVE_RUN=0
 lvsnode controller run --help >/dev/null 2>&1 && HAVE_RUN=1
 
 
+# --- lvsnode's configs -------------------------------------------------------
+
+lv_detect_config() {
+	lv_head
+	cat <<YAML
+  - service: tcp $LAB_VIP4:$LAB_PORT
+    scheduler: rr
+    check: {type: http, path: /, interval: 200ms, timeout: 200ms, rise: 2, fall: 2}
+    nodes:
+      - {address: 10.0.0.11, method: dr}
+      - {address: 10.0.0.12, method: dr}
+YAML
+}
+lv_cpu_config() {
+	lv_head
+	echo "  - service: tcp $LAB_VIP4:$PAIR_READY_PORT"
+	echo "    scheduler: wrr"
+	echo "    check: {type: tcp, interval: 1s, timeout: 1s}"
+	echo "    nodes:"
+	sed "s/.*/      - {address: &, method: dr}/" "$PAIR_W/addrs-rs1"
+}
+lv_change_config() {
+	lv_head
+	echo "  - service: tcp $LAB_VIP4:$CHANGE_PORT"
+	echo "    scheduler: wrr"
+	echo "    nodes: [{address: 10.0.0.11, method: dr}]"
+	awk -v p="$LAB_PORT" '{ printf "  - service: tcp %s:%s\n    scheduler: wrr\n    nodes: [{address: 10.0.0.11, method: dr}]\n", $1, p }' "$PAIR_W/filler"
+}
+lv_change_apply() {
+	lv_ctl add-node -t "$LAB_VIP4:$CHANGE_PORT" -r "10.0.0.12:$CHANGE_PORT" -g -w 1 >/dev/null
+}
+
 # --- detect ------------------------------------------------------------------
 
 DETECT_RUNS=${PAIR_DETECT_RUNS:-3}

@@ -83,11 +83,12 @@ ipvs_table() { ip netns exec director ipvsadm -S -n | sort; }
 # --- real servers ---------------------------------------------------------------
 
 # httpd_stop RS / httpd_start RS: the busybox httpd topo_up started in RS.
+# httpd_stop returns right after the kill (busybox httpd exits and closes
+# its socket at once), so a detection time measured from it starts there.
 httpd_stop() {
 	for _p in $(ip netns pids "$1"); do
-		[ "$(cat "/proc/$_p/comm" 2>/dev/null)" = httpd ] && kill "$_p" 2>/dev/null
+		if [ "$(cat "/proc/$_p/comm" 2>/dev/null)" = httpd ]; then kill "$_p" 2>/dev/null || true; fi
 	done
-	wait_for 5 bash -c "! ip netns exec $1 ss -Htln | grep ':$LAB_PORT ' >/dev/null"
 }
 httpd_start() {
 	ip netns exec "$1" httpd -p "$LAB_PORT" -h "/srv/$1"
@@ -185,4 +186,110 @@ ka_rs() {
 	shift 3
 	for _l in "$@"; do printf '        %s\n' "$_l"; done
 	echo "    }"
+}
+
+# --- lvsnode's director daemon ---------------------------------------------------
+
+# lv_head: the top-level keys of a lab daemon's config (state in
+# $LAB_STATE_DIR, which the init clears after every scenario; the API on its
+# default socket); the caller appends the services.
+lv_head() {
+	cat <<YAML
+state_file: $LAB_STATE_DIR/director.json
+metrics: 127.0.0.1:9110
+resync: 10s
+services:
+YAML
+}
+# lv_start CONF: `lvsnode controller run --config CONF` in the director's
+# namespace, logging to $PAIR_W/controller.log; sets LV_PID; returns when its
+# API answers (`controller status`).
+lv_start() {
+	ip netns exec director lvsnode controller run --config "$1" >>"$PAIR_W/controller.log" 2>&1 &
+	LV_PID=$!
+	wait_for 60 ip netns exec director lvsnode controller status || {
+		tail -20 "$PAIR_W/controller.log"
+		return 1
+	}
+}
+# lv_stop: SIGTERM and wait (exit status in LV_RC). lv_kill: SIGKILL.
+lv_stop() {
+	[ -n "${LV_PID:-}" ] || return 0
+	kill -TERM "$LV_PID" 2>/dev/null || true
+	LV_RC=0
+	wait "$LV_PID" 2>/dev/null || LV_RC=$?
+	LV_PID=""
+}
+lv_kill() {
+	[ -n "${LV_PID:-}" ] || return 0
+	kill -KILL "$LV_PID" 2>/dev/null || true
+	wait "$LV_PID" 2>/dev/null || true
+	LV_PID=""
+}
+# lv_ctl ARGS...: `lvsnode controller ARGS` in the director (through the
+# daemon when it answers).
+lv_ctl() { ip netns exec director lvsnode controller "$@"; }
+
+# --- lvsnode's agent on the real servers -------------------------------------------
+
+# rs_agent_start RS [ARGS...]: `lvsnode agent run` in RS with the IPv4 VIP,
+# its readiness endpoint on RS's address, its own state file; log in
+# $PAIR_W/agent-RS.log; pid in AGENT_PID_RS. Returns once /readyz says 200.
+rs_agent_start() {
+	_rs=$1
+	shift
+	ip netns exec "$_rs" lvsnode agent run --vip "$LAB_VIP4" --state-file "$LAB_STATE_DIR/$_rs.json" \
+		--listen "$(node_ip4 "$_rs"):$PAIR_READY_PORT" --resync-interval 1s "$@" >>"$PAIR_W/agent-$_rs.log" 2>&1 &
+	eval "AGENT_PID_$_rs=$!"
+	wait_for 20 rs_ready "$_rs" || {
+		tail -5 "$PAIR_W/agent-$_rs.log"
+		return 1
+	}
+}
+# rs_ready RS: RS's agent answers 200 on /readyz (from the director).
+rs_ready() {
+	[ "$(ip netns exec director curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$(node_ip4 "$1"):$PAIR_READY_PORT/readyz")" = 200 ]
+}
+
+# --- a client sending requests continuously ------------------------------------
+
+# client_loop_start FILE: from the client, requests to the VIP (10 per curl
+# process, each on its own connection) until client_loop_stop; one answer
+# per line in FILE (ERR for a failure). Sets CLIENT_LOOP_PID.
+client_loop_start() {
+	: >"$1"
+	rm -f "$PAIR_W/client-loop.stop"
+	(
+		_u="http://$LAB_VIP4:$LAB_PORT/"
+		while [ ! -e "$PAIR_W/client-loop.stop" ]; do
+			client_fetch $_u $_u $_u $_u $_u $_u $_u $_u $_u $_u >>"$1"
+		done
+	) &
+	CLIENT_LOOP_PID=$!
+}
+client_loop_stop() {
+	touch "$PAIR_W/client-loop.stop"
+	wait "$CLIENT_LOOP_PID" 2>/dev/null || true
+}
+# answers_count FILE [WORD]: lines in FILE (equal to WORD if given).
+answers_count() {
+	if [ $# -gt 1 ]; then grep -c "^$2\$" "$1" || true; else wc -l <"$1"; fi
+}
+
+# table_watch SECONDS FILE: sample the director's table (ipvsadm -S -n,
+# sorted) as fast as the guest allows for SECONDS; every distinct table seen
+# goes to FILE.N (FILE.0 the first), their count to FILE.count.
+table_watch() {
+	ip netns exec director bash -c '
+		end=$((${EPOCHREALTIME%.*} + $1)); n=0; prev=""
+		while [ "${EPOCHREALTIME%.*}" -lt "$end" ]; do
+			cur=$(ipvsadm -S -n | sort)
+			if [ "$cur" != "$prev" ]; then printf "%s\n" "$cur" >"$2.$n"; n=$((n + 1)); prev=$cur; fi
+		done
+		echo "$n" >"$2.count"' _ "$1" "$2"
+}
+# lv_metric NAME: the daemon's metric NAME summed over its labels (0 if absent).
+lv_metric() {
+	ip netns exec director curl -s --max-time 3 http://127.0.0.1:9110/metrics |
+		awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
 }
