@@ -293,3 +293,25 @@ lv_metric() {
 	ip netns exec director curl -s --max-time 3 http://127.0.0.1:9110/metrics |
 		awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
 }
+
+# On a failing exit, show what the daemons said and the director's table.
+pair_on_exit() {
+	_rc=$?
+	[ "$_rc" = 0 ] && return 0
+	echo "--- on failure (exit $_rc): director's IPVS table"
+	ip netns exec director ipvsadm -Ln 2>/dev/null | head -20
+	for _f in "$PAIR_W"/controller.log "$PAIR_W"/agent-*.log; do
+		[ -s "$_f" ] || continue
+		echo "--- last lines of $_f"
+		tail -n 15 "$_f" | cut -c1-400
+	done
+	return "$_rc"
+}
+trap pair_on_exit EXIT
+
+# node_health ADDR: the daemon's health word (up|down|draining|unknown) for
+# real server ADDR (its first service), from `controller status --json`.
+node_health() {
+	lv_ctl status --json | tr -d ' \n' | grep -o "\"address\":\"$1\"[^}]*\"health\":\"[a-z]*\"" |
+		sed -n '1s/.*"health":"\([a-z]*\)"/\1/p'
+}

@@ -29,12 +29,19 @@ rs2_conns() {
 }
 
 topo_up 2
+# source: the director's own address. The director holds the VIP (DR), so a
+# probe it sends to the VIP would otherwise leave from the VIP, and a real
+# server's answer to the VIP stays on that real server (its own address).
+# accept_local on the director: the real server's answer comes from the
+# VIP, one of the director's own addresses, which Linux drops as a martian
+# source otherwise. Set here by hand: the daemon does not set it (yet).
+ip netns exec director sh -c 'echo 1 >/proc/sys/net/ipv4/conf/all/accept_local; echo 1 >/proc/sys/net/ipv4/conf/eth0/accept_local'
 rs_agent_start rs1
 check "rs1 has the VIP, rs2 has not" bash -c ". $LAB_GUEST/topo.sh; rs_has_vip rs1 $LAB_VIP4 && ! rs_has_vip rs2 $LAB_VIP4"
 check "rs2 answers on its own address" test "$(client_get 10.0.0.12)" = rs2
 
 step "controller run with a data-path tcp check (200ms, rise 2, fall 2)"
-config "{type: tcp, data_path: true, interval: 200ms, timeout: 200ms, rise: 2, fall: 2}" >"$LAB_WORK/datapath.yaml"
+config "{type: tcp, data_path: true, source: 10.0.0.2, interval: 200ms, timeout: 200ms, rise: 2, fall: 2}" >"$LAB_WORK/datapath.yaml"
 lv_start "$LAB_WORK/datapath.yaml"
 check "rs1 up (weight 1) through the data path within 10 s" wait_for 10 ipvs_has "$SVC" 10.0.0.11:80 1
 info "$(ip netns exec director ipvsadm -Ln | sed -n '4,$p' | tr '\n' '|')"
@@ -45,8 +52,7 @@ for i in 1 2 3 4 5; do
 	sleep 0.4
 done
 ok "rs2 stays at weight 0 for 2 s (5 samples, 10 check intervals)"
-lv_ctl status --json >"$LAB_WORK/status.json"
-check "controller status --json: rs2 down" grep -o '"address":"10.0.0.12"[^}]*"health":"down"' "$LAB_WORK/status.json"
+check "controller status --json: rs2 down ($(node_health 10.0.0.12))" test "$(node_health 10.0.0.12)" = down
 answers=$(curl_vip v4 6 | tr '\n' ' ')
 info "answers: $answers"
 check "every client request answered by rs1" test "$answers" = "rs1 rs1 rs1 rs1 rs1 rs1 "

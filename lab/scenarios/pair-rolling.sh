@@ -39,7 +39,9 @@ client_loop_start "$LAB_WORK/rolling.txt"
 sleep 1
 for rs in rs1 rs2; do
 	t0=$(now_us)
-	agent "$rs" drain --wait
+	# Full paths: busybox's timeout would run its own "ip" applet.
+	timeout 30 "$(command -v ip)" netns exec "$rs" "$(command -v lvsnode)" agent drain --wait --state-file "$LAB_STATE_DIR/$rs.json" >/dev/null ||
+		fail "$rs: agent drain --wait did not finish within 30 s (weight $(ipvs_weight "$SVC" "$(node_ip4 $rs):80"))"
 	info "$rs: drained (VIP removed) after $((($(now_us) - t0) / 1000)) ms; weight $(ipvs_weight "$SVC" "$(node_ip4 $rs):80")"
 	rs_has_vip "$rs" "$LAB_VIP4" && fail "$rs still has the VIP after agent drain --wait"
 	httpd_stop "$rs"
