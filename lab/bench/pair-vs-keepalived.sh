@@ -183,7 +183,7 @@ bench_cpu() {
 	ka_stop
 	if [ "$HAVE_RUN" = 1 ]; then
 		lv_cpu_config >"$PAIR_W/lv-cpu.yaml"
-		lv_start "$PAIR_W/lv-cpu.yaml"
+		LV_START_WAIT=180 lv_start "$PAIR_W/lv-cpu.yaml"
 		wait_for 30 bash -c "[ \$(ip netns exec director ipvsadm -Ln -t $LAB_VIP4:$PAIR_READY_PORT | grep -c ' 1  ') -ge $CPU_RS ]" ||
 			info "lvsnode: not every real server at weight 1 after 30 s"
 		cpu_window lvsnode "$LV_PID"

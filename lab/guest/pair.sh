@@ -207,7 +207,7 @@ YAML
 lv_start() {
 	ip netns exec director lvsnode controller run --config "$1" >>"$PAIR_W/controller.log" 2>&1 &
 	LV_PID=$!
-	wait_for 60 ip netns exec director lvsnode controller status || {
+	wait_for "${LV_START_WAIT:-60}" ip netns exec director lvsnode controller status || {
 		tail -20 "$PAIR_W/controller.log"
 		return 1
 	}
