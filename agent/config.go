@@ -122,9 +122,9 @@ type fileConfig struct {
 	ResyncInterval lineString   `yaml:"resync-interval"`
 	TeardownOnStop bool         `yaml:"teardown-on-stop"`
 	Drain          struct {
-		OnStop  bool       `yaml:"on_stop"`
+		OnStop  bool       `yaml:"on-stop"`
 		Timeout lineString `yaml:"timeout"`
-		MinWait lineString `yaml:"min_wait"`
+		MinWait lineString `yaml:"min-wait"`
 	} `yaml:"drain"`
 }
 

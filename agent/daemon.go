@@ -78,7 +78,7 @@ func NewDaemon(a *Agent, n systemd.Notifier, log *slog.Logger, o Options) *Daemo
 }
 
 // Run applies, signals readiness and reconciles until ctx ends, or until
-// Terminate (SIGTERM) stops it, after a drain with drain.on_stop. A value
+// Terminate (SIGTERM) stops it, after a drain with drain.on-stop. A value
 // on reload (SIGHUP) re-reads the options. Drain and Undrain are served
 // by this loop. On return it has sent STOPPING=1 and, with
 // TeardownOnStop, torn down what it added.

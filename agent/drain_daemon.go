@@ -110,7 +110,7 @@ func (d *Daemon) Undrain(ctx context.Context) (DaemonState, error) {
 	return d.request(ctx, ctlReq{kind: ctlUndrain})
 }
 
-// Terminate is SIGTERM: with drain.on_stop it drains, then stops (Run
+// Terminate is SIGTERM: with drain.on-stop it drains, then stops (Run
 // returns); without it, or a second time, Run stops at once.
 func (d *Daemon) Terminate() {
 	go func() { _, _ = d.request(context.Background(), ctlReq{kind: ctlTerminate}) }()
@@ -132,7 +132,7 @@ func (d *Daemon) control(r ctlReq, poll health.Timer) (stop bool) {
 		d.mu.Unlock()
 		d.stopping = true
 		_ = d.Notify.Notify(systemd.Stopping() + "\n" + systemd.Status("draining before stop: waiting for the VIPs' sockets"))
-		d.Log.Info("SIGTERM: draining before stop", "timeout", cfg.Timeout, "min_wait", cfg.MinWait)
+		d.Log.Info("SIGTERM: draining before stop", "timeout", cfg.Timeout, "min-wait", cfg.MinWait)
 	case ctlDrain:
 		timeout := cfg.Timeout
 		if r.timeout > 0 {
@@ -142,7 +142,7 @@ func (d *Daemon) control(r ctlReq, poll health.Timer) (stop bool) {
 		d.dr.begin(now, timeout, cfg.MinWait, false)
 		d.mu.Unlock()
 		if started {
-			d.Log.Info("draining", "timeout", timeout, "min_wait", cfg.MinWait)
+			d.Log.Info("draining", "timeout", timeout, "min-wait", cfg.MinWait)
 			_ = d.Notify.Notify(systemd.Status("draining: waiting for the VIPs' sockets"))
 		}
 	case ctlUndrain:
@@ -165,7 +165,7 @@ func (d *Daemon) control(r ctlReq, poll health.Timer) (stop bool) {
 		}
 	}
 	if d.phase() == Draining {
-		stop = d.pollDrain(poll) // count now: with min_wait 0 and no socket, drained at once
+		stop = d.pollDrain(poll) // count now: with min-wait 0 and no socket, drained at once
 	}
 	if !stop {
 		r.reply <- d.State()
@@ -187,7 +187,7 @@ func (d *Daemon) pollDrain(poll health.Timer) bool {
 	next := drainPoll
 	for _, t := range []time.Time{d.dr.minUntil, d.dr.deadline} {
 		if w := t.Sub(now); w > 0 && w < next {
-			next = w // end exactly at min_wait or the timeout
+			next = w // end exactly at min-wait or the timeout
 		}
 	}
 	d.mu.Unlock()

@@ -27,7 +27,7 @@ func TestDrainMachine(t *testing.T) {
 	m.phase = Serving
 	m.begin(t0, time.Minute, 2*time.Second, false)
 	if m.step(at(time.Second), 0, nil) {
-		t.Fatal("drained before min_wait with no socket")
+		t.Fatal("drained before min-wait with no socket")
 	}
 	if m.step(at(3*time.Second), 1, nil) {
 		t.Fatal("drained with a socket open")
@@ -36,7 +36,7 @@ func TestDrainMachine(t *testing.T) {
 		t.Fatal("a failed count was read as 0")
 	}
 	if !m.step(at(5*time.Second), 0, nil) || m.phase != Drained {
-		t.Fatal("not drained: no socket after min_wait")
+		t.Fatal("not drained: no socket after min-wait")
 	}
 
 	m = drain{phase: Serving}
@@ -51,11 +51,11 @@ func TestDrainMachine(t *testing.T) {
 		t.Fatal("a drained machine began draining again")
 	}
 
-	// min_wait above the timeout: the timeout wins.
+	// min-wait above the timeout: the timeout wins.
 	m = drain{phase: Serving}
 	m.begin(t0, time.Second, time.Minute, false)
 	if !m.step(at(time.Second), 0, nil) {
-		t.Fatal("min_wait above the timeout held the drain past it")
+		t.Fatal("min-wait above the timeout held the drain past it")
 	}
 	// A SIGTERM during `agent drain` keeps that drain's times, adds exit.
 	m = drain{phase: Serving}
@@ -163,7 +163,7 @@ func TestDrainWaitsForSocketsThenRemovesVIPs(t *testing.T) {
 		t.Fatalf("drain: %+v %v", st, err)
 	}
 	g.want(t, "draining")
-	g.advance(t, 500*time.Millisecond, 10) // 5 s: past min_wait, a socket open
+	g.advance(t, 500*time.Millisecond, 10) // 5 s: past min-wait, a socket open
 	if !g.hasVIP() || g.d.phase() != Draining {
 		t.Fatal("the VIP went while a client was connected")
 	}
@@ -196,13 +196,13 @@ func TestDrainHonoursMinWaitWithNoSockets(t *testing.T) {
 	if _, err := g.d.Drain(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
-	g.advance(t, 500*time.Millisecond, 3) // 1.5 s < min_wait 2 s
+	g.advance(t, 500*time.Millisecond, 3) // 1.5 s < min-wait 2 s
 	if g.d.phase() != Draining || !g.hasVIP() {
-		t.Fatalf("drained after 1.5 s with min_wait 2 s: %s", g.d.phase())
+		t.Fatalf("drained after 1.5 s with min-wait 2 s: %s", g.d.phase())
 	}
 	g.want(t, "draining")
 	g.advance(t, 500*time.Millisecond, 1)
-	waitFor(t, "drained at min_wait", func() bool { return g.d.phase() == Drained })
+	waitFor(t, "drained at min-wait", func() bool { return g.d.phase() == Drained })
 }
 
 func TestDrainTimeoutRemovesVIPsWithSocketsOpen(t *testing.T) {
@@ -327,10 +327,10 @@ func TestSIGTERMWithoutOnStopStopsAtOnce(t *testing.T) {
 	case err := <-g.done:
 		g.done <- err
 	case <-time.After(5 * time.Second):
-		t.Fatal("SIGTERM without drain.on_stop did not stop")
+		t.Fatal("SIGTERM without drain.on-stop did not stop")
 	}
 	if g.d.phase() != Serving {
-		t.Fatal("drained without drain.on_stop")
+		t.Fatal("drained without drain.on-stop")
 	}
 }
 
@@ -341,8 +341,8 @@ func TestDrainConfigValidation(t *testing.T) {
 	}{
 		{Config{DrainTimeout: Value{S: "soon", Where: "f.yaml:3"}}, `f.yaml:3: drain timeout "soon" is not a duration`},
 		{Config{DrainTimeout: Value{S: "0s", Where: "--drain-timeout"}}, `--drain-timeout: drain timeout 0s must be above 0`},
-		{Config{DrainMinWait: Value{S: "-1s", Where: "LVSNODE_DRAIN_MIN_WAIT"}}, `LVSNODE_DRAIN_MIN_WAIT: drain min_wait -1s must be above 0`},
-		{Config{DrainTimeout: Value{S: "1s", Where: "f.yaml:4"}, DrainMinWait: Value{S: "5s", Where: "f.yaml:5"}}, `f.yaml:5: drain min_wait 5s is above the drain timeout 1s`},
+		{Config{DrainMinWait: Value{S: "-1s", Where: "LVSNODE_DRAIN_MIN_WAIT"}}, `LVSNODE_DRAIN_MIN_WAIT: drain min-wait -1s must be above 0`},
+		{Config{DrainTimeout: Value{S: "1s", Where: "f.yaml:4"}, DrainMinWait: Value{S: "5s", Where: "f.yaml:5"}}, `f.yaml:5: drain min-wait 5s is above the drain timeout 1s`},
 	} {
 		c.cfg.VIPs = []Value{{S: "10.0.0.100", Where: "test"}}
 		_, err := c.cfg.Options()

@@ -75,7 +75,7 @@ func (c Config) Options() (Options, error) {
 	return o, nil
 }
 
-// drainConfig validates the drain: block (drain.timeout, drain.min_wait,
+// drainConfig validates the drain: block (drain.timeout, drain.min-wait,
 // their flags and variables).
 func (c Config) drainConfig() (DrainConfig, error) {
 	dc := DrainConfig{OnStop: c.DrainOnStop, Timeout: DefaultDrainTimeout, MinWait: DefaultDrainMinWait}
@@ -96,7 +96,7 @@ func (c Config) drainConfig() (DrainConfig, error) {
 		}
 	}
 	if c.DrainMinWait.S != "" {
-		if dc.MinWait, err = parse(c.DrainMinWait, "drain min_wait", true); err != nil {
+		if dc.MinWait, err = parse(c.DrainMinWait, "drain min-wait", true); err != nil {
 			return dc, err
 		}
 	}
@@ -105,7 +105,7 @@ func (c Config) drainConfig() (DrainConfig, error) {
 		if v.S == "" {
 			v = c.DrainTimeout
 		}
-		return dc, v.errorf("drain min_wait %s is above the drain timeout %s: a drain could never last min_wait", dc.MinWait, dc.Timeout)
+		return dc, v.errorf("drain min-wait %s is above the drain timeout %s: a drain could never last min-wait", dc.MinWait, dc.Timeout)
 	}
 	return dc, nil
 }

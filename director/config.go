@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lvsnode/lvsnode/health"
 )
 
 // Config is `lvsnode controller run`'s configuration (examples/director.yaml
@@ -118,6 +120,12 @@ var yamlLine = regexp.MustCompile(`^(?:yaml: )?(?:unmarshal errors:\n\s*)?line (
 
 // ParseConfig is LoadConfig on bytes; path is for messages.
 func ParseConfig(path string, b []byte) (Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err == nil {
+		if err := checkKeys(path, &root); err != nil {
+			return Config{}, err
+		}
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -132,10 +140,7 @@ func ParseConfig(path string, b []byte) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("%w: %s: %s", ErrInvalid, path, strings.ReplaceAll(msg, "\n", " "))
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err == nil {
-		attachLines(&root, &c)
-	}
+	attachLines(&root, &c)
 	c.Path = path
 	if err := c.validate(); err != nil {
 		return Config{}, err
@@ -183,6 +188,43 @@ func parseMarks(s string) (uint32, uint32, error) {
 	return uint32(lo), uint32(hi), nil
 }
 
+// checkKeys decodes every key of every check on its own, so that an error
+// of a text-typed value (target, source, initial), which yaml.v3 reports
+// without a line, still names path:line and the key.
+func checkKeys(path string, root *yaml.Node) error {
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	svcs := mapValue(root, "services")
+	if svcs == nil || svcs.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var checks []*yaml.Node
+	for _, sn := range svcs.Content {
+		checks = append(checks, mapValue(sn, "check"))
+		if nodes := mapValue(sn, "nodes"); nodes != nil {
+			for _, nn := range nodes.Content {
+				checks = append(checks, mapValue(nn, "check"))
+			}
+		}
+	}
+	for _, cn := range checks {
+		if cn == nil || cn.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(cn.Content); i += 2 {
+			k, v := cn.Content[i], cn.Content[i+1]
+			var d health.Definition
+			one := yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, v}}
+			if err := one.Decode(&d); err != nil && !strings.Contains(err.Error(), "line ") {
+				msg := strings.TrimPrefix(err.Error(), health.ErrInvalid.Error()+": ")
+				return fmt.Errorf("%w: %s:%d: check.%s: %s", ErrInvalid, path, v.Line, k.Value, msg)
+			}
+		}
+	}
+	return nil
+}
+
 // attachLines records where each service, node, check and sorry key is.
 func attachLines(root *yaml.Node, c *Config) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
@@ -198,9 +240,7 @@ func attachLines(root *yaml.Node, c *Config) {
 		}
 		s := &c.Services[i]
 		s.lines = keyLines(sn)
-		if s.Check != nil {
-			s.Check.lines = keyLines(mapValue(sn, "check"))
-		}
+		s.checkLines = keyLines(mapValue(sn, "check"))
 		if s.Sorry != nil {
 			s.Sorry.lines = keyLines(mapValue(sn, "sorry"))
 		}
@@ -213,9 +253,7 @@ func attachLines(root *yaml.Node, c *Config) {
 				break
 			}
 			s.Nodes[j].lines = keyLines(nn)
-			if s.Nodes[j].Check != nil {
-				s.Nodes[j].Check.lines = keyLines(mapValue(nn, "check"))
-			}
+			s.Nodes[j].checkLines = keyLines(mapValue(nn, "check"))
 		}
 	}
 }
@@ -243,4 +281,13 @@ func keyLines(n *yaml.Node) lines {
 		}
 	}
 	return l
+}
+
+// UnmarshalYAML reads a duration, naming the line on error (yaml.v3 does
+// not for text unmarshalers).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
+		return fmt.Errorf("line %d: %s", n.Line, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+	}
+	return nil
 }

@@ -50,7 +50,7 @@ type Daemon struct {
 
 	ipvsMu sync.Mutex // ipvs.Client is not safe for concurrent use
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards everything below
 	cfg      Config
 	desired  Desired
 	model    *model
@@ -79,16 +79,13 @@ func New(cfg Config, o Options) *Daemon {
 	return &Daemon{o: o, log: o.Log, clock: o.Clock, cfg: cfg, trigger: make(chan struct{}, 1), subs: map[string]health.Key{}}
 }
 
-// Start loads the saved state, merges the config into it, sets the IPVS
-// sysctls, subscribes the health checks (restoring each real server's
+// Start loads the saved state, merges the config into it, sets the
+// sysctls (install), subscribes the health checks (restoring each real server's
 // saved state as the check's initial one) and reconciles once. Health
 // checks start here; Run keeps it going.
 func (d *Daemon) Start(ctx context.Context) error {
 	saved, err := d.o.Store.Load(ctx)
 	if err != nil {
-		return err
-	}
-	if err := d.ensureSysctls(); err != nil {
 		return err
 	}
 	newChecker := d.o.NewChecker
@@ -119,12 +116,16 @@ func (d *Daemon) Close() {
 	}
 }
 
-// install compiles next, swaps it in, (re)subscribes the checks and saves.
-// Called with d.mu held; on error nothing changed.
+// install compiles next, sets the sysctls it needs (accept_local for
+// data-path checks), swaps it in, (re)subscribes the checks and saves.
+// Called with d.mu held; on error nothing changed but a sysctl set.
 func (d *Daemon) install(next Desired, restore bool) error {
 	marks := newMarkAlloc(d.cfg.markLo, d.cfg.markHi, next.Marks)
 	m, err := compile(clone(next.Services), marks)
 	if err != nil {
+		return err
+	}
+	if err := d.ensureSysctls(m); err != nil {
 		return err
 	}
 	next.Marks = marks.saved()
@@ -228,10 +229,12 @@ func (d *Daemon) onHealth(e health.Event) {
 
 // Run reconciles on every trigger, every resync interval (drift repair),
 // and every drain interval while a drain is in progress, until ctx ends.
+// A reload's intervals apply from the next tick.
 func (d *Daemon) Run(ctx context.Context) error {
-	resync := d.clock.NewTimer(time.Duration(d.cfg.Resync))
+	cfg := d.config()
+	resync := d.clock.NewTimer(time.Duration(cfg.Resync))
 	defer resync.Stop()
-	poll := d.clock.NewTimer(time.Duration(d.cfg.Drain.Interval))
+	poll := d.clock.NewTimer(time.Duration(cfg.Drain.Interval))
 	defer poll.Stop()
 	for {
 		select {
@@ -239,9 +242,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case <-d.trigger:
 		case <-resync.C():
-			resync.Reset(time.Duration(d.cfg.Resync))
+			resync.Reset(time.Duration(d.config().Resync))
 		case <-poll.C():
-			poll.Reset(time.Duration(d.cfg.Drain.Interval))
+			poll.Reset(time.Duration(d.config().Drain.Interval))
 			if !d.draining() {
 				continue
 			}
@@ -250,6 +253,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Error("reconcile", "err", err)
 		}
 	}
+}
+
+// config is the running config (Reload replaces it under d.mu).
+func (d *Daemon) config() Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
 }
 
 func (d *Daemon) draining() bool {
@@ -263,11 +273,18 @@ func (d *Daemon) draining() bool {
 	return false
 }
 
-// Ready reports whether the last reconcile succeeded.
-func (d *Daemon) Ready() bool {
+// Ready reports whether the daemon has reconciled and the last reconcile
+// succeeded (Status.Ready, /readyz); why says what failed when it is not.
+func (d *Daemon) Ready() (ok bool, why string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ready
+	switch {
+	case !d.ready:
+		return false, "not reconciled yet"
+	case d.lastErr != nil:
+		return false, "last reconcile failed: " + d.lastErr.Error()
+	}
+	return true, ""
 }
 
 // sortedIDs lists node ids in a stable order (for logs and tests).

@@ -141,12 +141,12 @@ func compileService(sp *ServiceSpec, marks *markAlloc) (*svc, error) {
 		}
 		n := &node{id: nodeID(k, d.DestKey), svc: s, dest: d,
 			ref: NodeRef{Service: s.name, Address: d.Addr.String(), Port: d.Port}}
-		cs := ns.Check
+		cs, cl := ns.Check, ns.checkLines
 		if cs == nil {
-			cs = sp.Check
+			cs, cl = sp.Check, sp.checkLines
 		}
 		if cs != nil {
-			if err := compileCheck(n, *cs, marks); err != nil {
+			if err := compileCheck(n, *cs, cl, marks); err != nil {
 				return nil, err
 			}
 		}
@@ -156,25 +156,21 @@ func compileService(sp *ServiceSpec, marks *markAlloc) (*svc, error) {
 	return s, nil
 }
 
-func compileCheck(n *node, cs CheckSpec, marks *markAlloc) error {
-	line := cs.lines.at("")
-	vip := n.svc.key.Addr
+func compileCheck(n *node, cs health.Definition, l lines, marks *markAlloc) error {
+	line := l.at("")
 	if cs.DataPath {
 		switch {
-		case n.svc.key.FWMark != 0 && cs.Target == "":
-			return errAt(cs.lines.at("data_path"), "%s: data_path on a fwmark service needs check.target (the VIP to probe)", n.id)
+		case n.svc.key.FWMark != 0 && !cs.Target.IsValid():
+			return errAt(l.at("data_path"), "%s: data_path on a fwmark service needs check.target (the VIP to probe)", n.id)
 		case n.dest.Forward == ipvs.Masq:
-			return errAt(cs.lines.at("data_path"), "%s: data_path is for dr and tun real servers (nat's path is the real server's own address)", n.id)
+			return errAt(l.at("data_path"), "%s: data_path is for dr and tun real servers (nat's path is the real server's own address)", n.id)
 		case cs.Mark != 0:
-			return errAt(cs.lines.at("mark"), "%s: data_path assigns the mark itself; drop check.mark", n.id)
+			return errAt(l.at("mark"), "%s: data_path assigns the mark itself; drop check.mark", n.id)
 		case marks == nil:
-			return errAt(cs.lines.at("data_path"), "%s: data_path needs datapath.marks", n.id)
+			return errAt(l.at("data_path"), "%s: data_path needs datapath.marks", n.id)
 		}
 	}
-	d, err := cs.definition(n.dest.Addr, vip)
-	if err != nil {
-		return &lineError{line, err}
-	}
+	d := checkDefinition(cs, n.dest.Addr, n.svc.key.Addr)
 	if d.Port == 0 && d.Type == health.TCP {
 		d.Port = n.dest.Port // tcp: the real server's port by default
 		if cs.DataPath {
@@ -185,7 +181,7 @@ func compileCheck(n *node, cs CheckSpec, marks *markAlloc) error {
 		n.path = pathID(n.dest, d.Target.Is6())
 		mk, err := marks.get(n.path)
 		if err != nil {
-			return errAt(cs.lines.at("data_path"), "%s: %v", n.id, err)
+			return errAt(l.at("data_path"), "%s: %v", n.id, err)
 		}
 		d.Mark = mk
 	}

@@ -27,7 +27,7 @@ func (d *Daemon) Reconcile(ctx context.Context) error {
 
 func (d *Daemon) reconcile(ctx context.Context) error {
 	if !d.o.NoLock {
-		l, err := controller.AcquireLock(d.o.LockPath, time.Duration(d.cfg.LockWait), func(s string) { d.log.Info(s) })
+		l, err := controller.AcquireLock(d.o.LockPath, time.Duration(d.config().LockWait), func(s string) { d.log.Info(s) })
 		if err != nil {
 			return err
 		}

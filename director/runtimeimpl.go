@@ -197,7 +197,7 @@ func (d *Daemon) AddNode(ctx context.Context, n Node) error {
 		}
 		x.Services[i].Nodes = append(x.Services[i].Nodes, NodeSpec{Address: n.Address, Port: n.Port,
 			Weight: n.Weight, Method: n.Method, TunType: n.TunType, TunPort: n.TunPort, TunCsum: n.TunCsum,
-			Upper: n.Upper, Lower: n.Lower, Check: checkSpecOf(n.Check)})
+			Upper: n.Upper, Lower: n.Lower, Check: cloneCheck(n.Check)})
 		return nil
 	})
 }
@@ -222,7 +222,7 @@ func (d *Daemon) EditNode(ctx context.Context, p NodePatch) error {
 		setv(&n.Upper, p.Upper)
 		setv(&n.Lower, p.Lower)
 		if p.Check != nil {
-			n.Check = checkSpecOf(p.Check)
+			n.Check = cloneCheck(p.Check)
 		}
 		return nil
 	})

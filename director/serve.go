@@ -74,12 +74,13 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", handler)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if d.Ready() {
+		ok, why := d.Ready()
+		if ok {
 			fmt.Fprintln(w, "ready")
 			return
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "not ready")
+		fmt.Fprintln(w, "not ready: "+why)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)

@@ -125,7 +125,7 @@ func TestSystemdAcceptsTheUnit(t *testing.T) {
 	}
 }
 
-// checkStopCoversDrain: with drain.on_stop, SIGTERM drains for up to
+// checkStopCoversDrain: with drain.on-stop, SIGTERM drains for up to
 // drain.timeout; systemd kills the service at TimeoutStopSec, VIPs bound
 // and clients cut, unless that is longer (examples/agent.yaml's timeout).
 func checkStopCoversDrain(t *testing.T, unit string) {

@@ -39,30 +39,37 @@ const (
 )
 
 // Definition is one check as the daemon's configuration states it. The zero
-// values of optional fields mean "default" (see WithDefaults).
+// values of optional fields mean "default" (see WithDefaults). Its JSON and
+// YAML keys are README.md's (snake_case, durations as text such as "200ms";
+// definition_json.go), so the director's config, state file and API all
+// write it the same way.
 type Definition struct {
-	Type   Type
-	Target netip.Addr // dialled: the real server, or the VIP for a data-path probe (Mark set)
-	Port   uint16     // tcp: required; http 80, https 443, ready 9109
-	Path   string     // http(s): "/"; ready: always /readyz
-	Host   string     // Host header and TLS server name; default: the target address
-	Expect []int      // http(s): accepted status codes; default [200]
-	Body   string     // http(s): substring required in the first 64 KiB of the body
+	Type   Type       `json:"type" yaml:"type"`
+	Target netip.Addr `json:"target,omitzero" yaml:"target"`  // dialled: the real server, or the VIP for a data-path probe (Mark set)
+	Port   uint16     `json:"port,omitempty" yaml:"port"`     // tcp: required; http 80, https 443, ready 9109
+	Path   string     `json:"path,omitempty" yaml:"path"`     // http(s): "/"; ready: always /readyz
+	Host   string     `json:"host,omitempty" yaml:"host"`     // Host header and TLS server name; default: the target address
+	Expect []int      `json:"expect,omitempty" yaml:"expect"` // http(s): accepted status codes; default [200]
+	Body   string     `json:"body,omitempty" yaml:"body"`     // http(s): substring required in the first 64 KiB of the body
 	// Insecure skips TLS verification (https). Off by default: a check that
 	// accepts any certificate cannot tell a real server from an impostor.
-	Insecure bool
-	CAFile   string     // https: PEM roots instead of the system's
-	Mark     uint32     // SO_MARK on the probe socket: routes it through a per-real-server fwmark service
-	Source   netip.Addr // local address of the probe; default: the kernel's choice
-	Interval time.Duration
-	Timeout  time.Duration
-	Rise     int
-	Fall     int
+	Insecure bool       `json:"insecure,omitempty" yaml:"insecure"`
+	CAFile   string     `json:"ca_file,omitempty" yaml:"ca_file"` // https: PEM roots instead of the system's
+	Mark     uint32     `json:"mark,omitempty" yaml:"mark"`       // SO_MARK on the probe socket: routes it through a per-real-server fwmark service
+	Source   netip.Addr `json:"source,omitzero" yaml:"source"`    // local address of the probe; default: the kernel's choice
+	// DataPath asks the director daemon for a data-path probe: it sets
+	// Target to the VIP and Mark to the real server's own fwmark service.
+	// This package ignores it (Mark and Target say what is probed).
+	DataPath bool          `json:"data_path,omitempty" yaml:"data_path"`
+	Interval time.Duration `json:"interval,omitempty" yaml:"interval"`
+	Timeout  time.Duration `json:"timeout,omitempty" yaml:"timeout"`
+	Rise     int           `json:"rise,omitempty" yaml:"rise"`
+	Fall     int           `json:"fall,omitempty" yaml:"fall"`
 	// Initial is the state before any probe: Down (the zero value, like
 	// keepalived's alpha: no traffic to an unproven server) or Up (a daemon
 	// restoring the state it saved). Not part of the Key: the first
 	// subscriber of a shared check decides it.
-	Initial State
+	Initial State `json:"initial,omitzero" yaml:"initial"`
 }
 
 // WithDefaults returns d with every unset optional field at its default.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/lvsnode/lvsnode/internal/netnstest"
 )
@@ -31,6 +32,7 @@ func addLo(t *testing.T, p string) {
 	t.Helper()
 	lo, _ := netlink.LinkByName("lo")
 	a, _ := netlink.ParseAddr(p)
+	a.Flags = unix.IFA_F_NODAD // usable at once, as the agent's VIPs on lo are
 	if err := netlink.AddrAdd(lo, a); err != nil {
 		t.Fatalf("add %s: %v", p, err)
 	}

@@ -24,7 +24,7 @@ func drainCommands() []*cli.Command {
 			UsageText: "lvsnode agent drain [--timeout 5m] [--wait] [--json]",
 			Description: "/readyz answers 503 \"draining: ...\" at once (the director's ready check sets\n" +
 				"weight 0); the VIPs stay bound and repaired until no established TCP\n" +
-				"connection has a VIP as its local address, but at least drain.min_wait and\n" +
+				"connection has a VIP as its local address, but at least drain.min-wait and\n" +
 				"at most --timeout (drain.timeout); then the daemon removes what it added and\n" +
 				"stays not ready until `lvsnode agent undrain`. Returns once the drain has\n" +
 				"started; --wait returns once the VIPs are gone. Talks to `agent run` over\n" +

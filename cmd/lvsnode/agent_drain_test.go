@@ -104,7 +104,7 @@ func hasVIP(t *testing.T) bool {
 // client holding a connection to it; `agent drain` makes /readyz say
 // draining, the sock_diag count (proven against ss) is 1 and the VIP
 // stays; the client closes, the VIP goes; `agent undrain` serves again;
-// then SIGTERM with drain.on_stop does the same and exits.
+// then SIGTERM with drain.on-stop does the same and exits.
 func TestAgentDrainWaitsForItsVIPSockets(t *testing.T) {
 	if !netnstest.Enter(t) {
 		return
@@ -116,7 +116,7 @@ func TestAgentDrainWaitsForItsVIPSockets(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "agent.yaml")
 	os.WriteFile(cfg, []byte("vips: [10.0.0.100]\nresync-interval: 100ms\nlisten: 127.0.0.1:9109\n"+
-		"drain:\n  on_stop: true\n  timeout: 30s\n  min_wait: 500ms\n"), 0o644)
+		"drain:\n  on-stop: true\n  timeout: 30s\n  min-wait: 500ms\n"), 0o644)
 	ns := listenNotify(t, filepath.Join(dir, "notify.sock"))
 	cmd := exec.Command(lvsnodeBin(t), "agent", "run", "--config", cfg, "--state-file", state)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+ns.path)
@@ -157,7 +157,7 @@ func TestAgentDrainWaitsForItsVIPSockets(t *testing.T) {
 	if st.VIPSockets == nil || *st.VIPSockets != 1 || ssVIP(t) != 1 || !st.Draining {
 		t.Fatalf("draining with one client: daemon %+v, ss %d", st, ssVIP(t))
 	}
-	time.Sleep(1500 * time.Millisecond) // min_wait 500ms long past
+	time.Sleep(1500 * time.Millisecond) // min-wait 500ms long past
 	if !hasVIP(t) || judge(t) != "draining" {
 		t.Fatal("the VIP went while a client was connected")
 	}
@@ -177,7 +177,7 @@ func TestAgentDrainWaitsForItsVIPSockets(t *testing.T) {
 	}
 	until(t, "ready again", func() bool { return hasVIP(t) && judge(t) == "ready" })
 
-	// SIGTERM with drain.on_stop: STOPPING=1, draining, exit once the
+	// SIGTERM with drain.on-stop: STOPPING=1, draining, exit once the
 	// client leaves.
 	client = vipClient(t)
 	until(t, "the connection counted", func() bool { return ssVIP(t) == 1 })

@@ -206,7 +206,7 @@ func agentRun(c *cli.Context) error {
 		return cli.Exit(err.Error(), 1)
 	}
 	defer closeCtl()
-	// SIGTERM and SIGINT go to the daemon: with drain.on_stop the first
+	// SIGTERM and SIGINT go to the daemon: with drain.on-stop the first
 	// drains before stopping, the next stops at once (Daemon.Terminate).
 	term := make(chan os.Signal, 2)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
