@@ -77,6 +77,56 @@ ms_until() {
 	done
 	echo $((($(now_us) - _t0) / 1000))
 }
+# ipvs_watch RS WEIGHT OUT [SECONDS]: in the background, in the director's
+# namespace, poll /proc/net/ip_vs until real server RS (IPv4 ADDR:PORT; the
+# first line for it, so use it where RS is in one service) is there at
+# WEIGHT ("any": at any weight); then write the wall-clock microseconds it
+# saw it at (EPOCHREALTIME) to OUT, or "timeout" after SECONDS (20). No
+# process per poll (bash builtins, 10 ms waits on a fifo's read timeout):
+# it times lvsnode and keepalived the same way, to ~10 ms, and costs the
+# daemons under test little CPU. Sets WATCH_PID; returns once it has read
+# the table once. Collect the result with watch_ms.
+ipvs_watch() {
+	_hex=$(echo "${1%:*}" | awk -F. -v p="${1##*:}" '{ printf "%02X%02X%02X%02X:%04X", $1, $2, $3, $4, p }')
+	rm -f "$3" "$3.ready"
+	ip netns exec director bash -c '
+		rs=$1 w=$2 out=$3 end=$((${EPOCHREALTIME%.*} + $4))
+		f=$(mktemp -u) && mkfifo "$f" && exec 9<>"$f" && rm -f "$f"
+		re="-> $rs +[A-Za-z]+ +([0-9]+) "
+		while :; do
+			mapfile -t L </proc/net/ip_vs
+			printf -v t "%s\n" "${L[@]}"
+			if [[ $t =~ $re ]] && { [ "$w" = any ] || [ "${BASH_REMATCH[1]}" = "$w" ]; }; then
+				echo "${EPOCHREALTIME/./}" >"$out"
+				exit 0
+			fi
+			[ -e "$out.ready" ] || : >"$out.ready"
+			if [ "${EPOCHREALTIME%.*}" -ge "$end" ]; then
+				echo timeout >"$out"
+				exit 1
+			fi
+			read -r -t 0.01 -u 9 _ || true
+		done' _ "$_hex" "$2" "$3" "${4:-20}" &
+	WATCH_PID=$!
+	wait_for 5 test -e "$3.ready"
+}
+# watch_ms T0 OUT: wait for the ipvs_watch writing OUT (its file: watch_ms
+# runs in $(...), where the watcher is no child to wait for); print the
+# milliseconds from T0 (EPOCHREALTIME without the dot) to what it saw, or
+# return 1 if it timed out.
+watch_ms() {
+	while [ ! -s "$2" ]; do sleep 0.05; done
+	_t=$(cat "$2")
+	case "$_t" in '' | timeout) return 1 ;; esac
+	echo $(((_t - $1) / 1000))
+}
+# stats VALUES...: "min-max, median M (N runs)".
+stats() {
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%d-%d ms, median %d (%d runs)", v[1], v[NR], v[int((NR + 1) / 2)], NR }'
+}
+# median VALUES...: the median (lower middle for an even count).
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }'; }
+
 # ipvs_table: the director's table, ipvsadm -S -n, sorted (for comparisons).
 ipvs_table() { ip netns exec director ipvsadm -S -n | sort; }
 
@@ -88,6 +138,13 @@ ipvs_table() { ip netns exec director ipvsadm -S -n | sort; }
 httpd_stop() {
 	for _p in $(ip netns pids "$1"); do
 		if [ "$(cat "/proc/$_p/comm" 2>/dev/null)" = httpd ]; then kill "$_p" 2>/dev/null || true; fi
+	done
+}
+# httpd_pid RS: the pid of RS's busybox httpd (to kill it with no process
+# start between a timestamp and the kill).
+httpd_pid() {
+	for _p in $(ip netns pids "$1"); do
+		if [ "$(cat "/proc/$_p/comm" 2>/dev/null)" = httpd ]; then echo "$_p"; fi
 	done
 }
 httpd_start() {

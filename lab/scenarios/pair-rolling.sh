@@ -14,11 +14,15 @@ set -euo pipefail
 . "${LAB_GUEST:-/lab/guest}/pair.sh"
 
 SVC="-t $LAB_VIP4:$LAB_PORT"
-# The lab kernel has no tcp_diag/inet_diag modules (lab/run does not ship
-# them), so the agent cannot count its VIP sockets and each drain ends at
-# its timeout instead: 4 s, longer than any request here.
-DRAIN_TIMEOUT=4s
-[ -d /sys/module/inet_diag ] && DRAIN_TIMEOUT=30s
+# The agent counts its VIP's sockets over sock_diag (the guest loads
+# inet_diag and tcp_diag), so each drain ends when they are gone, well
+# before this timeout: a drain that ends at the timeout fails the scenario.
+DRAIN_TIMEOUT=25s
+# A connection held to rs1's VIP for HOLD seconds of its drain: the drain
+# must last at least that long (it waits for the socket), and end without
+# the timeout once it is closed.
+HOLD=3
+[ -d /sys/module/inet_diag ] || fail "the guest has no inet_diag: the agent cannot count its sockets"
 topo_up 2
 rs_agent_start rs1
 rs_agent_start rs2
@@ -43,11 +47,30 @@ step "rolling restart with drain, client sending continuously"
 client_loop_start "$LAB_WORK/rolling.txt"
 sleep 1
 for rs in rs1 rs2; do
+	hold_pid=""
+	if [ "$rs" = rs1 ]; then
+		# Both ends in rs1 with the VIP as local address: two established
+		# sockets the agent counts; closed HOLD s into the drain.
+		ip netns exec rs1 socat TCP4-LISTEN:7000,bind="$LAB_VIP4",reuseaddr SYSTEM:'sleep 60' >/dev/null 2>&1 &
+		wait_for 5 bash -c "ip netns exec rs1 ss -Htln | grep ':7000 ' >/dev/null"
+		ip netns exec rs1 "$(command -v timeout)" "$HOLD" "$(command -v socat)" -u TCP4:"$LAB_VIP4":7000 - >/dev/null 2>&1 &
+		hold_pid=$!
+		wait_for 5 bash -c "ip netns exec rs1 ss -Htn state established | grep -q '$LAB_VIP4:7000'" ||
+			fail "rs1: the held connection to the VIP is not established"
+	fi
+	mark=$(wc -l <"$PAIR_W/agent-$rs.log")
 	t0=$(now_us)
 	# Full paths: busybox's timeout would run its own "ip" applet.
 	timeout 30 "$(command -v ip)" netns exec "$rs" "$(command -v lvsnode)" agent drain --wait --timeout "$DRAIN_TIMEOUT" --state-file "$LAB_STATE_DIR/$rs.json" >/dev/null ||
 		fail "$rs: agent drain --wait did not finish within 30 s (weight $(ipvs_weight "$SVC" "$(node_ip4 $rs):80"))"
-	info "$rs: drained (VIP removed) after $((($(now_us) - t0) / 1000)) ms; weight $(ipvs_weight "$SVC" "$(node_ip4 $rs):80")"
+	ms=$((($(now_us) - t0) / 1000))
+	why=$(tail -n +"$((mark + 1))" "$PAIR_W/agent-$rs.log" | grep -o 'no socket to a VIP left[^"]*\|timeout [^"]* reached[^"]*' | head -1)
+	info "$rs: drained (VIP removed) after $ms ms ($why); weight $(ipvs_weight "$SVC" "$(node_ip4 $rs):80")"
+	check "$rs: the drain ended on its socket count, not the timeout" test "${why#no socket}" != "$why"
+	if [ -n "$hold_pid" ]; then
+		wait "$hold_pid" 2>/dev/null || true
+		check "rs1: the drain waited for the held connection ($ms ms >= ${HOLD}000 ms)" test "$ms" -ge $((HOLD * 1000))
+	fi
 	rs_has_vip "$rs" "$LAB_VIP4" && fail "$rs still has the VIP after agent drain --wait"
 	httpd_stop "$rs"
 	sleep 0.5
