@@ -11,11 +11,20 @@ import (
 // are the agent's again: verified, removed when no longer planned, torn
 // down. It returns one line per adopted item.
 //
+// Only without a state file (st.fresh): a state file that exists is the
+// record, and a marked item it does not list may be another state file's
+// (two agents in one namespace are refused, see claimNS, but a claim in
+// another mount namespace's /run cannot be seen); taking it would delete
+// it as stale.
+//
 // The sysctls' values from before lvsnode cannot be recovered that way:
 // when st has no record of any, it is marked OriginalsUnknown and teardown
 // leaves them as they are (see Teardown).
 func adopt(st *State, ob observed) []string {
 	var lines []string
+	if !st.fresh {
+		return nil
+	}
 	for _, pf := range sortedPrefixes(ob.addrs) {
 		if marked(ob.addrs[pf]) && !st.ownsAddr(pf) {
 			st.Addrs = append(st.Addrs, pf)

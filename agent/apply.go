@@ -19,6 +19,10 @@ type Agent struct {
 	Tun       tunnel.Netlink // TUN and NAT modes; nil is fine for DR
 	Sys       sysctl.Client
 	StateFile string
+	// NSClaim is the network namespace's claim file (NSClaimPath; "" =
+	// none): Apply and Teardown refuse, with ErrNSOwned, while another
+	// existing state file owns the namespace.
+	NSClaim string
 }
 
 // Check reads the kernel and compares it with p. It changes nothing. Items
@@ -41,9 +45,13 @@ func (a *Agent) Check(p Plan) (Report, error) {
 // of p's sysctls exists. `agent apply` calls it first, so a mistyped
 // --interface changes nothing; the daemon does not (a NIC that vanishes
 // or appears late degrades its own rows only). The error wraps
-// sysctl.ErrNotExist.
+// sysctl.ErrNotExist. The tunnel devices' rows are skipped: Apply creates
+// those devices first (loading their module), and says so if it cannot.
 func (a *Agent) Preflight(p Plan) error {
 	for _, s := range p.Sysctls {
+		if p.wantsDevice(s.Dev) {
+			continue
+		}
 		if _, err := a.Sys.Get(s.Key); errors.Is(err, sysctl.ErrNotExist) {
 			return fmt.Errorf("sysctl %s: %w (is interface %q present?)", s.Key, sysctl.ErrNotExist, s.Dev)
 		} else if err != nil {
@@ -72,6 +80,11 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 		return Report{}, nil, err
 	}
 	defer unlock()
+	release, err := a.claimNS()
+	if err != nil {
+		return Report{}, nil, err
+	}
+	defer release()
 	st, err := loadOrNew(a.StateFile)
 	if err != nil {
 		return Report{}, nil, err
@@ -141,8 +154,9 @@ type intent struct {
 	writes    []SysctlItem
 	addAddrs  []loopback.Addr
 	addRoutes []loopback.Route
-	oldDropIn string // lvsnode's previous drop-in, no longer configured
-	changed   bool   // st was changed and must be saved
+	oldDropIn string   // lvsnode's previous drop-in, no longer configured
+	restores  []string // recorded sysctls p no longer plans (st.Sysctls keys)
+	changed   bool     // st was changed and must be saved
 }
 
 // record computes the intent and notes in st what the agent is about to
@@ -192,6 +206,9 @@ func record(st *State, p Plan, o Options, ob observed) (intent, error) {
 				st.Routes, in.changed = append(st.Routes, rt.Dst), true
 			}
 		}
+	}
+	if in.restores = staleSysctls(p, st); len(in.restores) > 0 {
+		in.changed = true // their records go
 	}
 	if st.SysctlFile != o.SysctlFile {
 		in.oldDropIn = st.SysctlFile
@@ -270,7 +287,33 @@ func (a *Agent) carryOut(st *State, p Plan, o Options, ob observed, in intent) (
 		}
 		changes = append(changes, "added route "+rt.Dst.String()+" dev "+rt.Dev)
 	}
+	// Last, once the VIPs p no longer wants are gone: the sysctls an
+	// earlier plan needed and p does not (a mode change: TUN's rp_filter,
+	// DR's ARP settings under NAT) go back as teardown would put them.
+	for _, k := range in.restores {
+		rec := st.Sysctls[k]
+		if cur, ok := ob.sysctls[k]; ok && cur == rec.Set {
+			if err := a.Sys.Set(sysctl.Key(rec.Key), rec.Original); err != nil && !errors.Is(err, sysctl.ErrNotExist) {
+				return changes, err
+			}
+			changes = append(changes, fmt.Sprintf("restored %s=%s (no longer needed)", k, rec.Original))
+		} // else gone, or changed by someone else since: left alone
+		delete(st.Sysctls, k)
+	}
 	return changes, nil
+}
+
+// staleSysctls are the keys of the sysctls st records lvsnode changed that
+// p no longer plans, sorted.
+func staleSysctls(p Plan, st *State) []string {
+	var out []string
+	for k := range st.Sysctls {
+		if !slices.ContainsFunc(p.Sysctls, func(s SysctlItem) bool { return s.Key.String() == k }) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func equalDesired(a, b StateDesired) bool {

@@ -64,6 +64,17 @@ type observed struct {
 // observeAll is observe plus the TUN and NAT items of p and of st.
 func (a *Agent) observeAll(p Plan, st *State) (observed, error) {
 	ob, err := a.observe(p)
+	for _, k := range staleSysctls(p, st) {
+		if err != nil {
+			break
+		}
+		v, gerr := a.Sys.Get(sysctl.Key(st.Sysctls[k].Key))
+		if gerr == nil {
+			ob.sysctls[k] = v
+		} else if !errors.Is(gerr, sysctl.ErrNotExist) {
+			err = gerr
+		}
+	}
 	if err == nil && (p.Tun != nil || p.NAT != nil || st.Tun != nil || st.NAT != nil) {
 		err = a.observeModes(p, st, &ob)
 	}
@@ -206,6 +217,17 @@ func report(p Plan, st *State, ob observed) Report {
 		r.Items = append(r.Items, Item{Kind: "route", Name: rt.Dst.String() + " dev " + rt.Dev, Desired: "present (proto 76, table main, unicast)", Actual: ob.routeActual(rt), OK: ok})
 	}
 	r.Items = append(r.Items, modeItems(p, st, ob)...)
+	for _, k := range staleSysctls(p, st) {
+		rec := st.Sysctls[k]
+		cur, ok := ob.sysctls[k]
+		it := Item{Kind: "sysctl", Name: k, Desired: rec.Original + " (as before lvsnode; no longer needed)", Actual: cur, OK: !ok || cur != rec.Set}
+		if !ok {
+			it.Actual = "absent (no such interface)"
+		} else if cur != rec.Set {
+			it.Actual = cur + " (changed by someone else since: left alone)"
+		}
+		r.Items = append(r.Items, it)
+	}
 	// What the agent added earlier and the plan no longer wants.
 	for _, pf := range p.staleAddrs(st.Addrs) {
 		_, ok := ob.addrs[pf]

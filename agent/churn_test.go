@@ -28,16 +28,18 @@ func TestInterruptedDumpIsRetriedNeverDrift(t *testing.T) {
 	h := newHost(t)
 	o := opts(t, "10.0.0.100")
 	o.ResyncInterval = time.Hour
-	r := startReady(t, h, o)
 	dumps := &atomic.Int64{}
-	h.agent.NL = countingNL{h.agent.NL, dumps}
+	h.agent.NL = countingNL{h.agent.NL, dumps} // before the daemon reads it
+	r := startReady(t, h, o)
+	time.Sleep(20 * time.Millisecond) // the start's reads done
+	base := dumps.Load()
 	h.nl.InterruptDumps(4)
 	// Something of the plan's changes (a foreign route to the VIP with
 	// another metric: no drift), so the daemon re-reads, into the churn.
 	if err := h.nl.AddRoute(loopback.Route{Dev: "lo", Dst: netip.MustParsePrefix("10.0.0.100/32"), Protocol: 4, Metric: 10}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the interrupted reads retried past the churn", func() bool { return dumps.Load() >= 5 })
+	waitFor(t, "the interrupted reads retried past the churn", func() bool { return dumps.Load()-base >= 5 })
 	time.Sleep(20 * time.Millisecond)
 	if n := r.sent("STATUS=degraded"); n != 0 || r.d.failures.Load() != 0 {
 		t.Fatalf("an interrupted read counted as a failure: %d degraded, %d failures (%v)", n, r.d.failures.Load(), r.rec.Sent())
@@ -60,9 +62,11 @@ func TestUnrelatedChurnTriggersNoApply(t *testing.T) {
 	o := opts(t, "10.0.0.100")
 	o.Interfaces = []string{"eth0"}
 	o.ResyncInterval = time.Hour
-	r := startReady(t, h, o)
 	dumps := &atomic.Int64{}
-	h.agent.NL = countingNL{h.agent.NL, dumps}
+	h.agent.NL = countingNL{h.agent.NL, dumps} // before the daemon reads it
+	r := startReady(t, h, o)
+	time.Sleep(20 * time.Millisecond) // the start's reads done
+	base := dumps.Load()
 	for i := 0; i < 200; i++ {
 		a := loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix(fmt.Sprintf("198.51.100.%d/32", i))}
 		if err := h.nl.AddAddr(a); err != nil {
@@ -76,7 +80,9 @@ func TestUnrelatedChurnTriggersNoApply(t *testing.T) {
 		}
 	}
 	time.Sleep(50 * time.Millisecond)
-	if n := dumps.Load(); n != 0 {
+	// Under CPU load the fake's 256-event buffer can overrun, as the
+	// kernel's socket would: the re-list after resubscribing is right then.
+	if n := dumps.Load() - base; n != 0 && r.d.resubs.Load() == 0 {
 		t.Fatalf("600 unrelated events caused %d re-reads", n)
 	}
 	// A burst that does concern the plan is coalesced, and repaired.
@@ -89,7 +95,7 @@ func TestUnrelatedChurnTriggersNoApply(t *testing.T) {
 	delVIP(t, h, "10.0.0.100/32")
 	waitFor(t, "VIP re-added", hasVIP(h, "10.0.0.100/32"))
 	time.Sleep(50 * time.Millisecond)
-	if n := dumps.Load(); n > 20 {
+	if n := dumps.Load() - base; n > 20 {
 		t.Fatalf("a burst of 101 events caused %d re-reads: not coalesced", n)
 	}
 	_ = r

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,6 @@ import (
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sockdiag"
 	"github.com/lvsnode/lvsnode/systemd"
-	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 // Daemon keeps a plan true: it applies it, tells systemd READY=1 only once
@@ -91,10 +89,14 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	poll.Stop()
 	defer poll.Stop()
 	d.interest.Store(interestOf(d.plan))
-	sub, resub := d.subscribe(ctx)
-	defer sub.close()
-	d.reconcile("start")
 	breaks := backoff{min: d.MinBackoff, max: d.MaxBackoff}
+	var resub <-chan time.Time // the next subscribe attempt, after one failed
+	sub := d.subscribe(ctx)
+	if sub.events == nil {
+		resub = time.After(breaks.next())
+	}
+	defer func() { sub.close() }() // the one open then
+	d.reconcile("start")
 	resync := time.NewTicker(d.opts.ResyncInterval)
 	defer resync.Stop()
 	var watchdog <-chan time.Time
@@ -106,13 +108,22 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	retries := backoff{min: d.MinBackoff, max: d.MaxBackoff}
+	// resubscribe opens the streams and re-lists what the gap hid; a
+	// subscribe that fails is tried again after a pause that grows while
+	// it keeps failing.
+	resubscribe := func() {
+		if sub, resub = d.subscribe(ctx), nil; sub.events != nil {
+			d.reconcile("resubscribed")
+		} else {
+			resub = time.After(breaks.next())
+		}
+	}
 	// broken: a stream broke (a receive buffer overrun, say), events were
-	// lost. Resubscribe to all after a pause that grows while it keeps
-	// breaking, then re-list what the gap hid.
+	// lost: resubscribe at once (a pause would only leave drift unseen).
 	broken := func() {
 		d.resubs.Add(1)
 		sub.close()
-		sub, resub = subscription{}, time.After(breaks.next())
+		resubscribe()
 	}
 	for {
 		switch {
@@ -149,16 +160,19 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 				d.reconcile("rule event")
 			}
 		case <-resub:
-			if sub, resub = d.subscribe(ctx); sub.events != nil {
-				d.reconcile("resubscribed")
-			}
+			resubscribe()
 		case <-resync.C:
 			d.reconcile("periodic re-list")
 		case <-retry.C:
 			d.reconcile("retry")
 		case <-reload:
+			hadTun := d.plan.Tun != nil
 			d.reload()
 			d.interest.Store(interestOf(d.plan))
+			if (d.plan.Tun != nil) != hadTun && sub.events != nil { // rule events on or off
+				sub.close()
+				resubscribe()
+			}
 			resync.Reset(d.opts.ResyncInterval)
 		case <-watchdog:
 			_ = d.Notify.Notify(systemd.Watchdog())
@@ -170,96 +184,6 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 			if d.pollDrain(poll) {
 				return d.stop()
 			}
-		}
-	}
-}
-
-// subscription is the daemon's event streams: links, addresses and routes
-// (loopback.Netlink.Watch) and policy rules (tunnel.Netlink.WatchRules,
-// when the agent has a tunnel boundary). Either breaking ends both.
-type subscription struct {
-	events <-chan struct{} // filtered and coalesced (see subscribe)
-	rules  <-chan tunnel.RuleEvent
-	cancel context.CancelFunc
-}
-
-func (s subscription) close() {
-	if s.cancel != nil {
-		s.cancel()
-	}
-}
-
-// subscribe opens the netlink watches. On failure it returns no channels
-// (a nil channel blocks forever) and a timer channel for the next attempt;
-// the periodic re-list keeps repairing in the meantime.
-//
-// The events pass through a filter (see interest) and are coalesced: the
-// returned channel holds at most one pending "something of ours changed",
-// so a burst of events while a reconcile runs costs one more reconcile,
-// and churn that is not the plan's business costs none. It is closed when
-// the subscription breaks.
-func (d *Daemon) subscribe(ctx context.Context) (subscription, <-chan time.Time) {
-	ctx, cancel := context.WithCancel(ctx)
-	ch, err := d.Agent.NL.Watch(ctx)
-	if err != nil {
-		cancel()
-		d.Log.Warn("netlink subscription failed; relying on periodic re-list until it works", "err", err)
-		return subscription{}, time.After(d.MaxBackoff)
-	}
-	kicks := make(chan struct{}, 1)
-	go func() {
-		defer close(kicks)
-		for ev := range ch {
-			if !d.AllEvents && !d.interest.Load().concerns(ev) {
-				continue
-			}
-			select {
-			case kicks <- struct{}{}:
-			default: // one is already pending: it re-lists for both
-			}
-		}
-	}()
-	sub := subscription{events: kicks, cancel: cancel}
-	if d.Agent.Tun != nil {
-		if sub.rules, err = d.Agent.Tun.WatchRules(ctx); err != nil {
-			cancel()
-			d.Log.Warn("rule subscription failed; relying on periodic re-list until it works", "err", err)
-			return subscription{}, time.After(d.MaxBackoff)
-		}
-	}
-	return sub, nil
-}
-
-// concerns tells whether a rule event is about the plan: a rule with
-// lvsnode's protocol or table, or one from a VIP (someone else's rule for
-// a VIP can shadow lvsnode's). Other rules' churn costs no apply.
-func (d *Daemon) concerns(ev tunnel.RuleEvent) bool {
-	r := ev.Rule
-	if r.Protocol == OwnerProto || r.Table == MSSTable {
-		return true
-	}
-	for _, v := range d.opts.VIPs {
-		if r.Src == netip.PrefixFrom(v, v.BitLen()) {
-			return true
-		}
-	}
-	return false
-}
-
-// drainRules takes the rule events already queued (a burst is one apply)
-// and tells whether any concerns the plan. A closed channel is left for
-// the next select to see.
-func (d *Daemon) drainRules(rules <-chan tunnel.RuleEvent) bool {
-	relevant := false
-	for {
-		select {
-		case ev, ok := <-rules:
-			if !ok {
-				return relevant
-			}
-			relevant = relevant || d.concerns(ev)
-		default:
-			return relevant
 		}
 	}
 }
@@ -347,6 +271,9 @@ func (d *Daemon) reload() {
 		o, err := d.Reload()
 		if err == nil {
 			err = restartOnly(d.opts, o)
+		}
+		if cerr := d.Agent.CheckInput(NewPlan(o)); err == nil && errors.Is(cerr, ErrBadInput) {
+			err = cerr
 		}
 		if err != nil {
 			refused = "reload refused, running configuration kept: " + err.Error()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/systemd"
+	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 type running struct {
@@ -230,5 +231,32 @@ func TestDaemonRefusedReloadEndsWithREADYAndSaysWhy(t *testing.T) {
 	waitFor(t, "STATUS=reload refused", func() bool { return r.sent("STATUS=reload refused") == 1 })
 	if !hasVIP(h, "10.0.0.100/32")() {
 		t.Fatal("a refused reload dropped the running VIP")
+	}
+}
+
+// A broken stream (an overrun) is resubscribed at once, not after the
+// back-off that paces failed subscribes: under sustained churn each pause
+// left drift unseen (repairs up to 5 s). A DR plan takes no rule events.
+func TestDaemonResubscribesAtOnceAfterABreak(t *testing.T) {
+	h := newHost(t)
+	tun := tunnel.NewFake("lo", "eth0")
+	h.agent.Tun = tun
+	o := opts(t, "10.0.0.100")
+	o.ResyncInterval = time.Hour
+	rec := &systemd.Recorder{}
+	d := NewDaemon(h.agent, rec, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
+	d.MinBackoff, d.MaxBackoff = time.Hour, time.Hour // a pause would never end here
+	stop := runDaemon(t, d)
+	defer stop()
+	waitFor(t, "ready", func() bool { ok, _ := d.Ready(); return ok })
+	time.Sleep(50 * time.Millisecond) // the events of its own changes handled
+	if n := tun.RuleWatchers(); n != 0 {
+		t.Fatalf("a DR daemon watches rules (%d)", n)
+	}
+	h.nl.BreakWatchers()
+	delVIP(t, h, "10.0.0.100/32")
+	waitFor(t, "VIP back", hasVIP(h, "10.0.0.100/32"))
+	if d.resubs.Load() != 1 {
+		t.Fatalf("resubscriptions %d, want 1", d.resubs.Load())
 	}
 }

@@ -25,11 +25,53 @@ type Holder struct {
 	Mode       Mode         `json:"mode"`
 	VIPs       []netip.Addr `json:"vips"`
 	Interfaces []string     `json:"interfaces,omitempty"`
+	// What else shapes the host: a one-shot apply must ask for all of it
+	// to be the daemon's own (idempotent) configuration.
+	TunType    TunType  `json:"tun_type,omitempty"`
+	TunPort    int      `json:"tun_port,omitempty"`
+	Gateways   []string `json:"gateways,omitempty"`
+	SysctlFile string   `json:"sysctl_file,omitempty"`
 }
 
 // HolderOf is the Holder for a daemon of this process running o.
 func HolderOf(o Options, config string) Holder {
-	return Holder{PID: os.Getpid(), Config: config, Mode: o.Mode, VIPs: o.VIPs, Interfaces: o.Interfaces}
+	h := Holder{PID: os.Getpid(), Config: config}
+	h.keep(o)
+	return h
+}
+
+// keep records in h what o asks of the host.
+func (h *Holder) keep(o Options) {
+	h.Mode, h.VIPs, h.Interfaces = o.Mode, o.VIPs, o.Interfaces
+	h.TunType, h.TunPort, h.SysctlFile = o.TunType, o.TunPort, o.SysctlFile
+	h.Gateways = nil
+	for _, g := range o.Gateways {
+		h.Gateways = append(h.Gateways, g.String())
+	}
+}
+
+// differs names the first setting (its flag) in which o asks the host for
+// something else than the daemon keeps, or "" when o is the daemon's own.
+func (h Holder) differs(o Options) string {
+	var w Holder
+	w.keep(o)
+	switch {
+	case h.Mode != w.Mode:
+		return "--mode"
+	case !sameAddrs(h.VIPs, w.VIPs):
+		return "--vip"
+	case !sameStrings(h.Interfaces, w.Interfaces):
+		return "--interface"
+	case h.TunType != w.TunType:
+		return "--tun-type"
+	case h.TunPort != w.TunPort:
+		return "--tun-port"
+	case !sameStrings(h.Gateways, w.Gateways):
+		return "--gateway"
+	case h.SysctlFile != w.SysctlFile:
+		return "--sysctl-file"
+	}
+	return ""
 }
 
 // Hold is a daemon's claim on a state file: an exclusive flock on
@@ -83,7 +125,9 @@ func (hd *Hold) Release() { hd.f.Close() }
 
 // CheckHolder tells whether a one-shot command may change the host kept
 // by stateFile: yes when no daemon holds it, or when o (the command's
-// options) asks for exactly what the daemon keeps (an idempotent apply). A
+// options) asks for exactly what the daemon keeps (an idempotent apply):
+// the same mode, VIPs, interfaces, tunnel type and port, gateways and
+// sysctl file. A
 // nil o is a teardown, which is never compatible with a running daemon.
 // The refusal wraps ErrHeld and names the daemon.
 func CheckHolder(stateFile string, o *Options) error {
@@ -101,12 +145,15 @@ func CheckHolder(stateFile string, o *Options) error {
 		return fmt.Errorf("check for a running daemon: %w", err)
 	}
 	h := readHolder(f)
-	if o != nil && h.PID != 0 && h.Mode == o.Mode && sameAddrs(h.VIPs, o.VIPs) && sameStrings(h.Interfaces, o.Interfaces) {
-		return nil
+	diff := ""
+	if o != nil {
+		if diff = h.differs(*o); diff == "" && h.PID != 0 {
+			return nil
+		}
 	}
 	what := "teardown"
 	if o != nil {
-		what = fmt.Sprintf("a different configuration (VIPs %v)", o.VIPs)
+		what = fmt.Sprintf("a different configuration (%s differs from the daemon's; VIPs %v)", diff, o.VIPs)
 	}
 	return fmt.Errorf("%w: %s; it would undo %s at once. Change its config and send SIGHUP (systemctl reload lvsnode-agent), or stop it first", ErrHeld, h.describe(stateFile), what)
 }

@@ -19,6 +19,12 @@ type interest struct {
 	// any route change may be drift. defaults: mode nat owns the default
 	// routes (events for them carry no prefix).
 	allRoutes, defaults bool
+	// allLinks: the modes' routes leave by devices found on the host (the
+	// NAT gateway's, found by a route lookup; those of main's routes,
+	// mirrored in MSSTable), and a link that goes down or away flushes
+	// the IPv4 routes through it with no route event of their own. Link
+	// events are rare beside address and route churn.
+	allLinks bool
 }
 
 func interestOf(p Plan) *interest {
@@ -39,6 +45,7 @@ func interestOf(p Plan) *interest {
 		}
 	}
 	in.defaults = p.NAT != nil
+	in.allLinks = p.Tun != nil || p.NAT != nil
 	return in
 }
 
@@ -47,7 +54,7 @@ func interestOf(p Plan) *interest {
 func (in *interest) concerns(ev loopback.Event) bool {
 	switch ev.Kind {
 	case "link":
-		return ev.Dev == "" || in.devs[ev.Dev]
+		return in.allLinks || ev.Dev == "" || in.devs[ev.Dev]
 	case "addr":
 		return !ev.Prefix.IsValid() || in.prefixes[ev.Prefix]
 	case "route":

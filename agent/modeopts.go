@@ -19,14 +19,17 @@ type Gateway struct {
 // gateways only with --mode nat, and each mode's required values present.
 func (c Config) modeOptions(o *Options) error {
 	if o.Mode != ModeTUN {
-		for _, v := range []Value{c.TunType, c.TunPort} {
-			if v.S != "" {
-				return v.errorf("%q applies to --mode tun only (mode is %s)", v.S, o.Mode)
+		for _, kv := range []struct {
+			key string
+			v   Value
+		}{{"tun-type", c.TunType}, {"tun-port", c.TunPort}} {
+			if kv.v.S != "" {
+				return kv.v.errorf("%s %q applies to mode tun only (mode is %s)", kv.key, kv.v.S, o.Mode)
 			}
 		}
 	}
 	if o.Mode != ModeNAT && len(c.Gateways) > 0 {
-		return c.Gateways[0].errorf("gateway %q applies to --mode nat only (mode is %s)", c.Gateways[0].S, o.Mode)
+		return c.Gateways[0].errorf("gateway %q applies to mode nat only (mode is %s)", c.Gateways[0].S, o.Mode)
 	}
 	switch o.Mode {
 	case ModeTUN:

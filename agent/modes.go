@@ -137,10 +137,7 @@ func (a *Agent) observeNAT(p Plan, st *State, n *natObserved) error {
 	if p.NAT != nil {
 		for _, g := range p.NAT.Gateways {
 			fams[Family(g.Addr)] = true
-			if g.Dev != "" {
-				continue
-			}
-			r, err := a.Tun.RouteGet(g.Addr)
+			r, err := a.Tun.RouteGet(g.Addr, g.Dev)
 			if err != nil {
 				n.gwErr[g.Addr] = err
 				continue

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -37,7 +38,11 @@ func modeItems(p Plan, st *State, ob observed) []Item {
 		}
 		for _, r := range p.Tun.Rules {
 			ok := slices.Contains(m.rules, r)
-			out = append(out, Item{Kind: "rule", Name: r.String(), Desired: "present", Actual: presence(ok), OK: ok})
+			act := presence(ok)
+			if q, shadowed := shadowingRule(m.rules, r); ok && shadowed {
+				act, ok = "present, but "+q.String()+" (not lvsnode's) takes precedence: VIP replies miss the advmss", false
+			}
+			out = append(out, Item{Kind: "rule", Name: r.String(), Desired: "present, the first from the VIP", Actual: act, OK: ok})
 		}
 		for _, want := range m.mirror {
 			have, ok := findRoute(m.mss, want)
@@ -72,38 +77,6 @@ func modeItems(p Plan, st *State, ob observed) []Item {
 	return append(out, natItems(p, m.nat)...)
 }
 
-func natItems(p Plan, n natObserved) []Item {
-	var out []Item
-	wanted := map[string]bool{}
-	if p.NAT != nil {
-		for _, g := range p.NAT.Gateways {
-			f := Family(g.Addr)
-			dev, err := n.gatewayDev(g)
-			if err != nil {
-				out = append(out, Item{Kind: "route", Name: "default via " + g.String(), Desired: "present", Actual: errors.Unwrap(err).Error()})
-				continue
-			}
-			want := natRoute(g, dev)
-			wanted[want.Key()] = true
-			_, ok := findRoute(owned(n.defaults[f]), want)
-			act := presence(ok)
-			conf := natConflicts(n.defaults[f], f)
-			if ok && len(conf) > 0 {
-				act = "present, but " + conf[0].Key() + " (not lvsnode's) takes precedence"
-			}
-			out = append(out, Item{Kind: "route", Name: want.Key(), Desired: "present, the preferred default", Actual: act, OK: ok && len(conf) == 0})
-		}
-	}
-	for _, fam := range []int{4, 6} {
-		for _, r := range owned(n.defaults[fam]) {
-			if !wanted[r.Key()] {
-				out = append(out, Item{Kind: "route", Name: r.Key(), Desired: "absent", Actual: "present"})
-			}
-		}
-	}
-	return out
-}
-
 func findFou(fs []tunnel.Fou, port int) (tunnel.Fou, bool) {
 	for _, f := range fs {
 		if f.Port == port {
@@ -115,6 +88,20 @@ func findFou(fs []tunnel.Fou, port int) (tunnel.Fou, bool) {
 
 func (p Plan) wantsDevice(name string) bool {
 	return p.Tun != nil && slices.ContainsFunc(p.Tun.Devices, func(d TunDevice) bool { return d.Name == name })
+}
+
+// shadowingRule is a rule of someone else's that the kernel consults before
+// lvsnode's MSS rule r for every packet from r's VIP (`ip rule add from
+// VIP lookup main pref 100`): a source selector covering the VIP, a lower
+// preference, another table. lvsnode leaves it alone and reports it.
+func shadowingRule(rules []tunnel.Rule, r tunnel.Rule) (tunnel.Rule, bool) {
+	for _, q := range rules {
+		if !ownedRule(q) && q.Table != MSSTable && q.Priority < r.Priority &&
+			q.Src.IsValid() && q.Src.Bits() > 0 && q.Src.Contains(r.Src.Addr()) {
+			return q, true
+		}
+	}
+	return tunnel.Rule{}, false
 }
 
 // staleRules are lvsnode's MSS rules (found by their mark) p does not want.
@@ -187,6 +174,11 @@ func (a *Agent) applyModes(st *State, p Plan, ob observed) ([]string, error) {
 				if !q.GUE {
 					return ch, fmt.Errorf("%s: the port is open as a non-GUE FOU port, not lvsnode's: left alone; free it or choose another --tun-port", f)
 				}
+				if tunWasInUse(st, m) && (st.Tun == nil || !slices.Contains(st.Tun.Fous, f)) {
+					st.Tun = cmp.Or(st.Tun, &TunState{})
+					st.Tun.Fous = append(st.Tun.Fous, f)
+					ch = append(ch, "re-adopted "+f.String()+" (lvsnode's MSS rules show TUN was in use; no state record)")
+				}
 				continue
 			}
 			if st.Tun == nil {
@@ -205,6 +197,11 @@ func (a *Agent) applyModes(st *State, p Plan, ob observed) ([]string, error) {
 		}
 		for _, d := range p.Tun.Devices {
 			if l, ok := m.links[d.Name]; ok && l.Up {
+				if tunWasInUse(st, m) && (st.Tun == nil || !slices.Contains(st.Tun.Raised, d.Name)) {
+					st.Tun = cmp.Or(st.Tun, &TunState{})
+					st.Tun.Raised = append(st.Tun.Raised, d.Name)
+					ch = append(ch, "re-adopted link "+d.Name+" up (lvsnode's MSS rules show TUN was in use; no state record)")
+				}
 				continue
 			}
 			if st.Tun == nil {
@@ -242,6 +239,14 @@ func (a *Agent) applyModes(st *State, p Plan, ob observed) ([]string, error) {
 		}
 	}
 	return ch, nil
+}
+
+// tunWasInUse tells, for a state file that was lost (st.fresh), whether
+// lvsnode's MSS rules show that its TUN mode was in use: then the planned
+// tunnel devices that are up and FOU ports that are open are most likely
+// what it opened, and are recorded as such, so teardown closes them.
+func tunWasInUse(st *State, m modesObserved) bool {
+	return st.fresh && slices.ContainsFunc(m.rules, ownedRule)
 }
 
 // dropTun removes the FOU ports and lowers the devices lvsnode opened and
@@ -285,88 +290,6 @@ func (a *Agent) dropTun(st *State, p Plan, m modesObserved) ([]string, error) {
 	if len(st.Tun.Fous)+len(st.Tun.Raised)+len(st.Tun.Created) == 0 && p.Tun == nil {
 		st.Tun = nil
 	}
-	return ch, nil
-}
-
-// applyNAT puts lvsnode's default route in place for each gateway, after
-// removing (and remembering) the default routes that would collide with or
-// take precedence over it; it removes lvsnode's default routes p no longer
-// wants and puts back what they replaced.
-func (a *Agent) applyNAT(st *State, p Plan, n natObserved) ([]string, error) {
-	var ch []string
-	wanted := map[string]bool{}
-	if p.NAT != nil {
-		for _, g := range p.NAT.Gateways {
-			f := Family(g.Addr)
-			dev, err := n.gatewayDev(g)
-			if err != nil {
-				return ch, err
-			}
-			want := natRoute(g, dev)
-			wanted[want.Key()] = true
-			for _, r := range natConflicts(n.defaults[f], f) {
-				if st.NAT == nil {
-					st.NAT = &NATState{}
-				}
-				if _, seen := findRoute(st.NAT.Replaced, r); !seen {
-					st.NAT.Replaced = append(st.NAT.Replaced, r)
-					if err := st.Save(a.StateFile); err != nil {
-						return ch, err
-					}
-				}
-				if err := a.Tun.DelRoute(r); err != nil && !errors.Is(err, tunnel.ErrNotFound) {
-					return ch, err
-				}
-				ch = append(ch, "removed route "+r.Key()+" (remembered, restored by teardown)")
-			}
-			if _, ok := findRoute(owned(n.defaults[f]), want); ok {
-				continue
-			}
-			if st.NAT == nil {
-				st.NAT = &NATState{}
-			}
-			if err := a.Tun.AddRoute(want); err != nil && !errors.Is(err, tunnel.ErrExist) {
-				return ch, err
-			}
-			ch = append(ch, "added route "+want.Key())
-		}
-	}
-	for _, fam := range []int{4, 6} {
-		for _, r := range owned(n.defaults[fam]) {
-			if wanted[r.Key()] {
-				continue
-			}
-			if err := a.Tun.DelRoute(r); err != nil && !errors.Is(err, tunnel.ErrNotFound) {
-				return ch, err
-			}
-			ch = append(ch, "removed route "+r.Key())
-		}
-	}
-	if p.NAT == nil && st.NAT != nil {
-		rch, err := a.restoreDefaults(st)
-		ch = append(ch, rch...)
-		return ch, err
-	}
-	return ch, nil
-}
-
-// restoreDefaults adds back the default routes lvsnode replaced.
-func (a *Agent) restoreDefaults(st *State) ([]string, error) {
-	var ch []string
-	for _, r := range slices.Clone(st.NAT.Replaced) {
-		err := a.Tun.AddRoute(r)
-		switch {
-		case err == nil:
-			ch = append(ch, "restored route "+r.Key())
-		case errors.Is(err, tunnel.ErrExist): // someone put one back already
-		case errors.Is(err, tunnel.ErrNoLink):
-			ch = append(ch, "not restored (its device is gone): route "+r.Key())
-		default:
-			return ch, err
-		}
-		st.NAT.Replaced = st.NAT.Replaced[1:]
-	}
-	st.NAT = nil
 	return ch, nil
 }
 

@@ -8,6 +8,7 @@ package agent
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,6 +64,22 @@ func TestKernelNATReplacesDefaultRouteAndTeardownRestoresIt(t *testing.T) {
 	if _, ch, err := a.Apply(NewPlan(o), o); err != nil || len(ch) != 0 {
 		t.Fatalf("second apply: %v %q", err, ch)
 	}
+	teardownRestoresVethDefaults(t, a)
+}
+
+// secondNIC adds eth1 (a veth, peer eth1p), both up, with addr.
+func secondNIC(t *testing.T, addr ...string) {
+	t.Helper()
+	ipOut(t, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
+	ipOut(t, "link", "set", "eth1p", "up")
+	ipOut(t, "link", "set", "eth1", "up")
+	ipOut(t, append([]string{"addr", "add", addr[0], "dev", "eth1"}, addr[1:]...)...)
+}
+
+// teardownRestoresVethDefaults tears down and checks that vethHost's own
+// default routes are back.
+func teardownRestoresVethDefaults(t *testing.T, a *Agent) {
+	t.Helper()
 	if _, _, err := a.Teardown(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +89,21 @@ func TestKernelNATReplacesDefaultRouteAndTeardownRestoresIt(t *testing.T) {
 	if r := ipOut(t, "-6", "route", "show", "default"); !strings.HasPrefix(r, "default via fd00::1 dev eth0 metric 1 ") {
 		t.Fatalf("IPv6 default after teardown:\n%s", r)
 	}
+}
+
+// tunStandInHost is vethHost with TUN applied for 10.0.0.100, a veth tun9
+// standing in for tunl0.
+func tunStandInHost(t *testing.T) (*Agent, Options, Plan) {
+	t.Helper()
+	vethHost(t)
+	ipOut(t, "link", "add", "tun9", "type", "veth", "peer", "name", "tun9p")
+	a := kernelModeAgent(t)
+	o := modeOpts(t, "mode", "tun", "vip", "10.0.0.100")
+	p := standIn(NewPlan(o), "tun9")
+	if _, _, err := a.Apply(p, o); err != nil {
+		t.Fatal(err)
+	}
+	return a, o, p
 }
 
 func TestKernelNATRefusesAGatewayBehindARouter(t *testing.T) {
@@ -195,6 +227,51 @@ func TestKernelTunRPFilterRuleAndAdvmssRoutes(t *testing.T) {
 	if strings.Contains(ipOut(t, "rule", "show")+ipOut(t, "-6", "rule", "show"), "lookup 76") ||
 		ipOut(t, "route", "show", "table", "76")+ipOut(t, "-6", "route", "show", "table", "76") != "" {
 		t.Fatal("rules or table 76 left after teardown")
+	}
+	if strings.Contains(ipOut(t, "link", "show", "tun9"), ",UP") {
+		t.Fatal("tun9 left up")
+	}
+}
+
+// A foreign rule consulted before lvsnode's MSS rule for the VIP's packets
+// (`ip rule add from VIP lookup main pref 100`) defeats the advmss: it is
+// reported, and left alone.
+func TestKernelTunReportsARuleShadowingTheMSSRule(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	a, _, p := tunStandInHost(t)
+	ipOut(t, "rule", "add", "from", "10.0.0.100", "lookup", "main", "pref", "100")
+	rep, err := a.Check(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || !strings.Contains(strings.Join(rep.Problems(), ";"), "pref 100 from 10.0.0.100/32 lookup 254") {
+		t.Fatalf("the shadowing rule is not reported: %v", rep.Problems())
+	}
+	t.Logf("%v", rep.Problems())
+	if !strings.Contains(ipOut(t, "rule", "show"), "100:\tfrom 10.0.0.100 lookup main") {
+		t.Fatal("the foreign rule was touched")
+	}
+}
+
+// After a lost state file, lvsnode's MSS rules show TUN was in use: the
+// next apply records the planned devices that are up as its own, so a
+// teardown lowers them (it left tunl0 up).
+func TestKernelTunLostStateReadoptsTheRaisedDevice(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	a, o, p := tunStandInHost(t)
+	if err := os.Remove(a.StateFile); err != nil {
+		t.Fatal(err)
+	}
+	_, ch, err := a.Apply(p, o)
+	if err != nil || !slices.Contains(ch, "re-adopted link tun9 up (lvsnode's MSS rules show TUN was in use; no state record)") {
+		t.Fatalf("apply after the loss: %v %q", err, ch)
+	}
+	if _, _, err := a.Teardown(nil); err != nil {
+		t.Fatal(err)
 	}
 	if strings.Contains(ipOut(t, "link", "show", "tun9"), ",UP") {
 		t.Fatal("tun9 left up")

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -60,23 +61,34 @@ func unspecified(family int) netip.Addr {
 	return netip.IPv6Unspecified()
 }
 
-// gatewayDev checks that g is on a directly connected network and returns
-// the device that reaches it. The error wraps ErrBadInput and names where
-// g was given.
+// gatewayDev checks that g is a unicast address on a directly connected
+// network (through g.Dev when given: it must exist, not be lo, and reach
+// g without a router) and returns the device that reaches it. The kernel
+// would take a broadcast, anycast or blackhole "gateway" only to refuse
+// the route, or keep one that sends nothing anywhere. The error wraps
+// ErrBadInput and names where g was given.
 func (n natObserved) gatewayDev(g Gateway) (string, error) {
-	if g.Dev != "" { // fe80::1%eth0: on-link by definition
-		return g.Dev, nil
+	if g.Dev == VIPDevice {
+		return "", fmt.Errorf("%w: %s: gateway %s: %s is the loopback device: name the interface facing the director", ErrBadInput, g.Where, g, g.Dev)
 	}
 	r, ok := n.gw[g.Addr]
 	switch {
+	case !ok && errors.Is(n.gwErr[g.Addr], tunnel.ErrNoLink):
+		return "", fmt.Errorf("%w: %s: gateway %s: no interface %q on this host", ErrBadInput, g.Where, g, g.Dev)
+	case !ok && g.Dev != "":
+		return "", fmt.Errorf("%w: %s: gateway %s is not on a network directly connected through %s (%v)", ErrBadInput, g.Where, g, g.Dev, n.gwErr[g.Addr])
 	case !ok:
 		return "", fmt.Errorf("%w: %s: gateway %s: no route to it: it must be on a directly connected network (%v)", ErrBadInput, g.Where, g, n.gwErr[g.Addr])
 	case r.Type == tunnel.RouteTypeLocal:
 		return "", fmt.Errorf("%w: %s: gateway %s is this host's own address: give the director's address (DIP)", ErrBadInput, g.Where, g)
+	case r.Type != tunnel.RouteTypeUnicast:
+		return "", fmt.Errorf("%w: %s: gateway %s is a %s destination here, not a host's address: give the director's address (DIP)", ErrBadInput, g.Where, g, tunnel.RouteTypeName(r.Type))
 	case r.Gw.IsValid():
 		return "", fmt.Errorf("%w: %s: gateway %s is not on a directly connected network (the kernel reaches it via %s dev %s): give the director's address on this server's network", ErrBadInput, g.Where, g, r.Gw, r.Dev)
 	case r.Dev == VIPDevice || r.Dev == "":
 		return "", fmt.Errorf("%w: %s: gateway %s is not on a directly connected network (route dev %q)", ErrBadInput, g.Where, g, r.Dev)
+	case g.Dev != "" && r.Dev != g.Dev:
+		return "", fmt.Errorf("%w: %s: gateway %s is reached through %s, not %s", ErrBadInput, g.Where, g, r.Dev, g.Dev)
 	}
 	return r.Dev, nil
 }
@@ -101,4 +113,25 @@ func owned(rs []tunnel.Route) []tunnel.Route {
 		}
 	}
 	return out
+}
+
+// CheckInput refuses, changing nothing, what in p the host makes
+// impossible: a NAT gateway that is not a unicast address on a directly
+// connected network. A daemon's reload calls it, so a bad value keeps the
+// running configuration (and the host its default route) instead of
+// failing every retry. The error wraps ErrBadInput when the value is bad.
+func (a *Agent) CheckInput(p Plan) error {
+	if p.NAT == nil {
+		return nil
+	}
+	var n natObserved
+	if err := a.observeNAT(p, &State{}, &n); err != nil {
+		return err
+	}
+	for _, g := range p.NAT.Gateways {
+		if _, err := n.gatewayDev(g); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -4,9 +4,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvsnode/lvsnode/tunnel"
 )
 
 // Fault 9 of issue 7: a SIGHUP that changed state-file or listen was
@@ -53,5 +56,30 @@ func TestReloadChangingStateFileOrListenIsRefusedAndSaid(t *testing.T) {
 				t.Fatalf("/readyz %d %q does not say the reload was refused", resp.StatusCode, body)
 			}
 		})
+	}
+}
+
+// A reload to a NAT gateway the host cannot use is refused as a whole:
+// applying it would fail on every retry while the host kept waiting.
+func TestReloadToABadGatewayIsRefused(t *testing.T) {
+	h := newHost(t)
+	tun := tunnel.NewFake("lo", "eth0")
+	tun.Gets[netip.MustParseAddr("10.0.0.255")] = tunnel.Route{Dev: "eth0", Type: 3}
+	h.agent.Tun = tun
+	o := opts(t, "10.0.0.100")
+	o.ResyncInterval = time.Hour
+	r := startReady(t, h, o)
+	r.d.Reload = func() (Options, error) {
+		n := modeOpts(t, "mode", "nat", "gateway", "10.0.0.255")
+		n.ResyncInterval = time.Hour
+		return n, nil
+	}
+	r.reload <- struct{}{}
+	waitFor(t, "STATUS=reload refused", func() bool { return r.sent("STATUS=reload refused") == 1 })
+	if st := strings.Join(r.rec.Sent(), "\n"); !strings.Contains(st, "broadcast") {
+		t.Fatalf("STATUS does not say why:\n%s", st)
+	}
+	if !hasVIP(h, "10.0.0.100/32")() || len(tun.Log) != 0 {
+		t.Fatalf("the refused reload changed something: %q", tun.Log)
 	}
 }

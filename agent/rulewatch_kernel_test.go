@@ -137,5 +137,9 @@ func TestInterestCoversTheModesRoutes(t *testing.T) {
 		if in.concerns(def) != c.def || in.concerns(other) != c.other {
 			t.Errorf("%s: default route %v (want %v), other route %v (want %v)", c.name, in.concerns(def), c.def, in.concerns(other), c.other)
 		}
+		// A NIC's link event: it may carry the gateway's or a mirrored route.
+		if nic := in.concerns(loopback.Event{Kind: "link", Dev: "eth7"}); nic != (c.name != "dr") {
+			t.Errorf("%s: link event of eth7 %v", c.name, nic)
+		}
 	}
 }

@@ -22,6 +22,9 @@ import (
 // was done (teardown tolerates items already gone), never less.
 type State struct {
 	Version int `json:"version"`
+	// fresh: there was no state file (loadOrNew made this one), so what
+	// carries lvsnode's marks is re-adopted (see adopt).
+	fresh bool
 	// Desired is the last applied configuration, so that `status` and
 	// `teardown` work without repeating the flags.
 	Desired StateDesired `json:"desired"`
@@ -70,7 +73,14 @@ var ErrNoState = errors.New("no state file: lvsnode has not applied anything her
 // LoadState reads the state file at path.
 // A path that is not a regular file (a FIFO, a device, a directory) is
 // refused at once rather than read: reading a FIFO would block forever.
+// So is a symbolic link: the state is saved by renaming a new file over
+// the path, which would replace the link with a regular file and leave
+// its target stale.
 func LoadState(path string) (*State, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		target, _ := filepath.EvalSymlinks(path)
+		return nil, fmt.Errorf("state file %s is a symbolic link (to %q): lvsnode replaces its state file atomically, which would replace the link; give the real path (--state-file %s)", path, target, target)
+	}
 	data, err := readRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoState)
@@ -95,7 +105,7 @@ func LoadState(path string) (*State, error) {
 func loadOrNew(path string) (*State, error) {
 	s, err := LoadState(path)
 	if errors.Is(err, ErrNoState) {
-		return &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}}, nil
+		return &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}, fresh: true}, nil
 	}
 	return s, err
 }

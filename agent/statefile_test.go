@@ -60,3 +60,28 @@ func TestStateFileThatIsAFIFOIsRefusedAtOnce(t *testing.T) {
 		t.Fatalf("changed the host: %v %v", h.nl.Log, h.sys.Writes)
 	}
 }
+
+// A symlinked state file was replaced by a regular file on the first save,
+// leaving its target stale: it is refused, with nothing changed.
+func TestStateFileThatIsASymlinkIsRefused(t *testing.T) {
+	h := newHost(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.json")
+	if err := os.WriteFile(target, []byte(`{"version":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, h.agent.StateFile); err != nil {
+		t.Fatal(err)
+	}
+	o := opts(t, "10.0.0.100")
+	_, ch, err := h.agent.Apply(NewPlan(o), o)
+	if err == nil || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), target) || len(ch) != 0 {
+		t.Fatalf("apply through a symlink: %v %q", err, ch)
+	}
+	if fi, err := os.Lstat(h.agent.StateFile); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v", err)
+	}
+	if _, _, err := h.agent.Teardown(nil); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("teardown through a symlink: %v", err)
+	}
+}

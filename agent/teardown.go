@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sysctl"
@@ -32,10 +33,15 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		return nil, nil, err
 	}
 	defer unlock()
+	release, err := a.claimNS()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
 	st, err := LoadState(a.StateFile)
 	noState := errors.Is(err, ErrNoState)
 	if noState {
-		st, err = &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}}, nil
+		st, err = &State{Version: stateVersion, Sysctls: map[string]SysctlRecord{}, fresh: true}, nil
 	}
 	if err != nil {
 		return nil, nil, err
@@ -53,7 +59,7 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		if a.Tun != nil && len(vips) == 0 {
 			done, err = a.teardownModes(st, nil, true)
 			if len(done) > 0 || err != nil {
-				return done, nil, err
+				return done, a.tunLeftovers(done), err
 			}
 		}
 		return nil, []string{"nothing to tear down: no state file at " + a.StateFile + " and nothing with lvsnode's marks on " + VIPDevice}, nil
@@ -130,6 +136,9 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		if err != nil {
 			return done, notes, err
 		}
+		if noState {
+			notes = append(notes, a.tunLeftovers(ch)...)
+		}
 	}
 	keys := make([]string, 0, len(st.Sysctls))
 	for k := range st.Sysctls {
@@ -166,4 +175,32 @@ func (a *Agent) Teardown(vips []netip.Addr) (done, notes []string, err error) {
 		return done, notes, err
 	}
 	return done, notes, nil
+}
+
+// tunLeftovers is the note of a teardown without a state file that removed
+// lvsnode's MSS rules (TUN was in use): what the mode may have opened
+// carries no mark, so it is named and left as it is.
+func (a *Agent) tunLeftovers(done []string) []string {
+	if !slices.ContainsFunc(done, func(s string) bool { return strings.HasPrefix(s, "removed rule") }) {
+		return nil
+	}
+	var left []string
+	for _, k := range []tunnel.Kind{tunnel.KindIPIP, tunnel.KindIP6Tnl, tunnel.KindSIT, tunnel.KindGRE, tunnel.KindIP6GRE} {
+		if l, err := a.Tun.Link(tunnel.FallbackName(k)); err == nil && l.Up {
+			left = append(left, l.Name+" up")
+		}
+	}
+	for _, fam := range []int{4, 6} {
+		ports, _ := a.Tun.FouPorts(fam)
+		for _, f := range ports {
+			if f.GUE {
+				left = append(left, f.String())
+			}
+		}
+	}
+	note := "no state file: lvsnode's MSS rules show its TUN mode was in use; what it opened carries no mark and is left as it is"
+	if len(left) > 0 {
+		note += " (" + strings.Join(left, ", ") + ")"
+	}
+	return []string{note + "; the rp_filter and ARP values from before lvsnode are unknown too: lower, close or set them by hand if lvsnode opened them"}
 }

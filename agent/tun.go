@@ -152,6 +152,19 @@ func (tp *TunPlan) advMSS(family, mtu int) int {
 func (tp *TunPlan) mirror(family int, main []tunnel.Route, mtuOf func(dev string) int) []tunnel.Route {
 	var out []tunnel.Route
 	for _, r := range main {
+		// A route this model cannot copy faithfully (r.Foreign: via a
+		// gateway of the other family, an encapsulation) becomes a throw
+		// route: a VIP-sourced packet to it leaves MSSTable (a shorter
+		// prefix there, the default, would catch it otherwise) and
+		// follows main's route, only without the advmss. (Routes using a
+		// nexthop object, nhid, are dumped with that nexthop's gateway
+		// and device and copied as such; the copy follows the object's
+		// changes at the next re-list.)
+		if r.Foreign != "" {
+			out = append(out, tunnel.Route{Table: MSSTable, Family: r.Family, Dst: r.Dst, Protocol: OwnerProto,
+				Metric: r.Metric, Type: tunnel.RouteTypeThrow})
+			continue
+		}
 		if r.Dev == VIPDevice || slices.ContainsFunc(tp.Devices, func(d TunDevice) bool { return d.Name == r.Dev }) ||
 			r.Dst.Addr().Is6() && r.Dst.Bits() >= 10 && r.Dst.Addr().IsLinkLocalUnicast() {
 			continue

@@ -363,8 +363,8 @@ func TestModeOptionsRefuseMisplacedValues(t *testing.T) {
 		{[]string{"mode", "tun", "vip", "10.0.0.1", "tun-port", "6080"}, "gue only"},
 		{[]string{"mode", "tun", "vip", "10.0.0.1", "tun-type", "vxlan"}, "unknown tunnel type"},
 		{[]string{"mode", "tun", "vip", "10.0.0.1", "tun-type", "gue", "tun-port", "70000"}, "1-65535"},
-		{[]string{"mode", "dr", "vip", "10.0.0.1", "tun-type", "gre"}, "--mode tun only"},
-		{[]string{"mode", "dr", "vip", "10.0.0.1", "gateway", "10.0.0.2"}, "--mode nat only"},
+		{[]string{"mode", "dr", "vip", "10.0.0.1", "tun-type", "gre"}, "tun-type \"gre\" applies to mode tun only"},
+		{[]string{"mode", "dr", "vip", "10.0.0.1", "gateway", "10.0.0.2"}, "gateway \"10.0.0.2\" applies to mode nat only"},
 		{[]string{"mode", "nat", "vip", "10.0.0.1", "gateway", "10.0.0.2"}, "binds no VIP"},
 		{[]string{"mode", "nat"}, "needs --gateway"},
 		{[]string{"mode", "nat", "gateway", "10.0.0.2", "gateway", "10.0.0.3"}, "a second IPv4 gateway"},
@@ -389,6 +389,91 @@ func TestModeOptionsRefuseMisplacedValues(t *testing.T) {
 		_, err := cfg.Options()
 		if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%v: want bad input with %q, got %v", c.kv, c.msg, err)
+		}
+	}
+}
+
+func TestNATGatewayChangeReplacesLvsnodesRouteInItsSlot(t *testing.T) {
+	h := natHost(t)
+	h.tun.Gets[netip.MustParseAddr("10.0.0.3")] = tunnel.Route{Dev: "eth0", Type: 1}
+	h.apply(t, modeOpts(t, "mode", "nat", "gateway", "10.0.0.3"))
+	h.apply(t, modeOpts(t, "mode", "nat", "gateway", "10.0.0.2"))
+	want := []string{"table 254 default via 10.0.0.2 dev eth0 metric 0 proto 76"}
+	if got := defaults(h, 4); !slices.Equal(got, want) {
+		t.Fatalf("IPv4 defaults %q, want %q", got, want)
+	}
+	if _, _, err := h.a.Teardown(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := defaults(h, 4); !slices.Equal(got, []string{"table 254 default via 10.0.0.1 dev eth0 metric 0 proto 3"}) {
+		t.Fatalf("after teardown %q", got)
+	}
+}
+
+// The kernel refusing lvsnode's default route leaves the one in its slot
+// in place, and the state file does not claim it was replaced.
+func TestNATRouteRefusedByTheKernelLeavesTheDefaultRoute(t *testing.T) {
+	h := natHost(t)
+	before := defaults(h, 4)
+	h.tun.Fail = map[string]error{"ReplaceRoute": errors.New("invalid argument")}
+	o := modeOpts(t, "mode", "nat", "gateway", "10.0.0.2")
+	if _, _, err := h.a.Apply(NewPlan(o), o); err == nil {
+		t.Fatal("no error")
+	}
+	if got := defaults(h, 4); !slices.Equal(got, before) {
+		t.Fatalf("IPv4 defaults %q, want %q", got, before)
+	}
+	if st, err := loadOrNew(h.a.StateFile); err != nil || st.NAT != nil && len(st.NAT.Replaced) > 0 {
+		t.Fatalf("state remembers a replaced route: %v %+v", err, st.NAT)
+	}
+}
+
+// `agent apply --mode tun` on a host whose ipip module is not loaded yet:
+// tunl0 and its sysctls appear only when Apply asks for the device, so
+// Preflight must not refuse them.
+func TestPreflightLeavesTunnelDevicesToApply(t *testing.T) {
+	vals := map[string]string{}
+	for _, dev := range []string{"all", "lo", "default"} {
+		for _, n := range []string{"arp_ignore", "arp_announce", "rp_filter"} {
+			vals[sysctl.ConfKey(dev, n).String()] = "0"
+		}
+	}
+	a := &Agent{NL: loopback.NewFake("lo"), Tun: tunnel.NewFake("lo"), Sys: sysctl.NewFake(vals), StateFile: filepath.Join(t.TempDir(), "s.json")}
+	p := NewPlan(modeOpts(t, "mode", "tun", "vip", "10.0.0.100"))
+	if err := a.Preflight(p); err != nil {
+		t.Fatalf("preflight: %v", err)
+	}
+	p = NewPlan(modeOpts(t, "mode", "tun", "vip", "10.0.0.100", "interface", "eth9"))
+	if err := a.Preflight(p); !errors.Is(err, sysctl.ErrNotExist) || !strings.Contains(err.Error(), "eth9") {
+		t.Fatalf("a missing --interface: %v", err)
+	}
+}
+
+// A teardown with no state file after TUN was in use names what the mode
+// may have opened (no mark on it), instead of only the ARP sysctls.
+func TestTunTeardownWithoutStateNamesWhatItLeaves(t *testing.T) {
+	for _, vipGone := range []bool{false, true} {
+		h := newModeHost(t)
+		h.apply(t, modeOpts(t, "mode", "tun", "vip", "10.0.0.100", "tun-type", "gue", "tun-port", "6080"))
+		if err := os.Remove(h.a.StateFile); err != nil {
+			t.Fatal(err)
+		}
+		if vipGone { // only the rules are left to say TUN was in use
+			if err := h.nl.DelAddr(loopback.Addr{Dev: "lo", Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
+				t.Fatal(err)
+			}
+			rs, _ := h.nl.Routes("lo")
+			for _, r := range rs {
+				h.nl.DelRoute(r)
+			}
+		}
+		_, notes, err := h.a.Teardown(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(notes, "\n")
+		if !strings.Contains(all, "tunl0 up") || !strings.Contains(all, "fou port 6080 gue ipv4") || !strings.Contains(all, "rp_filter") {
+			t.Fatalf("VIP gone %v: notes %q do not name tunl0, the FOU port and rp_filter", vipGone, notes)
 		}
 	}
 }

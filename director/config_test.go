@@ -21,6 +21,7 @@ func TestBadConfigNamesFileAndLine(t *testing.T) {
 		{"services:\n  - service: tcp 10.0.0.100:80\n    check: {type: tcp, source: x, interval: 1s}\n    nodes: [{address: 10.0.0.11}]\n", "d.yaml:3: check.source: "},
 		{"services:\n  - service: tcp 10.0.0.100:80\n    check: {type: tcp, interval: 2x}\n    nodes: [{address: 10.0.0.11}]\n", "d.yaml:3: "},
 		{"api:\n  listen: 0.0.0.0:9111\n", "d.yaml: api.listen"},
+		{"services:\n  - service: tcp 10.0.0.100:80\n    check: {type: tcp, data_path: true}\n    nodes: [{address: 10.0.0.11}]\n", "d.yaml:3: tcp 10.0.0.100:80 10.0.0.11:80: data_path needs check.source"},
 		{"services:\n  - service: fwm 0x4c560001\n    nodes: [{address: 10.0.0.11}]\n", "d.yaml:2: "},
 	} {
 		_, err := ParseConfig("d.yaml", []byte(c.yaml))

@@ -397,7 +397,7 @@ func TestAcceptLocalOnlyWithIPv4DataPathChecks(t *testing.T) {
 	r6 := newRig(t, `
 services:
   - service: tcp [fd00::100]:80
-    check: {type: tcp, data_path: true, interval: 200ms}
+    check: {type: tcp, data_path: true, source: "fd00::2", interval: 200ms}
     nodes: [{address: "fd00::11"}]
 `)
 	if v := r6.sc.Value(key); v != "0" {
@@ -409,10 +409,10 @@ const dataPathYAML = `
 datapath: {marks: 0x100-0x1ff}
 services:
   - service: tcp 10.0.0.100:80
-    check: {type: tcp, data_path: true, interval: 200ms}
+    check: {type: tcp, data_path: true, source: 10.0.0.2, interval: 200ms}
     nodes: [{address: 10.0.0.11}, {address: 10.0.0.12, method: tun, tun_type: gre}]
   - service: tcp 10.0.0.101:80
-    check: {type: tcp, data_path: true, interval: 200ms}
+    check: {type: tcp, data_path: true, source: 10.0.0.2, interval: 200ms}
     nodes: [{address: 10.0.0.11}]
 `
 
@@ -499,7 +499,7 @@ func TestReloadWhileRunning(t *testing.T) {
 func TestAPICheckIsTheConfigsCheck(t *testing.T) {
 	r := newRig(t, "datapath: {marks: 0x100-0x1ff}\n"+twoNodes)
 	var n Node
-	body := `{"service":"tcp 10.0.0.100:80","address":"10.0.0.13","check":{"type":"tcp","data_path":true,"interval":"200ms","fall":2}}`
+	body := `{"service":"tcp 10.0.0.100:80","address":"10.0.0.13","check":{"type":"tcp","data_path":true,"source":"10.0.0.2","interval":"200ms","fall":2}}`
 	if err := json.Unmarshal([]byte(body), &n); err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +515,7 @@ func TestAPICheckIsTheConfigsCheck(t *testing.T) {
 	// The state file writes it the same way.
 	got, _ := r.store.Load(context.Background())
 	b, _ := json.Marshal(got.Services[0].Nodes[2].Check)
-	if want := `{"type":"tcp","data_path":true,"fall":2,"interval":"200ms"}`; string(b) != want {
+	if want := `{"type":"tcp","source":"10.0.0.2","data_path":true,"fall":2,"interval":"200ms"}`; string(b) != want {
 		t.Errorf("saved check %s, want %s", b, want)
 	}
 }

@@ -168,6 +168,11 @@ func compileCheck(n *node, cs health.Definition, l lines, marks *markAlloc) erro
 			return errAt(l.at("mark"), "%s: data_path assigns the mark itself; drop check.mark", n.id)
 		case marks == nil:
 			return errAt(l.at("data_path"), "%s: data_path needs datapath.marks", n.id)
+		case !cs.Source.IsValid():
+			// The probe goes to the VIP, which the director holds: left to
+			// the kernel, its source is the VIP too, and the real server's
+			// answer to the VIP stays on the real server (shown in the lab).
+			return errAt(l.at("data_path"), "%s: data_path needs check.source, the director's own address toward the real servers (the kernel would pick the VIP, and the answers would never come back)", n.id)
 		}
 	}
 	d := checkDefinition(cs, n.dest.Addr, n.svc.key.Addr)

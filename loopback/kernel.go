@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/lvsnode/lvsnode/internal/rtnl"
 )
 
 // Kernel implements Netlink on the calling process's network namespace.
@@ -32,41 +32,8 @@ func NewKernel() (*Kernel, error) {
 // Close releases the netlink socket.
 func (k *Kernel) Close() error { k.h.Close(); return nil }
 
-// dumpRetries bounds retries of dumps that the kernel interrupted because the
-// table changed underneath (netlink v1.3 returns partial results together
-// with ErrDumpInterrupted). With thousands of addresses churning on lo,
-// back-to-back retries can all land in the churn: they pause a little
-// longer each time (about 30 ms in all) before giving up with
-// ErrInterrupted.
-const dumpRetries = 8
-
-func retryDump[T any](f func() ([]T, error)) ([]T, error) {
-	var err error
-	for i := 0; i < dumpRetries; i++ {
-		var v []T
-		v, err = f()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-		time.Sleep(time.Duration(i) * time.Millisecond)
-	}
-	return nil, fmt.Errorf("%w (%d attempts): %w", ErrInterrupted, dumpRetries, err)
-}
-
-func (k *Kernel) link(dev string) (netlink.Link, error) {
-	l, err := k.h.LinkByName(dev)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("%s: %w", dev, ErrNoLink)
-		}
-		return nil, fmt.Errorf("look up %s: %w", dev, err)
-	}
-	return l, nil
-}
-
 func (k *Kernel) LinkUp(dev string) (bool, error) {
-	l, err := k.link(dev)
+	l, err := rtnl.Link(k.h, dev)
 	if err != nil {
 		return false, err
 	}
@@ -74,7 +41,7 @@ func (k *Kernel) LinkUp(dev string) (bool, error) {
 }
 
 func (k *Kernel) SetLinkUp(dev string) error {
-	l, err := k.link(dev)
+	l, err := rtnl.Link(k.h, dev)
 	if err != nil {
 		return err
 	}
@@ -85,11 +52,11 @@ func (k *Kernel) SetLinkUp(dev string) error {
 }
 
 func (k *Kernel) Addrs(dev string) ([]Addr, error) {
-	l, err := k.link(dev)
+	l, err := rtnl.Link(k.h, dev)
 	if err != nil {
 		return nil, err
 	}
-	out, err := retryDump(func() ([]Addr, error) { return listAddrs(l.Attrs().Index, dev) })
+	out, err := rtnl.RetryDump(func() ([]Addr, error) { return listAddrs(l.Attrs().Index, dev) })
 	if err != nil {
 		return nil, fmt.Errorf("list addresses on %s: %w", dev, err)
 	}
@@ -97,11 +64,11 @@ func (k *Kernel) Addrs(dev string) ([]Addr, error) {
 }
 
 func (k *Kernel) nlAddr(a Addr) (netlink.Link, *netlink.Addr, error) {
-	l, err := k.link(a.Dev)
+	l, err := rtnl.Link(k.h, a.Dev)
 	if err != nil {
 		return nil, nil, err
 	}
-	na := &netlink.Addr{IPNet: ipNet(a.Prefix)}
+	na := &netlink.Addr{IPNet: rtnl.IPNet(a.Prefix)}
 	if a.Prefix.Addr().Is4() {
 		na.Label = a.Label
 	}
@@ -109,7 +76,7 @@ func (k *Kernel) nlAddr(a Addr) (netlink.Link, *netlink.Addr, error) {
 }
 
 func (k *Kernel) AddAddr(a Addr) error {
-	l, err := k.link(a.Dev)
+	l, err := rtnl.Link(k.h, a.Dev)
 	if err != nil {
 		return err
 	}
@@ -140,12 +107,12 @@ func (k *Kernel) DelAddr(a Addr) error {
 }
 
 func (k *Kernel) Routes(dev string) ([]Route, error) {
-	l, err := k.link(dev)
+	l, err := rtnl.Link(k.h, dev)
 	if err != nil {
 		return nil, err
 	}
 	filter := &netlink.Route{LinkIndex: l.Attrs().Index, Table: unix.RT_TABLE_MAIN}
-	nr, err := retryDump(func() ([]netlink.Route, error) {
+	nr, err := rtnl.RetryDump(func() ([]netlink.Route, error) {
 		return k.h.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
 	})
 	if err != nil {
@@ -153,7 +120,7 @@ func (k *Kernel) Routes(dev string) ([]Route, error) {
 	}
 	out := make([]Route, 0, len(nr))
 	for _, r := range nr {
-		p, ok := prefixOf(r.Dst)
+		p, ok := rtnl.Prefix(r.Dst)
 		if !ok {
 			continue // default route or other shapes the agent never owns
 		}
@@ -163,13 +130,13 @@ func (k *Kernel) Routes(dev string) ([]Route, error) {
 }
 
 func (k *Kernel) nlRoute(r Route) (*netlink.Route, error) {
-	l, err := k.link(r.Dev)
+	l, err := rtnl.Link(k.h, r.Dev)
 	if err != nil {
 		return nil, err
 	}
 	nr := &netlink.Route{
 		LinkIndex: l.Attrs().Index,
-		Dst:       ipNet(r.Dst),
+		Dst:       rtnl.IPNet(r.Dst),
 		Table:     unix.RT_TABLE_MAIN,
 		Protocol:  netlink.RouteProtocol(r.Protocol),
 		Priority:  r.Metric,
@@ -212,6 +179,15 @@ func (k *Kernel) DelRoute(r Route) error {
 // Watch merges link, address and route subscriptions into one channel that
 // is closed as soon as any of them breaks, so the caller resubscribes to all
 // three together and re-lists: a lost event can never go unnoticed.
+// watchBuffer is the receive buffer forced (SO_RCVBUFFORCE, which
+// CAP_NET_ADMIN allows past net.core.rmem_max) on each subscription. With
+// the default (rmem_default, ~208 KB) 2,000 addresses churning on lo
+// overran the address stream 11 times in 30 s, each overrun costing a
+// resubscription and a full re-list, and repairs took up to 5 s; with 8 MB
+// none overran (BenchmarkRepairUnderChurn). The kernel charges only what
+// is queued, so an idle daemon pays nothing for it.
+const watchBuffer = 8 << 20
+
 func (k *Kernel) Watch(ctx context.Context) (<-chan Event, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := ctx.Done()
@@ -220,16 +196,16 @@ func (k *Kernel) Watch(ctx context.Context) (<-chan Event, error) {
 	routes := make(chan netlink.RouteUpdate, 64)
 	var once sync.Once
 	broken := func(error) { once.Do(cancel) }
-	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{ErrorCallback: broken}); err != nil {
+	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{ErrorCallback: broken, ReceiveBufferSize: watchBuffer, ReceiveBufferForceSize: true}); err != nil {
 		cancel()
 		return nil, fmt.Errorf("subscribe to links: %w", err)
 	}
-	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{ErrorCallback: broken}); err != nil {
+	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{ErrorCallback: broken, ReceiveBufferSize: watchBuffer, ReceiveBufferForceSize: true}); err != nil {
 		cancel()
 		drain(links, nil, nil)
 		return nil, fmt.Errorf("subscribe to addresses: %w", err)
 	}
-	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{ErrorCallback: broken}); err != nil {
+	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{ErrorCallback: broken, ReceiveBufferSize: watchBuffer, ReceiveBufferForceSize: true}); err != nil {
 		cancel()
 		drain(links, addrs, nil)
 		return nil, fmt.Errorf("subscribe to routes: %w", err)
@@ -278,13 +254,13 @@ func (k *Kernel) Watch(ctx context.Context) (<-chan Event, error) {
 					return
 				}
 				ev = Event{Kind: "addr", Dev: name(u.LinkIndex)}
-				ev.Prefix, _ = prefixOf(&u.LinkAddress)
+				ev.Prefix, _ = rtnl.Prefix(&u.LinkAddress)
 			case u, ok := <-routes:
 				if !ok {
 					return
 				}
 				ev = Event{Kind: "route", Dev: name(u.LinkIndex)}
-				ev.Prefix, _ = prefixOf(u.Dst)
+				ev.Prefix, _ = rtnl.Prefix(u.Dst)
 			}
 			select {
 			case out <- ev:
@@ -318,23 +294,4 @@ func drain(links chan netlink.LinkUpdate, addrs chan netlink.AddrUpdate, routes 
 			}
 		}()
 	}
-}
-
-func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
-	if n == nil {
-		return netip.Prefix{}, false
-	}
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	a = a.Unmap()
-	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a, ones), true
-}
-
-func ipNet(p netip.Prefix) *net.IPNet {
-	a := p.Addr()
-	bits := a.BitLen()
-	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(p.Bits(), bits)}
 }

@@ -8,12 +8,14 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+
+	"github.com/lvsnode/lvsnode/internal/rtnl"
 )
 
 // Sentinel errors. Implementations wrap them, so callers test with errors.Is.
 var (
 	// ErrNoLink: the named interface does not exist.
-	ErrNoLink = errors.New("no such interface")
+	ErrNoLink = rtnl.ErrNoLink
 	// ErrExist: AddAddr or AddRoute found the item already present.
 	ErrExist = errors.New("already exists")
 	// ErrNotFound: DelAddr or DelRoute found nothing to delete.
@@ -74,7 +76,7 @@ type Event struct {
 // kept interrupting the dump because the table changed while it was read
 // (NLM_F_DUMP_INTR), after retries: the result is unknown, not empty, and
 // says nothing about drift. Try again later.
-var ErrInterrupted = errors.New("dump interrupted: the kernel's table kept changing while it was read")
+var ErrInterrupted = rtnl.ErrInterrupted
 
 // Netlink is the kernel boundary of the agent.
 type Netlink interface {

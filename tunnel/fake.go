@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+
+	"github.com/lvsnode/lvsnode/internal/rtnl"
 )
 
 // Fake is an in-memory Netlink for tests. It models the kernel behaviours
@@ -167,7 +169,7 @@ func (f *Fake) Rules(family int) ([]Rule, error) {
 	defer f.mu.Unlock()
 	var out []Rule
 	for _, r := range f.rules {
-		if familyOfPrefix(r.Src) == family {
+		if rtnl.Family(r.Src.Addr()) == family {
 			out = append(out, r)
 		}
 	}
@@ -234,16 +236,42 @@ func (f *Fake) AddRoute(r Route) error {
 	if err := f.fail("AddRoute"); err != nil {
 		return err
 	}
-	if r.Dev != "" {
-		if _, ok := f.links[r.Dev]; !ok {
-			return fmt.Errorf("%s: %w", r.Dev, ErrNoLink)
-		}
+	if err := f.checkDev(r.Dev); err != nil {
+		return err
 	}
 	if slices.ContainsFunc(f.routes, func(q Route) bool { return sameSlot(q, r) }) {
 		return fmt.Errorf("route %s: %w", r, ErrExist)
 	}
 	f.routes = append(f.routes, r)
 	f.Log = append(f.Log, "add route "+r.String())
+	return nil
+}
+
+// checkDev refuses a route through a device that does not exist.
+func (f *Fake) checkDev(dev string) error {
+	if _, ok := f.links[dev]; dev != "" && !ok {
+		return fmt.Errorf("%s: %w", dev, ErrNoLink)
+	}
+	return nil
+}
+
+// ReplaceRoute replaces the first route in r's slot, or adds r, as
+// NLM_F_REPLACE|NLM_F_CREATE does.
+func (f *Fake) ReplaceRoute(r Route) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail("ReplaceRoute"); err != nil {
+		return err
+	}
+	if err := f.checkDev(r.Dev); err != nil {
+		return err
+	}
+	f.Log = append(f.Log, "replace route "+r.String())
+	if i := slices.IndexFunc(f.routes, func(q Route) bool { return sameSlot(q, r) }); i >= 0 {
+		f.routes[i] = r
+		return nil
+	}
+	f.routes = append(f.routes, r)
 	return nil
 }
 
@@ -271,10 +299,24 @@ func (f *Fake) DelRoute(r Route) error {
 	return nil
 }
 
-func (f *Fake) RouteGet(dst netip.Addr) (Route, error) {
+// RouteGet answers from Gets; with dev, the device must exist and a
+// link-local dst is on-link through it, any other dst only when its Gets
+// entry leaves by dev (the kernel then finds no route: unreachable).
+func (f *Fake) RouteGet(dst netip.Addr, dev string) (Route, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if dev != "" {
+		if _, ok := f.links[dev]; !ok {
+			return Route{}, fmt.Errorf("%s: %w", dev, ErrNoLink)
+		}
+		if dst.IsLinkLocalUnicast() {
+			return Route{Family: Family(dst), Dev: dev, Type: RouteTypeUnicast}, nil
+		}
+	}
 	r, ok := f.Gets[dst]
+	if ok && dev != "" && r.Dev != dev {
+		ok = false
+	}
 	if !ok {
 		return Route{}, fmt.Errorf("route get %s: %w", dst, ErrNotFound)
 	}
@@ -311,6 +353,13 @@ func (f *Fake) WatchRules(ctx context.Context) (<-chan RuleEvent, error) {
 }
 
 // BreakRuleWatches closes every rule watch (a test helper: the stream broke).
+// RuleWatchers counts the open rule watches.
+func (f *Fake) RuleWatchers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.watchers)
+}
+
 func (f *Fake) BreakRuleWatches() {
 	f.mu.Lock()
 	defer f.mu.Unlock()

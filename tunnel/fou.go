@@ -8,6 +8,8 @@ import (
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/lvsnode/lvsnode/internal/rtnl"
 )
 
 // The FOU generic netlink family (include/uapi/linux/fou.h). It is spoken
@@ -53,7 +55,7 @@ func fouAttrs(f Fou, full bool) ([]byte, error) {
 	port := make([]byte, 2)
 	binary.BigEndian.PutUint16(port, uint16(f.Port))
 	ae.Bytes(fouAttrPort, port)
-	ae.Uint8(fouAttrAF, uint8(nlFamily(f.Family)))
+	ae.Uint8(fouAttrAF, uint8(rtnl.AF(f.Family)))
 	if full {
 		if f.GUE {
 			ae.Uint8(fouAttrType, fouEncapGUE)
@@ -76,7 +78,7 @@ func fouDo(cmd uint8, f Fou, flags netlink.HeaderFlags) ([]genetlink.Message, er
 	}
 	if cmd == fouCmdGet {
 		ae := netlink.NewAttributeEncoder()
-		ae.Uint8(fouAttrAF, uint8(nlFamily(f.Family)))
+		ae.Uint8(fouAttrAF, uint8(rtnl.AF(f.Family)))
 		if data, err = ae.Encode(); err != nil {
 			return nil, err
 		}

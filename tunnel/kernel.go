@@ -8,6 +8,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/lvsnode/lvsnode/internal/rtnl"
 )
 
 // Kernel implements Netlink on the calling process's network namespace.
@@ -30,44 +32,8 @@ func NewKernel() (*Kernel, error) {
 // Close releases the netlink sockets.
 func (k *Kernel) Close() error { k.h.Close(); return nil }
 
-const dumpRetries = 5
-
-// retryDump retries a dump the kernel interrupted (the table changed
-// underneath; netlink v1.3 then returns partial results).
-func retryDump[T any](f func() ([]T, error)) ([]T, error) {
-	var (
-		v   []T
-		err error
-	)
-	for i := 0; i < dumpRetries; i++ {
-		if v, err = f(); !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-	}
-	return nil, err
-}
-
-func nlFamily(f int) int {
-	if f == 6 {
-		return unix.AF_INET6
-	}
-	return unix.AF_INET
-}
-
-func (k *Kernel) link(name string) (netlink.Link, error) {
-	l, err := k.h.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("%s: %w", name, ErrNoLink)
-		}
-		return nil, fmt.Errorf("look up %s: %w", name, err)
-	}
-	return l, nil
-}
-
 func (k *Kernel) Link(name string) (Link, error) {
-	l, err := k.link(name)
+	l, err := rtnl.Link(k.h, name)
 	if err != nil {
 		return Link{}, err
 	}
@@ -106,7 +72,7 @@ func (k *Kernel) AddFallback(kind Kind) error {
 }
 
 func (k *Kernel) DelLink(name string) error {
-	l, err := k.link(name)
+	l, err := rtnl.Link(k.h, name)
 	if err != nil {
 		return err
 	}
@@ -117,7 +83,7 @@ func (k *Kernel) DelLink(name string) error {
 }
 
 func (k *Kernel) SetLinkUp(name string, up bool) error {
-	l, err := k.link(name)
+	l, err := rtnl.Link(k.h, name)
 	if err != nil {
 		return err
 	}
@@ -149,13 +115,13 @@ func fouErr(op string, f Fou, err error) error {
 }
 
 func (k *Kernel) Rules(family int) ([]Rule, error) {
-	nr, err := retryDump(func() ([]netlink.Rule, error) { return k.h.RuleList(nlFamily(family)) })
+	nr, err := rtnl.RetryDump(func() ([]netlink.Rule, error) { return k.h.RuleList(rtnl.AF(family)) })
 	if err != nil {
 		return nil, fmt.Errorf("list rules: %w", err)
 	}
 	out := make([]Rule, 0, len(nr))
 	for _, r := range nr {
-		src, _ := prefixOf(r.Src)
+		src, _ := rtnl.Prefix(r.Src)
 		out = append(out, Rule{Src: src, Table: r.Table, Priority: r.Priority, Protocol: int(r.Protocol)})
 	}
 	return out, nil
@@ -163,8 +129,8 @@ func (k *Kernel) Rules(family int) ([]Rule, error) {
 
 func nlRule(r Rule) *netlink.Rule {
 	nr := netlink.NewRule()
-	nr.Family = nlFamily(familyOfPrefix(r.Src))
-	nr.Src = ipNet(r.Src)
+	nr.Family = rtnl.AF(rtnl.Family(r.Src.Addr()))
+	nr.Src = rtnl.IPNet(r.Src)
 	nr.Table = r.Table
 	nr.Priority = r.Priority
 	nr.Protocol = uint8(r.Protocol)
@@ -193,8 +159,8 @@ func (k *Kernel) DelRule(r Rule) error {
 
 func (k *Kernel) Routes(table, family int) ([]Route, error) {
 	filter := &netlink.Route{Table: table}
-	nr, err := retryDump(func() ([]netlink.Route, error) {
-		return k.h.RouteListFiltered(nlFamily(family), filter, netlink.RT_FILTER_TABLE)
+	nr, err := rtnl.RetryDump(func() ([]netlink.Route, error) {
+		return k.h.RouteListFiltered(rtnl.AF(family), filter, netlink.RT_FILTER_TABLE)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list routes of table %d: %w", table, err)
@@ -223,7 +189,7 @@ func (k *Kernel) devName(idx int, cache map[int]string) string {
 }
 
 func (k *Kernel) fromNL(r netlink.Route, family int, names map[int]string) Route {
-	dst, ok := prefixOf(r.Dst)
+	dst, ok := rtnl.Prefix(r.Dst)
 	if !ok { // the library reports a default route as a nil Dst
 		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 		if family == 6 {
@@ -235,24 +201,39 @@ func (k *Kernel) fromNL(r netlink.Route, family int, names map[int]string) Route
 		Protocol: int(r.Protocol), Metric: r.Priority, Scope: int(r.Scope), Type: r.Type,
 		OnLink: r.Flags&int(netlink.FLAG_ONLINK) != 0, AdvMSS: r.AdvMSS, MTU: r.MTU,
 	}
-	out.Gw = addrOf(r.Gw)
+	out.Gw = rtnl.Addr(r.Gw)
+	switch {
+	case r.Via != nil:
+		out.Foreign = "via " + r.Via.String()
+	case r.Encap != nil:
+		out.Foreign = "encap " + r.Encap.String()
+	}
 	for _, h := range r.MultiPath {
-		out.NextHops = append(out.NextHops, Hop{Gw: addrOf(h.Gw), Dev: k.devName(h.LinkIndex, names)})
+		out.NextHops = append(out.NextHops, Hop{Gw: rtnl.Addr(h.Gw), Dev: k.devName(h.LinkIndex, names), Weight: h.Hops + 1})
+		switch {
+		case h.Via != nil:
+			out.Foreign = "nexthop via " + h.Via.String()
+		case h.Encap != nil:
+			out.Foreign = "nexthop encap " + h.Encap.String()
+		}
 	}
 	return out
 }
 
 func (k *Kernel) toNL(r Route) (*netlink.Route, error) {
+	if r.Foreign != "" {
+		return nil, fmt.Errorf("route %s: cannot be rebuilt (%s)", r, r.Foreign)
+	}
 	nr := &netlink.Route{
-		Table: r.Table, Dst: ipNet(r.Dst), Protocol: netlink.RouteProtocol(r.Protocol),
+		Table: r.Table, Dst: rtnl.IPNet(r.Dst), Protocol: netlink.RouteProtocol(r.Protocol),
 		Priority: r.Metric, Scope: netlink.Scope(r.Scope), Type: r.Type, AdvMSS: r.AdvMSS, MTU: r.MTU,
-		Family: nlFamily(r.Family),
+		Family: rtnl.AF(r.Family),
 	}
 	if r.Gw.IsValid() {
 		nr.Gw = net.IP(r.Gw.AsSlice())
 	}
 	if r.Dev != "" {
-		l, err := k.link(r.Dev)
+		l, err := rtnl.Link(k.h, r.Dev)
 		if err != nil {
 			return nil, err
 		}
@@ -262,12 +243,12 @@ func (k *Kernel) toNL(r Route) (*netlink.Route, error) {
 		nr.Flags |= int(netlink.FLAG_ONLINK)
 	}
 	for _, h := range r.NextHops {
-		nh := &netlink.NexthopInfo{}
+		nh := &netlink.NexthopInfo{Hops: max(h.Weight, 1) - 1}
 		if h.Gw.IsValid() {
 			nh.Gw = net.IP(h.Gw.AsSlice())
 		}
 		if h.Dev != "" {
-			l, err := k.link(h.Dev)
+			l, err := rtnl.Link(k.h, h.Dev)
 			if err != nil {
 				return nil, err
 			}
@@ -300,6 +281,17 @@ func (k *Kernel) AddRoute(r Route) error {
 	return nil
 }
 
+func (k *Kernel) ReplaceRoute(r Route) error {
+	nr, err := k.toNL(r)
+	if err != nil {
+		return err
+	}
+	if err := k.h.RouteReplace(nr); err != nil {
+		return fmt.Errorf("replace route %s: %w", r, err)
+	}
+	return nil
+}
+
 func (k *Kernel) DelRoute(r Route) error {
 	nr, err := k.toNL(r)
 	if err != nil {
@@ -315,8 +307,16 @@ func (k *Kernel) DelRoute(r Route) error {
 	return nil
 }
 
-func (k *Kernel) RouteGet(dst netip.Addr) (Route, error) {
-	rs, err := k.h.RouteGet(net.IP(dst.AsSlice()))
+func (k *Kernel) RouteGet(dst netip.Addr, dev string) (Route, error) {
+	opts := &netlink.RouteGetOptions{}
+	if dev != "" {
+		l, err := rtnl.Link(k.h, dev)
+		if err != nil {
+			return Route{}, err
+		}
+		opts.OifIndex = l.Attrs().Index
+	}
+	rs, err := k.h.RouteGetWithOptions(net.IP(dst.AsSlice()), opts)
 	if err != nil {
 		return Route{}, fmt.Errorf("route get %s: %w", dst, err)
 	}
@@ -326,42 +326,4 @@ func (k *Kernel) RouteGet(dst netip.Addr) (Route, error) {
 	r := k.fromNL(rs[0], Family(dst), map[int]string{})
 	r.Dst = netip.PrefixFrom(dst, dst.BitLen())
 	return r, nil
-}
-
-func familyOfPrefix(p netip.Prefix) int {
-	if p.Addr().Is4() {
-		return 4
-	}
-	return 6
-}
-
-func addrOf(ip net.IP) netip.Addr {
-	if ip == nil {
-		return netip.Addr{}
-	}
-	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return netip.Addr{}
-	}
-	return a.Unmap()
-}
-
-func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
-	if n == nil {
-		return netip.Prefix{}, false
-	}
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a.Unmap(), ones), true
-}
-
-func ipNet(p netip.Prefix) *net.IPNet {
-	if !p.IsValid() {
-		return nil
-	}
-	a := p.Addr()
-	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
 }

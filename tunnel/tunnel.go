@@ -19,12 +19,14 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+
+	"github.com/lvsnode/lvsnode/internal/rtnl"
 )
 
 // Sentinel errors; implementations wrap them, callers use errors.Is.
 var (
 	// ErrNoLink: the named device does not exist.
-	ErrNoLink = errors.New("no such device")
+	ErrNoLink = rtnl.ErrNoLink
 	// ErrExist: the device, port, rule or route is already there.
 	ErrExist = errors.New("already exists")
 	// ErrNotFound: nothing to delete.
@@ -115,12 +117,18 @@ type Route struct {
 	AdvMSS   int   // RTAX_ADVMSS; 0 unset
 	MTU      int   // RTAX_MTU; 0 unset
 	NextHops []Hop // multipath; empty for a single next hop
+	// Foreign: what this model cannot carry over to a copy (a gateway of
+	// the other family, RTA_VIA, as FRR's BGP unnumbered adds; a
+	// lightweight tunnel encapsulation); "" when the route is plain. Such
+	// a route is listed, never rebuilt: a copy would send elsewhere.
+	Foreign string
 }
 
 // Hop is one next hop of a multipath route.
 type Hop struct {
-	Gw  netip.Addr
-	Dev string
+	Gw     netip.Addr
+	Dev    string
+	Weight int // 1-256; 0 = 1
 }
 
 // RouteTypeUnicast is rtm_type RTN_UNICAST.
@@ -141,9 +149,15 @@ func (r Route) Key() string {
 		hops := make([]string, len(r.NextHops))
 		for i, h := range r.NextHops {
 			hops[i] = h.Gw.String() + "@" + h.Dev
+			if h.Weight > 1 {
+				hops[i] += fmt.Sprintf("*%d", h.Weight)
+			}
 		}
 		sort.Strings(hops)
 		fmt.Fprintf(&b, " nexthops %s", strings.Join(hops, ","))
+	}
+	if r.Foreign != "" {
+		fmt.Fprintf(&b, " (%s)", r.Foreign)
 	}
 	if r.Type != 0 && r.Type != RouteTypeUnicast {
 		fmt.Fprintf(&b, " type %d", r.Type)
@@ -212,23 +226,38 @@ type Netlink interface {
 	// AddRoute adds r; ErrExist if a route with the same destination,
 	// metric (and for IPv4 type) is there.
 	AddRoute(r Route) error
+	// ReplaceRoute puts r in its slot (the destination and metric AddRoute
+	// would refuse as taken) in one step, replacing the route there, or
+	// adds it when the slot is free: the slot is never empty meanwhile. A
+	// route the kernel refuses leaves the slot as it was.
+	ReplaceRoute(r Route) error
 	// DelRoute deletes the route matching r's table, destination, metric,
 	// gateway, device and protocol; ErrNotFound if none.
 	DelRoute(r Route) error
 	// RouteGet asks the kernel how it would send a packet to dst
-	// (`ip route get`): the route it picks, with Gw invalid when dst is
-	// on a directly connected network, and Type 2 (local) when dst is one
-	// of the host's own addresses.
-	RouteGet(dst netip.Addr) (Route, error)
+	// (`ip route get dst [oif dev]`): the route it picks, with Gw invalid
+	// when dst is on a directly connected network, Type 2 (local) when dst
+	// is one of the host's own addresses and another non-unicast type for
+	// a broadcast, anycast, blackhole... destination. With dev set, only
+	// routes through dev count; ErrNoLink when dev does not exist.
+	RouteGet(dst netip.Addr, dev string) (Route, error)
 }
 
 // RouteTypeLocal is rtm_type RTN_LOCAL.
 const RouteTypeLocal = 2
 
-// Family returns 4 or 6 for a.
-func Family(a netip.Addr) int {
-	if a.Is4() {
-		return 4
+// RouteTypeThrow is rtm_type RTN_THROW: the lookup leaves the table and
+// goes on with the next rule.
+const RouteTypeThrow = 9
+
+// RouteTypeName names an rtm_type as ip-route does.
+func RouteTypeName(t int) string {
+	names := []string{"unspec", "unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit", "throw", "nat", "xresolve"}
+	if t >= 0 && t < len(names) {
+		return names[t]
 	}
-	return 6
+	return fmt.Sprintf("type %d", t)
 }
+
+// Family returns 4 or 6 for a.
+func Family(a netip.Addr) int { return rtnl.Family(a) }

@@ -110,22 +110,22 @@ func loadConfig(c *cli.Context) (agent.Config, error) {
 		}
 	}
 	if c.IsSet("mode") {
-		cfg.Mode = agent.Value{S: c.String("mode"), Where: "--mode"}
+		cfg.Mode = agent.Value{S: c.String("mode"), Where: where(c, "mode")}
 	}
 	if c.IsSet("vip") {
-		cfg.VIPs = values(c.StringSlice("vip"), "--vip")
+		cfg.VIPs = values(c.StringSlice("vip"), where(c, "vip"))
 	}
 	if c.IsSet("interface") {
-		cfg.Interfaces = values(c.StringSlice("interface"), "--interface")
+		cfg.Interfaces = values(c.StringSlice("interface"), where(c, "interface"))
 	}
 	if c.IsSet("tun-type") {
-		cfg.TunType = agent.Value{S: c.String("tun-type"), Where: "--tun-type"}
+		cfg.TunType = agent.Value{S: c.String("tun-type"), Where: where(c, "tun-type")}
 	}
 	if c.IsSet("tun-port") {
-		cfg.TunPort = agent.Value{S: c.String("tun-port"), Where: "--tun-port"}
+		cfg.TunPort = agent.Value{S: c.String("tun-port"), Where: where(c, "tun-port")}
 	}
 	if c.IsSet("gateway") {
-		cfg.Gateways = values(c.StringSlice("gateway"), "--gateway")
+		cfg.Gateways = values(c.StringSlice("gateway"), where(c, "gateway"))
 	}
 	if c.IsSet("state-file") {
 		cfg.StateFile = c.String("state-file")
@@ -138,10 +138,7 @@ func loadConfig(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("resync-interval") {
 		cfg.ResyncInterval = c.Duration("resync-interval")
-		cfg.ResyncWhere = "--resync-interval"
-		if os.Getenv("LVSNODE_RESYNC_INTERVAL") != "" && !flagGiven(c, "resync-interval") {
-			cfg.ResyncWhere = "LVSNODE_RESYNC_INTERVAL"
-		}
+		cfg.ResyncWhere = where(c, "resync-interval")
 	}
 	if c.IsSet("teardown-on-stop") {
 		cfg.TeardownOnStop = c.Bool("teardown-on-stop")
@@ -154,10 +151,7 @@ func loadConfig(c *cli.Context) (agent.Config, error) {
 		v    *agent.Value
 	}{{"drain-timeout", &cfg.DrainTimeout}, {"drain-min-wait", &cfg.DrainMinWait}} {
 		if c.IsSet(f.name) {
-			*f.v = agent.Value{S: c.String(f.name), Where: "--" + f.name}
-			if !flagGiven(c, f.name) {
-				f.v.Where = "LVSNODE_" + strings.ToUpper(strings.ReplaceAll(f.name, "-", "_"))
-			}
+			*f.v = agent.Value{S: c.String(f.name), Where: where(c, f.name)}
 		}
 	}
 	return cfg, nil
@@ -177,6 +171,15 @@ func flagGiven(_ *cli.Context, name string) bool {
 		}
 	}
 	return false
+}
+
+// where names where the value of flag name came from: --name, or its
+// LVSNODE_* variable when the command line did not give it.
+func where(c *cli.Context, name string) string {
+	if flagGiven(c, name) {
+		return "--" + name
+	}
+	return "LVSNODE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
 func values(ss []string, where string) []agent.Value {
@@ -223,7 +226,13 @@ func newAgent(stateFile string) (*agent.Agent, func(), error) {
 		tun.Close()
 		return nil, nil, err
 	}
-	return &agent.Agent{NL: nl, Tun: tun, Sys: sys, StateFile: stateFile}, func() { nl.Close(); tun.Close() }, nil
+	claim, err := agent.NSClaimPath(agent.DefaultNSClaimDir)
+	if err != nil {
+		nl.Close()
+		tun.Close()
+		return nil, nil, err
+	}
+	return &agent.Agent{NL: nl, Tun: tun, Sys: sys, StateFile: stateFile, NSClaim: claim}, func() { nl.Close(); tun.Close() }, nil
 }
 
 func agentApply(c *cli.Context) error {

@@ -153,6 +153,10 @@ func TestAgentBadFlagOrEnvIsOneLineExit2(t *testing.T) {
 		{[]string{"LVSNODE_TEARDOWN_ON_STOP=maybe"}, []string{"agent", "run", sf, "--vip", "10.0.0.1"}, "LVSNODE_TEARDOWN_ON_STOP"},
 		{nil, []string{"agent", "run", sf, "--vip", "10.0.0.1", "--resync-interval", "1ns"}, "--resync-interval: 1ns is below"},
 		{[]string{"LVSNODE_RESYNC_INTERVAL=50ms"}, []string{"agent", "run", sf, "--vip", "10.0.0.1"}, "50ms is below"},
+		{[]string{"LVSNODE_VIP=10.0.0.1,255.255.255.255"}, []string{"agent", "apply", sf}, "LVSNODE_VIP: "},
+		{[]string{"LVSNODE_MODE=nat", "LVSNODE_GATEWAY=10.0.0.2,10.0.0.3"}, []string{"agent", "apply", sf}, "LVSNODE_GATEWAY: "},
+		{[]string{"LVSNODE_MODE=dr", "LVSNODE_TUN_TYPE=gue"}, []string{"agent", "apply", sf, "--vip", "10.0.0.1"}, "LVSNODE_TUN_TYPE: tun-type \"gue\" applies to mode tun only"},
+		{[]string{"LVSNODE_MODE=tunnel"}, []string{"agent", "apply", sf, "--vip", "10.0.0.1"}, "LVSNODE_MODE: "},
 		{nil, []string{"agent", "status", sf, "--json=perhaps"}, "invalid"},
 		{nil, []string{"agent", "--bogus"}, "flag provided but not defined"},
 		{nil, []string{"--bogus"}, "flag provided but not defined"},
@@ -177,10 +181,12 @@ func TestAgentBadFlagOrEnvIsOneLineExit2(t *testing.T) {
 }
 
 // runBounded is run with a deadline, for commands that must refuse at once
-// (before a fix, `agent run` would start the daemon and never return).
+// (before a fix, `agent run` would start the daemon and never return). The
+// bound catches a daemon that started; it is generous because a loaded CI
+// machine running every package at once took over 5 s to exec one command.
 func runBounded(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, lvsnodeBin(t), args...)
 	cmd.Env = append(os.Environ(), env...)

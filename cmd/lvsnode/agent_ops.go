@@ -186,6 +186,9 @@ func agentRun(c *cli.Context) error {
 		return err
 	}
 	defer closeFn()
+	if err := a.CheckNS(); err != nil {
+		return cli.Exit(err.Error(), 1) // refused: nothing changed
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	d := agent.NewDaemon(a, systemd.Socket{}, log, o)
 	d.Hold, d.ConfigPath = hold, c.String("config")
