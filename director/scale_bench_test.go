@@ -189,3 +189,48 @@ func upIn(f *ipvs.Fake) int {
 	}
 	return n
 }
+
+// servicesConfig is the change benchmark's director: n services of one
+// real server each, no checks.
+func servicesConfig(n int) string {
+	var b strings.Builder
+	b.WriteString("services:\n  - service: tcp 10.0.0.100:8080\n    scheduler: wrr\n    nodes: [{address: 10.0.0.11, method: dr}]\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - service: tcp 10.2.%d.%d:80\n    scheduler: wrr\n    nodes: [{address: 10.0.0.11, method: dr}]\n", i/250, i%250+1)
+	}
+	return b.String()
+}
+
+// BenchmarkAddNodeServices1000: `controller add-node` through the API into
+// a daemon holding 1,000 services, and the reconcile that writes it.
+func BenchmarkAddNodeServices1000(b *testing.B) {
+	cfg, err := ParseConfig("bench.yaml", []byte(servicesConfig(scaleNodes)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := New(cfg, Options{IPVS: ipvs.NewFake(), Store: &MemStore{}, Clock: healthtest.NewFakeClock(), NoLock: true,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := d.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	ref := NodeRef{Service: "tcp 10.0.0.100:8080", Address: "10.0.0.12"}
+	b.ResetTimer()
+	for range b.N {
+		if err := d.AddNode(ctx, Node{NodeRef: ref, Method: "dr"}); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Reconcile(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := d.RemoveNode(ctx, ref); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Reconcile(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}

@@ -242,8 +242,9 @@ change_measure() {
 	ipvs_watch "$rs2" 1 "$PAIR_W/watch" 60
 	t0=${EPOCHREALTIME/./}
 	"$@" || fail "$tool: the change failed"
+	local ret=$(((${EPOCHREALTIME/./} - t0) / 1000))
 	ms=$(watch_ms "$t0" "$PAIR_W/watch") || fail "$tool: rs2 not in the kernel after 60 s"
-	info "$tool: rs2 in the kernel $ms ms after the change started"
+	info "$tool: rs2 in the kernel $ms ms after the change started (the command returned after $ret ms)"
 	echo "FIGURE change $tool: $ms ms"
 	local alive=yes
 	sleep 1
@@ -285,6 +286,10 @@ bench_change() {
 		ip netns exec director ipvsadm -C
 		lv_change_config >"$PAIR_W/lv-change.yaml"
 		lv_start "$PAIR_W/lv-change.yaml"
+		local t0
+		t0=${EPOCHREALTIME/./}
+		lv_ctl status >/dev/null
+		info "lvsnode: a \`controller status\` (the CLI's start and one API call, for scale) took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 		change_measure lvsnode lv_change_apply
 		lv_stop
 		report 'change  add rs     lvsnode %d ms  keepalived %d ms  ratio %s  (%d services; connection kept: lvsnode %s, keepalived %s)' \
