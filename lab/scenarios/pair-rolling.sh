@@ -18,10 +18,11 @@ SVC="-t $LAB_VIP4:$LAB_PORT"
 # inet_diag and tcp_diag), so each drain ends when they are gone, well
 # before this timeout: a drain that ends at the timeout fails the scenario.
 DRAIN_TIMEOUT=25s
-# A connection held to rs1's VIP for HOLD seconds of its drain: the drain
-# must last at least that long (it waits for the socket), and end without
-# the timeout once it is closed.
-HOLD=3
+# A connection held to rs1's VIP for HOLD seconds of its drain (longer than
+# the agent's min-wait, 2 s): the VIP must still be bound then (the drain
+# waits for the socket), and the drain end without the timeout once it is
+# closed.
+HOLD=4
 [ -d /sys/module/inet_diag ] || fail "the guest has no inet_diag: the agent cannot count its sockets"
 topo_up 2
 rs_agent_start rs1
@@ -50,10 +51,10 @@ for rs in rs1 rs2; do
 	hold_pid=""
 	if [ "$rs" = rs1 ]; then
 		# Both ends in rs1 with the VIP as local address: two established
-		# sockets the agent counts; closed HOLD s into the drain.
+		# sockets the agent counts, closed HOLD s into the drain.
 		ip netns exec rs1 socat TCP4-LISTEN:7000,bind="$LAB_VIP4",reuseaddr SYSTEM:'sleep 60' >/dev/null 2>&1 &
 		wait_for 5 bash -c "ip netns exec rs1 ss -Htln | grep ':7000 ' >/dev/null"
-		ip netns exec rs1 "$(command -v timeout)" "$HOLD" "$(command -v socat)" -u TCP4:"$LAB_VIP4":7000 - >/dev/null 2>&1 &
+		ip netns exec rs1 socat -u TCP4:"$LAB_VIP4":7000 - >/dev/null 2>&1 &
 		hold_pid=$!
 		wait_for 5 bash -c "ip netns exec rs1 ss -Htn state established | grep -q '$LAB_VIP4:7000'" ||
 			fail "rs1: the held connection to the VIP is not established"
@@ -61,16 +62,21 @@ for rs in rs1 rs2; do
 	mark=$(wc -l <"$PAIR_W/agent-$rs.log")
 	t0=$(now_us)
 	# Full paths: busybox's timeout would run its own "ip" applet.
-	timeout 30 "$(command -v ip)" netns exec "$rs" "$(command -v lvsnode)" agent drain --wait --timeout "$DRAIN_TIMEOUT" --state-file "$LAB_STATE_DIR/$rs.json" >/dev/null ||
-		fail "$rs: agent drain --wait did not finish within 30 s (weight $(ipvs_weight "$SVC" "$(node_ip4 $rs):80"))"
+	timeout 30 "$(command -v ip)" netns exec "$rs" "$(command -v lvsnode)" agent drain --wait --timeout "$DRAIN_TIMEOUT" --state-file "$LAB_STATE_DIR/$rs.json" >/dev/null &
+	drain_pid=$!
+	if [ -n "$hold_pid" ]; then
+		sleep "$HOLD"
+		check "rs1: ${HOLD} s into the drain (min-wait 2 s over) the VIP is still bound: the drain waits for the held connection" rs_has_vip rs1 "$LAB_VIP4"
+		kill "$hold_pid" 2>/dev/null || true
+	fi
+	wait "$drain_pid" || fail "$rs: agent drain --wait did not finish within 30 s (weight $(ipvs_weight "$SVC" "$(node_ip4 $rs):80"))"
 	ms=$((($(now_us) - t0) / 1000))
-	why=$(tail -n +"$((mark + 1))" "$PAIR_W/agent-$rs.log" | grep -o 'no socket to a VIP left[^"]*\|timeout [^"]* reached[^"]*' | head -1)
+	# The agent logs why once its teardown is done, just after --wait returns.
+	drained_why() { tail -n +"$((mark + 1))" "$PAIR_W/agent-$rs.log" | grep -o 'no socket to a VIP left[^"]*\|timeout [^"]* reached[^"]*' | head -1; }
+	wait_for 5 bash -c "$(declare -f drained_why); mark=$mark rs=$rs PAIR_W=$PAIR_W; [ -n \"\$(drained_why)\" ]" || true
+	why=$(drained_why || true)
 	info "$rs: drained (VIP removed) after $ms ms ($why); weight $(ipvs_weight "$SVC" "$(node_ip4 $rs):80")"
 	check "$rs: the drain ended on its socket count, not the timeout" test "${why#no socket}" != "$why"
-	if [ -n "$hold_pid" ]; then
-		wait "$hold_pid" 2>/dev/null || true
-		check "rs1: the drain waited for the held connection ($ms ms >= ${HOLD}000 ms)" test "$ms" -ge $((HOLD * 1000))
-	fi
 	rs_has_vip "$rs" "$LAB_VIP4" && fail "$rs still has the VIP after agent drain --wait"
 	httpd_stop "$rs"
 	sleep 0.5
