@@ -6,7 +6,7 @@ BIN       := bin/lvsnode
 GOTESTSUM := $(shell $(GO) env GOPATH)/bin/gotestsum
 export CGO_ENABLED = 0
 
-.PHONY: all build demo test unit e2e bench tools clean
+.PHONY: all build demo test unit e2e bench bench-pair tools clean
 
 all: build
 
@@ -39,6 +39,11 @@ e2e: build
 BENCHTIME ?= 50x
 bench:
 	unshare --net sh -c 'ip link set lo up && LVSNODE_BENCH_NETNS=1 $(GO) test -p 1 -run "^$$" -bench . -benchtime $(BENCHTIME) ./agent/ ./cmd/lvsnode/' 
+
+# lvsnode's director daemon against keepalived in one lab VM run (not in
+# `make test`: ~5 min under TCG, figures and ratios, no pass/fail on time).
+bench-pair: build
+	bash lab/run script lab/bench/pair-vs-keepalived.sh
 
 clean:
 	rm -rf bin

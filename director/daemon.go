@@ -60,6 +60,9 @@ type Daemon struct {
 	lastErr  error
 	dirty    bool // runtime state changed since the last Save
 	lastRead controller.Table
+	readAt   time.Time // when lastRead was read (d.clock)
+	applied  uint64    // reconciles that wrote changes: a lastRead older than the last one is stale
+	readGen  uint64    // applied as of lastRead
 }
 
 // New builds a daemon for cfg; Start loads the store and adopts the kernel.
@@ -82,7 +85,7 @@ func New(cfg Config, o Options) *Daemon {
 // Start loads the saved state, merges the config into it, sets the
 // sysctls (install), subscribes the health checks (restoring each real server's
 // saved state as the check's initial one) and reconciles once. Health
-// checks start here; Run keeps it going.
+// checks start probing when Start returns (gateClock); Run keeps it going.
 func (d *Daemon) Start(ctx context.Context) error {
 	saved, err := d.o.Store.Load(ctx)
 	if err != nil {
@@ -92,7 +95,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if newChecker == nil {
 		newChecker = health.NewChecker
 	}
-	d.sched = health.NewScheduler(ctx, health.Options{Clock: d.clock, OnChange: d.onHealth,
+	gate := &gateClock{Clock: d.clock}
+	defer gate.release() // also on error: a later Close must find no timer held
+	d.sched = health.NewScheduler(ctx, health.Options{Clock: gate, OnChange: d.onHealth,
 		NewChecker: func(def health.Definition) (health.Checker, error) {
 			c, err := newChecker(def)
 			if err != nil || d.o.Metrics == nil {
@@ -249,9 +254,33 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue
 			}
 		}
+		began := d.clock.Now()
 		if err := d.Reconcile(ctx); err != nil {
 			d.log.Error("reconcile", "err", err)
 		}
+		d.pause(ctx, d.clock.Now().Sub(began))
+	}
+}
+
+// maxPause bounds the pause after a reconcile (see pause).
+const maxPause = 500 * time.Millisecond
+
+// pause waits as long as the last reconcile took (at most maxPause), so
+// that under a storm of health changes (1,000 real servers rising at
+// start, a switch failing) the loop takes at most half of a core and the
+// next reconcile batches every change made meanwhile, instead of reading
+// and planning the whole table once per change back to back. A reconcile
+// of a few real servers takes milliseconds, which is all it adds to a
+// detection.
+func (d *Daemon) pause(ctx context.Context, took time.Duration) {
+	if took <= 0 {
+		return
+	}
+	t := d.clock.NewTimer(min(took, maxPause))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C():
 	}
 }
 
@@ -265,6 +294,10 @@ func (d *Daemon) config() Config {
 func (d *Daemon) draining() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.drainingLocked()
+}
+
+func (d *Daemon) drainingLocked() bool {
 	for _, st := range d.desired.Nodes {
 		if st.Drain == DrainDraining {
 			return true

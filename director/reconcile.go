@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lvsnode/lvsnode/controller"
@@ -42,7 +43,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 
 	d.mu.Lock()
-	d.lastRead = cur
+	d.lastRead, d.readAt, d.readGen = cur, d.clock.Now(), d.applied
 	d.settleDrains(cur)
 	want := wanted(d.model, d.desired.Nodes)
 	owned := map[string]bool{}
@@ -64,6 +65,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 
 	d.mu.Lock()
+	if len(plan) > 0 {
+		d.applied++ // lastRead no longer shows the weights in the kernel
+	}
 	names := map[string]bool{}
 	for _, e := range want.Services {
 		if !d.marks.inRange(e.Service.FWMark) {
@@ -115,6 +119,9 @@ func (d *Daemon) saveLocked(ctx context.Context) error {
 // is draining from... per service here) or whose timeout passed: removed
 // (Remove) or parked at weight 0. Called with d.mu held.
 func (d *Daemon) settleDrains(cur controller.Table) {
+	if !d.drainingLocked() {
+		return // the common case: no counter to look at
+	}
 	now := d.clock.Now()
 	conns := map[string]uint64{}
 	for _, e := range cur.Services {
@@ -146,13 +153,7 @@ func (d *Daemon) settleDrains(cur controller.Table) {
 	}
 }
 
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-}
+func sortStrings(s []string) { slices.Sort(s) } // was an insertion sort: 1,000 services made it 3 ms a reconcile
 
 func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {
