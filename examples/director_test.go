@@ -1,9 +1,7 @@
-package examples
+package examples_test
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,17 +29,5 @@ func TestSystemdAcceptsTheControllerUnit(t *testing.T) {
 			t.Errorf("unit lacks %s", want)
 		}
 	}
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Fatal("systemd-analyze is needed to check the unit (Debian: apt-get install systemd)")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "lvsnode")
-	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
-	path := filepath.Join(dir, "lvsnode-controller.service")
-	os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/lvsnode", bin)), 0o644)
-	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
-	}
+	verifyUnit(t, "lvsnode-controller.service", unit)
 }

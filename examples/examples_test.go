@@ -108,20 +108,26 @@ func TestSystemdAcceptsTheUnit(t *testing.T) {
 		t.Error("ProtectKernelTunables=yes makes /proc/sys read-only: the agent could not set the ARP sysctls")
 	}
 	checkStopCoversDrain(t, string(unit))
+	verifyUnit(t, "lvsnode-agent.service", unit)
+}
+
+// verifyUnit runs systemd-analyze verify on a shipped unit. verify checks
+// that ExecStart exists: point it at a stand-in binary (only the path
+// changes; every other line is checked as shipped).
+func verifyUnit(t *testing.T, name string, unit []byte) {
+	t.Helper()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Fatal("systemd-analyze is needed to check the unit (Debian: apt-get install systemd)")
 	}
-	// verify checks that ExecStart exists: point it at a stand-in binary
-	// (only the path changes; every other line is checked as shipped).
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "lvsnode")
 	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
-	path := filepath.Join(dir, "lvsnode-agent.service")
+	path := filepath.Join(dir, name)
 	os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/lvsnode", bin)), 0o644)
 	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+		t.Fatalf("systemd-analyze verify %s: %v\n%s", name, err, out)
 	}
 }
 
