@@ -160,7 +160,7 @@ func (c *Config) validate() error {
 	if c.API.Listen != "" && c.API.TokenFile == "" {
 		return fmt.Errorf("%w: %s: api.listen %s without api.token_file: a TCP listener is refused without a bearer token", ErrInvalid, c.Path, c.API.Listen)
 	}
-	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil)); err != nil {
+	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil), nil); err != nil {
 		return c.wrap(err)
 	}
 	return nil

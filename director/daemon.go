@@ -49,6 +49,10 @@ type Daemon struct {
 	trigger chan struct{} // coalesced: one pending reconcile at most
 
 	ipvsMu sync.Mutex // ipvs.Client is not safe for concurrent use
+	// tableMu is held from a reconcile's read to its last write (with the
+	// table lock, which other processes take): the full pass and the
+	// runtime changes' scoped ones never interleave.
+	tableMu sync.Mutex
 
 	mu       sync.Mutex // guards everything below
 	cfg      Config
@@ -106,7 +110,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 			return observed{c, def, d}, nil
 		}})
 	d.mu.Lock()
-	err = d.install(mergeConfig(saved, d.cfg.Services), true)
+	err = d.install(mergeConfig(saved, d.cfg.Services))
 	d.mu.Unlock()
 	if err != nil {
 		return err
@@ -122,11 +126,13 @@ func (d *Daemon) Close() {
 }
 
 // install compiles next, sets the sysctls it needs (accept_local for
-// data-path checks), swaps it in, (re)subscribes the checks and saves.
-// Called with d.mu held; on error nothing changed but a sysctl set.
-func (d *Daemon) install(next Desired, restore bool) error {
+// data-path checks), swaps it in and (re)subscribes the checks; the
+// caller saves it and reconciles (a full pass: kick; a runtime change:
+// reconcileServices). Called with d.mu held; on error nothing changed but
+// a sysctl set.
+func (d *Daemon) install(next Desired) error {
 	marks := newMarkAlloc(d.cfg.markLo, d.cfg.markHi, next.Marks)
-	m, err := compile(clone(next.Services), marks)
+	m, err := compile(clone(next.Services), marks, d.model)
 	if err != nil {
 		return err
 	}
@@ -157,7 +163,6 @@ func (d *Daemon) install(next Desired, restore bool) error {
 	}
 	d.desired, d.model, d.marks = next, m, marks
 	d.dirty = true
-	d.kick()
 	return nil
 }
 
@@ -174,6 +179,9 @@ func (d *Daemon) subscribe(m *model, states map[string]NodeState) error {
 	for id, n := range m.nodes {
 		if n.check == nil {
 			continue
+		}
+		if _, ok := d.subs[id]; ok && d.model != nil && sameCheck(d.model.nodes[id], n) {
+			continue // subscribed as it is (a runtime change left it alone)
 		}
 		def := *n.check
 		switch states[id].Health {
@@ -198,6 +206,13 @@ func (d *Daemon) subscribe(m *model, states map[string]NodeState) error {
 		states[id] = s
 	}
 	return nil
+}
+
+// sameCheck reports whether new has the check old had: compiled from the
+// same check (not a copy: edits replace checks, never change them in
+// place) for the same real server (the node id) with the same mark.
+func sameCheck(old, new *node) bool {
+	return old != nil && old.check != nil && new.check != nil && old.checkSrc == new.checkSrc && old.check.Mark == new.check.Mark
 }
 
 // kick asks for a reconcile; several kicks before it runs make one.

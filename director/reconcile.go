@@ -26,14 +26,27 @@ func (d *Daemon) Reconcile(ctx context.Context) error {
 	return err
 }
 
-func (d *Daemon) reconcile(ctx context.Context) error {
-	if !d.o.NoLock {
-		l, err := controller.AcquireLock(d.o.LockPath, time.Duration(d.config().LockWait), func(s string) { d.log.Info(s) })
-		if err != nil {
-			return err
-		}
-		defer l.Unlock()
+// lockTable takes the table: tableMu, then the table lock the one-shot
+// CLI commands take (unless NoLock). The returned func releases both.
+func (d *Daemon) lockTable() (func(), error) {
+	d.tableMu.Lock()
+	if d.o.NoLock {
+		return d.tableMu.Unlock, nil
 	}
+	l, err := controller.AcquireLock(d.o.LockPath, time.Duration(d.config().LockWait), func(s string) { d.log.Info(s) })
+	if err != nil {
+		d.tableMu.Unlock()
+		return nil, err
+	}
+	return func() { l.Unlock(); d.tableMu.Unlock() }, nil
+}
+
+func (d *Daemon) reconcile(ctx context.Context) error {
+	unlock, err := d.lockTable()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	d.ipvsMu.Lock()
 	cur, err := controller.ReadTable(d.o.IPVS)
 	d.ipvsMu.Unlock()

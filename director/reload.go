@@ -28,7 +28,7 @@ func (d *Daemon) Reload(ctx context.Context, cfg Config) error {
 	}
 	prev := d.desired
 	d.cfg = cfg
-	if err := d.install(next, false); err != nil {
+	if err := d.install(next); err != nil {
 		d.cfg = old
 		return cfg.wrap(err)
 	}
@@ -36,5 +36,6 @@ func (d *Daemon) Reload(ctx context.Context, cfg Config) error {
 		d.cfg, d.desired = old, prev
 		return err
 	}
+	d.kick() // a reload reconciles the whole table
 	return nil
 }

@@ -2,9 +2,9 @@ package director
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 	"time"
@@ -99,31 +99,66 @@ func (d *Daemon) kernelTable() controller.Table {
 }
 
 // change runs edit on a copy of the desired state, installs it (compiling
-// validates it) and saves it before returning: every API change is
-// persisted before the caller is answered. On error nothing changed.
+// validates it), saves it, then writes to IPVS what it changed there and
+// only that (reconcileServices: the services whose wanted entry the change
+// moved), before returning: every API change is persisted before the
+// caller is answered, and a change the kernel refuses is the caller's
+// error. An invalid change, or one that cannot be saved, changed nothing;
+// one saved but not written stays saved and the daemon retries it (a
+// full reconcile), as it would after a restart.
 func (d *Daemon) change(ctx context.Context, edit func(*Desired) error) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	next := copyDesired(d.desired)
-	if err := edit(&next); err != nil {
+	keys, err := d.changeDesired(ctx, edit)
+	if err != nil {
 		return err
 	}
-	next.Generation++
-	old := d.desired
-	if err := d.install(next, false); err != nil {
-		return err
-	}
-	if err := d.saveLocked(ctx); err != nil {
-		d.desired = old
-		return err
+	if err := d.reconcileServices(ctx, keys); err != nil {
+		return fmt.Errorf("saved, but not written to IPVS (the daemon retries it): %w", err)
 	}
 	return nil
 }
 
+// changeDesired is change's first half, under d.mu: edit, install, own
+// the services it creates, save. It returns the services it touched.
+func (d *Daemon) changeDesired(ctx context.Context, edit func(*Desired) error) ([]ipvs.ServiceKey, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := copyDesired(d.desired)
+	if err := edit(&next); err != nil {
+		return nil, err
+	}
+	next.Generation++
+	old, oldModel, oldMarks := d.desired, d.model, d.marks
+	before := wanted(d.model, d.desired.Nodes)
+	if err := d.install(next); err != nil {
+		return nil, err
+	}
+	after := wanted(d.model, d.desired.Nodes)
+	keys := touched(before, after)
+	ownWanted(&d.desired, after, keys, d.marks)
+	if err := d.saveLocked(ctx); err != nil {
+		d.desired, d.model, d.marks = old, oldModel, oldMarks
+		return nil, err
+	}
+	return keys, nil
+}
+
+// copyDesired copies x deep enough for an edit (change) or a merge
+// (Reload) of the copy to leave x as it was: the containers they change
+// (the services and their real server lists, the node states, the owned
+// list, the marks) are new; the values in them are copied by value, and
+// what they point to (weights, checks) is replaced by edits, never
+// changed in place. (It was a JSON round trip: 1,000 services made that
+// most of a runtime change's CPU time.)
 func copyDesired(x Desired) Desired {
-	b, _ := json.Marshal(x)
-	var y Desired
-	_ = json.Unmarshal(b, &y)
+	y := x
+	y.Services = clone(x.Services)
+	for i := range y.Services {
+		y.Services[i].Nodes = clone(x.Services[i].Nodes)
+	}
+	y.Config = clone(x.Config)
+	y.Owned = clone(x.Owned)
+	y.Nodes = maps.Clone(x.Nodes)
+	y.Marks = maps.Clone(x.Marks)
 	return y
 }
 
@@ -140,12 +175,10 @@ func (d *Daemon) findService(x *Desired, service string) (int, ipvs.ServiceKey, 
 		}
 	}
 	d.ipvsMu.Lock()
-	svcs, _ := d.o.IPVS.Services()
+	_, err = d.o.IPVS.Service(k) // one request, not a dump of every service
 	d.ipvsMu.Unlock()
-	for _, s := range svcs {
-		if s.ServiceKey == k {
-			return -1, k, fmt.Errorf("%w: %s", ErrNotManaged, ServiceName(k))
-		}
+	if err == nil {
+		return -1, k, fmt.Errorf("%w: %s", ErrNotManaged, ServiceName(k))
 	}
 	return -1, k, fmt.Errorf("%w: service %s", ErrNotFound, ServiceName(k))
 }

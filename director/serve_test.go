@@ -98,6 +98,12 @@ func (l *lockedIPVS) Services() ([]ipvs.Service, error) {
 	return l.Client.Services()
 }
 
+func (l *lockedIPVS) Service(k ipvs.ServiceKey) (ipvs.Service, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Client.Service(k)
+}
+
 func (l *lockedIPVS) Destinations(k ipvs.ServiceKey) ([]ipvs.Destination, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -18,7 +18,9 @@
 #            through its API (`controller add-node` routed to the daemon),
 #            keepalived by a config edit + SIGHUP; ms from the CLI start (the
 #            SIGHUP) until /proc/net/ip_vs has it (the same poller), and
-#            whether a long-lived connection through the VIP survives
+#            whether a long-lived connection through the VIP survives; then
+#            the same change as one raw API request (curl on the socket,
+#            FIGURE change lvsnode_api) to separate the CLI's own start
 # Run it with `make bench-pair` (`bash lab/run script
 # lab/bench/pair-vs-keepalived.sh`; about 5 minutes wall clock under TCG: two
 # 30 s CPU windows and the setups); it is not a CI scenario. Run it twice
@@ -72,6 +74,13 @@ lv_change_config() {
 }
 lv_change_apply() {
 	lv_ctl add-node -t "$LAB_VIP4:$CHANGE_PORT" -r "10.0.0.12:$CHANGE_PORT" -g -w 1 >/dev/null
+}
+# lv_change_api_apply: the same change as one raw API request (curl on the
+# daemon's socket): the daemon's part without the CLI's start under TCG.
+lv_change_api_apply() {
+	ip netns exec director curl -sSf --unix-socket /run/lvsnode/director.sock -X POST -H "Content-Type: application/json" \
+		-d "{\"service\": \"tcp $LAB_VIP4:$CHANGE_PORT\", \"address\": \"10.0.0.12\", \"port\": $CHANGE_PORT, \"weight\": 1, \"method\": \"dr\"}" \
+		http://lvsnode/v1/nodes >/dev/null
 }
 
 # --- detect ------------------------------------------------------------------
@@ -291,9 +300,15 @@ bench_change() {
 		lv_ctl status >/dev/null
 		info "lvsnode: a \`controller status\` (the CLI's start and one API call, for scale) took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 		change_measure lvsnode lv_change_apply
+		# The same change again as a raw API call (rs2 removed first).
+		lv_ctl remove-node -t "$LAB_VIP4:$CHANGE_PORT" -r "10.0.0.12:$CHANGE_PORT" >/dev/null
+		wait_for 30 bash -c "! ip netns exec director ipvsadm -Ln -t $LAB_VIP4:$CHANGE_PORT | grep -q 10.0.0.12:$CHANGE_PORT" ||
+			fail "lvsnode: rs2 not removed"
+		change_measure lvsnode_api lv_change_api_apply
 		lv_stop
-		report 'change  add rs     lvsnode %d ms  keepalived %d ms  ratio %s  (%d services; connection kept: lvsnode %s, keepalived %s)' \
-			"$CHANGE_lvsnode" "$CHANGE_keepalived" "$(ratio $CHANGE_lvsnode $CHANGE_keepalived)" "$CHANGE_SVCS" "$ALIVE_lvsnode" "$ALIVE_keepalived"
+		report 'change  add rs     lvsnode CLI %d ms, API %d ms  keepalived %d ms  ratio CLI %s, API %s  (%d services; connection kept: lvsnode %s/%s, keepalived %s)' \
+			"$CHANGE_lvsnode" "$CHANGE_lvsnode_api" "$CHANGE_keepalived" "$(ratio $CHANGE_lvsnode $CHANGE_keepalived)" \
+			"$(ratio $CHANGE_lvsnode_api $CHANGE_keepalived)" "$CHANGE_SVCS" "$ALIVE_lvsnode" "$ALIVE_lvsnode_api" "$ALIVE_keepalived"
 	else
 		report 'change  add rs     keepalived %6d ms (reload, %d services; connection kept: %s); lvsnode: no controller run' \
 			"$CHANGE_keepalived" "$CHANGE_SVCS" "$ALIVE_keepalived"
