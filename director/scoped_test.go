@@ -124,6 +124,9 @@ func TestRuntimeChangeReconcilesOnlyWhatItTouched(t *testing.T) {
 		if c.dumps != 0 || c.reads > s.maxReads {
 			t.Errorf("%s: %d dumps of every service and %d one-service reads, want 0 and at most %d", s.name, c.dumps, c.reads, s.maxReads)
 		}
+		if saved, _ := r.store.Load(ctx); i == 1 && !slices.Contains(saved.Owned, "tcp 10.0.0.103:80") {
+			t.Errorf("%s: the service the API created is not saved as the daemon's when the call returns: %q", s.name, saved.Owned)
+		}
 		if !strings.Contains(got, foreign) {
 			t.Fatalf("%s: the foreign service changed:\n%s", s.name, got)
 		}
@@ -148,10 +151,6 @@ func TestRuntimeChangeReconcilesOnlyWhatItTouched(t *testing.T) {
 		if strings.Contains(l, "10.0.0.200") {
 			t.Errorf("a change to the foreign service: %s", l)
 		}
-	}
-	saved, _ := r.store.Load(ctx)
-	if !slices.Contains(saved.Owned, "tcp 10.0.0.103:80") {
-		t.Errorf("the service the API created is not saved as owned: %q", saved.Owned)
 	}
 }
 
@@ -218,3 +217,41 @@ func TestRuntimeChangeKernelRefusalIsTheCallersError(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// compile reuses a service of the running model whose spec is unchanged
+// (a runtime change recompiles the one service it edits) and recompiles
+// one whose spec changed in any field.
+func TestCompileReusesOnlyUnchangedServices(t *testing.T) {
+	r, _ := scopedRig(t)
+	ctx := context.Background()
+	before := map[string]*svc{}
+	for _, s := range r.d.model.services {
+		before[s.name] = s
+	}
+	if err := r.d.EditNode(ctx, NodePatch{NodeRef: NodeRef{Service: "tcp 10.0.0.101:80", Address: "10.0.0.11"}, Weight: ptr(uint32(3))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range r.d.model.services {
+		if reused := before[s.name] == s; reused != (s.name != "tcp 10.0.0.101:80") {
+			t.Errorf("%s: reused %v", s.name, reused)
+		}
+	}
+	// Each field of a node's spec makes it recompiled.
+	sp := r.d.model.byKey[r.d.model.services[1].key].spec
+	for name, edit := range map[string]func(n *NodeSpec){
+		"address": func(n *NodeSpec) { n.Address = "10.0.0.19" }, "port": func(n *NodeSpec) { n.Port = 81 },
+		"weight": func(n *NodeSpec) { n.Weight = ptr(uint32(3)) }, "method": func(n *NodeSpec) { n.Method = "nat" },
+		"u_threshold": func(n *NodeSpec) { n.Upper = 9 }, "l_threshold": func(n *NodeSpec) { n.Lower = 1 },
+		"check": func(n *NodeSpec) { n.Check = &health.Definition{Type: health.TCP} },
+	} {
+		next := sp
+		next.Nodes = clone(sp.Nodes)
+		edit(&next.Nodes[0])
+		if reusable(r.d.model.services[1], &next, nil) {
+			t.Errorf("a change of %s: reused", name)
+		}
+	}
+	if !reusable(r.d.model.services[1], &sp, nil) {
+		t.Error("the same spec: not reused")
+	}
+}
