@@ -119,7 +119,7 @@ func (d *Daemon) change(ctx context.Context, edit func(*Desired) error) error {
 
 // changeDesired is change's first half, under d.mu: edit, install, own
 // the services it creates, save. It returns the services it touched.
-func (d *Daemon) changeDesired(ctx context.Context, edit func(*Desired) error) ([]ipvs.ServiceKey, error) {
+func (d *Daemon) changeDesired(ctx context.Context, edit func(*Desired) error) (map[ipvs.ServiceKey]bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next := copyDesired(d.desired)
@@ -128,13 +128,11 @@ func (d *Daemon) changeDesired(ctx context.Context, edit func(*Desired) error) (
 	}
 	next.Generation++
 	old, oldModel, oldMarks := d.desired, d.model, d.marks
-	before := wanted(d.model, d.desired.Nodes)
 	if err := d.install(next); err != nil {
 		return nil, err
 	}
-	after := wanted(d.model, d.desired.Nodes)
-	keys := touched(before, after)
-	ownWanted(&d.desired, after, keys, d.marks)
+	keys := touched(oldModel, d.model, old.Nodes, d.desired.Nodes)
+	ownWanted(&d.desired, wantedFor(d.model, d.desired.Nodes, keys), d.marks)
 	if err := d.saveLocked(ctx); err != nil {
 		d.desired, d.model, d.marks = old, oldModel, oldMarks
 		return nil, err

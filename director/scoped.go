@@ -10,26 +10,50 @@ import (
 	"github.com/lvsnode/lvsnode/ipvs"
 )
 
-// touched lists the services whose wanted entry differs between two
-// wanted tables (before and after a runtime change): changed, added or
-// gone. Data-path fwmark services, quorum and sorry servers are in the
-// wanted table, so whatever a change moves there is found here.
-func touched(before, after controller.Table) []ipvs.ServiceKey {
-	old := make(map[ipvs.ServiceKey]controller.Entry, len(before.Services))
-	for _, e := range before.Services {
-		old[e.Service.ServiceKey] = e
-	}
-	var keys []ipvs.ServiceKey
-	for _, e := range after.Services {
-		k := e.Service.ServiceKey
-		o, ok := old[k]
-		delete(old, k)
-		if !ok || o.Service != e.Service || !slices.Equal(o.Dests, e.Dests) {
-			keys = append(keys, k)
+// touched lists the services whose wanted entry a runtime change may have
+// moved, from the models and real server states before (om, os) and after
+// (nm, ns) it: a service compiled anew (its spec changed: compile reuses
+// the others), added or gone; one with a real server whose state changed
+// (a drain: weight, quorum, sorry server); a data-path fwmark service
+// that appeared, went or changed. Its cost is that of the change, not of
+// the table (the 1,000 other services are neither compared nor planned).
+func touched(om, nm *model, os, ns map[string]NodeState) map[ipvs.ServiceKey]bool {
+	keys := map[ipvs.ServiceKey]bool{}
+	for _, s := range nm.services {
+		if om == nil || om.byKey[s.key] != s {
+			keys[s.key] = true
 		}
 	}
-	for k := range old {
-		keys = append(keys, k)
+	if om != nil {
+		for _, s := range om.services {
+			if nm.byKey[s.key] != s {
+				keys[s.key] = true
+			}
+		}
+	}
+	for id, st := range ns {
+		if os[id] != st {
+			if n := nm.nodes[id]; n != nil {
+				keys[n.svc.key] = true
+			}
+		}
+	}
+	paths := map[ipvs.ServiceKey]svcEntry{}
+	if om != nil {
+		for _, dp := range dataPathServices(om) {
+			paths[dp.service.ServiceKey] = dp
+		}
+	}
+	for _, dp := range dataPathServices(nm) {
+		k := dp.service.ServiceKey
+		o, ok := paths[k]
+		delete(paths, k)
+		if !ok || o.service != dp.service || !slices.Equal(o.dests, dp.dests) {
+			keys[k] = true
+		}
+	}
+	for k := range paths {
+		keys[k] = true
 	}
 	return keys
 }
@@ -38,9 +62,9 @@ func touched(before, after controller.Table) []ipvs.ServiceKey {
 // real servers: one GET_SERVICE and one real server dump per service that
 // exists (a missing one is left out, as ReadTable would not list it).
 // Called with d.ipvsMu held.
-func readServices(c ipvs.Client, keys []ipvs.ServiceKey) (controller.Table, error) {
+func readServices(c ipvs.Client, keys map[ipvs.ServiceKey]bool) (controller.Table, error) {
 	var t controller.Table
-	for _, k := range keys {
+	for k := range keys {
 		s, err := c.Service(k)
 		if errors.Is(err, ipvs.ErrNotFound) {
 			continue
@@ -66,7 +90,7 @@ func readServices(c ipvs.Client, keys []ipvs.ServiceKey) (controller.Table, erro
 // managedOnly, so a foreign service is never touched) and applies it under
 // the same table lock. Drift elsewhere is the periodic full pass's
 // (resync) and SIGHUP's. A failure kicks a full reconcile to retry.
-func (d *Daemon) reconcileServices(ctx context.Context, keys []ipvs.ServiceKey) error {
+func (d *Daemon) reconcileServices(ctx context.Context, keys map[ipvs.ServiceKey]bool) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -84,17 +108,8 @@ func (d *Daemon) reconcileServices(ctx context.Context, keys []ipvs.ServiceKey) 
 		return fmt.Errorf("read IPVS: %w", err)
 	}
 
-	in := make(map[ipvs.ServiceKey]bool, len(keys))
-	for _, k := range keys {
-		in[k] = true
-	}
 	d.mu.Lock()
-	var want controller.Table
-	for _, e := range wanted(d.model, d.desired.Nodes).Services {
-		if in[e.Service.ServiceKey] {
-			want.Services = append(want.Services, e)
-		}
-	}
+	want := wantedFor(d.model, d.desired.Nodes, keys)
 	owned := map[string]bool{}
 	for _, s := range d.desired.Owned {
 		owned[s] = true
@@ -131,20 +146,16 @@ func (d *Daemon) failed(err error) {
 	d.kick()
 }
 
-// ownWanted adds to x.Owned the services among keys that want holds and
-// the daemon does not own yet (a runtime change creating a service),
-// before the change is saved: a service the daemon creates is in its
-// state file as its own before it is in IPVS. Removing the ones no longer
-// wanted stays with the full reconcile, which knows whether their removal
+// ownWanted adds to x.Owned the services of want (the touched ones) the
+// daemon does not own yet (a runtime change creating a service), before
+// the change is saved: a service the daemon creates is in its state file
+// as its own before it is in IPVS. Removing the ones no longer wanted
+// stays with the full reconcile, which knows whether their removal
 // succeeded. x.Owned is sorted (Reconcile keeps it so).
-func ownWanted(x *Desired, want controller.Table, keys []ipvs.ServiceKey, marks *markAlloc) {
-	in := make(map[ipvs.ServiceKey]bool, len(keys))
-	for _, k := range keys {
-		in[k] = true
-	}
+func ownWanted(x *Desired, want controller.Table, marks *markAlloc) {
 	for _, e := range want.Services {
 		k := e.Service.ServiceKey
-		if !in[k] || marks.inRange(k.FWMark) {
+		if marks.inRange(k.FWMark) {
 			continue
 		}
 		n := ServiceName(k)

@@ -160,7 +160,7 @@ func TestRuntimeChangeReconcilesOnlyWhatItTouched(t *testing.T) {
 func TestScopedReconcileNeverTouchesAForeignService(t *testing.T) {
 	r, _ := scopedRig(t)
 	before := len(r.fake.Log)
-	if err := r.d.reconcileServices(context.Background(), []ipvs.ServiceKey{foreignKey}); err != nil {
+	if err := r.d.reconcileServices(context.Background(), map[ipvs.ServiceKey]bool{foreignKey: true}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(r.fake.Log) - before; n != 0 {
