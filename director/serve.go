@@ -91,6 +91,7 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 		go func() { errc <- f(ctx, d, cfg) }()
 	}
 	go func() { errc <- d.Run(ctx) }()
+	running := len(svcs) + 1
 
 	_ = d.o.Notify.Notify(systemd.Ready(d.statusLine()))
 	var wd <-chan time.Time
@@ -105,8 +106,10 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 		select {
 		case <-ctx.Done():
 			_ = d.o.Notify.Notify(systemd.Stopping())
+			waitStopped(errc, running, stopWait)
 			return nil
 		case err := <-errc:
+			running--
 			if err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
@@ -127,6 +130,25 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 			_ = d.o.Notify.Notify(systemd.Watchdog())
 		case <-status.C:
 			_ = d.o.Notify.Notify(systemd.Status(d.statusLine()))
+		}
+	}
+}
+
+// stopWait bounds how long a stopping daemon waits for its services: the
+// runtime API finishes the requests in flight (serveAPI gives them 5 s),
+// so a change the daemon accepted is answered, saved and written to IPVS
+// before the process exits rather than cut half-way.
+const stopWait = 10 * time.Second
+
+// waitStopped waits until n services sent their end on errc, or max.
+func waitStopped(errc <-chan error, n int, max time.Duration) {
+	t := time.NewTimer(max)
+	defer t.Stop()
+	for ; n > 0; n-- {
+		select {
+		case <-errc:
+		case <-t.C:
+			return
 		}
 	}
 }
