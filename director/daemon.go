@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lvsnode/lvsnode/controller"
@@ -53,6 +54,12 @@ type Daemon struct {
 	// table lock, which other processes take): the full pass and the
 	// runtime changes' scoped ones never interleave.
 	tableMu sync.Mutex
+	// waiting counts the runtime changes waiting for the table or
+	// writing it: a full read of the table gives way to them (preemptible).
+	waiting atomic.Int32
+	// preempted counts the full reconciles in a row that gave way
+	// (guarded by tableMu).
+	preempted int
 
 	mu       sync.Mutex // guards everything below
 	cfg      Config

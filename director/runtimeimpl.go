@@ -85,7 +85,7 @@ func (d *Daemon) kernelTable() controller.Table {
 		return t
 	}
 	d.ipvsMu.Lock()
-	cur, err := controller.ReadTable(d.o.IPVS)
+	cur, err := controller.ReadTable(preemptible{d.o.IPVS, d}) // a runtime change goes first
 	d.ipvsMu.Unlock()
 	if err != nil {
 		return t

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/health/healthtest"
@@ -254,4 +258,78 @@ func TestCompileReusesOnlyUnchangedServices(t *testing.T) {
 	if !reusable(r.d.model.services[1], &sp, nil) {
 		t.Error("the same spec: not reused")
 	}
+}
+
+// hookIPVS calls before(n) ahead of the n-th real server dump.
+type hookIPVS struct {
+	ipvs.Client
+	n      atomic.Int32
+	before func(n int32) // set while no change runs
+}
+
+func (h *hookIPVS) Destinations(k ipvs.ServiceKey) ([]ipvs.Destination, error) {
+	n := h.n.Add(1)
+	if h.before != nil {
+		h.before(n)
+	}
+	return h.Client.Destinations(k)
+}
+
+// A full reconcile reading the table gives way to a runtime change (it
+// stops before its next dump; nothing was written), and runs again after
+// it; after maxPreempted such reconciles in a row one reads to the end.
+func TestFullReconcileGivesWayToARuntimeChange(t *testing.T) {
+	cfg, err := ParseConfig("t.yaml", []byte(servicesConfig(20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hookIPVS{Client: ipvs.NewFake()}
+	d := New(cfg, Options{IPVS: h, Store: &MemStore{}, Clock: healthtest.NewFakeClock(), NoLock: true,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx := context.Background()
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for len(d.trigger) > 0 {
+		<-d.trigger
+	}
+	changed := make(chan error, 1)
+	h.before = func(n int32) {
+		if n == 5 { // the full read is under way: a change comes
+			go func() {
+				changed <- d.AddNode(ctx, Node{NodeRef: NodeRef{Service: "tcp 10.0.0.100:8080", Address: "10.0.0.12"}})
+			}()
+			for d.waiting.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	h.n.Store(0)
+	if err := d.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.n.Load(); n >= 21 {
+		t.Errorf("the full reconcile read %d services with a change waiting, want it to stop", n)
+	}
+	if err := <-changed; err != nil {
+		t.Fatal(err)
+	}
+	h.before = nil
+	if len(d.trigger) == 0 {
+		t.Error("no full reconcile asked for after giving way")
+	}
+	// At most maxPreempted in a row: then it reads to the end.
+	d.preempted = 0
+	d.waiting.Add(1)
+	for i := range maxPreempted + 1 {
+		h.n.Store(0)
+		if err := d.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.n.Load(); (n == 21) != (i == maxPreempted) {
+			t.Errorf("reconcile %d: %d dumps", i+1, n)
+		}
+	}
+	d.waiting.Add(-1)
 }
