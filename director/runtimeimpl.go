@@ -107,15 +107,22 @@ func (d *Daemon) kernelTable() controller.Table {
 // one saved but not written stays saved and the daemon retries it (a
 // full reconcile), as it would after a restart.
 func (d *Daemon) change(ctx context.Context, edit func(*Desired) error) error {
+	began := time.Now()
 	keys, err := d.changeDesired(ctx, edit)
 	if err != nil {
 		return err
 	}
-	if err := d.reconcileServices(ctx, keys); err != nil {
+	saved := time.Now()
+	err = d.reconcileServices(ctx, keys)
+	// What a change costs, from the log (the lab bench reports it).
+	d.log.Info("runtime change", "services", len(keys), "saved_ms", ms(saved.Sub(began)), "written_ms", ms(time.Since(saved)))
+	if err != nil {
 		return fmt.Errorf("saved, but not written to IPVS (the daemon retries it): %w", err)
 	}
 	return nil
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // changeDesired is change's first half, under d.mu: edit, install, own
 // the services it creates, save. It returns the services it touched.

@@ -284,6 +284,11 @@ ka_change_apply() {
 	ka_reload
 }
 
+# lv_change_cost: the daemon's own time for the last change, from its log
+# ("runtime change": until saved, then until written to IPVS).
+lv_change_cost() {
+	info "lvsnode: the daemon's part: $(grep 'msg="runtime change"' "$PAIR_W/controller.log" | tail -1 | grep -o 'services=.*')"
+}
 # rs2_gone: wait until the VIP's service has no rs2 (between runs).
 rs2_gone() {
 	wait_for 30 bash -c "! ip netns exec director ipvsadm -Ln -t $LAB_VIP4:$CHANGE_PORT | grep -q 10.0.0.12:$CHANGE_PORT" ||
@@ -325,11 +330,13 @@ bench_change() {
 		info "lvsnode: a raw API round trip (curl, an unknown endpoint) took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 		for i in $(seq "$CHANGE_RUNS"); do
 			change_measure lvsnode lv_change_apply
+			lv_change_cost
 			cli+=("$CHANGE_lvsnode")
 			lv_ctl remove-node -t "$LAB_VIP4:$CHANGE_PORT" -r "10.0.0.12:$CHANGE_PORT" >/dev/null
 			rs2_gone lvsnode
 			# The same change as a raw API call: the daemon's part.
 			change_measure lvsnode_api lv_change_api_apply
+			lv_change_cost
 			api+=("$CHANGE_lvsnode_api")
 			lv_ctl remove-node -t "$LAB_VIP4:$CHANGE_PORT" -r "10.0.0.12:$CHANGE_PORT" >/dev/null
 			rs2_gone lvsnode
