@@ -40,7 +40,9 @@ func TestSavedStateIsTheDesiredState(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"add", func() error { return r.d.AddNode(ctx, Node{NodeRef: NodeRef{Service: ref.Service, Address: "10.0.0.13"}}) }},
+		{"add", func() error {
+			return r.d.AddNode(ctx, Node{NodeRef: NodeRef{Service: ref.Service, Address: "10.0.0.13"}})
+		}},
 		{"edit", func() error { return r.d.EditNode(ctx, NodePatch{NodeRef: ref, Weight: ptr(uint32(7))}) }},
 		{"edit again", func() error { return r.d.EditNode(ctx, NodePatch{NodeRef: ref, Method: ptr("tun")}) }},
 		{"drain", func() error { return r.d.Drain(ctx, ref, DrainOptions{Timeout: Duration(time.Minute)}) }},
