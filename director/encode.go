@@ -20,6 +20,7 @@ import (
 type specEncoder struct {
 	mu     sync.Mutex
 	prev   map[specKey][]byte
+	spare  map[specKey][]byte   // the map before prev, cleared for the next save
 	states map[NodeState][]byte // most real servers share a few states
 	size   int                  // the last encoding's, to size the next
 }
@@ -58,7 +59,11 @@ func (e *specEncoder) encode(d Desired) ([]byte, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	next := make(map[specKey][]byte, len(d.Services)+len(d.Config))
+	next := e.spare
+	if next == nil {
+		next = make(map[specKey][]byte, len(d.Services)+len(d.Config))
+	}
+	clear(next)
 	var b bytes.Buffer
 	b.Grow(e.size + 64)
 	b.WriteString(`{"services":`)
@@ -78,7 +83,7 @@ func (e *specEncoder) encode(d Desired) ([]byte, error) {
 		}
 	}
 	b.Write(tail[len(servicesPrefix):])
-	e.prev, e.size = next, b.Len()
+	e.prev, e.spare, e.size = next, e.prev, b.Len()
 	return b.Bytes(), nil
 }
 
