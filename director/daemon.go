@@ -54,8 +54,8 @@ type Daemon struct {
 	// table lock, which other processes take): the full pass and the
 	// runtime changes' scoped ones never interleave.
 	tableMu sync.Mutex
-	// waiting counts the runtime changes waiting for the table or
-	// writing it: a full read of the table gives way to them (preemptible).
+	// waiting counts the runtime changes under way (change): a full
+	// read of the table gives way to them (preemptible).
 	waiting atomic.Int32
 	// preempted counts the full reconciles in a row that gave way
 	// (guarded by tableMu).

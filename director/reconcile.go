@@ -42,9 +42,8 @@ var errPreempted = errors.New("a runtime change is waiting: the full reconcile s
 const maxPreempted = 3
 
 // preemptible is the kernel client of a full reconcile's read: before each
-// real server dump it checks whether a runtime change waits for the table
-// or is under way (d.waiting), and if so it fails the read with
-// errPreempted. Reading
+// real server dump it checks whether a runtime change is under way
+// (d.waiting), and if so it fails the read with errPreempted. Reading
 // 1,001 services under TCG takes seconds; a change that waited for it to
 // end took as long, and one dump is the most it waits now. Nothing was
 // written yet, so giving way changes nothing; the loop reconciles again

@@ -108,6 +108,10 @@ func (d *Daemon) kernelTable() controller.Table {
 // one saved but not written stays saved and the daemon retries it (a
 // full reconcile), as it would after a restart.
 func (d *Daemon) change(ctx context.Context, edit func(*Desired) error) error {
+	// From its start, a full read of the table under way gives way
+	// (preemptible): on one CPU it would take half of it meanwhile.
+	d.waiting.Add(1)
+	defer d.waiting.Add(-1)
 	began := time.Now()
 	keys, err := d.changeDesired(ctx, edit)
 	if err != nil {

@@ -94,8 +94,6 @@ func (d *Daemon) reconcileServices(ctx context.Context, keys map[ipvs.ServiceKey
 	if len(keys) == 0 {
 		return nil
 	}
-	d.waiting.Add(1) // a full read of the table under way gives way (preemptible)
-	defer d.waiting.Add(-1)
 	unlock, err := d.lockTable()
 	if err != nil {
 		return err
