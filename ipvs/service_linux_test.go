@@ -14,8 +14,8 @@ import (
 // Service sends one GET_SERVICE request (not a dump) naming the key, and
 // reads the one answer before the ack; the kernel's ESRCH (no such
 // service) is ErrNotFound. The real kernel's answers are shown in the lab
-// (pair-addnode: the daemon's scoped reconcile reads an existing service
-// and creates a missing one through it).
+// (lab/scenarios/pair-change.sh: the daemon reads a managed service, a
+// foreign one and a missing one with it, through add-node).
 func TestServiceOne(t *testing.T) {
 	want := Service{ServiceKey: ServiceKey{Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80},
 		Scheduler: "wrr", Netmask: 32}
