@@ -29,7 +29,9 @@ const statusMaxAge = time.Second
 // a fresh read of the kernel (which the next Status calls reuse).
 func (d *Daemon) Status() Status {
 	kernel := map[string]ipvs.Destination{}
+	svcStats := map[ipvs.ServiceKey]ipvs.Stats{}
 	for _, e := range d.kernelTable().Services {
+		svcStats[e.Service.ServiceKey] = e.Service.Stats
 		for _, x := range e.Dests {
 			kernel[nodeID(e.Service.ServiceKey, x.DestKey)] = x
 		}
@@ -44,7 +46,11 @@ func (d *Daemon) Status() Status {
 	for _, s := range d.model.services {
 		below, up := belowQuorum(s, d.desired.Nodes)
 		ss := ServiceStatus{Service: s.name, Scheduler: s.service.Scheduler, Managed: true,
-			Quorum: s.quorum, Up: up, Sorry: below && s.sorry != nil}
+			Quorum: s.quorum, Up: up, Sorry: below && s.sorry != nil,
+			Flags: controller.ServiceFlags(s.service), Stats: svcStats[s.key]}
+		if s.sorry != nil {
+			ss.SorryServer = s.sorry.DestKey.String()
+		}
 		for _, n := range s.nodes {
 			ns := d.desired.Nodes[n.id]
 			k := kernel[n.id]
@@ -54,7 +60,8 @@ func (d *Daemon) Status() Status {
 			}
 			x := NodeStatus{NodeRef: n.ref, Method: methodName(n.dest.Forward), ConfiguredWeight: n.dest.Weight,
 				Weight: k.Weight, Health: h, Drain: ns.Drain, DrainSince: ns.DrainSince,
-				ActiveConn: k.ActiveConns, InactConn: k.InactiveConns, PersistConn: k.PersistentConns, Agent: AgentUnknown}
+				ActiveConn: k.ActiveConns, InactConn: k.InactiveConns, PersistConn: k.PersistentConns, Agent: AgentUnknown,
+				Stats: k.Stats}
 			if hs, ok := d.sched.Status(n.id); ok && !hs.Checked.IsZero() {
 				x.LastCheck = Check{OK: hs.Last.OK, Reason: hs.Last.Reason,
 					LatencyMS: float64(hs.Last.Latency) / float64(time.Millisecond), At: hs.Checked}
