@@ -53,13 +53,20 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 
 	d := New(cfg, o)
 	hookMu.Lock()
-	mf, svcs := metricsFactory, append([]func(context.Context, Runtime, Config) error(nil), services...)
+	mf, pf, svcs := metricsFactory, pageFactory, append([]func(context.Context, Runtime, Config) error(nil), services...)
 	hookMu.Unlock()
 	var handler http.Handler = http.NotFoundHandler()
 	if mf != nil {
 		var obs Observer
 		handler, obs = mf(d)
 		d.o.Metrics = obs
+	}
+	var page http.Handler // the status page at "/" (director/page.go)
+	if pf != nil {
+		var err error
+		if page, err = pf(d, cfg); err != nil {
+			return fmt.Errorf("status page: %w", err)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Metrics)
 	if err != nil {
@@ -73,6 +80,9 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 	defer d.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", handler)
+	if page != nil {
+		mux.Handle("/", page)
+	}
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, why := d.Ready()
 		if ok {
