@@ -129,12 +129,16 @@ func (b *browser) noErrors(t *testing.T) {
 	}
 }
 
-// screenshot keeps a full-page PNG at lab/out/view/NAME (git-ignored; CI
-// keeps lab/out as its artifact).
-func (b *browser) screenshot(t *testing.T, name string) string {
+// screenshot keeps a PNG of the page (whole, or the window's view) at
+// lab/out/view/NAME (git-ignored; CI keeps lab/out as its artifact).
+func (b *browser) screenshot(t *testing.T, name string, whole bool) string {
 	t.Helper()
 	var png []byte
-	b.run(t, chromedp.FullScreenshot(&png, 100)) // 100: PNG (lower is JPEG)
+	if whole {
+		b.run(t, chromedp.FullScreenshot(&png, 100)) // 100: PNG (lower is JPEG)
+	} else {
+		b.run(t, chromedp.CaptureScreenshot(&png))
+	}
 	dir := filepath.Join(repoRoot(t), "lab", "out", "view")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

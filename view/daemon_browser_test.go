@@ -232,7 +232,7 @@ func TestPageInBrowserFollowsHealth(t *testing.T) {
 		b.eval(t, "Number(document.body.dataset.updates)", &before)
 		b.waitFor(t, "the next poll", fmt.Sprintf("Number(document.body.dataset.updates) > %d", before), 5*time.Second)
 	}
-	b.screenshot(t, "status.png")
+	b.screenshot(t, "status.png", true)
 	b.noErrors(t)
 }
 

@@ -4,8 +4,8 @@
 // DOM contract (tests read it): every real server is a <tr class="node">
 // with data-service, data-address, data-port, data-health, data-drain,
 // data-agent and data-weight; <body> carries data-updates (successful
-// polls so far), data-generation and data-first-render-ms (load to the
-// first full drawing). A section #sync shows status.sync when the status
+// polls so far), data-generation, data-first-render-ms (load to the
+// first full drawing) and data-draw-ms (the last drawing's script time). A section #sync shows status.sync when the status
 // has one (connection sync daemons), as its keys and values.
 'use strict';
 
@@ -378,7 +378,9 @@ async function poll() {
       const st = await resp.json();
       $('login').hidden = true;
       state.updates++;
+      const t0 = performance.now();
       draw(st);
+      document.body.dataset.drawMs = (performance.now() - t0).toFixed(1);
       showError('');
       state.lastOK = Date.now();
       document.body.dataset.updates = String(state.updates);
