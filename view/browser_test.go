@@ -20,7 +20,7 @@ import (
 )
 
 // requireBrowser is Chromium's path. Without it the test skips with a
-// message naming the package, unless LVSNODE_REQUIRE_BROWSER_TESTS=1 (CI,
+// message naming the package, unless LVSNODE_REQUIRE_UI_TESTS=1 (CI,
 // which installs it), where it fails: CI must run the browser tier.
 func requireBrowser(t *testing.T) string {
 	t.Helper()
@@ -30,8 +30,8 @@ func requireBrowser(t *testing.T) string {
 		}
 	}
 	msg := "chromium is not installed (apt-get install chromium): the status page's browser test needs it"
-	if os.Getenv("LVSNODE_REQUIRE_BROWSER_TESTS") == "1" {
-		t.Fatal(msg + " (LVSNODE_REQUIRE_BROWSER_TESTS=1 forbids skipping)")
+	if os.Getenv("LVSNODE_REQUIRE_UI_TESTS") == "1" {
+		t.Fatal(msg + " (LVSNODE_REQUIRE_UI_TESTS=1 forbids skipping)")
 	}
 	t.Skip(msg)
 	return ""
