@@ -134,7 +134,9 @@ func TestControllerTopInTmux(t *testing.T) {
 		return strings.HasPrefix(rsOrder(s), "10.0.0.11:80=") && strings.HasSuffix(rsOrder(s), "10.0.0.13:80=down 10.0.0.12:80=up") && strings.Contains(s, "sort: conns")
 	})
 	tm("send-keys", "-t", "top", "a")
-	waitScreen("rows as configured after a", func(s string) bool { return strings.HasPrefix(rsOrder(s), "10.0.0.11:80=") && strings.Contains(s, "sort: address") })
+	waitScreen("rows as configured after a", func(s string) bool {
+		return strings.HasPrefix(rsOrder(s), "10.0.0.11:80=") && strings.Contains(s, "sort: address")
+	})
 	waitScreen("10.0.0.11 down after a refresh", order("10.0.0.11:80=down 10.0.0.12:80=up 10.0.0.13:80=down"))
 	tm("send-keys", "-t", "top", "q")
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
