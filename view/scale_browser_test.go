@@ -5,10 +5,8 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,44 +118,6 @@ func TestPageAt1000RealServers(t *testing.T) {
 				b.screenshot(t, "status-1000.png", false)
 			}
 		})
-	}
-	b.noErrors(t)
-}
-
-// The hook for connection sync: a status with a "sync" object (the sync
-// daemons' state, added to director.Status by the sync work) is shown in
-// #sync as its keys and values; without one the section stays hidden.
-func TestPageShowsSyncWhenTheStatusHasIt(t *testing.T) {
-	b := newBrowser(t)
-	page := New(&fakeSource{st: bigStatus(1, 2)}, Options{Loopback: true})
-	var withSync atomic.Bool
-	mux := http.NewServeMux()
-	mux.Handle("/", page)
-	mux.HandleFunc("/v1/status", func(w http.ResponseWriter, r *http.Request) {
-		js, _ := json.Marshal(bigStatus(1, 2))
-		if withSync.Load() {
-			js = append(js[:len(js)-1], `,"sync":{"state":"master","syncid":7,"interface":"eth1"}}`...)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(js)
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	b.run(t, chromedp.Navigate(srv.URL+"/"))
-	b.waitFor(t, "the first drawing", "document.body.dataset.updates >= 1", 10*time.Second)
-	var hidden bool
-	b.eval(t, "document.getElementById('sync').hidden", &hidden)
-	if !hidden {
-		t.Error("#sync shown for a status without sync")
-	}
-	withSync.Store(true)
-	b.waitFor(t, "#sync shown", "!document.getElementById('sync').hidden", 5*time.Second)
-	var text string
-	b.eval(t, "document.getElementById('sync').textContent", &text)
-	for _, w := range []string{"Connection sync", "state", "master", "syncid", "7", "eth1"} {
-		if !strings.Contains(text, w) {
-			t.Errorf("#sync %q lacks %q", text, w)
-		}
 	}
 	b.noErrors(t)
 }
