@@ -199,16 +199,21 @@ func checkKeys(path string, root *yaml.Node) error {
 	if svcs == nil || svcs.Kind != yaml.SequenceNode {
 		return nil
 	}
-	var checks []*yaml.Node
+	type block struct {
+		name string // check or agent
+		node *yaml.Node
+	}
+	var checks []block
 	for _, sn := range svcs.Content {
-		checks = append(checks, mapValue(sn, "check"))
+		checks = append(checks, block{"check", mapValue(sn, "check")}, block{"agent", mapValue(sn, "agent")})
 		if nodes := mapValue(sn, "nodes"); nodes != nil {
 			for _, nn := range nodes.Content {
-				checks = append(checks, mapValue(nn, "check"))
+				checks = append(checks, block{"check", mapValue(nn, "check")}, block{"agent", mapValue(nn, "agent")})
 			}
 		}
 	}
-	for _, cn := range checks {
+	for _, b := range checks {
+		cn := b.node
 		if cn == nil || cn.Kind != yaml.MappingNode {
 			continue
 		}
@@ -218,7 +223,7 @@ func checkKeys(path string, root *yaml.Node) error {
 			one := yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, v}}
 			if err := one.Decode(&d); err != nil && !strings.Contains(err.Error(), "line ") {
 				msg := strings.TrimPrefix(err.Error(), health.ErrInvalid.Error()+": ")
-				return fmt.Errorf("%w: %s:%d: check.%s: %s", ErrInvalid, path, v.Line, k.Value, msg)
+				return fmt.Errorf("%w: %s:%d: %s.%s: %s", ErrInvalid, path, v.Line, b.name, k.Value, msg)
 			}
 		}
 	}
@@ -241,6 +246,7 @@ func attachLines(root *yaml.Node, c *Config) {
 		s := &c.Services[i]
 		s.lines = keyLines(sn)
 		s.checkLines = keyLines(mapValue(sn, "check"))
+		s.agentLines = keyLines(mapValue(sn, "agent"))
 		if s.Sorry != nil {
 			s.Sorry.lines = keyLines(mapValue(sn, "sorry"))
 		}
@@ -254,6 +260,7 @@ func attachLines(root *yaml.Node, c *Config) {
 			}
 			s.Nodes[j].lines = keyLines(nn)
 			s.Nodes[j].checkLines = keyLines(mapValue(nn, "check"))
+			s.Nodes[j].agentLines = keyLines(mapValue(nn, "agent"))
 		}
 	}
 }
