@@ -32,8 +32,12 @@ rs_agent_start rs2
 	cat <<YAML
   - service: tcp $LAB_VIP4:$LAB_PORT
     scheduler: rr
-    check: {type: http, interval: 200ms, timeout: 200ms, rise: 2, fall: 2}
-    agent: {interval: 200ms, timeout: 200ms, rise: 2, fall: 2}
+    # The HTTP check is not what this scenario is about: slow and tolerant
+    # (a 200 ms timeout flaps under TCG on a busy host and would take both
+    # real servers out at once). The agent's probe carries the drain: its
+    # first "draining" answer sets weight 0, whatever fall says.
+    check: {type: http, interval: 500ms, timeout: 500ms, rise: 2, fall: 3}
+    agent: {interval: 200ms, timeout: 200ms, rise: 2, fall: 3}
     nodes:
       - {address: 10.0.0.11, method: dr}
       - {address: 10.0.0.12, method: dr}
