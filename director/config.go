@@ -54,6 +54,11 @@ type APIConfig struct {
 	Socket    string `yaml:"socket"`     // unix socket, mode 0600 (default /run/lvsnode/director.sock)
 	Listen    string `yaml:"listen"`     // optional TCP listener; needs token_file
 	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+	// TLSCert and TLSKey (PEM files) put the TCP listener behind TLS,
+	// which it needs off loopback: the token must not cross the network
+	// in clear.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // DefaultSocket is the runtime API's unix socket.
@@ -157,8 +162,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: %s: datapath.marks: %v", ErrInvalid, c.Path, err)
 	}
 	c.markLo, c.markHi = lo, hi
-	if c.API.Listen != "" && c.API.TokenFile == "" {
-		return fmt.Errorf("%w: %s: api.listen %s without api.token_file: a TCP listener is refused without a bearer token", ErrInvalid, c.Path, c.API.Listen)
+	if err := c.API.check(); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, c.Path, err)
 	}
 	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil)); err != nil {
 		return c.wrap(err)
