@@ -147,6 +147,9 @@ func (d *Daemon) install(next Desired, restore bool) error {
 		if n.check == nil {
 			st.Health = ""
 		}
+		if n.agent == nil {
+			st.Agent = ""
+		}
 		if st.Drain == "" {
 			st.Drain = DrainNone
 		}
@@ -165,13 +168,25 @@ func (d *Daemon) install(next Desired, restore bool) error {
 // join (their check starting at the saved state), changed checks move,
 // gone ones leave. Shared checks (same Key) run once.
 func (d *Daemon) subscribe(m *model, states map[string]NodeState) error {
-	for id := range d.subs {
-		if n, ok := m.nodes[id]; !ok || n.check == nil {
-			d.sched.Remove(id)
-			delete(d.subs, id)
+	for sub := range d.subs {
+		id, agent := agentOf(sub)
+		if n, ok := m.nodes[id]; !ok || (!agent && n.check == nil) || (agent && n.agent == nil) {
+			d.sched.Remove(sub)
+			delete(d.subs, sub)
 		}
 	}
 	for id, n := range m.nodes {
+		if n.agent != nil {
+			def := *n.agent
+			def.Initial = agentInitial(states[id].Agent)
+			st, err := d.subscribeOne(agentSubID(id), def)
+			if err != nil {
+				return err
+			}
+			s := states[id]
+			s.Agent = agentWord(st.State)
+			states[id] = s
+		}
 		if n.check == nil {
 			continue
 		}
@@ -182,22 +197,41 @@ func (d *Daemon) subscribe(m *model, states map[string]NodeState) error {
 		case HealthDraining:
 			def.Initial = health.Draining
 		}
-		var st health.Status
-		var err error
-		if _, ok := d.subs[id]; ok {
-			st, err = d.sched.Update(id, def)
-		} else {
-			st, err = d.sched.Add(id, def)
-		}
+		st, err := d.subscribeOne(id, def)
 		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrInvalid, id, err)
+			return err
 		}
-		d.subs[id] = def.Key()
 		s := states[id]
 		s.Health = st.State.String()
 		states[id] = s
 	}
 	return nil
+}
+
+// hasAgent tells whether node id has an agent: probe beside its check.
+// Called with d.mu held.
+func (d *Daemon) hasAgent(id string) bool {
+	if d.model == nil {
+		return false
+	}
+	n, ok := d.model.nodes[id]
+	return ok && n.agent != nil
+}
+
+// subscribeOne adds or moves the scheduler subscription sub to def.
+func (d *Daemon) subscribeOne(sub string, def health.Definition) (health.Status, error) {
+	var st health.Status
+	var err error
+	if _, ok := d.subs[sub]; ok {
+		st, err = d.sched.Update(sub, def)
+	} else {
+		st, err = d.sched.Add(sub, def)
+	}
+	if err != nil {
+		return st, fmt.Errorf("%w: %s: %v", ErrInvalid, sub, err)
+	}
+	d.subs[sub] = def.Key()
+	return st, nil
 }
 
 // kick asks for a reconcile; several kicks before it runs make one.
@@ -212,21 +246,32 @@ func (d *Daemon) kick() {
 func (d *Daemon) onHealth(e health.Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, id := range e.Subscribers {
+	for _, sub := range e.Subscribers {
+		id, agent := agentOf(sub)
 		st, ok := d.desired.Nodes[id]
 		if !ok {
 			continue
 		}
-		st.Health = e.To.String()
+		if agent {
+			st.Agent = agentWord(e.To)
+		} else {
+			st.Health = e.To.String()
+		}
 		switch {
 		case e.To == health.Draining && st.Drain == DrainNone:
 			st.Drain, st.DrainBy, st.DrainSince = DrainDraining, "agent", e.At
 			st.Timeout, st.Remove = d.cfg.Drain.Timeout, d.cfg.Drain.Remove
-		case e.To == health.Up && st.DrainBy == "agent":
+		case e.To == health.Up && st.DrainBy == "agent" && (agent || !d.hasAgent(id)):
+			// only the probe that reported the drain ends it: an HTTP
+			// check that passes says nothing about the agent's drain
 			st.Drain, st.DrainBy, st.DrainSince = DrainNone, "", time.Time{}
 		}
 		d.desired.Nodes[id] = st
-		d.log.Info("health", "node", id, "from", e.From.String(), "to", e.To.String(), "reason", e.Result.Reason)
+		what := "health"
+		if agent {
+			what = "agent"
+		}
+		d.log.Info(what, "node", id, "from", e.From.String(), "to", e.To.String(), "reason", e.Result.Reason)
 	}
 	d.dirty = true
 	d.kick()

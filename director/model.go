@@ -33,6 +33,7 @@ type node struct {
 	ref   NodeRef
 	dest  ipvs.Destination // at the configured weight
 	check *health.Definition
+	agent *health.Definition // the agent's readiness (agentcheck.go), nil: none
 	// path is the data-path id (pathID) when the check goes through a
 	// per-real-server fwmark service, else "".
 	path string
@@ -147,6 +148,15 @@ func compileService(sp *ServiceSpec, marks *markAlloc) (*svc, error) {
 		}
 		if cs != nil {
 			if err := compileCheck(n, *cs, cl, marks); err != nil {
+				return nil, err
+			}
+		}
+		as, al := ns.Agent, ns.agentLines
+		if as == nil {
+			as, al = sp.Agent, sp.agentLines
+		}
+		if as != nil {
+			if err := compileAgent(n, *as, al); err != nil {
 				return nil, err
 			}
 		}

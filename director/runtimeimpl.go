@@ -65,7 +65,7 @@ func (d *Daemon) Status() Status {
 			if hs, ok := d.sched.Status(n.id); ok && !hs.Checked.IsZero() {
 				x.LastCheck = Check{OK: hs.Last.OK, Reason: hs.Last.Reason,
 					LatencyMS: float64(hs.Last.Latency) / float64(time.Millisecond), At: hs.Checked}
-				if n.check.Type == health.Ready {
+				if n.check.Type == health.Ready && n.agent == nil {
 					switch {
 					case hs.Last.OK:
 						x.Agent = AgentReady
@@ -75,6 +75,9 @@ func (d *Daemon) Status() Status {
 						x.Agent = AgentNotReady
 					}
 				}
+			}
+			if n.agent != nil && ns.Agent != "" {
+				x.Agent = ns.Agent
 			}
 			ss.Nodes = append(ss.Nodes, x)
 		}
@@ -231,7 +234,7 @@ func (d *Daemon) AddNode(ctx context.Context, n Node) error {
 		}
 		x.Services[i].Nodes = append(x.Services[i].Nodes, NodeSpec{Address: n.Address, Port: n.Port,
 			Weight: n.Weight, Method: n.Method, TunType: n.TunType, TunPort: n.TunPort, TunCsum: n.TunCsum,
-			Upper: n.Upper, Lower: n.Lower, Check: cloneCheck(n.Check)})
+			Upper: n.Upper, Lower: n.Lower, Check: cloneCheck(n.Check), Agent: cloneCheck(n.Agent)})
 		return nil
 	})
 }
@@ -257,6 +260,9 @@ func (d *Daemon) EditNode(ctx context.Context, p NodePatch) error {
 		setv(&n.Lower, p.Lower)
 		if p.Check != nil {
 			n.Check = cloneCheck(p.Check)
+		}
+		if p.Agent != nil {
+			n.Agent = cloneCheck(p.Agent)
 		}
 		return nil
 	})

@@ -39,6 +39,7 @@ type Node struct {
 	Upper   uint32             `json:"u_threshold"`
 	Lower   uint32             `json:"l_threshold"`
 	Check   *health.Definition `json:"check"`
+	Agent   *health.Definition `json:"agent,omitempty"` // the agent's /readyz beside check (type ready)
 }
 
 // NodePatch edits a real server: only the fields given (non-nil) change
@@ -53,6 +54,7 @@ type NodePatch struct {
 	Upper   *uint32            `json:"u_threshold,omitempty"`
 	Lower   *uint32            `json:"l_threshold,omitempty"`
 	Check   *health.Definition `json:"check,omitempty"`
+	Agent   *health.Definition `json:"agent,omitempty"`
 }
 
 // DrainOptions tune a drain. Timeout 0 means the configured default.
@@ -169,7 +171,8 @@ const (
 	DrainParked   = "parked"   // drained and kept at weight 0
 )
 
-// Agent readiness (NodeStatus.Agent), from a `ready` check.
+// Agent readiness (NodeStatus.Agent), from the node's agent: probe, or
+// from its check when that is of type ready.
 const (
 	AgentReady    = "ready"
 	AgentNotReady = "not-ready"

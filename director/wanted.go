@@ -11,8 +11,12 @@ type placement struct {
 	weight  uint32
 }
 
-// nodeUp says whether n counts as up: its check says up, or it has no check.
+// nodeUp says whether n counts as up: its check says up (or it has no
+// check) and its agent says ready (or it has no agent: probe).
 func nodeUp(n *node, st NodeState) bool {
+	if n.agent != nil && st.Agent != AgentReady {
+		return false
+	}
 	if n.check == nil {
 		return true
 	}
@@ -30,7 +34,7 @@ func place(n *node, st NodeState) placement {
 	case DrainDraining, DrainParked:
 		return placement{present: true}
 	}
-	if n.check != nil && st.Health == HealthDraining {
+	if (n.check != nil && st.Health == HealthDraining) || (n.agent != nil && st.Agent == AgentDraining) {
 		return placement{present: true} // the agent's drain: weight 0 at once
 	}
 	if !nodeUp(n, st) {

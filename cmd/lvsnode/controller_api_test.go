@@ -224,7 +224,7 @@ func TestControllerStatus(t *testing.T) {
 	rt := &cliRuntime{statuses: []director.Status{st}}
 	withDaemon(t, rt)
 	out, rc := ctlRun(t, ipvs.NewFake(), "status")
-	for _, w := range []string{"Director ready, generation 4, 1 services\n", "tcp 10.0.0.100:80  wlc  up 1/2\n",
+	for _, w := range []string{"Director ready, generation 4, 1 service\n", "tcp 10.0.0.100:80  wlc  up 1/2\n",
 		"REAL SERVER", "10.0.0.11:80", "draining 3s ago", "FAIL connection refused 0.4ms 3s ago"} {
 		if rc != 0 || !strings.Contains(out, w) {
 			t.Errorf("status: rc %d, no %q in\n%s", rc, w, out)
