@@ -12,10 +12,11 @@
 // anyone who can reach it, as /metrics; requests whose Host is not a
 // loopback name are refused there, so a web page elsewhere cannot read it
 // through DNS rebinding. On any other address the data needs the runtime
-// API's bearer token (api.token_file): the page asks for it and sends it
-// as "Authorization: Bearer"; without a token file the data is refused
-// with a message saying so. The page's own files (no data in them) are
-// served to anyone.
+// API's bearer token (api.token_file, which the config allows only with
+// api.listen: a loopback API listener will do): the page asks for it and
+// sends it as "Authorization: Bearer"; without a token file the data is
+// refused with a message saying so. The page's own files (no data in them)
+// are served to anyone.
 package view
 
 import (
@@ -249,7 +250,8 @@ func fromConfig(rt director.Runtime, cfg director.Config) (http.Handler, error) 
 	o := Options{Loopback: IsLoopback(cfg.Metrics)}
 	if !o.Loopback {
 		if cfg.API.TokenFile == "" {
-			o.Refusal = fmt.Sprintf("the metrics listener %s is not loopback: the status page's data needs the API's bearer token; set api.token_file", cfg.Metrics)
+			o.Refusal = fmt.Sprintf("the metrics listener %s is not loopback: the status page's data needs the API's bearer token: "+
+				"set api.token_file (with api.listen, which may stay on 127.0.0.1)", cfg.Metrics)
 		} else {
 			tok, err := director.ReadTokenFile(cfg.API.TokenFile)
 			if err != nil {
