@@ -23,11 +23,12 @@ func main() {
 			"`lvsnode agent` binds the VIPs and sets the ARP sysctls in the right order\n" +
 			"and keeps them true; on the director, `lvsnode controller` programs IPVS\n" +
 			"with ipvsadm's flags and formats.",
-		Commands:        []*cli.Command{agentCommand(), controllerCommand()},
+		Commands:        []*cli.Command{agentCommand(), controllerCommand(), versionCommand(), generateCommand()},
 		HideHelpCommand: true,
 		ExitErrHandler:  exitErrHandler,
 		OnUsageError:    usageError,
 	}
+	cli.VersionPrinter = func(c *cli.Context) { _ = printVersion(c, false) }
 	oneLineUsageErrors(app.Commands)
 	if err := app.Run(ctlPersistentArgs(os.Args)); err != nil {
 		if msg := err.Error(); msg != "" {
