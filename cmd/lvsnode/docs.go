@@ -81,11 +81,12 @@ func manPages(app *cli.App) []clidoc.Page {
 	return []clidoc.Page{
 		{
 			Name: "lvsnode", Summary: app.Usage,
-			Path: "lvsnode",
+			Path:      "lvsnode",
+			Elsewhere: map[string]string{"agent": "lvsnode-agent(8)", "controller": "lvsnode-controller(8)"},
 			Sections: []clidoc.Section{
 				{Title: "Exit status", Items: exitStatuses},
 				{Title: "Files", Items: []clidoc.Item{
-					{Term: "/usr/share/doc/lvsnode/examples/", Text: "agent.yaml, director.yaml, the systemd units and cloud-init user data, each setting with its reason."},
+					{Term: "/usr/share/doc/lvsnode/examples/", Text: "agent.yaml and director.yaml with every setting and its reason, and cloud-init user data for DR and TUN real servers."},
 				}},
 				{Title: "Examples", Text: "A real server of an LVS-DR cluster, then its director:\n\n" +
 					"   lvsnode agent apply --vip 10.0.0.100\n" +

@@ -16,6 +16,9 @@ type Page struct {
 	Path     string       // how the command is typed: "lvsnode agent"
 	Sections []Section    // after COMMANDS and OPTIONS, in this order
 	SeeAlso  []string     // "ipvsadm(8)"
+	// Elsewhere names the commands documented on a page of their own
+	// ("agent": "lvsnode-agent(8)"): listed here by name and usage only.
+	Elsewhere map[string]string
 }
 
 // Section is extra text. Text is paragraphs separated by blank lines; a
@@ -52,7 +55,11 @@ func Man(app *cli.App, p Page, date, version string) []byte {
 		w.synopsis(p.Path, own, "")
 	}
 	for _, c := range subs {
-		w.synopsis(p.Path+" "+c.Name, c.Flags, c.ArgsUsage)
+		args := c.ArgsUsage
+		if _, ok := p.Elsewhere[c.Name]; ok {
+			args = "COMMAND ..."
+		}
+		w.synopsis(p.Path+" "+c.Name, c.Flags, args)
 	}
 	w.macro("SH", "DESCRIPTION")
 	if p.Command != nil {
@@ -64,6 +71,11 @@ func Man(app *cli.App, p Page, date, version string) []byte {
 	if len(subs) > 0 {
 		w.macro("SH", "COMMANDS")
 		for _, c := range subs {
+			if ref, ok := p.Elsewhere[c.Name]; ok {
+				w.macro("SS", p.Path+" "+c.Name)
+				w.text(c.Usage + "; see " + ref + ".")
+				continue
+			}
 			w.command(p.Path, c)
 		}
 	}
@@ -77,7 +89,7 @@ func Man(app *cli.App, p Page, date, version string) []byte {
 		for _, it := range s.Items {
 			w.macro("TP")
 			w.raw(`\fB` + escapeLine(it.Term) + `\fR`)
-			w.block(it.Text)
+			w.text(it.Text)
 		}
 	}
 	if len(p.SeeAlso) > 0 {
