@@ -39,7 +39,7 @@ type Item struct{ Term, Text string }
 func Man(app *cli.App, p Page, date, version string) []byte {
 	var w roff
 	w.macro("TH", strings.ToUpper(p.Name), "8", date, "lvsnode "+version, "System Administration")
-	w.macro("nh")      // option and variable names must not be hyphenated
+	w.macro("nh")  // option and variable names must not be hyphenated
 	w.raw(".ad l") // nor stretched: long paths and URLs stay readable
 	w.macro("SH", "NAME")
 	w.text(p.Name + " - " + p.Summary)
