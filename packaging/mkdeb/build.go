@@ -31,6 +31,9 @@ func (o options) run() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Out, err = filepath.Abs(o.Out); err != nil { // the paths printed work from anywhere
+		return nil, err
+	}
 	if o.Describe == "" {
 		if o.Describe, err = git(root, "describe", "--tags", "--always", "--dirty"); err != nil {
 			return nil, err
