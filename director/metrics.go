@@ -84,10 +84,10 @@ var (
 		"1 for the real server's drain state (none, draining, drained, parked), 0 for the others.", append(nodeLabels, "state"), nil)
 
 	descRSAgent = prometheus.NewDesc("lvsnode_realserver_agent",
-		"1 for the lvsnode agent's readiness as the director last read it (ready, not-ready, draining, unknown), 0 for the others.", append(nodeLabels, "state"), nil)
+		"1 for the lvsnode agent's readiness as the director last read it (ready, not-ready, draining, unknown; none: not probed), 0 for the others.", append(nodeLabels, "state"), nil)
 
 	healthStates = []string{HealthUp, HealthDown, HealthDraining, HealthUnknown}
-	agentStates  = []string{AgentReady, AgentNotReady, AgentDraining, AgentUnknown}
+	agentStates  = []string{AgentReady, AgentNotReady, AgentDraining, AgentUnknown, AgentNone}
 	drainStates  = []string{DrainNone, DrainDraining, DrainDrained, DrainParked}
 )
 

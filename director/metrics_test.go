@@ -72,12 +72,14 @@ lvsnode_realserver_drain{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",s
 lvsnode_realserver_drain{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="draining"} 1
 lvsnode_realserver_drain{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="none"} 0
 lvsnode_realserver_drain{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="parked"} 0
-# HELP lvsnode_realserver_agent 1 for the lvsnode agent's readiness as the director last read it (ready, not-ready, draining, unknown), 0 for the others.
+# HELP lvsnode_realserver_agent 1 for the lvsnode agent's readiness as the director last read it (ready, not-ready, draining, unknown; none: not probed), 0 for the others.
 # TYPE lvsnode_realserver_agent gauge
+lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="none"} 0
 lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="draining"} 0
 lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="not-ready"} 0
 lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="ready"} 1
 lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="unknown"} 0
+lvsnode_realserver_agent{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="none"} 0
 lvsnode_realserver_agent{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="draining"} 1
 lvsnode_realserver_agent{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="not-ready"} 0
 lvsnode_realserver_agent{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="ready"} 0

@@ -76,8 +76,11 @@ func (d *Daemon) Status() Status {
 					}
 				}
 			}
-			if n.agent != nil && ns.Agent != "" {
+			switch {
+			case n.agent != nil && ns.Agent != "":
 				x.Agent = ns.Agent
+			case n.agent == nil && (n.check == nil || n.check.Type != health.Ready):
+				x.Agent = AgentNone
 			}
 			ss.Nodes = append(ss.Nodes, x)
 		}

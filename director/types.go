@@ -141,7 +141,7 @@ type NodeStatus struct {
 	ActiveConn       uint32    `json:"active_conn"`
 	InactConn        uint32    `json:"inact_conn"`
 	PersistConn      uint32    `json:"persist_conn"`
-	Agent            string    `json:"agent"` // ready | not-ready | draining | unknown
+	Agent            string    `json:"agent"` // ready | not-ready | draining | unknown | none (not probed)
 	// Stats are the real server's IPVS counters and rates (see
 	// ServiceStatus.Stats).
 	Stats ipvs.Stats `json:"stats"`
@@ -177,5 +177,6 @@ const (
 	AgentReady    = "ready"
 	AgentNotReady = "not-ready"
 	AgentDraining = "draining"
-	AgentUnknown  = "unknown"
+	AgentUnknown  = "unknown" // probed, no answer yet
+	AgentNone     = "none"    // no agent: probe (nor a ready check) for this real server
 )

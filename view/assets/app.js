@@ -222,7 +222,7 @@ function updateRow(r, n, h, now) {
   setText(c.inact, String(n.inact_conn));
   setText(c.persist, String(n.persist_conn));
   setText(c.agentBadge, n.agent);
-  c.agentBadge.className = 'badge s-' + n.agent;
+  c.agentBadge.className = 'badge ' + (n.agent === 'none' ? 'muted' : 's-' + n.agent); // none: not probed, not a problem
   const st = n.stats || {};
   rateCell(c.cps.firstChild, h.cps, human(st.cps || 0) + '/s');
   rateCell(c.bps.firstChild, h.bps, human((st.in_bps || 0) + (st.out_bps || 0)) + 'B/s');
