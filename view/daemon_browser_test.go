@@ -184,7 +184,7 @@ func TestPageInBrowserFollowsHealth(t *testing.T) {
 	if got != want {
 		t.Fatalf("rows before the change:\n%s\nthe daemon's status:\n%s", got, want)
 	}
-	if !strings.Contains("\n"+want+"\n", "\ntcp 10.0.0.100:80|127.0.0.12|80|up|2|none|unknown\n") {
+	if !strings.Contains("\n"+want+"\n", "\ntcp 10.0.0.100:80|127.0.0.12|80|up|2|none|none\n") {
 		t.Fatalf("control: 127.0.0.12 is not up at weight 2 before its web server stops:\n%s", want)
 	}
 
