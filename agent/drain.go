@@ -8,11 +8,13 @@ import (
 // Drain defaults. The director reacts to the first "draining" answer of
 // its ready check (health: no fall for draining), so MinWait must cover
 // at least one of its probe intervals plus the probe's timeout; interval
-// × fall also survives a lost probe. 2 s fits the lab's 200 ms × 2 with a
-// margin; with health's default check (interval 2 s, fall 3) use 6 s.
+// × fall also survives a lost probe. The default is health's default
+// check (interval 2 s × fall 3): an agent and a director left at their
+// defaults work together. Faster checks allow less (the lab: 200 ms × 2,
+// min-wait 2 s).
 const (
 	DefaultDrainTimeout = 5 * time.Minute
-	DefaultDrainMinWait = 2 * time.Second
+	DefaultDrainMinWait = 6 * time.Second
 	// drainPoll is how often a drain counts the VIPs' sockets: one
 	// sock_diag dump per family, cheap next to a client's last request.
 	drainPoll = 500 * time.Millisecond

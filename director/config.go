@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -54,6 +56,11 @@ type APIConfig struct {
 	Socket    string `yaml:"socket"`     // unix socket, mode 0600 (default /run/lvsnode/director.sock)
 	Listen    string `yaml:"listen"`     // optional TCP listener; needs token_file
 	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+	// TLSCert and TLSKey (PEM files) put the TCP listener behind TLS,
+	// which it needs off loopback: the token must not cross the network
+	// in clear.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // DefaultSocket is the runtime API's unix socket.
@@ -157,8 +164,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: %s: datapath.marks: %v", ErrInvalid, c.Path, err)
 	}
 	c.markLo, c.markHi = lo, hi
-	if c.API.Listen != "" && c.API.TokenFile == "" {
-		return fmt.Errorf("%w: %s: api.listen %s without api.token_file: a TCP listener is refused without a bearer token", ErrInvalid, c.Path, c.API.Listen)
+	if err := checkListenAddr(c.Metrics); err != nil {
+		return fmt.Errorf("%w: %s: metrics: %v", ErrInvalid, c.Path, err)
+	}
+	if err := c.API.check(); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, c.Path, err)
 	}
 	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil), nil); err != nil {
 		return c.wrap(err)
@@ -199,16 +209,21 @@ func checkKeys(path string, root *yaml.Node) error {
 	if svcs == nil || svcs.Kind != yaml.SequenceNode {
 		return nil
 	}
-	var checks []*yaml.Node
+	type block struct {
+		name string // check or agent
+		node *yaml.Node
+	}
+	var checks []block
 	for _, sn := range svcs.Content {
-		checks = append(checks, mapValue(sn, "check"))
+		checks = append(checks, block{"check", mapValue(sn, "check")}, block{"agent", mapValue(sn, "agent")})
 		if nodes := mapValue(sn, "nodes"); nodes != nil {
 			for _, nn := range nodes.Content {
-				checks = append(checks, mapValue(nn, "check"))
+				checks = append(checks, block{"check", mapValue(nn, "check")}, block{"agent", mapValue(nn, "agent")})
 			}
 		}
 	}
-	for _, cn := range checks {
+	for _, b := range checks {
+		cn := b.node
 		if cn == nil || cn.Kind != yaml.MappingNode {
 			continue
 		}
@@ -218,7 +233,7 @@ func checkKeys(path string, root *yaml.Node) error {
 			one := yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, v}}
 			if err := one.Decode(&d); err != nil && !strings.Contains(err.Error(), "line ") {
 				msg := strings.TrimPrefix(err.Error(), health.ErrInvalid.Error()+": ")
-				return fmt.Errorf("%w: %s:%d: check.%s: %s", ErrInvalid, path, v.Line, k.Value, msg)
+				return fmt.Errorf("%w: %s:%d: %s.%s: %s", ErrInvalid, path, v.Line, b.name, k.Value, msg)
 			}
 		}
 	}
@@ -241,6 +256,7 @@ func attachLines(root *yaml.Node, c *Config) {
 		s := &c.Services[i]
 		s.lines = keyLines(sn)
 		s.checkLines = keyLines(mapValue(sn, "check"))
+		s.agentLines = keyLines(mapValue(sn, "agent"))
 		if s.Sorry != nil {
 			s.Sorry.lines = keyLines(mapValue(sn, "sorry"))
 		}
@@ -254,6 +270,7 @@ func attachLines(root *yaml.Node, c *Config) {
 			}
 			s.Nodes[j].lines = keyLines(nn)
 			s.Nodes[j].checkLines = keyLines(mapValue(nn, "check"))
+			s.Nodes[j].agentLines = keyLines(mapValue(nn, "agent"))
 		}
 	}
 }
@@ -288,6 +305,25 @@ func keyLines(n *yaml.Node) lines {
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
 		return fmt.Errorf("line %d: %s", n.Line, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+	}
+	return nil
+}
+
+// checkListenAddr accepts what a listener binds: IP:PORT, [IPv6]:PORT or
+// :PORT (every address), the port a number. A host name is refused: it
+// would be resolved at every start, and could resolve to another address.
+func checkListenAddr(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q: want IP:PORT, e.g. 127.0.0.1:9110", s)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && port != "0") {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, port)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: %q is not an IP address", s, host)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package director
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -48,6 +49,9 @@ type Daemon struct {
 	sched *health.Scheduler
 
 	trigger chan struct{} // coalesced: one pending reconcile at most
+	// busy is when the reconcile in progress began (UnixNano, wall
+	// clock), 0 between reconciles: the watchdog stops when it is old.
+	busy atomic.Int64
 
 	ipvsMu sync.Mutex // ipvs.Client is not safe for concurrent use
 	// tableMu is held from a reconcile's read to its last write (with the
@@ -117,7 +121,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 			return observed{c, def, d}, nil
 		}})
 	d.mu.Lock()
-	err = d.install(mergeConfig(saved, d.cfg.Services))
+	err = d.install(ctx, mergeConfig(saved, d.cfg.Services), true)
 	d.mu.Unlock()
 	if err != nil {
 		return err
@@ -133,11 +137,13 @@ func (d *Daemon) Close() {
 }
 
 // install compiles next, sets the sysctls it needs (accept_local for
-// data-path checks), swaps it in and (re)subscribes the checks; the
-// caller saves it and reconciles (a full pass: kick; a runtime change:
-// reconcileServices). Called with d.mu held; on error nothing changed but
-// a sysctl set.
-func (d *Daemon) install(next Desired) error {
+// data-path checks), saves it, then (re)subscribes the checks and swaps it
+// in: a change that cannot be saved is not made (the caller is answered
+// with the error and the next reconcile does not see it). The caller
+// reconciles: a full pass (kick: start, reload) or only what a runtime
+// change touched (reconcileServices). Called with d.mu held; on error
+// nothing changed but a sysctl set.
+func (d *Daemon) install(ctx context.Context, next Desired, restore bool) error {
 	marks := newMarkAlloc(d.cfg.markLo, d.cfg.markHi, next.Marks)
 	m, err := compile(clone(next.Services), marks, d.model)
 	if err != nil {
@@ -160,31 +166,80 @@ func (d *Daemon) install(next Desired) error {
 		if n.check == nil {
 			st.Health = ""
 		}
+		if n.agent == nil {
+			st.Agent = ""
+		}
 		if st.Drain == "" {
 			st.Drain = DrainNone
 		}
 		next.Nodes[id] = st
 	}
-	if err := d.subscribe(m, next.Nodes); err != nil {
+	d.seedNewProbes(m, next.Nodes)
+	if err := d.o.Store.Save(ctx, next); err != nil {
 		return err
 	}
+	changed, err := d.subscribe(m, next.Nodes)
+	if err != nil { // checkers were validated by compile: not expected
+		if d.model != nil {
+			_, _ = d.subscribe(d.model, d.desired.Nodes)
+		}
+		return errors.Join(err, d.o.Store.Save(ctx, d.desired))
+	}
 	d.desired, d.model, d.marks = next, m, marks
-	d.dirty = true
+	d.dirty = d.dirty || changed
 	return nil
+}
+
+// seedNewProbes starts a probe added to a real server that is serving now
+// (a reload or edit adds check: or agent: to it) at up, not at the
+// alpha's down: a config change must not take a serving service to weight
+// 0 until rise probes pass. New real servers keep the alpha (down until
+// proven). Called with d.mu held, before subscribe.
+func (d *Daemon) seedNewProbes(m *model, states map[string]NodeState) {
+	if d.model == nil {
+		return
+	}
+	for id, n := range m.nodes {
+		old, ok := d.model.nodes[id]
+		if !ok {
+			continue
+		}
+		if p := place(old, d.desired.Nodes[id]); !p.present || p.weight == 0 {
+			continue
+		}
+		st := states[id]
+		if n.check != nil && old.check == nil && st.Health == "" {
+			st.Health = HealthUp
+		}
+		if n.agent != nil && old.agent == nil && st.Agent == "" {
+			st.Agent = AgentReady
+		}
+		states[id] = st
+	}
 }
 
 // subscribe makes the scheduler's subscriptions match m: new real servers
 // join (their check starting at the saved state), changed checks move,
-// gone ones leave. Shared checks (same Key) run once.
-func (d *Daemon) subscribe(m *model, states map[string]NodeState) error {
-	for id := range d.subs {
-		if n, ok := m.nodes[id]; !ok || n.check == nil {
-			d.sched.Remove(id)
-			delete(d.subs, id)
-		}
-	}
+// then gone ones leave (last: a failure leaves every running check in
+// place). Shared checks (same Key) run once. It reports whether a state
+// in states changed (a joined run's shared state).
+func (d *Daemon) subscribe(m *model, states map[string]NodeState) (bool, error) {
+	changed := false
 	for id, n := range m.nodes {
+		before := states[id]
+		if n.agent != nil {
+			def := *n.agent
+			def.Initial = agentInitial(states[id].Agent)
+			st, err := d.subscribeOne(agentSubID(id), def)
+			if err != nil {
+				return changed, err
+			}
+			s := states[id]
+			s.Agent = agentWord(st.State)
+			states[id] = s
+		}
 		if n.check == nil {
+			changed = changed || states[id] != before
 			continue
 		}
 		if _, ok := d.subs[id]; ok && d.model != nil && sameCheck(d.model.nodes[id], n) {
@@ -197,22 +252,49 @@ func (d *Daemon) subscribe(m *model, states map[string]NodeState) error {
 		case HealthDraining:
 			def.Initial = health.Draining
 		}
-		var st health.Status
-		var err error
-		if _, ok := d.subs[id]; ok {
-			st, err = d.sched.Update(id, def)
-		} else {
-			st, err = d.sched.Add(id, def)
-		}
+		st, err := d.subscribeOne(id, def)
 		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrInvalid, id, err)
+			return changed, err
 		}
-		d.subs[id] = def.Key()
 		s := states[id]
 		s.Health = st.State.String()
 		states[id] = s
+		changed = changed || s != before
 	}
-	return nil
+	for sub := range d.subs {
+		id, agent := agentOf(sub)
+		if n, ok := m.nodes[id]; !ok || (!agent && n.check == nil) || (agent && n.agent == nil) {
+			d.sched.Remove(sub)
+			delete(d.subs, sub)
+		}
+	}
+	return changed, nil
+}
+
+// hasAgent tells whether node id has an agent: probe beside its check.
+// Called with d.mu held.
+func (d *Daemon) hasAgent(id string) bool {
+	if d.model == nil {
+		return false
+	}
+	n, ok := d.model.nodes[id]
+	return ok && n.agent != nil
+}
+
+// subscribeOne adds or moves the scheduler subscription sub to def.
+func (d *Daemon) subscribeOne(sub string, def health.Definition) (health.Status, error) {
+	var st health.Status
+	var err error
+	if _, ok := d.subs[sub]; ok {
+		st, err = d.sched.Update(sub, def)
+	} else {
+		st, err = d.sched.Add(sub, def)
+	}
+	if err != nil {
+		return st, fmt.Errorf("%w: %s: %v", ErrInvalid, sub, err)
+	}
+	d.subs[sub] = def.Key()
+	return st, nil
 }
 
 // sameCheck reports whether new has the check old had: compiled from the
@@ -234,21 +316,34 @@ func (d *Daemon) kick() {
 func (d *Daemon) onHealth(e health.Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, id := range e.Subscribers {
+	for _, sub := range e.Subscribers {
+		id, agent := agentOf(sub)
 		st, ok := d.desired.Nodes[id]
-		if !ok {
+		if !ok || d.subs[sub] != e.Key {
+			// gone, or moved to another check since the run recorded
+			// this (OnChange waits for d.mu): the new run decides
 			continue
 		}
-		st.Health = e.To.String()
+		if agent {
+			st.Agent = agentWord(e.To)
+		} else {
+			st.Health = e.To.String()
+		}
 		switch {
 		case e.To == health.Draining && st.Drain == DrainNone:
 			st.Drain, st.DrainBy, st.DrainSince = DrainDraining, "agent", e.At
 			st.Timeout, st.Remove = d.cfg.Drain.Timeout, d.cfg.Drain.Remove
-		case e.To == health.Up && st.DrainBy == "agent":
+		case e.To == health.Up && st.DrainBy == "agent" && (agent || !d.hasAgent(id)):
+			// only the probe that reported the drain ends it: an HTTP
+			// check that passes says nothing about the agent's drain
 			st.Drain, st.DrainBy, st.DrainSince = DrainNone, "", time.Time{}
 		}
 		d.desired.Nodes[id] = st
-		d.log.Info("health", "node", id, "from", e.From.String(), "to", e.To.String(), "reason", e.Result.Reason)
+		what := "health"
+		if agent {
+			what = "agent"
+		}
+		d.log.Info(what, "node", id, "from", e.From.String(), "to", e.To.String(), "reason", e.Result.Reason)
 	}
 	d.dirty = true
 	d.kick()
@@ -277,15 +372,31 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 		began := d.clock.Now()
+		d.busy.Store(time.Now().UnixNano())
 		if err := d.Reconcile(ctx); err != nil {
 			d.log.Error("reconcile", "err", err)
 		}
+		d.busy.Store(0)
 		d.pause(ctx, d.clock.Now().Sub(began))
 	}
 }
 
 // maxPause bounds the pause after a reconcile (see pause).
 const maxPause = 500 * time.Millisecond
+
+// hung reports how long the reconcile in progress has run when that is
+// beyond limit (0 otherwise): the loop is stuck (a netlink call that never
+// returns), and the watchdog must let systemd restart the daemon.
+func (d *Daemon) hung(limit time.Duration) time.Duration {
+	b := d.busy.Load()
+	if b == 0 {
+		return 0
+	}
+	if took := time.Since(time.Unix(0, b)); took > limit {
+		return took
+	}
+	return 0
+}
 
 // pause waits as long as the last reconcile took (at most maxPause), so
 // that under a storm of health changes (1,000 real servers rising at

@@ -36,6 +36,7 @@ type Desired struct {
 // restores it (the check's initial state, the drain in progress).
 type NodeState struct {
 	Health     string    `json:"health,omitempty"`   // up | down | draining
+	Agent      string    `json:"agent,omitempty"`    // ready | not-ready | draining (agent: probe)
 	Drain      string    `json:"drain,omitempty"`    // none | draining | drained | parked
 	DrainBy    string    `json:"drain_by,omitempty"` // agent | api
 	DrainSince time.Time `json:"drain_since,omitzero"`
@@ -52,10 +53,12 @@ type ServiceSpec struct {
 	Quorum     int                `json:"quorum,omitempty" yaml:"quorum"`
 	Sorry      *NodeSpec          `json:"sorry,omitempty" yaml:"sorry"`
 	Check      *health.Definition `json:"check,omitempty" yaml:"check"` // inherited by nodes without their own
+	Agent      *health.Definition `json:"agent,omitempty" yaml:"agent"` // the same for the agent's readiness
 	Nodes      []NodeSpec         `json:"nodes" yaml:"nodes"`
 
 	lines      lines // where each key is in the config file (nil from the API)
 	checkLines lines // the same for the check's keys
+	agentLines lines // and the agent's
 }
 
 // NodeSpec is one real server of a service.
@@ -70,8 +73,9 @@ type NodeSpec struct {
 	Upper   uint32             `json:"u_threshold,omitempty" yaml:"u_threshold"`
 	Lower   uint32             `json:"l_threshold,omitempty" yaml:"l_threshold"`
 	Check   *health.Definition `json:"check,omitempty" yaml:"check"`
+	Agent   *health.Definition `json:"agent,omitempty" yaml:"agent"` // the lvsnode agent's /readyz, beside check
 
-	lines, checkLines lines
+	lines, checkLines, agentLines lines
 }
 
 // lines maps a YAML key to its line; "" is the mapping's own line.

@@ -30,14 +30,14 @@ type specKey struct {
 	persistent                 uint32
 	quorum                     int
 	sorry                      *NodeSpec
-	check                      *health.Definition
+	check, agent               *health.Definition
 	nodes                      *NodeSpec // the list's first element: its backing array
 	n                          int
 }
 
 func keyOf(s *ServiceSpec) specKey {
 	k := specKey{service: s.Service, scheduler: s.Scheduler, onDown: s.OnDown, persistent: s.Persistent,
-		quorum: s.Quorum, sorry: s.Sorry, check: s.Check, n: len(s.Nodes)}
+		quorum: s.Quorum, sorry: s.Sorry, check: s.Check, agent: s.Agent, n: len(s.Nodes)}
 	if len(s.Nodes) > 0 {
 		k.nodes = &s.Nodes[0]
 	}

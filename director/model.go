@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/ipvs"
@@ -38,6 +39,7 @@ type node struct {
 	// the same one, the same real server (node id) and the same mark make
 	// the same check (subscribe skips it).
 	checkSrc *health.Definition
+	agent    *health.Definition // the agent's readiness (agentcheck.go), nil: none
 	// path is the data-path id (pathID) when the check goes through a
 	// per-real-server fwmark service, else "".
 	path string
@@ -170,6 +172,15 @@ func compileService(sp *ServiceSpec, marks *markAlloc) (*svc, error) {
 				return nil, err
 			}
 		}
+		as, al := ns.Agent, ns.agentLines
+		if as == nil {
+			as, al = sp.Agent, sp.agentLines
+		}
+		if as != nil {
+			if err := compileAgent(n, *as, al); err != nil {
+				return nil, err
+			}
+		}
 		_ = j
 		s.nodes = append(s.nodes, n)
 	}
@@ -212,6 +223,9 @@ func compileCheck(n *node, cs health.Definition, l lines, marks *markAlloc) erro
 	}
 	if err := d.Validate(); err != nil {
 		return &lineError{line, fmt.Errorf("%s: %w", n.id, errors.Join(ErrInvalid, err))}
+	}
+	if _, err := d.LoadCA(); err != nil { // what the checker would fail on, found before anything runs
+		return &lineError{l.at("ca_file"), fmt.Errorf("%w: %s: %s", ErrInvalid, n.id, strings.TrimPrefix(err.Error(), health.ErrInvalid.Error()+": "))}
 	}
 	n.check = &d
 	return nil
@@ -270,13 +284,14 @@ func destOf(k ipvs.ServiceKey, ns NodeSpec) (ipvs.Destination, error) {
 func reusable(s *svc, sp *ServiceSpec, marks *markAlloc) bool {
 	a := &s.spec
 	if a.Service != sp.Service || a.Scheduler != sp.Scheduler || a.Persistent != sp.Persistent || a.OnDown != sp.OnDown ||
-		a.Quorum != sp.Quorum || a.Sorry != sp.Sorry || a.Check != sp.Check || len(a.Nodes) != len(sp.Nodes) {
+		a.Quorum != sp.Quorum || a.Sorry != sp.Sorry || a.Check != sp.Check || a.Agent != sp.Agent || len(a.Nodes) != len(sp.Nodes) {
 		return false
 	}
 	for i := range a.Nodes {
 		x, y := &a.Nodes[i], &sp.Nodes[i]
 		if x.Address != y.Address || x.Port != y.Port || x.Weight != y.Weight || x.Method != y.Method || x.TunType != y.TunType ||
-			x.TunPort != y.TunPort || x.TunCsum != y.TunCsum || x.Upper != y.Upper || x.Lower != y.Lower || x.Check != y.Check {
+			x.TunPort != y.TunPort || x.TunCsum != y.TunCsum || x.Upper != y.Upper || x.Lower != y.Lower || x.Check != y.Check ||
+			x.Agent != y.Agent {
 			return false
 		}
 	}

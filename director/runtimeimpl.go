@@ -30,7 +30,9 @@ const statusMaxAge = time.Second
 // a fresh read of the kernel (which the next Status calls reuse).
 func (d *Daemon) Status() Status {
 	kernel := map[string]ipvs.Destination{}
+	svcStats := map[ipvs.ServiceKey]ipvs.Stats{}
 	for _, e := range d.kernelTable().Services {
+		svcStats[e.Service.ServiceKey] = e.Service.Stats
 		for _, x := range e.Dests {
 			kernel[nodeID(e.Service.ServiceKey, x.DestKey)] = x
 		}
@@ -45,7 +47,11 @@ func (d *Daemon) Status() Status {
 	for _, s := range d.model.services {
 		below, up := belowQuorum(s, d.desired.Nodes)
 		ss := ServiceStatus{Service: s.name, Scheduler: s.service.Scheduler, Managed: true,
-			Quorum: s.quorum, Up: up, Sorry: below && s.sorry != nil}
+			Quorum: s.quorum, Up: up, Sorry: below && s.sorry != nil,
+			Flags: controller.ServiceFlags(s.service), Stats: svcStats[s.key]}
+		if s.sorry != nil {
+			ss.SorryServer = s.sorry.DestKey.String()
+		}
 		for _, n := range s.nodes {
 			ns := d.desired.Nodes[n.id]
 			k := kernel[n.id]
@@ -55,11 +61,12 @@ func (d *Daemon) Status() Status {
 			}
 			x := NodeStatus{NodeRef: n.ref, Method: methodName(n.dest.Forward), ConfiguredWeight: n.dest.Weight,
 				Weight: k.Weight, Health: h, Drain: ns.Drain, DrainSince: ns.DrainSince,
-				ActiveConn: k.ActiveConns, InactConn: k.InactiveConns, PersistConn: k.PersistentConns, Agent: AgentUnknown}
+				ActiveConn: k.ActiveConns, InactConn: k.InactiveConns, PersistConn: k.PersistentConns, Agent: AgentUnknown,
+				Stats: k.Stats}
 			if hs, ok := d.sched.Status(n.id); ok && !hs.Checked.IsZero() {
 				x.LastCheck = Check{OK: hs.Last.OK, Reason: hs.Last.Reason,
 					LatencyMS: float64(hs.Last.Latency) / float64(time.Millisecond), At: hs.Checked}
-				if n.check.Type == health.Ready {
+				if n.check.Type == health.Ready && n.agent == nil {
 					switch {
 					case hs.Last.OK:
 						x.Agent = AgentReady
@@ -69,6 +76,12 @@ func (d *Daemon) Status() Status {
 						x.Agent = AgentNotReady
 					}
 				}
+			}
+			switch {
+			case n.agent != nil && ns.Agent != "":
+				x.Agent = ns.Agent
+			case n.agent == nil && (n.check == nil || n.check.Type != health.Ready):
+				x.Agent = AgentNone
 			}
 			ss.Nodes = append(ss.Nodes, x)
 		}
@@ -129,8 +142,9 @@ func (d *Daemon) change(ctx context.Context, edit func(*Desired) error) error {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// changeDesired is change's first half, under d.mu: edit, install, own
-// the services it creates, save. It returns the services it touched.
+// changeDesired is change's first half, under d.mu: edit, own the
+// services it creates, install (which saves). It returns the services it
+// touched.
 func (d *Daemon) changeDesired(ctx context.Context, edit func(*Desired) error) (map[ipvs.ServiceKey]bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -139,17 +153,12 @@ func (d *Daemon) changeDesired(ctx context.Context, edit func(*Desired) error) (
 		return nil, err
 	}
 	next.Generation++
-	old, oldModel, oldMarks := d.desired, d.model, d.marks
-	if err := d.install(next); err != nil {
+	ownNew(&next, d.model)
+	old, oldModel := d.desired, d.model
+	if err := d.install(ctx, next, false); err != nil {
 		return nil, err
 	}
-	keys := touched(oldModel, d.model, old.Nodes, d.desired.Nodes)
-	ownWanted(&d.desired, wantedFor(d.model, d.desired.Nodes, keys), d.marks)
-	if err := d.saveLocked(ctx); err != nil {
-		d.desired, d.model, d.marks = old, oldModel, oldMarks
-		return nil, err
-	}
-	return keys, nil
+	return touched(oldModel, d.model, old.Nodes, d.desired.Nodes), nil
 }
 
 // copyDesired copies x deep enough for an edit (change) or a merge
@@ -190,8 +199,11 @@ func (d *Daemon) findService(x *Desired, service string) (int, ipvs.ServiceKey, 
 	d.ipvsMu.Lock()
 	_, err = d.o.IPVS.Service(k) // one request, not a dump of every service
 	d.ipvsMu.Unlock()
-	if err == nil {
+	switch {
+	case err == nil:
 		return -1, k, fmt.Errorf("%w: %s", ErrNotManaged, ServiceName(k))
+	case !errors.Is(err, ipvs.ErrNotFound): // a service not seen is not "not found": it may be foreign
+		return -1, k, fmt.Errorf("read IPVS to find %s: %w", ServiceName(k), err)
 	}
 	return -1, k, fmt.Errorf("%w: service %s", ErrNotFound, ServiceName(k))
 }
@@ -271,7 +283,7 @@ func (d *Daemon) AddNode(ctx context.Context, n Node) error {
 		editNodes(&x.Services[i])
 		x.Services[i].Nodes = append(x.Services[i].Nodes, NodeSpec{Address: n.Address, Port: n.Port,
 			Weight: n.Weight, Method: n.Method, TunType: n.TunType, TunPort: n.TunPort, TunCsum: n.TunCsum,
-			Upper: n.Upper, Lower: n.Lower, Check: cloneCheck(n.Check)})
+			Upper: n.Upper, Lower: n.Lower, Check: cloneCheck(n.Check), Agent: cloneCheck(n.Agent)})
 		return nil
 	})
 }
@@ -298,6 +310,9 @@ func (d *Daemon) EditNode(ctx context.Context, p NodePatch) error {
 		setv(&n.Lower, p.Lower)
 		if p.Check != nil {
 			n.Check = cloneCheck(p.Check)
+		}
+		if p.Agent != nil {
+			n.Agent = cloneCheck(p.Agent)
 		}
 		return nil
 	})
@@ -335,13 +350,22 @@ func (d *Daemon) RemoveNode(ctx context.Context, ref NodeRef) error {
 
 // Drain sets the real server's weight to 0 at once (at the next
 // reconcile, which it triggers) and returns; the daemon then waits for its
-// connections to end or the timeout, and removes or parks it.
+// connections to end or the timeout, and removes or parks it. An
+// operator's drain takes over an agent's (its options apply, and only an
+// Undrain ends it, not the agent's "ready"); one already removed by a
+// drain stays removed.
 func (d *Daemon) Drain(ctx context.Context, ref NodeRef, o DrainOptions) error {
+	now := d.clock.Now()
 	return d.setDrain(ctx, ref, func(st *NodeState) {
-		if st.Drain == DrainDraining {
+		switch {
+		case st.Drain == DrainDrained:
 			return
+		case st.Drain == DrainDraining && st.DrainBy == "api":
+			return // the drain in progress keeps its options
+		case st.Drain != DrainDraining:
+			st.DrainSince = now
 		}
-		st.Drain, st.DrainBy, st.DrainSince = DrainDraining, "api", d.clock.Now()
+		st.Drain, st.DrainBy = DrainDraining, "api"
 		st.Timeout, st.Remove = o.Timeout, o.Remove
 	})
 }
@@ -357,10 +381,23 @@ func (d *Daemon) setDrain(ctx context.Context, ref NodeRef, f func(*NodeState)) 
 	return d.change(ctx, func(x *Desired) error {
 		var ids []string
 		if strings.TrimSpace(ref.Service) == "*" {
+			a, err := netip.ParseAddr(ref.Address)
+			if err != nil {
+				return fmt.Errorf("%w: address %q is not an IP address", ErrInvalid, ref.Address)
+			}
+			// Every service the address is in, on any port unless one is
+			// given (a NAT real server's port is often not the VIP's).
 			for _, s := range x.Services {
 				k, _ := ParseService(s.Service)
-				if _, err := nodeIndex(s, k, ref.Address, ref.Port); err == nil {
-					ids = append(ids, nodeIDOf(k, s, ref))
+				for _, n := range s.Nodes {
+					na, err := netip.ParseAddr(n.Address)
+					port := n.Port
+					if port == 0 {
+						port = k.Port
+					}
+					if err == nil && na.Unmap() == a.Unmap() && (ref.Port == 0 || ref.Port == port) {
+						ids = append(ids, nodeID(k, ipvs.DestKey{Addr: na.Unmap(), Port: port}))
+					}
 				}
 			}
 			if len(ids) == 0 {

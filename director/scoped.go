@@ -146,17 +146,26 @@ func (d *Daemon) failed(err error) {
 	d.kick()
 }
 
-// ownWanted adds to x.Owned the services of want (the touched ones) the
-// daemon does not own yet (a runtime change creating a service), before
-// the change is saved: a service the daemon creates is in its state file
-// as its own before it is in IPVS. Removing the ones no longer wanted
-// stays with the full reconcile, which knows whether their removal
-// succeeded. x.Owned is sorted (Reconcile keeps it so).
-func ownWanted(x *Desired, want controller.Table, marks *markAlloc) {
-	for _, e := range want.Services {
-		k := e.Service.ServiceKey
-		if marks.inRange(k.FWMark) {
+// ownNew adds to x.Owned the services of x the model m (the running one)
+// does not have (a runtime change creating a service), before the change
+// is saved: a service the daemon creates is in its state file as its own
+// before it is in IPVS. Removing the ones no longer wanted stays with the
+// full reconcile, which knows whether their removal succeeded. x.Owned is
+// sorted (Reconcile keeps it so).
+func ownNew(x *Desired, m *model) {
+	had := map[string]bool{}
+	if m != nil {
+		for _, s := range m.services {
+			had[s.spec.Service] = true
+		}
+	}
+	for _, sp := range x.Services {
+		if had[sp.Service] {
 			continue
+		}
+		k, err := ParseService(sp.Service)
+		if err != nil {
+			continue // compile refuses it
 		}
 		n := ServiceName(k)
 		if i, ok := slices.BinarySearch(x.Owned, n); !ok {

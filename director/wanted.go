@@ -11,12 +11,22 @@ type placement struct {
 	weight  uint32
 }
 
-// nodeUp says whether n counts as up: its check says up, or it has no check.
+// nodeUp says whether n counts as up: its check says up (or it has no
+// check) and its agent says ready (or it has no agent: probe).
 func nodeUp(n *node, st NodeState) bool {
+	if n.agent != nil && st.Agent != AgentReady {
+		return false
+	}
 	if n.check == nil {
 		return true
 	}
 	return st.Health == HealthUp
+}
+
+// failed says whether n's check says down or its agent not ready (not
+// "draining": an agent's drain keeps the real server at weight 0).
+func failed(n *node, st NodeState) bool {
+	return (n.check != nil && st.Health == HealthDown) || (n.agent != nil && st.Agent == AgentNotReady)
 }
 
 // place decides a real server's weight from its health and drain state:
@@ -28,9 +38,12 @@ func place(n *node, st NodeState) placement {
 	case DrainDrained:
 		return placement{}
 	case DrainDraining, DrainParked:
+		if n.svc.remove && failed(n, st) {
+			return placement{} // on_down: remove took it out: a drain does not put it back
+		}
 		return placement{present: true}
 	}
-	if n.check != nil && st.Health == HealthDraining {
+	if (n.check != nil && st.Health == HealthDraining) || (n.agent != nil && st.Agent == AgentDraining) {
 		return placement{present: true} // the agent's drain: weight 0 at once
 	}
 	if !nodeUp(n, st) {

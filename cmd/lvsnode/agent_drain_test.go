@@ -171,6 +171,15 @@ func TestAgentDrainWaitsForItsVIPSockets(t *testing.T) {
 	if hasVIP(t) {
 		t.Fatal("a resync re-added the drained VIP")
 	}
+	// A bare `agent status` after the drain: the state file went with
+	// the VIPs, and the daemon says why (no "no state file" error).
+	if r := run(t, nil, "agent", "status", "--state-file", state); r.code != 0 ||
+		!strings.Contains(r.stdout, "drained since") || !strings.Contains(r.stdout, "agent undrain") {
+		t.Fatalf("agent status when drained: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, nil, "agent", "status", "--json", "--state-file", state); r.code != 0 || !strings.Contains(r.stdout, `"phase": "drained"`) {
+		t.Fatalf("agent status --json when drained: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 
 	if r := run(t, nil, "agent", "undrain", "--state-file", state); r.code != 0 {
 		t.Fatalf("agent undrain: exit %d\n%s%s", r.code, r.stdout, r.stderr)

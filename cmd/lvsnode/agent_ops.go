@@ -38,7 +38,7 @@ func statusOptions(c *cli.Context) (agent.Options, error) {
 	st, err := agent.LoadState(cfg.StateFile)
 	if err != nil {
 		if errors.Is(err, agent.ErrNoState) {
-			return agent.Options{}, cli.Exit(err.Error()+"; give --vip or --config to check a plan", 1)
+			return agent.Options{}, noStateError{err}
 		}
 		return agent.Options{}, err
 	}
@@ -67,6 +67,13 @@ func statusOptions(c *cli.Context) (agent.Options, error) {
 
 func agentStatus(c *cli.Context) error {
 	o, err := statusOptions(c)
+	if errors.Is(err, agent.ErrNoState) {
+		// A completed drain removed the VIPs and the state file with them;
+		// the daemon is still there and says so (until `agent undrain`).
+		if st, ok := drainedDaemon(c); ok {
+			return printDrained(c, st)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -233,4 +240,52 @@ func agentRun(c *cli.Context) error {
 	}()
 	log.Info("lvsnode agent running", "vips", o.VIPs, "mode", o.Mode, "resync", o.ResyncInterval)
 	return d.Run(ctx, reload)
+}
+
+// noStateError is statusOptions' answer when nothing was applied: exit 1,
+// one line, and still errors.Is(err, agent.ErrNoState) for agentStatus.
+type noStateError struct{ err error }
+
+func (e noStateError) Error() string {
+	return e.err.Error() + "; give --vip or --config to check a plan"
+}
+func (e noStateError) Unwrap() error { return e.err }
+func (e noStateError) ExitCode() int { return 1 }
+
+// drainedDaemon asks the daemon of the state file given (or the default)
+// for its state, and reports it only when it has drained.
+func drainedDaemon(c *cli.Context) (agent.DaemonState, bool) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return agent.DaemonState{}, false
+	}
+	if cfg.StateFile == "" {
+		cfg.StateFile = agent.DefaultStateFile
+	}
+	ctl, err := agent.DialControl(cfg.StateFile)
+	if err != nil {
+		return agent.DaemonState{}, false
+	}
+	st, err := ctl.State(context.Background())
+	if err != nil || st.Phase != agent.Drained {
+		return agent.DaemonState{}, false
+	}
+	return st, true
+}
+
+// printDrained is `agent status` of a drained daemon: nothing is applied,
+// on purpose, so there is no drift (exit 0) and the way back is named.
+func printDrained(c *cli.Context, st agent.DaemonState) error {
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			OK     bool               `json:"ok"`
+			Items  []agent.Item       `json:"items"`
+			Daemon *agent.DaemonState `json:"daemon"`
+		}{true, []agent.Item{}, &st})
+	}
+	fmt.Fprintf(c.App.Writer, "daemon (pid %d): %s\n", st.PID, stateLine(st))
+	fmt.Fprintln(c.App.Writer, "nothing applied: the drain removed the VIPs; `lvsnode agent undrain` brings them back")
+	return nil
 }

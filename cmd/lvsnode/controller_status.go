@@ -58,7 +58,11 @@ func ctlPrintStatus(w io.Writer, st director.Status, now time.Time) error {
 	if st.Ready {
 		ready = "ready"
 	}
-	fmt.Fprintf(w, "Director %s, generation %d, %d services\n", ready, st.Generation, len(st.Services))
+	plural := "s"
+	if len(st.Services) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "Director %s, generation %d, %d service%s\n", ready, st.Generation, len(st.Services), plural)
 	for _, s := range st.Services {
 		fmt.Fprintf(w, "\n%s  %s", s.Service, s.Scheduler)
 		if !s.Managed {

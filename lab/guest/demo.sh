@@ -112,3 +112,78 @@ else
 	say "NOT OK: expected answers alternating between rs1 and rs2 (IPv4:$v4; IPv6:$v6)"
 	exit 1
 fi
+
+# --- act 2: the pair ------------------------------------------------------------
+. "${LAB_GUEST:-/lab/guest}/pair.sh"
+trap - EXIT
+fail_demo() {
+	say "NOT OK: $*"
+	tail -5 "$PAIR_W/controller.log" "$PAIR_W"/agent-*.log 2>/dev/null | cut -c1-200
+	exit 1
+}
+
+say "The pair: the same cluster kept true by 'lvsnode controller run' and 'lvsnode agent run'"
+run director lvsnode controller clear
+for rs in rs1 rs2; do
+	printf '%-9s# %s &\n' "$rs" "lvsnode agent run --vip $LAB_VIP4 --listen $(node_ip4 "$rs"):$PAIR_READY_PORT --drain-min-wait 2s"
+	rs_agent_start "$rs" || fail_demo "the agent on $rs did not become ready"
+done
+cat >/tmp/director.yaml <<YAML
+state_file: $LAB_STATE_DIR/director.json
+metrics: 127.0.0.1:9110
+services:
+  - service: tcp $LAB_VIP4:$LAB_PORT
+    scheduler: rr
+    check: {type: http, interval: 500ms, timeout: 500ms, fall: 2, rise: 2}  # the web server answers
+    agent: {port: $PAIR_READY_PORT, interval: 500ms, timeout: 500ms, fall: 2, rise: 2}  # the agent: VIP bound, drain
+    nodes:
+      - {address: $(node_ip4 rs1), method: dr}
+      - {address: $(node_ip4 rs2), method: dr}
+YAML
+echo "director # cat /etc/lvsnode/director.yaml"
+sed 's/^/           /' /tmp/director.yaml
+printf '%-9s# %s &\n' director "lvsnode controller run --config /etc/lvsnode/director.yaml"
+lv_start /tmp/director.yaml || fail_demo "controller run did not start"
+weight_is() { ip netns exec director ipvsadm -Ln | grep "$(node_ip4 "$1"):" | awk -v w="$2" '{exit !($4 == w)}'; }
+wait_for 10 weight_is rs1 1 && wait_for 10 weight_is rs2 1 || fail_demo "the real servers did not come up"
+run director lvsnode controller status
+
+say "rs2's web server dies: its health check takes it out (weight 0; connections kept)"
+printf '%-9s# %s\n' rs2 "kill \$(pidof httpd)"
+t0=$(now_ms)
+httpd_stop rs2
+wait_for 5 weight_is rs2 0 ||
+	fail_demo "rs2 still has weight in IPVS after 5 s"
+echo "           ... weight 0 after $(($(now_ms) - t0)) ms (checks every 500 ms, fall 2)"
+out=$(curl_vip v4 4 | tr '\n' ' ')
+echo "   four requests: $out"
+[ "$out" = "rs1 rs1 rs1 rs1 " ] || fail_demo "expected rs1 only, got: $out"
+printf '%-9s# %s\n' rs2 "httpd -p $LAB_PORT -h /srv/rs2"
+httpd_start rs2
+wait_for 10 weight_is rs2 1 ||
+	fail_demo "rs2 did not come back"
+echo "           ... back at weight 1 after its checks passed twice (rise 2)"
+
+say "rs1 drained and back (as for a restart), while the client sends requests non-stop"
+client_loop_start /tmp/demo-answers
+sleep 1
+run rs1 lvsnode agent drain --state-file "$LAB_STATE_DIR/rs1.json"
+sleep 1
+run director lvsnode controller list -n
+wait_for 10 bash -c "! ip -n rs1 addr show dev lo | grep -q '$LAB_VIP4/32'" || fail_demo "the drain did not end"
+echo "           ... the agent removed the VIP once no client connection was left"
+run rs1 lvsnode agent status --state-file "$LAB_STATE_DIR/rs1.json"
+sleep 1
+run rs1 lvsnode agent undrain --state-file "$LAB_STATE_DIR/rs1.json"
+wait_for 10 weight_is rs1 1 ||
+	fail_demo "rs1 did not come back after undrain"
+sleep 1
+client_loop_stop
+sent=$(answers_count /tmp/demo-answers) failed=$(answers_count /tmp/demo-answers ERR)
+echo "   the client sent $sent requests during the drain and return: $failed failed"
+run director lvsnode controller status
+lv_stop
+for rs in rs1 rs2; do kill "$(eval echo "\$AGENT_PID_$rs")" 2>/dev/null || true; done
+wait 2>/dev/null || true
+[ "$failed" = 0 ] || fail_demo "$failed requests failed during the drain"
+say "OK: a dead web server left the pool and came back; a drain and return of rs1 cost no request."

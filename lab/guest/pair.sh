@@ -296,7 +296,7 @@ rs_agent_start() {
 	_rs=$1
 	shift
 	ip netns exec "$_rs" lvsnode agent run --vip "$LAB_VIP4" --state-file "$LAB_STATE_DIR/$_rs.json" \
-		--listen "$(node_ip4 "$_rs"):$PAIR_READY_PORT" --resync-interval 1s "$@" >>"$PAIR_W/agent-$_rs.log" 2>&1 &
+		--listen "$(node_ip4 "$_rs"):$PAIR_READY_PORT" --resync-interval 1s --drain-min-wait 2s "$@" >>"$PAIR_W/agent-$_rs.log" 2>&1 &
 	eval "AGENT_PID_$_rs=$!"
 	wait_for 20 rs_ready "$_rs" || {
 		tail -5 "$PAIR_W/agent-$_rs.log"

@@ -32,7 +32,12 @@ rs_agent_start rs2
 	cat <<YAML
   - service: tcp $LAB_VIP4:$LAB_PORT
     scheduler: rr
-    check: {type: ready, interval: 200ms, timeout: 200ms, rise: 2, fall: 2}
+    # The HTTP check is not what this scenario is about: slow and tolerant
+    # (a 200 ms timeout flaps under TCG on a busy host and would take both
+    # real servers out at once). The agent's probe carries the drain: its
+    # first "draining" answer sets weight 0, whatever fall says.
+    check: {type: http, interval: 500ms, timeout: 500ms, rise: 2, fall: 3}
+    agent: {interval: 200ms, timeout: 200ms, rise: 2, fall: 3}
     nodes:
       - {address: 10.0.0.11, method: dr}
       - {address: 10.0.0.12, method: dr}
@@ -40,7 +45,7 @@ YAML
 } >"$LAB_WORK/director.yaml"
 lv_start "$LAB_WORK/director.yaml"
 both_up() { ipvs_has "$SVC" 10.0.0.11:80 1 && ipvs_has "$SVC" 10.0.0.12:80 1; }
-check "both real servers up through their agents' readiness" wait_for 10 both_up
+check "both real servers up (their HTTP checks and their agents' readiness)" wait_for 10 both_up
 
 agent() { ip netns exec "$1" lvsnode agent "$2" --state-file "$LAB_STATE_DIR/$1.json" "${@:3}" >/dev/null; }
 
