@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,7 +23,7 @@ func generateCommand() *cli.Command {
 		Usage:  "write the man pages (man DIR) or a completion script (bash, zsh) to stdout",
 		Hidden: true,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "date", Usage: "the man pages' date, YYYY-MM-DD (default: the commit's)", Value: commitDate()},
+			&cli.StringFlag{Name: "date", Usage: "the man pages' date, YYYY-MM-DD (default: the commit's, else SOURCE_DATE_EPOCH's, else today's)"},
 		},
 		Action: func(c *cli.Context) error {
 			switch what := c.Args().First(); {
@@ -32,7 +34,14 @@ func generateCommand() *cli.Command {
 				_, err := fmt.Fprint(c.App.Writer, clidoc.Zsh(c.App))
 				return err
 			case what == "man" && c.NArg() == 2:
-				return writeManPages(c.App, c.Args().Get(1), c.String("date"))
+				date := c.String("date")
+				if date == "" {
+					date = manDate(vcsTime(), os.Getenv("SOURCE_DATE_EPOCH"), time.Now())
+				}
+				if _, err := time.Parse(time.DateOnly, date); err != nil {
+					return cli.Exit(fmt.Sprintf("generate: --date %q: want YYYY-MM-DD", date), 2)
+				}
+				return writeManPages(c.App, c.Args().Get(1), date)
 			}
 			return cli.Exit("usage: lvsnode generate man DIR | bash | zsh", 2)
 		},
@@ -52,18 +61,30 @@ func writeManPages(app *cli.App, dir, date string) error {
 	return nil
 }
 
-// commitDate is the date of the commit the binary was built from (Go
-// records it when building in a git checkout), so the pages are the same
-// for the same commit.
-func commitDate() string {
+// vcsTime is the time of the commit the binary was built from, as Go
+// records it when building in a git checkout ("" outside one).
+func vcsTime() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.time" && len(s.Value) >= 10 {
-				return s.Value[:10]
+			if s.Key == "vcs.time" {
+				return s.Value
 			}
 		}
 	}
 	return ""
+}
+
+// manDate is the man pages' .TH date, so the pages are the same for the
+// same commit: the commit's date (vcs.time), else SOURCE_DATE_EPOCH's (a
+// build from a tarball, reproducible-builds.org), else now's: never empty.
+func manDate(vcs, sourceDateEpoch string, now time.Time) string {
+	if len(vcs) >= 10 {
+		return vcs[:10]
+	}
+	if secs, err := strconv.ParseInt(sourceDateEpoch, 10, 64); err == nil {
+		return time.Unix(secs, 0).UTC().Format(time.DateOnly)
+	}
+	return now.UTC().Format(time.DateOnly)
 }
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
