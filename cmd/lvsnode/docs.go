@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lvsnode/lvsnode/director"
+	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/internal/clidoc"
 )
 
@@ -154,8 +157,8 @@ func manPages(app *cli.App) []clidoc.Page {
 					"(default /etc/lvsnode/director.yaml); /usr/share/doc/lvsnode/examples/director.yaml " +
 					"documents every key with its default and reason. Unknown keys and bad values are refused " +
 					"with file:line, exit status 2; controller run --check validates without changing anything. " +
-					"The top-level keys:",
-					Items: directorYAMLItems},
+					"The keys, each top-level one with the keys under it:",
+					Items: directorYAMLItems()},
 				{Title: "Exit status", Items: exitStatuses},
 				{Title: "Files", Items: []clidoc.Item{
 					{Term: "/etc/lvsnode/director.yaml", Text: "the daemon's configuration."},
@@ -220,17 +223,56 @@ func agentYAMLItems(agentCmd *cli.Command) []clidoc.Item {
 	return items
 }
 
-// directorYAMLItems are director.Config's top-level keys (a test checks
-// the list against the struct's yaml tags).
-var directorYAMLItems = []clidoc.Item{
-	{Term: "state_file", Text: "where the daemon keeps desired state, health and drains (default /var/lib/lvsnode/director.json)."},
-	{Term: "metrics", Text: "address of the Prometheus /metrics and /readyz listener (default 127.0.0.1:9110)."},
-	{Term: "lock_file", Text: "the IPVS table lock shared with the one-shot commands (change it only for tests)."},
-	{Term: "lock_wait", Text: "how long to wait for that lock."},
-	{Term: "resync", Text: "how often the kernel is re-read to repair drift in the managed services."},
-	{Term: "drain", Text: "defaults for drains: timeout, remove, interval."},
-	{Term: "sysctls", Text: "manage: whether the daemon sets the IPVS sysctls it needs (expire_nodest_conn, expire_quiescent_template, accept_local for data-path checks)."},
-	{Term: "datapath", Text: "marks: the fwmark range the data-path checks own."},
-	{Term: "api", Text: "the runtime API: socket (default /run/lvsnode/director.sock), listen and token_file for TCP."},
-	{Term: "services", Text: "the managed virtual services: service, scheduler, persistent, on_down, quorum, sorry, check, and nodes (address, port, weight, method, tun_type, tun_port, tun_csum, u_threshold, l_threshold, check)."},
+// directorYAMLWhy says what each top-level key of director.yaml is for;
+// the keys under it are generated from the config structs' yaml tags
+// (directorYAMLItems), so the page lists every key.
+var directorYAMLWhy = map[string]string{
+	"state_file": "where the daemon keeps desired state, health and drains (default /var/lib/lvsnode/director.json).",
+	"metrics":    "address of the Prometheus /metrics and /readyz listener (default 127.0.0.1:9110).",
+	"lock_file":  "the IPVS table lock shared with the one-shot commands (change it only for tests).",
+	"lock_wait":  "how long to wait for that lock.",
+	"resync":     "how often the kernel is re-read to repair drift in the managed services.",
+	"drain":      "defaults for drains.",
+	"sysctls":    "whether the daemon sets the IPVS sysctls it needs (expire_nodest_conn, expire_quiescent_template, accept_local for data-path checks).",
+	"datapath":   "the fwmark range the data-path checks own.",
+	"api":        "the runtime API: the unix socket (default /run/lvsnode/director.sock), and a TCP listener with a token file and TLS.",
+	"services":   "the managed virtual services, each with its real servers (nodes; sorry is the one used when none is up).",
+}
+
+// healthType is the check: and agent: of services and nodes, listed
+// once as its own item.
+var healthType = reflect.TypeOf(health.Definition{})
+
+// directorYAMLItems are director.Config's keys, each top-level one with
+// every key under it (generated from the yaml tags, recursively), then the
+// keys of a health check.
+func directorYAMLItems() []clidoc.Item {
+	cfg := reflect.TypeOf(director.Config{})
+	named := map[reflect.Type]bool{healthType: true}
+	var items []clidoc.Item
+	for i := 0; i < cfg.NumField(); i++ {
+		f := cfg.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || key == "" || key == "-" {
+			continue
+		}
+		text, ok := directorYAMLWhy[key]
+		if !ok {
+			text = "see /usr/share/doc/lvsnode/examples/director.yaml."
+		}
+		elem := f.Type
+		if elem.Kind() == reflect.Slice {
+			elem = elem.Elem()
+		}
+		if sub := clidoc.YAMLKeys(elem, named); sub != "" {
+			if f.Type.Kind() == reflect.Slice {
+				sub = "[{" + sub + "}]"
+			}
+			text += " Keys: " + sub + "."
+		}
+		items = append(items, clidoc.Item{Term: key, Text: text})
+	}
+	return append(items, clidoc.Item{Term: "check, agent",
+		Text: "a health check, on a service (inherited by its nodes) or a node; agent: probes the lvsnode agent's /readyz on the real server. Keys: " +
+			clidoc.YAMLKeys(healthType, nil) + "."})
 }

@@ -92,7 +92,8 @@ func TestAgentYAMLKeysParse(t *testing.T) {
 	}
 }
 
-// The controller page lists exactly director.Config's top-level keys.
+// The controller page lists exactly director.Config's top-level keys,
+// then the health check's.
 func TestDirectorYAMLKeysAreTheConfigs(t *testing.T) {
 	var want []string
 	ty := reflect.TypeOf(director.Config{})
@@ -101,13 +102,54 @@ func TestDirectorYAMLKeysAreTheConfigs(t *testing.T) {
 			want = append(want, tag)
 		}
 	}
+	want = append(want, "check, agent")
 	var got []string
-	for _, it := range directorYAMLItems {
+	for _, it := range directorYAMLItems() {
 		got = append(got, it.Term)
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("man page keys %v, director.Config has %v", got, want)
 	}
+}
+
+// Every key director.yaml accepts, at any depth (api.tls_cert, a node's
+// agent:, a check's ca_file), is on the controller page.
+func TestDirectorYAMLKeysAllOnThePage(t *testing.T) {
+	app := testApp()
+	var page string
+	for _, p := range manPages(app) {
+		if p.Name == "lvsnode-controller" {
+			page = string(clidoc.Man(app, p, "2026-01-01", "test"))
+		}
+	}
+	_, section, _ := strings.Cut(page, ".SH \"CONFIGURATION FILE\"")
+	section, _, _ = strings.Cut(section, "\n.SH ")
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(section, func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') }) {
+		words[w] = true
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(path string, ty reflect.Type)
+	walk = func(path string, ty reflect.Type) {
+		for ty.Kind() == reflect.Pointer || ty.Kind() == reflect.Slice {
+			ty = ty.Elem()
+		}
+		if ty.Kind() != reflect.Struct || seen[ty] {
+			return
+		}
+		seen[ty] = true
+		for i := 0; i < ty.NumField(); i++ {
+			tag, _, _ := strings.Cut(ty.Field(i).Tag.Get("yaml"), ",")
+			if tag == "" || tag == "-" || !ty.Field(i).IsExported() {
+				continue
+			}
+			if !words[tag] {
+				t.Errorf("lvsnode-controller(8) lacks the YAML key %s%s", path, tag)
+			}
+			walk(path+tag+".", ty.Field(i).Type)
+		}
+	}
+	walk("", reflect.TypeOf(director.Config{}))
 }
 
 func TestVersionCommand(t *testing.T) {

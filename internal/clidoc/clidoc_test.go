@@ -1,6 +1,7 @@
 package clidoc
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -43,5 +44,46 @@ func TestBashTables(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("script lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+type yamlInner struct {
+	A string `yaml:"a"`
+	B int    `yaml:"b"`
+}
+
+type yamlCheck struct {
+	Type string `yaml:"type"`
+}
+
+type yamlTop struct {
+	Plain  string             `yaml:"plain"`
+	Ptr    *yamlInner         `yaml:"ptr"`
+	List   []yamlInner        `yaml:"list"`
+	Check  *yamlCheck         `yaml:"check"`
+	Scalar yamlScalar         `yaml:"scalar"`
+	Opaque struct{ x, y int } `yaml:"opaque"`
+	Skip   string             `yaml:"-"`
+	hidden string
+}
+
+type yamlScalar struct{ v string }
+
+func (*yamlScalar) UnmarshalYAML(func(any) error) error { return nil }
+
+// Every yaml-tagged key, recursively; named types by name; scalars
+// (their own UnmarshalYAML, no tagged fields) as plain keys.
+func TestYAMLKeys(t *testing.T) {
+	named := map[reflect.Type]bool{reflect.TypeOf(yamlCheck{}): true}
+	got := YAMLKeys(reflect.TypeOf(yamlTop{}), named)
+	want := "plain, ptr: {a, b}, list: [{a, b}], check, scalar, opaque"
+	if got != want {
+		t.Errorf("YAMLKeys:\n got %s\nwant %s", got, want)
+	}
+	if got := YAMLKeys(reflect.TypeOf(&yamlTop{}), nil); !strings.Contains(got, "check: {type}") {
+		t.Errorf("YAMLKeys without named: %s", got)
+	}
+	if got := strings.Join(YAMLTopKeys(reflect.TypeOf(yamlTop{})), " "); got != "plain ptr list check scalar opaque" {
+		t.Errorf("YAMLTopKeys: %s", got)
 	}
 }
