@@ -12,9 +12,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lvsnode/lvsnode/agent"
 	"github.com/lvsnode/lvsnode/director"
 	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/internal/clidoc"
+	"github.com/lvsnode/lvsnode/ipvs"
 )
 
 // generateCommand is the hidden `lvsnode generate man DIR | bash | zsh`
@@ -31,10 +33,10 @@ func generateCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			switch what := c.Args().First(); {
 			case what == "bash" && c.NArg() == 1:
-				_, err := fmt.Fprint(c.App.Writer, clidoc.Bash(c.App))
+				_, err := fmt.Fprint(c.App.Writer, clidoc.Bash(c.App, flagValues))
 				return err
 			case what == "zsh" && c.NArg() == 1:
-				_, err := fmt.Fprint(c.App.Writer, clidoc.Zsh(c.App))
+				_, err := fmt.Fprint(c.App.Writer, clidoc.Zsh(c.App, flagValues))
 				return err
 			case what == "man" && c.NArg() == 2:
 				date := c.String("date")
@@ -49,6 +51,15 @@ func generateCommand() *cli.Command {
 			return cli.Exit("usage: lvsnode generate man DIR | bash | zsh", 2)
 		},
 	}
+}
+
+// flagValues are the enumerated flags' values, which completion offers
+// after the flag: the agent's forwarding modes, the tunnel types (agent
+// and controller), the schedulers of Linux 6.1 (ipvsadm's -s).
+var flagValues = clidoc.Values{
+	"mode":      {string(agent.ModeDR), string(agent.ModeTUN), string(agent.ModeNAT)},
+	"tun-type":  {string(agent.TunIPIP), string(agent.TunGUE), string(agent.TunGRE)},
+	"scheduler": ipvs.AllSchedulers,
 }
 
 // writeManPages writes NAME.8 for every page into dir.

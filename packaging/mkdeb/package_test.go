@@ -294,6 +294,19 @@ printf '%s\n' "${COMPREPLY[@]}"`
 	if got := complete("lvsnode", "controller", "add-node", "-t", "10.0.0.1:80", "--tun-t"); got != "--tun-type" {
 		t.Errorf("lvsnode controller add-node -t 10.0.0.1:80 --tun-t<TAB>: %q, want --tun-type", got)
 	}
+	// --help on a leaf command; an enumerated flag's values, not file names.
+	for _, c := range []struct{ words, want string }{
+		{"lvsnode agent apply --he", "--help"},
+		{"lvsnode agent apply --mode ", "dr\ntun\nnat"},
+		{"lvsnode agent apply --tun-type g", "gue\ngre"},
+		{"lvsnode controller add-service -t 10.0.0.1:80 -s w", "wrr\nwlc"},
+		{"lvsnode controller add-node -t 10.0.0.1:80 --tun-type ", "ipip\ngue\ngre"},
+	} {
+		words := strings.Split(c.words, " ")
+		if got := complete(words...); got != c.want {
+			t.Errorf("%s<TAB>: %q, want %q", c.words, got, c.want)
+		}
+	}
 }
 
 // zsh: the installed script, with compsys's _describe and _files replaced
