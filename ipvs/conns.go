@@ -17,7 +17,8 @@ import (
 // network namespace (/proc/net is the reading process's).
 
 // Connection is one entry of the kernel's connection table: a client's
-// connection, or a persistence template (State NONE, client port 0).
+// connection, or a persistence template (client port 0; State NONE, or
+// ASSURED once a connection used it).
 type Connection struct {
 	Protocol string         // TCP, UDP, SCTP (as the kernel prints it)
 	Client   netip.AddrPort // FromIP:FPrt
