@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/lvsnode/lvsnode/controller"
+	"github.com/lvsnode/lvsnode/director"
 	"github.com/lvsnode/lvsnode/ipvs"
 )
 
@@ -130,4 +133,30 @@ func ctlRoleLast(args []string) []string {
 		break
 	}
 	return args
+}
+
+// ctlPrintSync is status's line about connection sync (none when the
+// daemon has no sync: block): "Sync: master running (eth0, syncid 51),
+// backup NOT RUNNING: no such interface".
+func ctlPrintSync(w io.Writer, s *director.SyncStatus) {
+	if s == nil {
+		return
+	}
+	var parts []string
+	for _, r := range s.Roles {
+		p := r.Role + " running"
+		if !r.Running {
+			p = r.Role + " NOT RUNNING"
+			if r.Error != "" {
+				p += ": " + r.Error
+			}
+		} else if r.Daemon != nil {
+			p += fmt.Sprintf(" (%s, syncid %d)", r.Daemon.Interface, r.Daemon.SyncID)
+		}
+		if r.Starts > 1 {
+			p += fmt.Sprintf(", restarted %d times", r.Starts-1)
+		}
+		parts = append(parts, p)
+	}
+	fmt.Fprintf(w, "Sync: %s\n", strings.Join(parts, "; "))
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lvsnode/lvsnode/controller"
+	"github.com/lvsnode/lvsnode/director"
 	"github.com/lvsnode/lvsnode/ipvs"
 )
 
@@ -97,5 +99,22 @@ func TestControllerCLIConnections(t *testing.T) {
 	out, _ = ctlRun(t, ipvs.NewFake(), "list", "-c", "--json")
 	if !strings.Contains(out, `"source": "[fd00::10]:50292"`) || !strings.Contains(out, `"expires": 899`) {
 		t.Errorf("json:\n%s", out)
+	}
+}
+
+func TestControllerStatusSyncLine(t *testing.T) {
+	var b strings.Builder
+	ctlPrintSync(&b, &director.SyncStatus{Roles: []director.SyncRole{
+		{Role: "master", Running: true, Starts: 3, Daemon: &controller.JSONDaemon{Interface: "eth0", SyncID: 51}},
+		{Role: "backup", Error: "start backup sync daemon on eth9: no such interface"},
+	}})
+	want := "Sync: master running (eth0, syncid 51), restarted 2 times; backup NOT RUNNING: start backup sync daemon on eth9: no such interface\n"
+	if b.String() != want {
+		t.Errorf("got  %q\nwant %q", b.String(), want)
+	}
+	b.Reset()
+	ctlPrintSync(&b, nil)
+	if b.Len() != 0 {
+		t.Errorf("no sync: %q", b.String())
 	}
 }

@@ -59,6 +59,7 @@ func ctlPrintStatus(w io.Writer, st director.Status, now time.Time) error {
 		ready = "ready"
 	}
 	fmt.Fprintf(w, "Director %s, generation %d, %d services\n", ready, st.Generation, len(st.Services))
+	ctlPrintSync(w, st.Sync)
 	for _, s := range st.Services {
 		fmt.Fprintf(w, "\n%s  %s", s.Service, s.Scheduler)
 		if !s.Managed {
