@@ -296,6 +296,7 @@ ha_story() {
 		check "control: u1 is not in dir$_b's table" eval "! ha_conn_port_on $_b $HA_UPLOAD_PORT $_p1"
 	fi
 	sleep 1
+	[ ! -s "$HA_W/u1.rc" ] || fail "u1 ended before the death ($(cat "$HA_W/u1.out")): make it longer (HA_U1_BYTES)"
 	ha_vip_watch "$_b" "$HA_W/vip.fo"
 	_t0=$(now_us)
 	ha_death "$_m"
@@ -312,7 +313,7 @@ ha_story() {
 	ha_boot "$_m" "$_mode" || fail "dir$_m did not boot"
 	_tb=$(now_us)
 	wait_for 40 ha_ka_backup "$_m" || fail "dir$_m's keepalived never became backup"
-	info "dir$_m's keepalived backup $((($(now_us) - _tb) / 1000)) ms after it started (vrrp_startup_delay 5)"
+	info "dir$_m's keepalived backup $((($(now_us) - _tb) / 1000)) ms after it started"
 	sleep 1
 	STAYED=no
 	[ "$(ha_master)" = "$_b" ] && STAYED=yes
@@ -343,7 +344,7 @@ ha_story() {
 }
 test_master() { [ -n "$(ha_master)" ]; }
 HA_RATE=64k
-HA_U1_BYTES=786432  # 12 s at 64k
+HA_U1_BYTES=1572864 # 24 s at 64k: still open at the death on a loaded host
 HA_U2_BYTES=2097152 # 32 s at 64k: past dir1's boot and startup delay
 watch_ms() {
 	while [ ! -s "$2" ]; do sleep 0.05; done
