@@ -30,6 +30,7 @@ type Config struct {
 	Sysctls   SysctlConfig  `yaml:"sysctls"`
 	DataPath  DataPathConf  `yaml:"datapath"`
 	API       APIConfig     `yaml:"api"`
+	Sync      SyncConfig    `yaml:"sync"` // connection sync daemons (sync.go)
 	Services  []ServiceSpec `yaml:"services"`
 
 	// Path is the file the config came from, for messages.
@@ -173,7 +174,7 @@ func (c *Config) validate() error {
 	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil)); err != nil {
 		return c.wrap(err)
 	}
-	return nil
+	return c.validateSync()
 }
 
 // wrap formats a compile error as "path:line: message".

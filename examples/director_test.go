@@ -17,6 +17,9 @@ func TestDirectorExampleIsValid(t *testing.T) {
 	if len(cfg.Services) == 0 {
 		t.Fatal("the example has no service")
 	}
+	if !cfg.Sync.Enabled() {
+		t.Error("the example has no sync: block")
+	}
 }
 
 func TestSystemdAcceptsTheControllerUnit(t *testing.T) {

@@ -51,13 +51,12 @@ type yamlField struct {
 }
 
 // fields are the yaml-tagged fields of a struct type a YAML mapping
-// decodes into; none for anything else.
+// decodes into; none for anything else. A type with its own UnmarshalYAML
+// is taken at its tags (director's sync: reads the keys its fields name);
+// one with no tagged field is a scalar key.
 func fields(t reflect.Type) []yamlField {
 	t = deref(t)
 	if t.Kind() != reflect.Struct {
-		return nil
-	}
-	if _, ok := reflect.PointerTo(t).MethodByName("UnmarshalYAML"); ok {
 		return nil
 	}
 	var out []yamlField
