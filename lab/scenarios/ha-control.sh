@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lab-timeout: 300
 # HA without sync: the control of ha-failover. The same story (ha_story in
 # lab/guest/ha.sh) with the directors' sync: block left out: the upload
 # through the master breaks when it dies, and the upload opened while the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lab-timeout: 300
 # HA with sync: two directors (`lvsnode controller run`, the same services
 # and the sync: block) on one bridge with the client and two DR real
 # servers, keepalived from Debian with the shipped example
