@@ -28,6 +28,7 @@ type Config struct {
 	Sysctls   SysctlConfig  `yaml:"sysctls"`
 	DataPath  DataPathConf  `yaml:"datapath"`
 	API       APIConfig     `yaml:"api"`
+	Store     StoreConfig   `yaml:"store"` // director/storeconfig.go
 	Services  []ServiceSpec `yaml:"services"`
 
 	// Path is the file the config came from, for messages.
@@ -159,6 +160,9 @@ func (c *Config) validate() error {
 	c.markLo, c.markHi = lo, hi
 	if c.API.Listen != "" && c.API.TokenFile == "" {
 		return fmt.Errorf("%w: %s: api.listen %s without api.token_file: a TCP listener is refused without a bearer token", ErrInvalid, c.Path, c.API.Listen)
+	}
+	if err := c.Store.validate(c.Path); err != nil {
+		return err
 	}
 	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil)); err != nil {
 		return c.wrap(err)

@@ -37,7 +37,7 @@ func (d *Daemon) Status() Status {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil}
+	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil, Store: d.storeStatus()}
 	if d.model == nil {
 		return st
 	}
@@ -117,6 +117,7 @@ func (d *Daemon) change(ctx context.Context, edit func(*Desired) error) error {
 		return err
 	}
 	if err := d.saveLocked(ctx); err != nil {
+		_ = d.install(old, false) // the model too: a refused change (a shared store unreachable) must not reach IPVS
 		d.desired = old
 		return err
 	}
