@@ -1,6 +1,7 @@
 package etcdstore
 
 import (
+	"net/netip"
 	"strings"
 )
 
@@ -61,4 +62,25 @@ type Node struct {
 	// Draining is set by the real server's agent while it drains: the
 	// directors set it to weight 0 and wait for its connections to end.
 	Draining bool `json:"draining,omitempty"`
+}
+
+// servicePort is the port of "tcp 10.0.0.100:80" (0 for fwm).
+func servicePort(service string) uint16 {
+	f := strings.Fields(service)
+	if len(f) < 2 || f[0] == "fwm" {
+		return 0
+	}
+	ap, err := netip.ParseAddrPort(f[1])
+	if err != nil {
+		return 0
+	}
+	return ap.Port()
+}
+
+func joinHostPort(addr string, port uint16) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	return netip.AddrPortFrom(a.Unmap(), port).String()
 }
