@@ -29,7 +29,7 @@ type RegisterConfig struct {
 	Timeout      Value
 	Address      Value   // this real server's address as the directors reach it (RIP)
 	TTL          Value   // the lease (default 10s)
-	Services     []Value // "tcp 10.0.0.100:80[,weight=N][,port=P]"
+	Services     []Value // "tcp 10.0.0.100:80 [weight=N] [port=P]"
 }
 
 // Registration is a validated register: section.
@@ -74,10 +74,10 @@ func (f fileRegister) values(at func(lineString) Value) RegisterConfig {
 	for _, s := range f.Services {
 		v := at(s.Service)
 		if s.Weight.S != "" {
-			v.S += ",weight=" + s.Weight.S
+			v.S += " weight=" + s.Weight.S
 		}
 		if s.Port.S != "" {
-			v.S += ",port=" + s.Port.S
+			v.S += " port=" + s.Port.S
 		}
 		r.Services = append(r.Services, v)
 	}
@@ -129,7 +129,7 @@ func (c RegisterConfig) registration(o Options) (*Registration, error) {
 		return nil, c.Address.errorf("register address %q is not a unicast IP address", c.Address.S)
 	}
 	if len(c.Services) == 0 {
-		return nil, c.Endpoints[0].errorf("register: needs at least one service (register.services, --register-service \"tcp 10.0.0.100:80,weight=1\")")
+		return nil, c.Endpoints[0].errorf("register: needs at least one service (register.services, --register-service \"tcp 10.0.0.100:80 weight=1\")")
 	}
 	for _, v := range c.Services {
 		s, err := registerService(v.S, addr.Unmap(), o)
@@ -141,11 +141,18 @@ func (c RegisterConfig) registration(o Options) (*Registration, error) {
 	return r, nil
 }
 
-// registerService reads "tcp 10.0.0.100:80[,weight=N][,port=P]".
+// registerService reads "tcp 10.0.0.100:80 [weight=N] [port=P]" (no
+// comma: the flag's list separator).
 func registerService(s string, addr netip.Addr, o Options) (etcdstore.Service, error) {
-	parts := strings.Split(s, ",")
-	svc := strings.Join(strings.Fields(parts[0]), " ")
-	f := strings.Fields(svc)
+	var f, opts []string
+	for _, w := range strings.Fields(s) {
+		if strings.Contains(w, "=") {
+			opts = append(opts, w)
+		} else {
+			f = append(f, w)
+		}
+	}
+	svc := strings.Join(f, " ")
 	switch {
 	case len(f) == 2 && (f[0] == "tcp" || f[0] == "udp" || f[0] == "sctp"):
 		if _, err := netip.ParseAddrPort(f[1]); err != nil {
@@ -162,7 +169,7 @@ func registerService(s string, addr netip.Addr, o Options) (etcdstore.Service, e
 	if o.Mode == ModeTUN {
 		n.TunType, n.TunPort = string(o.TunType), uint16(o.TunPort)
 	}
-	for _, kv := range parts[1:] {
+	for _, kv := range opts {
 		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
 		x, err := strconv.ParseUint(v, 10, 32)
 		switch {
@@ -219,6 +226,7 @@ func StartRegistration(d *Daemon, r *Registration, log *slog.Logger) (stop func(
 			s := registerState(ready, d.phase(), wasReady)
 			wasReady = wasReady || s == etcdstore.Serving
 			if s != last {
+				log.Info("registration state", "state", s.String()) // the moment the agent became READY (serving), drained, ...
 				select { // latest wins
 				case <-states:
 				default:

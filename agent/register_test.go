@@ -57,7 +57,7 @@ register:
 		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"},
 			Services: []Value{{"tcp 10.0.0.100", "--register-service"}}}}, `--register-service: register service "tcp 10.0.0.100": want PROTO ADDR:PORT`},
 		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"},
-			Services: []Value{{"tcp 10.0.0.100:80,weight=x", "--register-service"}}}}, `"weight=x": want weight=0..65535`},
+			Services: []Value{{"tcp 10.0.0.100:80 weight=x", "--register-service"}}}}, `"weight=x": want weight=0..65535`},
 		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"},
 			TTL: Value{"1s", "LVSNODE_REGISTER_TTL"}, Services: []Value{{"tcp 10.0.0.100:80", "x"}}}}, "LVSNODE_REGISTER_TTL: register ttl \"1s\": want a duration of at least 2s"},
 	} {

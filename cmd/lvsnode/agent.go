@@ -99,7 +99,7 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: "drain-min-wait", Usage: "run: a drain lasts at least this long, so the director sees it (default " + agent.DefaultDrainMinWait.String() + "; >= its check interval x fall)", EnvVars: []string{"LVSNODE_DRAIN_MIN_WAIT"}},
 		&cli.StringSliceFlag{Name: "register-endpoint", Usage: "run: register this real server in the directors' etcd (store: type etcd) once READY: etcd client URL (repeatable)", EnvVars: []string{"LVSNODE_REGISTER_ENDPOINT"}},
 		&cli.StringFlag{Name: "register-address", Usage: "run, register: this real server's address as the directors reach it (RIP)", EnvVars: []string{"LVSNODE_REGISTER_ADDRESS"}},
-		&cli.StringSliceFlag{Name: "register-service", Usage: "run, register: a service it serves, \"tcp 10.0.0.100:80[,weight=N][,port=P]\" (repeatable); method: --mode", EnvVars: []string{"LVSNODE_REGISTER_SERVICE"}},
+		&cli.StringSliceFlag{Name: "register-service", Usage: "run, register: a service it serves, \"tcp 10.0.0.100:80 [weight=N] [port=P]\" (repeatable; comma-separated in the variable); method: --mode", EnvVars: []string{"LVSNODE_REGISTER_SERVICE"}},
 		&cli.StringFlag{Name: "register-prefix", Usage: "run, register: the directors' store.prefix (default " + etcdstore.DefaultPrefix + ")", EnvVars: []string{"LVSNODE_REGISTER_PREFIX"}},
 		&cli.StringFlag{Name: "register-ttl", Usage: "run, register: the lease: a dead agent's real server leaves within it (default " + agent.DefaultRegisterTTL.String() + ")", EnvVars: []string{"LVSNODE_REGISTER_TTL"}},
 		&cli.StringFlag{Name: "register-timeout", Usage: "run, register: per etcd request (default " + etcdstore.DefaultTimeout.String() + ")", EnvVars: []string{"LVSNODE_REGISTER_TIMEOUT"}},

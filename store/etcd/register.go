@@ -78,6 +78,12 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 	want := Absent
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	// the lease before READY (no key under it yet): at READY only the
+	// keys are written, one round trip (a lease granted then took 2 s
+	// under the lab's emulated CPU, the connection's set-up included)
+	if err := r.grant(ctx); err != nil {
+		r.Log.Warn("registration: etcd unreachable, the lease is granted at READY", "err", err)
+	}
 	for {
 		var lost <-chan struct{}
 		if r.lease != 0 {
