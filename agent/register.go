@@ -227,7 +227,7 @@ func StartRegistration(d *Daemon, r *Registration, log *slog.Logger) (stop func(
 			wasReady = wasReady || s == etcdstore.Serving
 			if s != last {
 				log.Info("registration state", "state", s.String()) // the moment the agent became READY (serving), drained, ...
-				select { // latest wins
+				select {                                            // latest wins
 				case <-states:
 				default:
 				}
