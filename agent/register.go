@@ -226,8 +226,9 @@ func StartRegistration(d *Daemon, r *Registration, log *slog.Logger) (stop func(
 			s := registerState(ready, d.phase(), wasReady)
 			wasReady = wasReady || s == etcdstore.Serving
 			if s != last {
-				log.Info("registration state", "state", s.String()) // the moment the agent became READY (serving), drained, ...
-				select {                                            // latest wins
+				// the moment the agent became READY (serving), drained, ...
+				log.Info("registration state", "state", s.String())
+				select { // latest wins
 				case <-states:
 				default:
 				}
