@@ -74,7 +74,7 @@ type follower struct {
 // until its connections end or the drain timeout passes (an agent that
 // died on a healthy server cuts no connection), then leaves; a
 // registration marked draining drains; one that comes back undrains.
-func (f *follower) adopt(ctx context.Context, r Remote) error {
+func (f *follower) adopt(_ context.Context, r Remote) error {
 	d := f.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -137,17 +137,14 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 		next.Generation++
 	}
 	next.Services = svcs
-	old := d.desired
 	if err := d.install(next, false); err != nil {
 		return err
 	}
 	f.reg = r.Registered
 	f.sh.Adopted(r.Revision, svcs)
-	if err := d.saveLocked(ctx); err != nil {
-		_ = d.install(old, false)
-		d.desired = old
-		return err
-	}
+	// no Save here: the reconcile install kicked saves (dirty), and the
+	// shared part is etcd's already; saving here too held d.mu through a
+	// second fsync of the state file before that reconcile could start
 	return nil
 }
 
