@@ -2,9 +2,13 @@ package director
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +34,9 @@ var _ Shared = (*EtcdStore)(nil)
 // real server keeps its agent's lease (puts of a leased key keep the
 // lease). Concurrent edits of the same key: the last one wins.
 type EtcdStore struct {
+	// Name is this director in directors/ (default: the host name).
+	Name string
+
 	cfg   etcdstore.Config
 	cli   *clientv3.Client
 	local FileStore
@@ -41,6 +48,8 @@ type EtcdStore struct {
 	prev   map[string]string // the daemon's services as last loaded or saved
 	wrote  int64             // the revision of this director's last write
 	status StoreStatus
+	// directors is directors/*: the revision each director reported
+	directors map[string]DirectorReport
 }
 
 type remoteKV struct {
@@ -59,7 +68,7 @@ func NewEtcdStore(cfg etcdstore.Config, stateFile string, log *slog.Logger) (*Et
 		log = slog.Default()
 	}
 	return &EtcdStore{cfg: cfg, cli: cli, local: FileStore{Path: stateFile}, log: log,
-		remote: map[string]remoteKV{}, status: StoreStatus{Backend: "etcd", Since: time.Now()}}, nil
+		remote: map[string]remoteKV{}, directors: map[string]DirectorReport{}, status: StoreStatus{Backend: "etcd", Since: time.Now()}}, nil
 }
 
 // Close closes the etcd client.
@@ -69,7 +78,12 @@ func (s *EtcdStore) Close() error { return s.cli.Close() }
 func (s *EtcdStore) StoreStatus() StoreStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.status
+	st := s.status
+	st.Directors = make(map[string]DirectorReport, len(s.directors))
+	for k, v := range s.directors {
+		st.Directors[k] = v
+	}
+	return st
 }
 
 func (s *EtcdStore) setReachable(ok bool, err error) {
@@ -115,6 +129,7 @@ func (s *EtcdStore) Load(ctx context.Context) (Desired, error) {
 	}
 	d.Services = r.Services
 	s.prev, s.status.Revision = encodeServices(d.Services), r.Revision
+	s.status.Digest = digest(s.prev)
 	return d, nil
 }
 
@@ -131,7 +146,7 @@ func (s *EtcdStore) get(ctx context.Context) (*clientv3.GetResponse, error) {
 func (s *EtcdStore) replace(resp *clientv3.GetResponse) Remote {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.remote = map[string]remoteKV{}
+	s.remote, s.directors = map[string]remoteKV{}, map[string]DirectorReport{}
 	for _, kv := range resp.Kvs {
 		s.putLocked(string(kv.Key), kv.Value, kv.Lease)
 	}
@@ -141,6 +156,13 @@ func (s *EtcdStore) replace(resp *clientv3.GetResponse) Remote {
 
 func (s *EtcdStore) putLocked(key string, v []byte, lease int64) {
 	k := strings.TrimPrefix(key, s.cfg.Prefix)
+	if name, ok := strings.CutPrefix(k, etcdstore.DirectorsDir); ok {
+		var r DirectorReport
+		if json.Unmarshal(v, &r) == nil {
+			s.directors[name] = r
+		}
+		return
+	}
 	x, err := decodeKey(k, v)
 	if err != nil {
 		s.log.Warn("etcd: key ignored", "key", key, "err", err)
@@ -176,7 +198,21 @@ func (s *EtcdStore) Adopted(rev int64, svcs []ServiceSpec) {
 	kv := encodeServices(svcs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.prev, s.status.Revision = kv, rev
+	s.prev, s.status.Revision, s.status.Digest = kv, rev, digest(kv)
+}
+
+// digest is a short hash of a key -> value set (StoreStatus.Digest).
+func digest(kv map[string]string) string {
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s\x00%s\x00", k, kv[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // Save writes the local state, after the shared keys this director
@@ -240,6 +276,7 @@ func (s *EtcdStore) Save(ctx context.Context, d Desired) error {
 // every second, or the watch failing) it waits, reads everything again
 // when etcd is back, and goes on.
 func (s *EtcdStore) Watch(ctx context.Context, changed func(Remote)) error {
+	go s.report(ctx)
 	for ctx.Err() == nil {
 		resp, err := s.get(ctx)
 		if err != nil {
@@ -277,12 +314,22 @@ func (s *EtcdStore) follow(ctx context.Context, rev int64, changed func(Remote))
 			return
 		}
 		s.mu.Lock()
+		layout := false // a report of a director alone changes no table
 		for _, ev := range wr.Events {
+			if !strings.HasPrefix(string(ev.Kv.Key), s.cfg.Prefix+etcdstore.DirectorsDir) {
+				layout = true
+			}
 			if ev.Type == clientv3.EventTypeDelete {
-				delete(s.remote, strings.TrimPrefix(string(ev.Kv.Key), s.cfg.Prefix))
+				k := strings.TrimPrefix(string(ev.Kv.Key), s.cfg.Prefix)
+				delete(s.remote, k)
+				delete(s.directors, strings.TrimPrefix(k, etcdstore.DirectorsDir))
 				continue
 			}
 			s.putLocked(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.Lease)
+		}
+		if !layout {
+			s.mu.Unlock()
+			continue
 		}
 		s.rev = wr.Header.Revision
 		r := s.remoteLocked()
@@ -300,5 +347,61 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// report writes directors/NAME = {"revision": N, "digest": D} under this
+// director's lease (10 s, kept alive) each second the revision it is at
+// changed, so every director's status shows the whole group's.
+func (s *EtcdStore) report(ctx context.Context) {
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		name = fmt.Sprintf("pid-%d", os.Getpid())
+	}
+	if s.Name != "" {
+		name = s.Name
+	}
+	key := s.cfg.Prefix + etcdstore.DirectorsDir + name
+	var lease clientv3.LeaseID
+	var alive <-chan *clientv3.LeaseKeepAliveResponse
+	wrote := int64(-1)
+	for sleep(ctx, time.Second) {
+		if alive != nil {
+		drain:
+			for {
+				select {
+				case _, ok := <-alive:
+					if !ok { // the lease is gone: a new one, and write again
+						lease, alive, wrote = 0, nil, -1
+						break drain
+					}
+				default:
+					break drain
+				}
+			}
+		}
+		st := s.StoreStatus()
+		if st.Revision == wrote && lease != 0 {
+			continue
+		}
+		tctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		if lease == 0 {
+			g, err := s.cli.Grant(tctx, 10)
+			if err != nil {
+				cancel()
+				continue
+			}
+			ka, err := s.cli.KeepAlive(ctx, g.ID)
+			if err != nil {
+				cancel()
+				continue
+			}
+			lease, alive = g.ID, ka
+		}
+		_, err := s.cli.Put(tctx, key, mustJSON(DirectorReport{Revision: st.Revision, Digest: st.Digest}), clientv3.WithLease(lease))
+		cancel()
+		if err == nil {
+			wrote = st.Revision
+		}
 	}
 }

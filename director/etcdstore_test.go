@@ -24,10 +24,10 @@ type etcdDirector struct {
 	store *EtcdStore
 }
 
-func startEtcdDirector(t *testing.T, endpoint string) *etcdDirector {
+func startEtcdDirector(t *testing.T, name, endpoint string) *etcdDirector {
 	t.Helper()
-	yaml := fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 1s\n",
-		filepath.Join(t.TempDir(), "state.json"), endpoint)
+	yaml := fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  name: %s\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 1s\n",
+		filepath.Join(t.TempDir(), "state.json"), name, endpoint)
 	cfg, err := ParseConfig("test.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -77,8 +77,8 @@ func addNode(t *testing.T, d *Daemon, addr string, w uint32) error {
 func TestEtcdTwoDirectors(t *testing.T) {
 	srv := etcdtest.Start(t)
 	proxy := etcdtest.NewProxy(t, srv)
-	a := startEtcdDirector(t, srv.Endpoint)
-	b := startEtcdDirector(t, proxy.Endpoint)
+	a := startEtcdDirector(t, "a", srv.Endpoint)
+	b := startEtcdDirector(t, "b", proxy.Endpoint)
 
 	if err := addNode(t, a.d, "10.0.0.11", 3); err != nil {
 		t.Fatal(err)
@@ -123,8 +123,8 @@ func TestEtcdTwoDirectors(t *testing.T) {
 	proxy.Restore()
 	took = within15s(t, "B converges once etcd is back", func() bool { return b.weights() == want3 })
 	t.Logf("B converged %v after the partition healed", took)
-	if sa, sb := a.d.Status().Store, b.d.Status().Store; !sb.Reachable || sa.Revision != sb.Revision {
-		t.Fatalf("after convergence: A %+v, B %+v: want both reachable at one revision", sa, sb)
+	if sa, sb := a.d.Status().Store, b.d.Status().Store; !sb.Reachable || sa.Digest != sb.Digest {
+		t.Fatalf("after convergence: A %+v, B %+v: want both reachable with one digest", sa, sb)
 	}
 
 	// etcd down: both keep the table; a change is refused, nothing changes
@@ -144,13 +144,21 @@ func TestEtcdTwoDirectors(t *testing.T) {
 	}
 	want4 := want3 + "tcp 10.0.0.100:80 10.0.0.14:80 w=1\n"
 	within15s(t, "both have the change made after etcd returned", func() bool { return a.weights() == want4 && b.weights() == want4 })
+
+	// each director reports the revision it is at: both seen from either
+	within15s(t, "status shows both directors at one revision", func() bool {
+		sa, sb := a.d.Status().Store, b.d.Status().Store
+		return len(sa.Directors) == 2 && sa.Directors["a"].Digest == sa.Digest && sa.Directors["b"].Digest == sa.Digest &&
+			sb.Digest == sa.Digest && len(sb.Directors) == 2
+	})
+	t.Logf("store status of A: %+v", a.d.Status().Store)
 }
 
 // A director starting while etcd is down serves the table it last knew
 // (the state file) and converges when etcd answers.
 func TestEtcdStartWhileDown(t *testing.T) {
 	srv := etcdtest.Start(t)
-	a := startEtcdDirector(t, srv.Endpoint)
+	a := startEtcdDirector(t, "a", srv.Endpoint)
 	if err := addNode(t, a.d, "10.0.0.11", 3); err != nil {
 		t.Fatal(err)
 	}

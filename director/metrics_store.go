@@ -7,7 +7,7 @@ var (
 	descStoreUp = prometheus.NewDesc("lvsnode_store_reachable",
 		"1 while the shared store (etcd) answers; 0: the director serves its last known table.", []string{"backend"}, nil)
 	descStoreRev = prometheus.NewDesc("lvsnode_store_revision",
-		"The shared store's revision the director's desired state is at (equal on every director: same table).", []string{"backend"}, nil)
+		"The shared store's revision as of the state the director last adopted (higher is newer; status' store.digest says whether two tables are equal).", []string{"backend"}, nil)
 	descStoreSince = prometheus.NewDesc("lvsnode_store_reachable_since_seconds",
 		"Unix time of the last change of lvsnode_store_reachable.", []string{"backend"}, nil)
 	storeDescs = []*prometheus.Desc{descStoreUp, descStoreRev, descStoreSince}

@@ -61,9 +61,24 @@ type StoreStatus struct {
 	Reachable bool      `json:"reachable"` // false: serving the last known table
 	Since     time.Time `json:"since"`     // when Reachable last changed
 	Error     string    `json:"error,omitempty"`
-	// Revision is the store's revision this director's desired state is
-	// at: directors showing the same revision hold the same table.
+	// Revision is the store's revision as of the state this director
+	// last adopted: an order (higher is newer), not an identity (a full
+	// read after a reconnection counts the directors' reports too):
+	// compare Digest.
 	Revision int64 `json:"revision"`
+	// Digest names the desired services this director holds (a hash of
+	// their keys and values): equal digests, equal tables.
+	Digest string `json:"digest"`
+	// Directors is what each director of the group (store.name, default
+	// its host name) last reported, this one included: one behind the
+	// others shows another digest; one gone leaves within 10 s.
+	Directors map[string]DirectorReport `json:"directors,omitempty"`
+}
+
+// DirectorReport is one director's entry in StoreStatus.Directors.
+type DirectorReport struct {
+	Revision int64  `json:"revision"`
+	Digest   string `json:"digest"`
 }
 
 // Drain causes (NodeState.DrainBy) of the shared store.

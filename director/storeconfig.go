@@ -15,6 +15,7 @@ import (
 // the agents that register themselves (examples/director.yaml).
 type StoreConfig struct {
 	Type             string `yaml:"type"` // file | etcd
+	Name             string `yaml:"name"` // this director in status' store.directors (default: the host name)
 	etcdstore.Config `yaml:",inline"`
 }
 
@@ -53,7 +54,11 @@ func OpenStore(cfg Config, log *slog.Logger) (Store, error) {
 	if errors.Is(err, etcdstore.ErrInvalid) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, cfg.Path, err)
 	}
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	s.Name = cfg.Store.Name
+	return s, nil
 }
 
 // CloseStore releases what OpenStore opened.

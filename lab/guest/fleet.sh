@@ -60,6 +60,7 @@ drain: {timeout: 5s, interval: 200ms}
 api: {socket: $FLEET_W/$1.sock}
 store:
   type: etcd
+  name: $1
   endpoints: [$FLEET_ETCD]
   prefix: /lvsnode/
   timeout: 5s

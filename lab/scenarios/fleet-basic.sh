@@ -63,10 +63,13 @@ step "both directors hold the same table (ipvsadm -S -n)"
 ipvs_in director | sed 's/^/    director:  /'
 check "identical" tables_equal
 check "three real servers" test "$(ipvs_in director | grep -c -- '-r ')" -eq 3
-r1=$(fleet_status director | grep -o '"revision":[0-9]*')
-r2=$(fleet_status director2 | grep -o '"revision":[0-9]*')
-info "store revision: director $r1, director2 $r2"
-check "both at the same store revision" test "$r1" = "$r2"
+r1=$(fleet_status director | grep -o '"digest":"[0-9a-f]*"' | head -1)
+r2=$(fleet_status director2 | grep -o '"digest":"[0-9a-f]*"' | head -1)
+info "desired-state digest: director $r1, director2 $r2"
+check "both at the same desired-state digest" test "$r1" = "$r2"
+wait_for 10 eval 'fleet_status director | grep -q "\"directors\":{\"director\":{[^}]*$r1},\"director2\":{[^}]*$r1}"' ||
+	fail "director's status does not show both directors at $r1: $(fleet_status director)"
+ok "director's status shows both directors at $r1 (store.directors)"
 
 step "SIGKILL rs3's agent: weight 0 on both within the lease ttl ($FLEET_TTL), removed once drained"
 # rs3 has InActConn entries left by the requests above (closed connections

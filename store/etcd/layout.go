@@ -10,6 +10,7 @@ import (
 //
 //	services/PROTO/ADDR:PORT        a service's settings, without its real servers
 //	nodes/PROTO/ADDR:PORT/RS:PORT   one real server of that service
+//	directors/HOSTNAME              {"revision": N}: what a director is at
 //
 // "fwm 7" is services/fwm/7, "fwm 7 ipv6" services/fwm/7/ipv6. One key a
 // real server, so an agent registers itself with one put under its lease,
@@ -18,6 +19,10 @@ import (
 const (
 	servicesDir = "services/"
 	nodesDir    = "nodes/"
+	// DirectorsDir holds each director's report of the revision it is at
+	// (directors/HOSTNAME, under the director's lease): status shows
+	// which directors see which generation of the desired state.
+	DirectorsDir = "directors/"
 )
 
 // ServiceKey is the key of service (ipvsadm-like text, "tcp 10.0.0.100:80").
