@@ -32,7 +32,7 @@ func (a *Agent) Check(p Plan) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	p = a.keepNICsRP(p, st, st.Desired.Interfaces)
+	p = a.natRedirects(a.keepNICsRP(p, st, st.Desired.Interfaces))
 	ob, err := a.observeAll(p, st)
 	if err != nil {
 		return Report{}, err
@@ -89,7 +89,7 @@ func (a *Agent) Apply(p Plan, o Options) (Report, []string, error) {
 	if err != nil {
 		return Report{}, nil, err
 	}
-	p = a.keepNICsRP(p, st, o.Interfaces)
+	p = a.natRedirects(a.keepNICsRP(p, st, o.Interfaces))
 	created, err := a.prepareTun(p, st)
 	if created {
 		if serr := st.Save(a.StateFile); err == nil {

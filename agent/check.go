@@ -167,14 +167,15 @@ func (a *Agent) observeLo(ob *observed) error {
 	return nil
 }
 
-// effective is the value the kernel acts on for a per-device ARP setting:
-// the larger of conf/all and conf/<dev> (IN_DEV_MAXCONF).
+// effective is the value the kernel acts on for a per-device IPv4 setting:
+// the larger of conf/all and conf/<dev> (IN_DEV_MAXCONF, and for the 0/1
+// accept_redirects of a host, all OR dev). IPv6 reads the device's own.
 func (ob observed) effective(s SysctlItem) (string, bool) {
 	dev, ok := ob.sysctls[s.Key.String()]
 	if !ok {
 		return "", false
 	}
-	if s.Dev == "all" {
+	if s.Dev == "all" || (len(s.Key) > 1 && s.Key[1] != "ipv4") {
 		return dev, true
 	}
 	all, ok := ob.sysctls[sysctl.ConfKey("all", s.Name).String()]

@@ -60,11 +60,30 @@ func TestKernelNATReplacesDefaultRouteAndTeardownRestoresIt(t *testing.T) {
 	if rep, err := a.Check(NewPlan(o)); err != nil || !rep.OK() {
 		t.Fatalf("check: %v %v", err, rep.Problems())
 	}
+	// Redirects refused on the gateway's NIC, read from /proc as the
+	// kernel has them; the previous values back after teardown.
+	redirects := func() string {
+		var out []string
+		for _, f := range []string{"ipv4/conf/all", "ipv4/conf/eth0", "ipv6/conf/eth0"} {
+			b, err := os.ReadFile("/proc/sys/net/" + f + "/accept_redirects")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, strings.TrimSpace(string(b)))
+		}
+		return strings.Join(out, " ")
+	}
+	if got := redirects(); got != "0 0 0" {
+		t.Fatalf("accept_redirects ipv4 all, eth0, ipv6 eth0 = %s after apply, want 0 0 0", got)
+	}
 	// Idempotent.
 	if _, ch, err := a.Apply(NewPlan(o), o); err != nil || len(ch) != 0 {
 		t.Fatalf("second apply: %v %q", err, ch)
 	}
 	teardownRestoresVethDefaults(t, a)
+	if got := redirects(); got != "1 1 1" {
+		t.Fatalf("accept_redirects after teardown = %s, want the fresh namespace's 1 1 1", got)
+	}
 }
 
 // secondNIC adds eth1 (a veth, peer eth1p), both up, with addr.

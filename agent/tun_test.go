@@ -33,6 +33,9 @@ func newModeHost(t *testing.T) *modeHost {
 			vals[sysctl.ConfKey(dev, n).String()] = "0"
 		}
 		vals[sysctl.ConfKey(dev, "rp_filter").String()] = "1"
+		// A host that does not forward accepts redirects (kernel default).
+		vals[sysctl.ConfKey(dev, "accept_redirects").String()] = "1"
+		vals["net.ipv6.conf."+dev+".accept_redirects"] = "1"
 	}
 	h := &modeHost{nl: loopback.NewFake("lo", "eth0"), tun: tunnel.NewFake("lo", "eth0"), sys: sysctl.NewFake(vals)}
 	for _, k := range []tunnel.Kind{tunnel.KindIPIP, tunnel.KindIP6Tnl, tunnel.KindGRE, tunnel.KindIP6GRE} {
@@ -310,8 +313,28 @@ func TestNATReplacesTheDefaultRouteAndRestoresIt(t *testing.T) {
 	if got := defaults(h, 6); len(got) != 2 {
 		t.Fatalf("IPv6 defaults %q, want lvsnode's and the RA's", got)
 	}
+	// Redirects refused on the gateway's NIC (IPv4: all and eth0; IPv6: eth0).
+	redirects := func() string {
+		var s []string
+		for _, k := range []string{"net.ipv4.conf.all.accept_redirects", "net.ipv4.conf.eth0.accept_redirects",
+			"net.ipv4.conf.lo.accept_redirects", "net.ipv6.conf.eth0.accept_redirects", "net.ipv6.conf.lo.accept_redirects"} {
+			s = append(s, h.sys.Value(k))
+		}
+		return strings.Join(s, " ")
+	}
+	if got := redirects(); got != "0 0 1 0 1" {
+		t.Fatalf("accept_redirects all/eth0/lo, v6 eth0/lo = %s, want 0 0 1 0 1", got)
+	}
 	if ch := h.apply(t, o); len(ch) != 0 {
 		t.Fatalf("second apply changed %q", ch)
+	}
+	h.sys.Poke("net.ipv6.conf.eth0.accept_redirects", "1")
+	if r, _ := h.a.Check(NewPlan(o)); r.OK() {
+		t.Fatal("accept_redirects put back to 1 is not reported")
+	}
+	h.apply(t, o)
+	if got := redirects(); got != "0 0 1 0 1" {
+		t.Fatalf("after repair: %s", got)
 	}
 	// Drift: a DHCP client puts its metric-0 default back.
 	h.tun.Route(tunnel.Route{Table: MainTable, Family: 4, Dst: netip.MustParsePrefix("0.0.0.0/0"), Gw: netip.MustParseAddr("10.0.0.1"), Dev: "eth0", Protocol: 16, Type: 1})
@@ -327,6 +350,9 @@ func TestNATReplacesTheDefaultRouteAndRestoresIt(t *testing.T) {
 	}
 	if got := defaults(h, 4); !slices.Equal(got, before4) {
 		t.Fatalf("after teardown IPv4 defaults %q, want %q", got, before4)
+	}
+	if got := redirects(); got != "1 1 1 1 1" {
+		t.Fatalf("after teardown accept_redirects %s, want the previous 1s", got)
 	}
 	if got := defaults(h, 6); !slices.Equal(got, before6) {
 		t.Fatalf("after teardown IPv6 defaults %q, want %q", got, before6)

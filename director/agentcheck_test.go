@@ -1,8 +1,10 @@
 package director
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/health/healthtest"
@@ -115,4 +117,22 @@ func TestAgentBlockIsValidated(t *testing.T) {
 			t.Errorf("%s: %v, want %q", c.yaml, err, c.want)
 		}
 	}
+}
+
+// A real server taken out by on_down: remove is not put back (at weight 0)
+// by a drain of it; a healthy one being drained stays at weight 0.
+func TestDrainDoesNotPutBackARemovedDownServer(t *testing.T) {
+	r := newRig(t, strings.Replace(twoNodes, "scheduler: rr", "scheduler: rr\n    on_down: remove", 1))
+	r.tick(2)
+	r.setWhere(healthtest.Fail, "10.0.0.11")
+	r.tick(2)
+	r.wantWeights("tcp 10.0.0.100:80 10.0.0.12:80 w=1\n")
+	if err := r.d.Drain(context.Background(), NodeRef{Service: "*", Address: "10.0.0.11"}, DrainOptions{Timeout: Duration(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Drain(context.Background(), NodeRef{Service: "*", Address: "10.0.0.12"}, DrainOptions{Timeout: Duration(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	r.tick(0)
+	r.wantWeights("tcp 10.0.0.100:80 10.0.0.12:80 w=0\n")
 }

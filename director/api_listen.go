@@ -169,3 +169,40 @@ func listenTCP(addr string, tlsConf *tls.Config) (net.Listener, error) {
 	}
 	return l, nil
 }
+
+// check validates the api: block before the daemon changes anything: a
+// TCP listener needs a usable token file (not world-readable, 16 bytes or
+// more), TLS needs both PEM files and they must load, and without TLS only
+// a loopback address is allowed. The files are read again when the
+// listener opens (a SIGHUP'd config takes effect at the next start).
+func (a APIConfig) check() error {
+	if a.Listen == "" {
+		if a.TokenFile != "" || a.TLSCert != "" || a.TLSKey != "" {
+			return errors.New("api.token_file, api.tls_cert and api.tls_key are for api.listen, which is not set")
+		}
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(a.Listen)
+	if err != nil {
+		return fmt.Errorf("api.listen %q: want IP:PORT ([IPv6]:PORT)", a.Listen)
+	}
+	if a.TokenFile == "" {
+		return fmt.Errorf("api.listen %s without api.token_file: a TCP listener is refused without a bearer token", a.Listen)
+	}
+	if _, err := readToken(a.TokenFile); err != nil {
+		return fmt.Errorf("api.token_file: %v", err)
+	}
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		return errors.New("api.tls_cert and api.tls_key: give both, or neither")
+	}
+	if a.TLSCert == "" {
+		if !ap.Addr().IsLoopback() {
+			return fmt.Errorf("api.listen %s is not loopback: give api.tls_cert and api.tls_key, or listen on 127.0.0.1 or [::1]", a.Listen)
+		}
+		return nil
+	}
+	if _, err := tls.LoadX509KeyPair(a.TLSCert, a.TLSKey); err != nil {
+		return fmt.Errorf("api.tls_cert/api.tls_key: %v", err)
+	}
+	return nil
+}

@@ -21,6 +21,7 @@ func serveAPI(ctx context.Context, rt Runtime, cfg Config) error {
 	}
 	s, err := NewAPIServer(rt, APIOptions{
 		Socket: cfg.API.Socket, TCP: cfg.API.Listen, TokenFile: cfg.API.TokenFile,
+		TLSCert: cfg.API.TLSCert, TLSKey: cfg.API.TLSKey,
 		Logf: func(format string, a ...any) { log.Error("runtime API", "err", fmt.Sprintf(format, a...)) },
 	})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -55,6 +57,11 @@ type APIConfig struct {
 	Socket    string `yaml:"socket"`     // unix socket, mode 0600 (default /run/lvsnode/director.sock)
 	Listen    string `yaml:"listen"`     // optional TCP listener; needs token_file
 	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+	// TLSCert and TLSKey (PEM files) put the TCP listener behind TLS,
+	// which it needs off loopback: the token must not cross the network
+	// in clear.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // DefaultSocket is the runtime API's unix socket.
@@ -158,8 +165,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: %s: datapath.marks: %v", ErrInvalid, c.Path, err)
 	}
 	c.markLo, c.markHi = lo, hi
-	if c.API.Listen != "" && c.API.TokenFile == "" {
-		return fmt.Errorf("%w: %s: api.listen %s without api.token_file: a TCP listener is refused without a bearer token", ErrInvalid, c.Path, c.API.Listen)
+	if err := checkListenAddr(c.Metrics); err != nil {
+		return fmt.Errorf("%w: %s: metrics: %v", ErrInvalid, c.Path, err)
+	}
+	if err := c.API.check(); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, c.Path, err)
 	}
 	if err := c.Store.validate(c.Path); err != nil {
 		return err
@@ -299,6 +309,25 @@ func keyLines(n *yaml.Node) lines {
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
 		return fmt.Errorf("line %d: %s", n.Line, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+	}
+	return nil
+}
+
+// checkListenAddr accepts what a listener binds: IP:PORT, [IPv6]:PORT or
+// :PORT (every address), the port a number. A host name is refused: it
+// would be resolved at every start, and could resolve to another address.
+func checkListenAddr(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q: want IP:PORT, e.g. 127.0.0.1:9110", s)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && port != "0") {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, port)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: %q is not an IP address", s, host)
+		}
 	}
 	return nil
 }

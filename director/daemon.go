@@ -2,10 +2,12 @@ package director
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lvsnode/lvsnode/controller"
@@ -47,6 +49,9 @@ type Daemon struct {
 	sched *health.Scheduler
 
 	trigger chan struct{} // coalesced: one pending reconcile at most
+	// busy is when the reconcile in progress began (UnixNano, wall
+	// clock), 0 between reconciles: the watchdog stops when it is old.
+	busy atomic.Int64
 
 	ipvsMu sync.Mutex // ipvs.Client is not safe for concurrent use
 
@@ -106,7 +111,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 			return observed{c, def, d}, nil
 		}})
 	d.mu.Lock()
-	err = d.install(mergeConfig(saved, d.cfg.Services), true)
+	err = d.install(ctx, mergeConfig(saved, d.cfg.Services), true)
 	d.mu.Unlock()
 	if err != nil {
 		return err
@@ -122,9 +127,11 @@ func (d *Daemon) Close() {
 }
 
 // install compiles next, sets the sysctls it needs (accept_local for
-// data-path checks), swaps it in, (re)subscribes the checks and saves.
-// Called with d.mu held; on error nothing changed but a sysctl set.
-func (d *Daemon) install(next Desired, restore bool) error {
+// data-path checks), saves it, then (re)subscribes the checks and swaps it
+// in: a change that cannot be saved is not made (the caller is answered
+// with the error and the next reconcile does not see it). Called with d.mu
+// held; on error nothing changed but a sysctl set.
+func (d *Daemon) install(ctx context.Context, next Desired, restore bool) error {
 	marks := newMarkAlloc(d.cfg.markLo, d.cfg.markHi, next.Marks)
 	m, err := compile(clone(next.Services), marks)
 	if err != nil {
@@ -155,39 +162,73 @@ func (d *Daemon) install(next Desired, restore bool) error {
 		}
 		next.Nodes[id] = st
 	}
-	if err := d.subscribe(m, next.Nodes); err != nil {
+	d.seedNewProbes(m, next.Nodes)
+	if err := d.o.Store.Save(ctx, next); err != nil {
 		return err
 	}
+	changed, err := d.subscribe(m, next.Nodes)
+	if err != nil { // checkers were validated by compile: not expected
+		if d.model != nil {
+			_, _ = d.subscribe(d.model, d.desired.Nodes)
+		}
+		return errors.Join(err, d.o.Store.Save(ctx, d.desired))
+	}
 	d.desired, d.model, d.marks = next, m, marks
-	d.dirty = true
+	d.dirty = d.dirty || changed
 	d.kick()
 	return nil
 }
 
-// subscribe makes the scheduler's subscriptions match m: new real servers
-// join (their check starting at the saved state), changed checks move,
-// gone ones leave. Shared checks (same Key) run once.
-func (d *Daemon) subscribe(m *model, states map[string]NodeState) error {
-	for sub := range d.subs {
-		id, agent := agentOf(sub)
-		if n, ok := m.nodes[id]; !ok || (!agent && n.check == nil) || (agent && n.agent == nil) {
-			d.sched.Remove(sub)
-			delete(d.subs, sub)
-		}
+// seedNewProbes starts a probe added to a real server that is serving now
+// (a reload or edit adds check: or agent: to it) at up, not at the
+// alpha's down: a config change must not take a serving service to weight
+// 0 until rise probes pass. New real servers keep the alpha (down until
+// proven). Called with d.mu held, before subscribe.
+func (d *Daemon) seedNewProbes(m *model, states map[string]NodeState) {
+	if d.model == nil {
+		return
 	}
 	for id, n := range m.nodes {
+		old, ok := d.model.nodes[id]
+		if !ok {
+			continue
+		}
+		if p := place(old, d.desired.Nodes[id]); !p.present || p.weight == 0 {
+			continue
+		}
+		st := states[id]
+		if n.check != nil && old.check == nil && st.Health == "" {
+			st.Health = HealthUp
+		}
+		if n.agent != nil && old.agent == nil && st.Agent == "" {
+			st.Agent = AgentReady
+		}
+		states[id] = st
+	}
+}
+
+// subscribe makes the scheduler's subscriptions match m: new real servers
+// join (their check starting at the saved state), changed checks move,
+// then gone ones leave (last: a failure leaves every running check in
+// place). Shared checks (same Key) run once. It reports whether a state
+// in states changed (a joined run's shared state).
+func (d *Daemon) subscribe(m *model, states map[string]NodeState) (bool, error) {
+	changed := false
+	for id, n := range m.nodes {
+		before := states[id]
 		if n.agent != nil {
 			def := *n.agent
 			def.Initial = agentInitial(states[id].Agent)
 			st, err := d.subscribeOne(agentSubID(id), def)
 			if err != nil {
-				return err
+				return changed, err
 			}
 			s := states[id]
 			s.Agent = agentWord(st.State)
 			states[id] = s
 		}
 		if n.check == nil {
+			changed = changed || states[id] != before
 			continue
 		}
 		def := *n.check
@@ -199,13 +240,21 @@ func (d *Daemon) subscribe(m *model, states map[string]NodeState) error {
 		}
 		st, err := d.subscribeOne(id, def)
 		if err != nil {
-			return err
+			return changed, err
 		}
 		s := states[id]
 		s.Health = st.State.String()
 		states[id] = s
+		changed = changed || s != before
 	}
-	return nil
+	for sub := range d.subs {
+		id, agent := agentOf(sub)
+		if n, ok := m.nodes[id]; !ok || (!agent && n.check == nil) || (agent && n.agent == nil) {
+			d.sched.Remove(sub)
+			delete(d.subs, sub)
+		}
+	}
+	return changed, nil
 }
 
 // hasAgent tells whether node id has an agent: probe beside its check.
@@ -249,7 +298,9 @@ func (d *Daemon) onHealth(e health.Event) {
 	for _, sub := range e.Subscribers {
 		id, agent := agentOf(sub)
 		st, ok := d.desired.Nodes[id]
-		if !ok {
+		if !ok || d.subs[sub] != e.Key {
+			// gone, or moved to another check since the run recorded
+			// this (OnChange waits for d.mu): the new run decides
 			continue
 		}
 		if agent {
@@ -300,15 +351,31 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 		began := d.clock.Now()
+		d.busy.Store(time.Now().UnixNano())
 		if err := d.Reconcile(ctx); err != nil {
 			d.log.Error("reconcile", "err", err)
 		}
+		d.busy.Store(0)
 		d.pause(ctx, d.clock.Now().Sub(began))
 	}
 }
 
 // maxPause bounds the pause after a reconcile (see pause).
 const maxPause = 500 * time.Millisecond
+
+// hung reports how long the reconcile in progress has run when that is
+// beyond limit (0 otherwise): the loop is stuck (a netlink call that never
+// returns), and the watchdog must let systemd restart the daemon.
+func (d *Daemon) hung(limit time.Duration) time.Duration {
+	b := d.busy.Load()
+	if b == 0 {
+		return 0
+	}
+	if took := time.Since(time.Unix(0, b)); took > limit {
+		return took
+	}
+	return 0
+}
 
 // pause waits as long as the last reconcile took (at most maxPause), so
 // that under a storm of health changes (1,000 real servers rising at

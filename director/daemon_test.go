@@ -294,6 +294,7 @@ func TestAgentDrainingIsWeightZeroAtOnceAndBackWhenReady(t *testing.T) {
 	r.mu.Unlock()
 	r.tick(1) // no fall: the first "draining" answer
 	r.wantWeights("tcp 10.0.0.100:80 10.0.0.11:80 w=0\ntcp 10.0.0.100:80 10.0.0.12:80 w=1\n")
+	r.tick(0) // settled on a read that shows weight 0
 	if n := r.d.Status().Services[0].Nodes[0]; n.Drain != DrainParked || n.Agent != AgentDraining {
 		t.Fatalf("drain %s agent %s, want parked (no connections) and draining", n.Drain, n.Agent)
 	}

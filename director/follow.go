@@ -74,7 +74,7 @@ type follower struct {
 // until its connections end or the drain timeout passes (an agent that
 // died on a healthy server cuts no connection), then leaves; a
 // registration marked draining drains; one that comes back undrains.
-func (f *follower) adopt(_ context.Context, r Remote) error {
+func (f *follower) adopt(ctx context.Context, r Remote) error {
 	d := f.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -137,14 +137,15 @@ func (f *follower) adopt(_ context.Context, r Remote) error {
 		next.Generation++
 	}
 	next.Services = svcs
-	if err := d.install(next, false); err != nil {
+	// Adopted before install, whose Save must write none of r back (the
+	// store may already hold a newer state than r); undone if refused
+	was := f.sh.StoreStatus().Revision
+	f.sh.Adopted(r.Revision, svcs)
+	if err := d.install(ctx, next, false); err != nil {
+		f.sh.Adopted(was, d.desired.Services)
 		return err
 	}
 	f.reg = r.Registered
-	f.sh.Adopted(r.Revision, svcs)
-	// no Save here: the reconcile install kicked saves (dirty), and the
-	// shared part is etcd's already; saving here too held d.mu through a
-	// second fsync of the state file before that reconcile could start
 	return nil
 }
 

@@ -83,7 +83,11 @@ var (
 	descRSDrain = prometheus.NewDesc("lvsnode_realserver_drain",
 		"1 for the real server's drain state (none, draining, drained, parked), 0 for the others.", append(nodeLabels, "state"), nil)
 
+	descRSAgent = prometheus.NewDesc("lvsnode_realserver_agent",
+		"1 for the lvsnode agent's readiness as the director last read it (ready, not-ready, draining, unknown; none: not probed), 0 for the others.", append(nodeLabels, "state"), nil)
+
 	healthStates = []string{HealthUp, HealthDown, HealthDraining, HealthUnknown}
+	agentStates  = []string{AgentReady, AgentNotReady, AgentDraining, AgentUnknown, AgentNone}
 	drainStates  = []string{DrainNone, DrainDraining, DrainDrained, DrainParked}
 )
 
@@ -161,7 +165,7 @@ func (m *Metrics) Reconciled(changes int, err error) {
 // Describe sends the fixed descriptions (the per-scrape metrics are
 // checked against them).
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReady, descRSWeight, descRSConfWeight, descRSActive, descRSInact, descRSPersist, descRSHealth, descRSDrain} {
+	for _, d := range []*prometheus.Desc{descReady, descRSWeight, descRSConfWeight, descRSActive, descRSInact, descRSPersist, descRSHealth, descRSDrain, descRSAgent} {
 		ch <- d
 	}
 	for _, c := range ipvsCounters {
@@ -211,6 +215,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			}
 			for _, d := range drainStates {
 				gauge(descRSDrain, b2f(drain == d), s.Service, rs, d)
+			}
+			for _, a := range agentStates {
+				gauge(descRSAgent, b2f(n.Agent == a), s.Service, rs, a)
 			}
 		}
 	}

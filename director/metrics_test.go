@@ -24,9 +24,9 @@ func metricsFixture() (*apiFakeRuntime, func() controller.Table) {
 	other := ipvs.ServiceKey{Protocol: ipvs.UDP, Addr: netip.MustParseAddr("10.0.0.200"), Port: 53}
 	rt := &apiFakeRuntime{status: Status{Ready: true, Services: []ServiceStatus{{Service: "tcp 10.0.0.100:80", Managed: true, Nodes: []NodeStatus{
 		{NodeRef: NodeRef{Service: "tcp 10.0.0.100:80", Address: "10.0.0.11", Port: 80}, ConfiguredWeight: 3, Weight: 3,
-			Health: HealthUp, Drain: DrainNone, ActiveConn: 5, InactConn: 2, PersistConn: 1},
+			Health: HealthUp, Drain: DrainNone, ActiveConn: 5, InactConn: 2, PersistConn: 1, Agent: AgentReady},
 		{NodeRef: NodeRef{Service: "tcp 10.0.0.100:80", Address: "10.0.0.12", Port: 80}, ConfiguredWeight: 2, Weight: 0,
-			Health: HealthDraining, Drain: DrainDraining, ActiveConn: 1},
+			Health: HealthDraining, Drain: DrainDraining, ActiveConn: 1, Agent: AgentDraining},
 	}}}}}
 	tbl := controller.Table{Services: []controller.Entry{
 		{Service: ipvs.Service{ServiceKey: svc, Stats: ipvs.Stats{Conns: 100, InPkts: 1000, OutPkts: 0, InBytes: 64000, OutBytes: 0}},
@@ -72,6 +72,18 @@ lvsnode_realserver_drain{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",s
 lvsnode_realserver_drain{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="draining"} 1
 lvsnode_realserver_drain{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="none"} 0
 lvsnode_realserver_drain{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="parked"} 0
+# HELP lvsnode_realserver_agent 1 for the lvsnode agent's readiness as the director last read it (ready, not-ready, draining, unknown; none: not probed), 0 for the others.
+# TYPE lvsnode_realserver_agent gauge
+lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="none"} 0
+lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="draining"} 0
+lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="not-ready"} 0
+lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="ready"} 1
+lvsnode_realserver_agent{realserver="10.0.0.11:80",service="tcp 10.0.0.100:80",state="unknown"} 0
+lvsnode_realserver_agent{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="none"} 0
+lvsnode_realserver_agent{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="draining"} 1
+lvsnode_realserver_agent{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="not-ready"} 0
+lvsnode_realserver_agent{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="ready"} 0
+lvsnode_realserver_agent{realserver="10.0.0.12:80",service="tcp 10.0.0.100:80",state="unknown"} 0
 # HELP lvsnode_ipvs_service_connections_total IPVS: connections scheduled by the service.
 # TYPE lvsnode_ipvs_service_connections_total counter
 lvsnode_ipvs_service_connections_total{service="tcp 10.0.0.100:80"} 100
@@ -91,7 +103,7 @@ lvsnode_reconcile_errors_total 1
 `
 	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want),
 		"lvsnode_director_ready", "lvsnode_ipvs_realserver_weight", "lvsnode_realserver_configured_weight",
-		"lvsnode_ipvs_realserver_persistent_connections", "lvsnode_realserver_drain", "lvsnode_ipvs_service_connections_total",
+		"lvsnode_ipvs_realserver_persistent_connections", "lvsnode_realserver_drain", "lvsnode_realserver_agent", "lvsnode_ipvs_service_connections_total",
 		"lvsnode_ipvs_realserver_bytes_in_total", "lvsnode_reconcile_total", "lvsnode_reconcile_changes_total", "lvsnode_reconcile_errors_total",
 	); err != nil {
 		t.Error(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/ipvs"
@@ -202,6 +203,9 @@ func compileCheck(n *node, cs health.Definition, l lines, marks *markAlloc) erro
 	}
 	if err := d.Validate(); err != nil {
 		return &lineError{line, fmt.Errorf("%s: %w", n.id, errors.Join(ErrInvalid, err))}
+	}
+	if _, err := d.LoadCA(); err != nil { // what the checker would fail on, found before anything runs
+		return &lineError{l.at("ca_file"), fmt.Errorf("%w: %s: %s", ErrInvalid, n.id, strings.TrimPrefix(err.Error(), health.ErrInvalid.Error()+": "))}
 	}
 	n.check = &d
 	return nil

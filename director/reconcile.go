@@ -51,6 +51,16 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		owned[s] = true
 	}
 	plan := controller.Plan(managedOnly(cur, want, owned, d.marks), want, controller.PlanOptions{})
+	// The health and drain states that decided this plan are saved before
+	// it is written: a daemon killed between the two restarts from what
+	// it wrote, not from an older state that would undo it.
+	if len(plan) > 0 {
+		if err := d.saveLocked(ctx); err != nil {
+			d.mu.Unlock()
+			d.observe(0, err)
+			return err
+		}
+	}
 	d.mu.Unlock()
 
 	var applyErr error
@@ -124,9 +134,12 @@ func (d *Daemon) settleDrains(cur controller.Table) {
 	}
 	now := d.clock.Now()
 	conns := map[string]uint64{}
+	weights := map[string]uint32{}
 	for _, e := range cur.Services {
 		for _, ds := range e.Dests {
-			conns[nodeID(e.Service.ServiceKey, ds.DestKey)] = uint64(ds.ActiveConns) + uint64(ds.InactiveConns) + uint64(ds.PersistentConns)
+			id := nodeID(e.Service.ServiceKey, ds.DestKey)
+			conns[id] = uint64(ds.ActiveConns) + uint64(ds.InactiveConns) + uint64(ds.PersistentConns)
+			weights[id] = ds.Weight
 		}
 	}
 	for id, st := range d.desired.Nodes {
@@ -140,6 +153,11 @@ func (d *Daemon) settleDrains(cur controller.Table) {
 		}
 		expired := now.Sub(st.DrainSince) >= timeout
 		if left && n > 0 && !expired {
+			continue
+		}
+		// Counters read before weight 0 reached the kernel miss the
+		// connections scheduled since: settle on a read that shows it.
+		if left && weights[id] > 0 && !expired {
 			continue
 		}
 		if st.Remove {

@@ -17,6 +17,10 @@ func (d *Daemon) Reload(ctx context.Context, cfg Config) error {
 	for _, f := range []struct{ name, a, b string }{
 		{"state_file", old.StateFile, cfg.StateFile}, {"metrics", old.Metrics, cfg.Metrics}, {"lock_file", old.LockFile, cfg.LockFile},
 		{"datapath.marks", old.DataPath.Marks, cfg.DataPath.Marks},
+		// the API's listeners open at start, with the files they read
+		{"api.socket", old.API.Socket, cfg.API.Socket}, {"api.listen", old.API.Listen, cfg.API.Listen},
+		{"api.token_file", old.API.TokenFile, cfg.API.TokenFile},
+		{"api.tls_cert", old.API.TLSCert, cfg.API.TLSCert}, {"api.tls_key", old.API.TLSKey, cfg.API.TLSKey},
 	} {
 		if f.a != f.b {
 			return fmt.Errorf("%w: %s: %s changed (%q -> %q): restart the daemon for it; nothing reloaded", ErrInvalid, cfg.Path, f.name, f.a, f.b)
@@ -26,15 +30,10 @@ func (d *Daemon) Reload(ctx context.Context, cfg Config) error {
 	if !same(next.Services, d.desired.Services) {
 		next.Generation++
 	}
-	prev := d.desired
 	d.cfg = cfg
-	if err := d.install(next, false); err != nil {
+	if err := d.install(ctx, next, false); err != nil {
 		d.cfg = old
 		return cfg.wrap(err)
-	}
-	if err := d.saveLocked(ctx); err != nil {
-		d.cfg, d.desired = old, prev
-		return err
 	}
 	return nil
 }

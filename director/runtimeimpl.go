@@ -29,7 +29,9 @@ const statusMaxAge = time.Second
 // a fresh read of the kernel (which the next Status calls reuse).
 func (d *Daemon) Status() Status {
 	kernel := map[string]ipvs.Destination{}
+	svcStats := map[ipvs.ServiceKey]ipvs.Stats{}
 	for _, e := range d.kernelTable().Services {
+		svcStats[e.Service.ServiceKey] = e.Service.Stats
 		for _, x := range e.Dests {
 			kernel[nodeID(e.Service.ServiceKey, x.DestKey)] = x
 		}
@@ -44,7 +46,11 @@ func (d *Daemon) Status() Status {
 	for _, s := range d.model.services {
 		below, up := belowQuorum(s, d.desired.Nodes)
 		ss := ServiceStatus{Service: s.name, Scheduler: s.service.Scheduler, Managed: true,
-			Quorum: s.quorum, Up: up, Sorry: below && s.sorry != nil}
+			Quorum: s.quorum, Up: up, Sorry: below && s.sorry != nil,
+			Flags: controller.ServiceFlags(s.service), Stats: svcStats[s.key]}
+		if s.sorry != nil {
+			ss.SorryServer = s.sorry.DestKey.String()
+		}
 		for _, n := range s.nodes {
 			ns := d.desired.Nodes[n.id]
 			k := kernel[n.id]
@@ -54,7 +60,8 @@ func (d *Daemon) Status() Status {
 			}
 			x := NodeStatus{NodeRef: n.ref, Method: methodName(n.dest.Forward), ConfiguredWeight: n.dest.Weight,
 				Weight: k.Weight, Health: h, Drain: ns.Drain, DrainSince: ns.DrainSince,
-				ActiveConn: k.ActiveConns, InactConn: k.InactiveConns, PersistConn: k.PersistentConns, Agent: AgentUnknown}
+				ActiveConn: k.ActiveConns, InactConn: k.InactiveConns, PersistConn: k.PersistentConns, Agent: AgentUnknown,
+				Stats: k.Stats}
 			if hs, ok := d.sched.Status(n.id); ok && !hs.Checked.IsZero() {
 				x.LastCheck = Check{OK: hs.Last.OK, Reason: hs.Last.Reason,
 					LatencyMS: float64(hs.Last.Latency) / float64(time.Millisecond), At: hs.Checked}
@@ -69,8 +76,11 @@ func (d *Daemon) Status() Status {
 					}
 				}
 			}
-			if n.agent != nil && ns.Agent != "" {
+			switch {
+			case n.agent != nil && ns.Agent != "":
 				x.Agent = ns.Agent
+			case n.agent == nil && (n.check == nil || n.check.Type != health.Ready):
+				x.Agent = AgentNone
 			}
 			ss.Nodes = append(ss.Nodes, x)
 		}
@@ -112,16 +122,7 @@ func (d *Daemon) change(ctx context.Context, edit func(*Desired) error) error {
 		return err
 	}
 	next.Generation++
-	old := d.desired
-	if err := d.install(next, false); err != nil {
-		return err
-	}
-	if err := d.saveLocked(ctx); err != nil {
-		_ = d.install(old, false) // the model too: a refused change (a shared store unreachable) must not reach IPVS
-		d.desired = old
-		return err
-	}
-	return nil
+	return d.install(ctx, next, false)
 }
 
 func copyDesired(x Desired) Desired {
@@ -144,8 +145,11 @@ func (d *Daemon) findService(x *Desired, service string) (int, ipvs.ServiceKey, 
 		}
 	}
 	d.ipvsMu.Lock()
-	svcs, _ := d.o.IPVS.Services()
+	svcs, err := d.o.IPVS.Services()
 	d.ipvsMu.Unlock()
+	if err != nil { // a service not seen is not "not found": it may be foreign
+		return -1, k, fmt.Errorf("read IPVS to find %s: %w", ServiceName(k), err)
+	}
 	for _, s := range svcs {
 		if s.ServiceKey == k {
 			return -1, k, fmt.Errorf("%w: %s", ErrNotManaged, ServiceName(k))
@@ -293,13 +297,22 @@ func (d *Daemon) RemoveNode(ctx context.Context, ref NodeRef) error {
 
 // Drain sets the real server's weight to 0 at once (at the next
 // reconcile, which it triggers) and returns; the daemon then waits for its
-// connections to end or the timeout, and removes or parks it.
+// connections to end or the timeout, and removes or parks it. An
+// operator's drain takes over an agent's (its options apply, and only an
+// Undrain ends it, not the agent's "ready"); one already removed by a
+// drain stays removed.
 func (d *Daemon) Drain(ctx context.Context, ref NodeRef, o DrainOptions) error {
+	now := d.clock.Now()
 	return d.setDrain(ctx, ref, func(st *NodeState) {
-		if st.Drain == DrainDraining {
+		switch {
+		case st.Drain == DrainDrained:
 			return
+		case st.Drain == DrainDraining && st.DrainBy == "api":
+			return // the drain in progress keeps its options
+		case st.Drain != DrainDraining:
+			st.DrainSince = now
 		}
-		st.Drain, st.DrainBy, st.DrainSince = DrainDraining, "api", d.clock.Now()
+		st.Drain, st.DrainBy = DrainDraining, "api"
 		st.Timeout, st.Remove = o.Timeout, o.Remove
 	})
 }
@@ -315,10 +328,23 @@ func (d *Daemon) setDrain(ctx context.Context, ref NodeRef, f func(*NodeState)) 
 	return d.change(ctx, func(x *Desired) error {
 		var ids []string
 		if strings.TrimSpace(ref.Service) == "*" {
+			a, err := netip.ParseAddr(ref.Address)
+			if err != nil {
+				return fmt.Errorf("%w: address %q is not an IP address", ErrInvalid, ref.Address)
+			}
+			// Every service the address is in, on any port unless one is
+			// given (a NAT real server's port is often not the VIP's).
 			for _, s := range x.Services {
 				k, _ := ParseService(s.Service)
-				if _, err := nodeIndex(s, k, ref.Address, ref.Port); err == nil {
-					ids = append(ids, nodeIDOf(k, s, ref))
+				for _, n := range s.Nodes {
+					na, err := netip.ParseAddr(n.Address)
+					port := n.Port
+					if port == 0 {
+						port = k.Port
+					}
+					if err == nil && na.Unmap() == a.Unmap() && (ref.Port == 0 || ref.Port == port) {
+						ids = append(ids, nodeID(k, ipvs.DestKey{Addr: na.Unmap(), Port: port}))
+					}
 				}
 			}
 			if len(ids) == 0 {

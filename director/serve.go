@@ -53,13 +53,28 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 
 	d := New(cfg, o)
 	hookMu.Lock()
-	mf, svcs := metricsFactory, append([]func(context.Context, Runtime, Config) error(nil), services...)
+	mf, pf, svcs := metricsFactory, pageFactory, append([]func(context.Context, Runtime, Config) error(nil), services...)
 	hookMu.Unlock()
 	var handler http.Handler = http.NotFoundHandler()
 	if mf != nil {
 		var obs Observer
 		handler, obs = mf(d)
 		d.o.Metrics = obs
+	}
+	var page http.Handler // the status page at "/" (director/page.go)
+	if pf != nil {
+		var err error
+		if page, err = pf(d, cfg); err != nil {
+			return fmt.Errorf("status page: %w", err)
+		}
+	}
+	// A daemon already answering on the API socket is found before this
+	// one changes anything (the socket's lock still settles a race at
+	// listen time).
+	if cfg.API.Socket != "none" {
+		if err := clearStale(cfg.API.Socket); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Metrics)
 	if err != nil {
@@ -73,6 +88,9 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 	defer d.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", handler)
+	if page != nil {
+		mux.Handle("/", page)
+	}
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, why := d.Ready()
 		if ok {
@@ -87,10 +105,24 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 	defer srv.Close()
 
 	errc := make(chan error, len(svcs)+1)
+	running := len(svcs) + 1
 	for _, f := range svcs {
 		go func() { errc <- f(ctx, d, cfg) }()
 	}
 	go func() { errc <- d.Run(ctx) }()
+	// On the way out, the services (the API answering its requests in
+	// flight) and the loop get up to 10 s to finish.
+	defer func() {
+		t := time.NewTimer(10 * time.Second)
+		defer t.Stop()
+		for ; running > 0; running-- {
+			select {
+			case <-errc:
+			case <-t.C:
+				return
+			}
+		}
+	}()
 
 	_ = d.o.Notify.Notify(systemd.Ready(d.statusLine()))
 	var wd <-chan time.Time
@@ -107,7 +139,9 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 			_ = d.o.Notify.Notify(systemd.Stopping())
 			return nil
 		case err := <-errc:
+			running--
 			if err != nil && !errors.Is(err, context.Canceled) {
+				stop() // the others end with ctx
 				return err
 			}
 		case <-hup:
@@ -124,6 +158,13 @@ func Serve(ctx context.Context, path string, cfg Config, o Options) error {
 			d.log.Info("reloaded", "config", path)
 			_ = d.o.Notify.Notify(systemd.Ready(d.statusLine()))
 		case <-wd:
+			// A reconcile may wait lock_wait for the table lock and then
+			// take a while; one stuck beyond that and a whole watchdog
+			// period gets no ping: systemd restarts the daemon.
+			if took := d.hung(time.Duration(d.config().LockWait) + 2*systemd.WatchdogInterval()); took > 0 {
+				d.log.Error("reconcile loop stuck: no watchdog ping", "for", took.Round(time.Millisecond))
+				continue
+			}
 			_ = d.o.Notify.Notify(systemd.Watchdog())
 		case <-status.C:
 			_ = d.o.Notify.Notify(systemd.Status(d.statusLine()))

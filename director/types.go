@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lvsnode/lvsnode/health"
+	"github.com/lvsnode/lvsnode/ipvs"
 )
 
 // NodeRef names a real server of a service. Service is ipvsadm-like text:
@@ -116,6 +117,16 @@ type ServiceStatus struct {
 	Up     int          `json:"up"`
 	Sorry  bool         `json:"sorry"`
 	Nodes  []NodeStatus `json:"nodes"`
+
+	// Flags are the settings ipvsadm -Ln prints after the scheduler
+	// ("(sh-port) persistent 300 ops"); SorryServer is the configured sorry
+	// server ("10.0.0.99:80", "" for none). For the status page and top.
+	Flags       string `json:"flags,omitempty"`
+	SorryServer string `json:"sorry_server,omitempty"`
+	// Stats are the service's IPVS counters and the kernel's rate
+	// estimates (CPS, InBPS, ...: averaged over about 2 s), as of the
+	// last table read (at most 1 s old).
+	Stats ipvs.Stats `json:"stats"`
 }
 
 // NodeStatus is one real server of a service.
@@ -131,7 +142,10 @@ type NodeStatus struct {
 	ActiveConn       uint32    `json:"active_conn"`
 	InactConn        uint32    `json:"inact_conn"`
 	PersistConn      uint32    `json:"persist_conn"`
-	Agent            string    `json:"agent"` // ready | not-ready | draining | unknown
+	Agent            string    `json:"agent"` // ready | not-ready | draining | unknown | none (not probed)
+	// Stats are the real server's IPVS counters and rates (see
+	// ServiceStatus.Stats).
+	Stats ipvs.Stats `json:"stats"`
 }
 
 // Check is the last probe of a real server's health check.
@@ -164,5 +178,6 @@ const (
 	AgentReady    = "ready"
 	AgentNotReady = "not-ready"
 	AgentDraining = "draining"
-	AgentUnknown  = "unknown"
+	AgentUnknown  = "unknown" // probed, no answer yet
+	AgentNone     = "none"    // no agent: probe (nor a ready check) for this real server
 )

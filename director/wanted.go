@@ -23,6 +23,12 @@ func nodeUp(n *node, st NodeState) bool {
 	return st.Health == HealthUp
 }
 
+// failed says whether n's check says down or its agent not ready (not
+// "draining": an agent's drain keeps the real server at weight 0).
+func failed(n *node, st NodeState) bool {
+	return (n.check != nil && st.Health == HealthDown) || (n.agent != nil && st.Agent == AgentNotReady)
+}
+
 // place decides a real server's weight from its health and drain state:
 // the configured weight when up and not drained; weight 0 (connections
 // kept) when down, draining or parked; absent when drained with removal,
@@ -32,6 +38,9 @@ func place(n *node, st NodeState) placement {
 	case DrainDrained:
 		return placement{}
 	case DrainDraining, DrainParked:
+		if n.svc.remove && failed(n, st) {
+			return placement{} // on_down: remove took it out: a drain does not put it back
+		}
 		return placement{present: true}
 	}
 	if (n.check != nil && st.Health == HealthDraining) || (n.agent != nil && st.Agent == AgentDraining) {

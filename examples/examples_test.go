@@ -1,6 +1,6 @@
 // Package examples_test keeps the shipped examples true: the cloud-init
-// user data parses and embeds exactly the shipped unit, its agent config
-// is valid, and systemd accepts the unit.
+// user data parses, installs the lvsnode package and then enables its
+// unit, its agent config is valid, and systemd accepts the units.
 package examples_test
 
 import (
@@ -61,12 +61,8 @@ func checkUserData(t *testing.T, name string) {
 	for _, f := range ud.WriteFiles {
 		files[f.Path] = f.Content
 	}
-	unit, err := os.ReadFile("lvsnode-agent.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files["/etc/systemd/system/lvsnode-agent.service"] != string(unit) {
-		t.Errorf("the unit embedded in %s differs from lvsnode-agent.service", name)
+	if _, ok := files["/etc/systemd/system/lvsnode-agent.service"]; ok {
+		t.Errorf("%s writes the unit: the package ships it in /lib/systemd/system, and a copy in /etc would override it and go stale", name)
 	}
 	cfg := filepath.Join(t.TempDir(), "agent.yaml")
 	if err := os.WriteFile(cfg, []byte(files["/etc/lvsnode/agent.yaml"]), 0o644); err != nil {
@@ -86,14 +82,55 @@ func checkUserData(t *testing.T, name string) {
 	if strings.Contains(name, "-register") && (o.Register == nil || len(o.Register.Services) == 0 || !o.Drain.OnStop) {
 		t.Errorf("%s: want a real server that registers itself (register:) and drains on stop, got %+v", name, o.Register)
 	}
-	var enables bool
-	for _, cmd := range ud.RunCmd {
-		if strings.Join(cmd, " ") == "systemctl enable --now lvsnode-agent.service" {
-			enables = true
+	install, enable := -1, -1
+	for i, cmd := range ud.RunCmd {
+		switch {
+		case strings.Join(cmd, " ") == "systemctl enable --now lvsnode-agent.service":
+			enable = i
+		case len(cmd) == 3 && cmd[0] == "sh" && cmd[1] == "-c" && strings.Contains(cmd[2], "apt-get install"):
+			install = i
+			checkInstallScript(t, cmd[2])
 		}
 	}
-	if !enables {
+	if install < 0 {
+		t.Error("runcmd does not install the lvsnode package")
+	}
+	if enable < 0 {
 		t.Error("runcmd does not enable the unit")
+	} else if enable < install {
+		t.Error("runcmd enables the unit before the package that ships it is installed")
+	}
+}
+
+// checkInstallScript runs the user data's install script with stand-ins
+// for curl, dpkg and apt-get on PATH (and a scratch directory for /run):
+// it must fetch lvsnode_VERSION_ARCH.deb, the name `make deb` gives the
+// package, from the URL the user names, and install that file with apt-get.
+func checkInstallScript(t *testing.T, script string) {
+	t.Helper()
+	dir := t.TempDir()
+	stub := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := filepath.Join(dir, "log")
+	stub("dpkg", `[ "$1" = --print-architecture ] && echo arm64`)
+	stub("curl", `while [ $# -gt 1 ]; do [ "$1" = -o ] && out=$2; shift; done; echo "curl $1" >>`+log+`; echo deb > "$out"`)
+	stub("apt-get", `echo "apt-get $*" >>`+log+`; [ -f "$3" ] || echo "apt-get: $3 is missing" >>`+log)
+	cmd := exec.Command("sh", "-c", strings.ReplaceAll(script, "/run/", dir+"/"))
+	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install script: %v\n%s", err, out)
+	}
+	got, _ := os.ReadFile(log)
+	want := "curl https://artifacts.example.internal/lvsnode/lvsnode_0.1.0_arm64.deb\n" +
+		"apt-get install -y " + dir + "/lvsnode_0.1.0_arm64.deb\n"
+	if string(got) != want {
+		t.Errorf("install script ran\n%swant\n%s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lvsnode_0.1.0_arm64.deb")); err == nil {
+		t.Error("install script leaves the .deb behind")
 	}
 }
 
@@ -116,7 +153,9 @@ func TestSystemdAcceptsTheUnit(t *testing.T) {
 
 // verifyUnit runs systemd-analyze verify on a shipped unit. verify checks
 // that ExecStart exists: point it at a stand-in binary (only the path
-// changes; every other line is checked as shipped).
+// changes; every other line is checked as shipped). The man pages of
+// Documentation= are the package's: --man=no here, and packaging's test
+// verifies the installed units with those pages.
 func verifyUnit(t *testing.T, name string, unit []byte) {
 	t.Helper()
 	analyze, err := exec.LookPath("systemd-analyze")
@@ -127,8 +166,8 @@ func verifyUnit(t *testing.T, name string, unit []byte) {
 	bin := filepath.Join(dir, "lvsnode")
 	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
 	path := filepath.Join(dir, name)
-	os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/lvsnode", bin)), 0o644)
-	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/bin/lvsnode", bin)), 0o644)
+	out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify %s: %v\n%s", name, err, out)
 	}

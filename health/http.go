@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -47,17 +45,11 @@ func newHTTP(d Definition) (*httpChecker, error) {
 		if cfg.ServerName == "" {
 			cfg.ServerName = d.Target.String()
 		}
-		if d.CAFile != "" {
-			pem, err := os.ReadFile(d.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("%w: https check of %s: ca_file: %v", ErrInvalid, d.Target, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("%w: https check of %s: ca_file %s: no PEM certificate", ErrInvalid, d.Target, d.CAFile)
-			}
-			cfg.RootCAs = pool
+		pool, err := d.LoadCA()
+		if err != nil {
+			return nil, err
 		}
+		cfg.RootCAs = pool
 		tr.TLSClientConfig = cfg
 	}
 	return &httpChecker{

@@ -40,7 +40,7 @@ func controllerCommand() *cli.Command {
 			ctlAddServiceCmd(), ctlEditServiceCmd(), ctlRemoveServiceCmd(),
 			ctlClearCmd(), ctlZeroCmd(), ctlTimeoutsCmd(), ctlListCmd(), ctlSaveCmd(), ctlRestoreCmd(),
 			ctlRunCmd(),
-			ctlStatusCmd(),
+			ctlStatusCmd(), ctlTopCmd(),
 		},
 	}
 }

@@ -93,6 +93,7 @@ func TestControllerAPIRouting(t *testing.T) {
 		{"remove-node", "-u", "[fd00::100]:53", "-r", "[fd00::11]:5353"},
 		{"drain-node", "-f", "7", "-6", "-r", "fd00::11", "--no-wait", "--keep", "--timeout", "90s"},
 		{"drain-node", "--all-services", "-r", "10.0.0.11", "--no-wait"},
+		{"drain-node", "-t", "10.0.0.100:80", "-r", "10.0.0.12", "--no-wait", "--timeout", "0"}, // 0: forever, not the daemon's default
 	} {
 		if out, rc := ctlRun(t, f, args...); rc != 0 || !strings.Contains(out, "through the director at") {
 			t.Errorf("%v: rc %d: %s", args, rc, out)
@@ -106,11 +107,12 @@ func TestControllerAPIRouting(t *testing.T) {
 		`{"service":"tcp 10.0.0.100:80","address":"10.0.0.11","port":80,"weight":0},` +
 		`{"service":"udp [fd00::100]:53","address":"fd00::11","port":5353},` +
 		`{"service":"fwm 7 ipv6","address":"fd00::11","timeout":"1m30s","remove":false},` +
-		`{"service":"*","address":"10.0.0.11","timeout":"5m0s","remove":true}]`
+		`{"service":"*","address":"10.0.0.11","timeout":"5m0s","remove":true},` +
+		`{"service":"tcp 10.0.0.100:80","address":"10.0.0.12","port":80,"timeout":"876000h0m0s","remove":true}]`
 	if string(got) != want {
 		t.Errorf("requests:\n%s\nwant\n%s", got, want)
 	}
-	if fmt.Sprint(rt.calls) != "[AddNode EditNode RemoveNode Drain Drain]" {
+	if fmt.Sprint(rt.calls) != "[AddNode EditNode RemoveNode Drain Drain Drain]" {
 		t.Errorf("calls %v", rt.calls)
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"github.com/lvsnode/lvsnode/director"
 )
 
+// ctlDrainForever is the daemon's drain timeout for `--timeout 0`: a
+// century, which no connection outlives.
+const ctlDrainForever = director.Duration(100 * 365 * 24 * time.Hour)
+
 // ctlDrainWaitMargin is how long past the drain's timeout the CLI keeps
 // polling: the daemon ends the drain at its timeout (removing or parking
 // the real server), so a wait that outlives it by this much means the
@@ -43,7 +47,11 @@ func ctlDrainNodeAPI(c *cli.Context, api *director.APIClient) error {
 		}
 		ref = ctlNodeRef(s)
 	}
-	o := director.DrainOptions{Timeout: director.Duration(c.Duration("timeout")), Remove: !c.Bool("keep")}
+	timeout := c.Duration("timeout")
+	o := director.DrainOptions{Timeout: director.Duration(timeout), Remove: !c.Bool("keep")}
+	if timeout == 0 { // --timeout 0 means "wait forever", as without a daemon, not the daemon's default
+		o.Timeout = ctlDrainForever
+	}
 	if err := api.Drain(c.Context, ref, o); err != nil {
 		return err
 	}
@@ -51,7 +59,7 @@ func ctlDrainNodeAPI(c *cli.Context, api *director.APIClient) error {
 	if c.Bool("no-wait") {
 		return nil
 	}
-	return ctlWaitDrained(c, api, ref, time.Duration(o.Timeout))
+	return ctlWaitDrained(c, api, ref, timeout)
 }
 
 // ctlDrainMatch tells whether a real server of the status is one the drain

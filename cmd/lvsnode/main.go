@@ -15,6 +15,18 @@ import (
 var version = "dev"
 
 func main() {
+	app := newApp()
+	if err := app.Run(ctlPersistentArgs(os.Args)); err != nil {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintf(os.Stderr, "lvsnode: %s\n", msg)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// newApp is the whole command tree: main runs it, `lvsnode generate`
+// renders it as man pages and completion scripts.
+func newApp() *cli.App {
 	app := &cli.App{
 		Name:    "lvsnode",
 		Usage:   "set up and keep LVS (IPVS) real servers and directors",
@@ -23,18 +35,14 @@ func main() {
 			"`lvsnode agent` binds the VIPs and sets the ARP sysctls in the right order\n" +
 			"and keeps them true; on the director, `lvsnode controller` programs IPVS\n" +
 			"with ipvsadm's flags and formats.",
-		Commands:        []*cli.Command{agentCommand(), controllerCommand()},
+		Commands:        []*cli.Command{agentCommand(), controllerCommand(), versionCommand(), generateCommand()},
 		HideHelpCommand: true,
 		ExitErrHandler:  exitErrHandler,
 		OnUsageError:    usageError,
 	}
+	cli.VersionPrinter = func(c *cli.Context) { _ = printVersion(c, false) }
 	oneLineUsageErrors(app.Commands)
-	if err := app.Run(ctlPersistentArgs(os.Args)); err != nil {
-		if msg := err.Error(); msg != "" {
-			fmt.Fprintf(os.Stderr, "lvsnode: %s\n", msg)
-		}
-		os.Exit(exitCode(err))
-	}
+	return app
 }
 
 // exitErrHandler keeps urfave/cli from exiting on its own, so every error

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every `lvsnode controller` command against the real kernel, each result
 # checked with ipvsadm (-S -n, -Ln and its variants) as the independent
-# oracle: add/edit/remove node and service, idempotency, DR port and NAT
+# oracle: the IPVS version, add/edit/remove node and service, idempotency, DR port and NAT
 # forwarding checks, list/--stats/--rate/--thresholds, save, zero, timeouts,
 # a drain that waits for a live connection, clear.
 set -euo pipefail
@@ -52,6 +52,12 @@ expect_fail() {
 step "topology; rs1 gets the VIP from lvsnode agent (for the drain's live connection)"
 topo_up 2
 agent_apply rs1 --vip "$V" >/dev/null
+
+step "lvsnode version reads the kernel's IPVS version (GET_INFO), as ipvsadm does"
+want=$(D ipvsadm -Ln | sed -n '1s/^IP Virtual Server version \([0-9.]*\) (size=\([0-9]*\)).*/IPVS: \1 (connection table \2 buckets)/p')
+got=$(D lvsnode version | sed -n '/^IPVS: /p')
+info "ipvsadm: $(D ipvsadm -Ln | head -1)"
+check "lvsnode version says '$got'" test -n "$want" -a "$got" = "$want"
 
 step "add-node creates the service (default scheduler wlc) and the real server"
 L add-node -t "$V:80" -r 10.0.0.11 -g | sed 's/^/    /'

@@ -3,9 +3,9 @@
 # the director programmed with lvsnode controller add-node -m, the real
 # server with lvsnode agent apply --mode nat --gateway DIP. Control first:
 # without the agent the replies take the site's default route and never
-# come back. Then: answered through the director (IPv6 with the real
-# server refusing ICMP redirects, and a control with them accepted: see the
-# IPv6 step); a gateway that is not on a
+# come back. Then: answered through the director (IPv6 with the agent
+# refusing ICMP redirects on the real server, and a control with them
+# accepted: see the IPv6 step); a gateway that is not on a
 # directly connected network refused with nothing changed; drift repaired;
 # teardown puts the site's default route back.
 set -euo pipefail
@@ -63,11 +63,16 @@ check "IPVS masqueraded the 2 IPv4 connections ($conns)" test "$conns" -eq 2
 # for IPv6 Linux then sends an ICMPv6 redirect ("fd01::10 is on-link";
 # ip6_forward: IPv6 has no send_redirects switch). A real server that
 # accepts it sends the rest of the connection straight to the client,
-# around IPVS: the handshake passes, the data never arrives un-NATed. So a
-# one-armed IPv6 NAT needs accept_redirects=0 on the real server's NIC.
+# around IPVS: the handshake passes, the data never arrives un-NATed. So
+# the agent refuses redirects on the gateway's NIC in NAT mode
+# (accept_redirects=0); the control puts the kernel's default back by hand.
 masq6() { in_ns director ipvsadm -Ln | awk '$1 == "->" && $3 == "Masq" && $2 ~ /^\[/ {s += $5 + $6} END {print s + 0}'; }
 redirects() { ip netns exec "$1" nstat -asz "$2" | awk -v k="$2" '$1 == k {print $2 + 0}'; }
-step "control: IPv6 with rs1 accepting ICMP redirects (the default): the data stalls"
+check "the agent set accept_redirects=0 on rs1's eth0 (IPv6, IPv4)" test "$(ip netns exec rs1 cat /proc/sys/net/ipv6/conf/eth0/accept_redirects /proc/sys/net/ipv4/conf/eth0/accept_redirects | tr '\n' ' ')" = "0 0 "
+
+step "control: rs1 accepting ICMPv6 redirects again (the kernel's default, set by hand): the data stalls"
+ip netns exec rs1 sh -c 'echo 1 >/proc/sys/net/ipv6/conf/eth0/accept_redirects'
+check "agent status reports the drift" bash -c "! ip netns exec rs1 lvsnode agent status --state-file $st >/dev/null"
 sent0=$(redirects director Icmp6OutRedirects) got0=$(redirects rs1 Icmp6InRedirects)
 answers=$(client_fetch "http://[$LAB_VIP6]/" "http://[$LAB_VIP6]/" | tr '\n' ' ')
 sent=$(($(redirects director Icmp6OutRedirects) - sent0)) got=$(($(redirects rs1 Icmp6InRedirects) - got0))
@@ -77,8 +82,9 @@ check "control: no IPv6 answer" test "$answers" = "ERR ERR "
 check "the director sent ICMPv6 redirects and rs1 received them" test "$sent" -gt 0 -a "$got" -gt 0
 check "rs1 reaches the client on-link (the redirect), not via the director" bash -c "ip -n rs1 -6 route get fd01::10 | grep -v via >/dev/null"
 
-step "IPv6: rs1 refuses ICMP redirects on eth0: answered through the director"
-ip netns exec rs1 sh -c 'echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_redirects'
+step "IPv6: lvsnode agent apply repairs accept_redirects: answered through the director"
+ip netns exec rs1 lvsnode agent apply --state-file "$st" --mode nat --gateway 10.0.0.2 --gateway fd00::2 | sed 's/^/    /'
+check "accept_redirects back to 0" test "$(ip netns exec rs1 cat /proc/sys/net/ipv6/conf/eth0/accept_redirects)" = 0
 ip -n rs1 -6 route flush cache
 check "rs1 reaches the client via the director again" bash -c "ip -n rs1 -6 route get fd01::10 | grep 'via fd00::2' >/dev/null"
 conns0=$(masq6)
@@ -101,3 +107,4 @@ ip -n rs1 route show default | sed 's/^/    rs1 after: /'
 ip -n rs1 -6 route show default | sed 's/^/    rs1 after: /'
 check "IPv4 default route restored" test "$(ip -n rs1 route show default)" = "$before4"
 check "IPv6 default routes as before" test "$(ip -n rs1 -6 route show default)" = "$before6"
+check "accept_redirects restored (1 1: the namespace's defaults)" test "$(ip netns exec rs1 cat /proc/sys/net/ipv6/conf/eth0/accept_redirects /proc/sys/net/ipv4/conf/eth0/accept_redirects | tr '\n' ' ')" = "1 1 "
