@@ -172,6 +172,10 @@ var agentYAMLKeys = map[string]string{
 	"state-file": "state-file", "sysctl-file": "sysctl-file", "listen": "listen",
 	"resync-interval": "resync-interval", "teardown-on-stop": "teardown-on-stop",
 	"drain-on-stop": "drain: {on-stop}", "drain-timeout": "drain: {timeout}", "drain-min-wait": "drain: {min-wait}",
+	"register-endpoint": "register: {endpoints}", "register-address": "register: {address}",
+	"register-service": "register: {services}", "register-prefix": "register: {prefix}", "register-ttl": "register: {ttl}",
+	"register-timeout": "register: {timeout}", "register-ca": "register: {ca}", "register-cert": "register: {cert}",
+	"register-key": "register: {key}", "register-user": "register: {user}", "register-password-file": "register: {password-file}",
 }
 
 // agentYAMLItems lists the YAML keys in the order of agent run's flags,
@@ -211,5 +215,6 @@ var directorYAMLItems = []clidoc.Item{
 	{Term: "sysctls", Text: "manage: whether the daemon sets the IPVS sysctls it needs (expire_nodest_conn, expire_quiescent_template, accept_local for data-path checks)."},
 	{Term: "datapath", Text: "marks: the fwmark range the data-path checks own."},
 	{Term: "api", Text: "the runtime API: socket (default /run/lvsnode/director.sock), listen and token_file for TCP."},
+	{Term: "store", Text: "where the desired state lives: type file (default, state_file) or etcd (shared by every director of a group and the agents that register themselves: name, endpoints, prefix, ca, cert, key, user, password_file, timeout)."},
 	{Term: "services", Text: "the managed virtual services: service, scheduler, persistent, on_down, quorum, sorry, check, and nodes (address, port, weight, method, tun_type, tun_port, tun_csum, u_threshold, l_threshold, check)."},
 }
