@@ -29,5 +29,9 @@ func TestSystemdAcceptsTheControllerUnit(t *testing.T) {
 			t.Errorf("unit lacks %s", want)
 		}
 	}
+	if strings.Contains(string(unit), "\nProtectKernelTunables=yes") {
+		t.Error("ProtectKernelTunables=yes makes /proc/sys read-only: the daemon could not set net.ipv4.vs.* and accept_local")
+	}
+	checkPathsMayBeMissing(t, string(unit))
 	verifyUnit(t, "lvsnode-controller.service", unit)
 }

@@ -148,6 +148,7 @@ func TestSystemdAcceptsTheUnit(t *testing.T) {
 		t.Error("ProtectKernelTunables=yes makes /proc/sys read-only: the agent could not set the ARP sysctls")
 	}
 	checkStopCoversDrain(t, string(unit))
+	checkPathsMayBeMissing(t, string(unit))
 	verifyUnit(t, "lvsnode-agent.service", unit)
 }
 
@@ -170,6 +171,40 @@ func verifyUnit(t *testing.T, name string, unit []byte) {
 	out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify %s: %v\n%s", name, err, out)
+	}
+}
+
+// checkPathsMayBeMissing: a path in ReadWritePaths= (and the other
+// namespace path lists) that does not exist fails the start with
+// 226/NAMESPACE unless it has the "-" prefix (systemd.exec(5)); only the
+// directories systemd itself creates for the unit (StateDirectory=,
+// RuntimeDirectory=, ConfigurationDirectory=) always exist. Example:
+// /proc/sys/net/ipv4/vs exists only once ip_vs is loaded.
+func checkPathsMayBeMissing(t *testing.T, unit string) {
+	t.Helper()
+	made := map[string]bool{}
+	base := map[string]string{"StateDirectory": "/var/lib/", "RuntimeDirectory": "/run/", "ConfigurationDirectory": "/etc/",
+		"CacheDirectory": "/var/cache/", "LogsDirectory": "/var/log/"}
+	for _, l := range strings.Split(unit, "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		if b, ok := base[k]; ok {
+			for _, d := range strings.Fields(v) {
+				made[b+d] = true
+			}
+		}
+	}
+	for _, l := range strings.Split(unit, "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		switch k {
+		case "ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths", "ExecPaths", "NoExecPaths":
+		default:
+			continue
+		}
+		for _, p := range strings.Fields(v) {
+			if !strings.HasPrefix(p, "-") && !made[p] {
+				t.Errorf("%s=%s: without \"-\" a missing %s fails the start (226/NAMESPACE)", k, p, p)
+			}
+		}
 	}
 }
 
