@@ -175,6 +175,9 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range syncDescs {
 		ch <- d
 	}
+	for _, d := range storeDescs { // metrics_store.go
+		ch <- d
+	}
 }
 
 // rsLabel is a real server as "10.0.0.11:80" / "[fd00::11]:80".
@@ -196,6 +199,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descReady, b2f(st.Ready))
 	collectSync(ch, st.Sync)
+	collectStore(st, ch) // metrics_store.go
 	managed := map[string]bool{}
 	for _, s := range st.Services {
 		managed[s.Service] = true

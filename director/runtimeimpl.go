@@ -39,7 +39,7 @@ func (d *Daemon) Status() Status {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil, Sync: d.syncs.get()}
+	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil, Sync: d.syncs.get(), Store: d.storeStatus()}
 	if d.model == nil {
 		return st
 	}

@@ -31,7 +31,7 @@ type userData struct {
 }
 
 func TestCloudInitUserData(t *testing.T) {
-	for _, name := range []string{"cloud-init.yaml", "cloud-init-tun.yaml"} {
+	for _, name := range []string{"cloud-init.yaml", "cloud-init-tun.yaml", "cloud-init-register.yaml"} {
 		t.Run(name, func(t *testing.T) { checkUserData(t, name) })
 	}
 }
@@ -78,6 +78,9 @@ func checkUserData(t *testing.T, name string) {
 	}
 	if strings.Contains(name, "-tun") && (o.Mode != agent.ModeTUN || o.TunType != agent.TunGUE || o.TunPort == 0) {
 		t.Errorf("%s: want a TUN (gue) real server, got mode %q type %q port %d", name, o.Mode, o.TunType, o.TunPort)
+	}
+	if strings.Contains(name, "-register") && (o.Register == nil || len(o.Register.Services) == 0 || !o.Drain.OnStop) {
+		t.Errorf("%s: want a real server that registers itself (register:) and drains on stop, got %+v", name, o.Register)
 	}
 	install, enable := -1, -1
 	for i, cmd := range ud.RunCmd {

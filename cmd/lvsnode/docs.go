@@ -207,6 +207,10 @@ var agentYAMLKeys = map[string]string{
 	"state-file": "state-file", "sysctl-file": "sysctl-file", "listen": "listen",
 	"resync-interval": "resync-interval", "teardown-on-stop": "teardown-on-stop",
 	"drain-on-stop": "drain: {on-stop}", "drain-timeout": "drain: {timeout}", "drain-min-wait": "drain: {min-wait}",
+	"register-endpoint": "register: {endpoints}", "register-address": "register: {address}",
+	"register-service": "register: {services}", "register-prefix": "register: {prefix}", "register-ttl": "register: {ttl}",
+	"register-timeout": "register: {timeout}", "register-ca": "register: {ca}", "register-cert": "register: {cert}",
+	"register-key": "register: {key}", "register-user": "register: {user}", "register-password-file": "register: {password-file}",
 }
 
 // agentYAMLItems lists the YAML keys in the order of agent run's flags,
@@ -247,6 +251,7 @@ var directorYAMLWhy = map[string]string{
 	"sysctls":    "whether the daemon sets the IPVS sysctls it needs (expire_nodest_conn, expire_quiescent_template, accept_local for data-path checks).",
 	"datapath":   "the fwmark range the data-path checks own.",
 	"api":        "the runtime API: the unix socket (default /run/lvsnode/director.sock), and a TCP listener with a token file and TLS.",
+	"store":      "where the desired state lives: file (default: state_file, one director) or etcd, shared by every director of a group and the agents that register themselves.",
 	"services":   "the managed virtual services, each with its real servers (nodes; sorry is the one used when none is up).",
 }
 

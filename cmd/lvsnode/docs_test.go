@@ -73,10 +73,14 @@ func TestAgentYAMLKeysParse(t *testing.T) {
 		"teardown-on-stop": "false", "resync-interval": "10s", "tun-port": "6080"}
 	for flag, key := range agentYAMLKeys {
 		var doc string
-		if sub, ok := strings.CutPrefix(key, "drain: {"); ok {
+		if parent, sub, ok := strings.Cut(key, ": {"); ok { // drain: {on-stop}, register: {ttl}
 			sub = strings.TrimSuffix(sub, "}")
-			v := map[string]string{"on-stop": "false", "timeout": "5m", "min-wait": "2s"}[sub]
-			doc = "drain:\n  " + sub + ": " + v + "\n"
+			v, ok := map[string]string{"on-stop": "false", "timeout": "5m", "min-wait": "2s", "ttl": "10s",
+				"endpoints": "[http://10.0.0.5:2379]", "services": "[{service: tcp 10.0.0.100:80, weight: 1}]"}[sub]
+			if !ok {
+				v = `""`
+			}
+			doc = parent + ":\n  " + sub + ": " + v + "\n"
 		} else {
 			v, ok := values[key]
 			if !ok {
@@ -139,7 +143,11 @@ func TestDirectorYAMLKeysAllOnThePage(t *testing.T) {
 		}
 		seen[ty] = true
 		for i := 0; i < ty.NumField(); i++ {
-			tag, _, _ := strings.Cut(ty.Field(i).Tag.Get("yaml"), ",")
+			tag, opts, _ := strings.Cut(ty.Field(i).Tag.Get("yaml"), ",")
+			if tag == "" && strings.Contains(opts, "inline") && ty.Field(i).IsExported() {
+				walk(path, ty.Field(i).Type) // store: inlines etcdstore.Config's keys
+				continue
+			}
 			if tag == "" || tag == "-" || !ty.Field(i).IsExported() {
 				continue
 			}

@@ -133,6 +133,17 @@ type yamlTop struct {
 
 type yamlScalar struct{ v string }
 
+// InlineInner is exported: yaml.v3 inlines only exported embedded structs.
+type InlineInner struct {
+	A string `yaml:"a"`
+	B int    `yaml:"b"`
+}
+
+type yamlWithInline struct {
+	Kind        string `yaml:"kind"`
+	InlineInner `yaml:",inline"`
+}
+
 func (*yamlScalar) UnmarshalYAML(func(any) error) error { return nil }
 
 // Every yaml-tagged key, recursively; named types by name; scalars
@@ -143,6 +154,9 @@ func TestYAMLKeys(t *testing.T) {
 	want := "plain, ptr: {a, b}, list: [{a, b}], check, scalar, opaque"
 	if got != want {
 		t.Errorf("YAMLKeys:\n got %s\nwant %s", got, want)
+	}
+	if got := YAMLKeys(reflect.TypeOf(yamlWithInline{}), nil); got != "kind, a, b" {
+		t.Errorf("YAMLKeys with an inline struct: %s, want kind, a, b", got)
 	}
 	if got := YAMLKeys(reflect.TypeOf(&yamlTop{}), nil); !strings.Contains(got, "check: {type}") {
 		t.Errorf("YAMLKeys without named: %s", got)

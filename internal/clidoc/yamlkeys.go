@@ -62,7 +62,11 @@ func fields(t reflect.Type) []yamlField {
 	var out []yamlField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && tag == "" && strings.Contains(opts, "inline") { // its keys are this mapping's
+			out = append(out, fields(f.Type)...)
+			continue
+		}
 		if !f.IsExported() || tag == "" || tag == "-" {
 			continue
 		}
