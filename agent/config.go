@@ -88,8 +88,9 @@ type Config struct {
 	ResyncWhere    string // where ResyncInterval came from, for errors
 	TeardownOnStop bool
 	DrainOnStop    bool
-	DrainTimeout   Value // a duration; "" = DefaultDrainTimeout
-	DrainMinWait   Value // a duration; "" = DefaultDrainMinWait
+	DrainTimeout   Value          // a duration; "" = DefaultDrainTimeout
+	DrainMinWait   Value          // a duration; "" = DefaultDrainMinWait
+	Register       RegisterConfig // register.go
 }
 
 // Options is a validated Config.
@@ -106,6 +107,7 @@ type Options struct {
 	ResyncInterval time.Duration
 	TeardownOnStop bool
 	Drain          DrainConfig
+	Register       *Registration // nil: no self-registration (register.go)
 }
 
 // fileConfig is the YAML schema of examples/agent.yaml.
@@ -126,6 +128,7 @@ type fileConfig struct {
 		Timeout lineString `yaml:"timeout"`
 		MinWait lineString `yaml:"min-wait"`
 	} `yaml:"drain"`
+	Register fileRegister `yaml:"register"` // register.go
 }
 
 // lineString is a scalar that remembers its line for error messages.
@@ -170,6 +173,7 @@ func LoadFile(path string) (Config, error) {
 		TeardownOnStop: fc.TeardownOnStop,
 		DrainOnStop:    fc.Drain.OnStop,
 	}
+	c.Register = fc.Register.values(at)
 	if fc.Drain.Timeout.S != "" {
 		c.DrainTimeout = at(fc.Drain.Timeout)
 	}

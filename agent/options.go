@@ -45,6 +45,9 @@ func (c Config) Options() (Options, error) {
 	if err := c.modeOptions(&o); err != nil {
 		return Options{}, err
 	}
+	if o.Register, err = c.Register.registration(o); err != nil {
+		return Options{}, err
+	}
 	if len(o.VIPs) == 0 && o.Mode != ModeNAT {
 		return Options{}, fmt.Errorf("%w: no VIP given: use --vip IP (repeatable), LVSNODE_VIP or vips: in the config file", ErrBadInput)
 	}

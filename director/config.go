@@ -30,6 +30,8 @@ type Config struct {
 	Sysctls   SysctlConfig  `yaml:"sysctls"`
 	DataPath  DataPathConf  `yaml:"datapath"`
 	API       APIConfig     `yaml:"api"`
+	Sync      SyncConfig    `yaml:"sync"`  // connection sync daemons (sync.go)
+	Store     StoreConfig   `yaml:"store"` // director/storeconfig.go
 	Services  []ServiceSpec `yaml:"services"`
 
 	// Path is the file the config came from, for messages.
@@ -170,10 +172,13 @@ func (c *Config) validate() error {
 	if err := c.API.check(); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrInvalid, c.Path, err)
 	}
+	if err := c.Store.validate(c.Path); err != nil {
+		return err
+	}
 	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil), nil); err != nil {
 		return c.wrap(err)
 	}
-	return nil
+	return c.validateSync()
 }
 
 // wrap formats a compile error as "path:line: message".

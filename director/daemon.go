@@ -78,6 +78,8 @@ type Daemon struct {
 	readAt   time.Time // when lastRead was read (d.clock)
 	applied  uint64    // reconciles that wrote changes: a lastRead older than the last one is stale
 	readGen  uint64    // applied as of lastRead
+
+	syncs syncState // the sync daemons' last pass (sync.go)
 }
 
 // New builds a daemon for cfg; Start loads the store and adopts the kernel.
@@ -126,7 +128,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return d.Reconcile(ctx)
+	err = d.Reconcile(ctx)
+	d.syncPass()
+	return err
 }
 
 // Close stops the health checks.
@@ -365,6 +369,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-d.trigger:
 		case <-resync.C():
 			resync.Reset(time.Duration(d.config().Resync))
+			d.syncPass() // repairs a stopped sync daemon (sync.go)
 		case <-poll.C():
 			poll.Reset(time.Duration(d.config().Drain.Interval))
 			if !d.draining() {

@@ -172,6 +172,12 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		ch <- c.svc
 		ch <- c.rs
 	}
+	for _, d := range syncDescs {
+		ch <- d
+	}
+	for _, d := range storeDescs { // metrics_store.go
+		ch <- d
+	}
 }
 
 // rsLabel is a real server as "10.0.0.11:80" / "[fd00::11]:80".
@@ -192,6 +198,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
 	}
 	gauge(descReady, b2f(st.Ready))
+	collectSync(ch, st.Sync)
+	collectStore(st, ch) // metrics_store.go
 	managed := map[string]bool{}
 	for _, s := range st.Services {
 		managed[s.Service] = true

@@ -40,7 +40,7 @@ func (d *Daemon) Status() Status {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil}
+	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil, Sync: d.syncs.get(), Store: d.storeStatus()}
 	if d.model == nil {
 		return st
 	}
@@ -176,6 +176,16 @@ func copyDesired(x Desired) Desired {
 	y.Nodes = maps.Clone(x.Nodes)
 	y.Marks = maps.Clone(x.Marks)
 	return y
+}
+
+// cloneServices copies specs with their real server lists, for a caller
+// that changes the lists in place.
+func cloneServices(specs []ServiceSpec) []ServiceSpec {
+	out := clone(specs)
+	for i := range out {
+		out[i].Nodes = clone(out[i].Nodes)
+	}
+	return out
 }
 
 // editNodes gives s a real server list of its own (copy on write, see

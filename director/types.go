@@ -102,6 +102,8 @@ type Status struct {
 	Generation uint64          `json:"generation"` // bumped by every change of the desired state
 	Ready      bool            `json:"ready"`      // the first reconcile succeeded and the last did not fail
 	Services   []ServiceStatus `json:"services"`
+	Sync       *SyncStatus     `json:"sync,omitempty"`  // connection sync, when configured (sync.go)
+	Store      *StoreStatus    `json:"store,omitempty"` // a shared store (etcd) only: reachable, revision
 }
 
 // ServiceStatus is one service as the director sees it.

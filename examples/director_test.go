@@ -17,6 +17,9 @@ func TestDirectorExampleIsValid(t *testing.T) {
 	if len(cfg.Services) == 0 {
 		t.Fatal("the example has no service")
 	}
+	if !cfg.Sync.Enabled() {
+		t.Error("the example has no sync: block")
+	}
 }
 
 func TestSystemdAcceptsTheControllerUnit(t *testing.T) {
@@ -29,5 +32,9 @@ func TestSystemdAcceptsTheControllerUnit(t *testing.T) {
 			t.Errorf("unit lacks %s", want)
 		}
 	}
+	if strings.Contains(string(unit), "\nProtectKernelTunables=yes") {
+		t.Error("ProtectKernelTunables=yes makes /proc/sys read-only: the daemon could not set net.ipv4.vs.* and accept_local")
+	}
+	checkPathsMayBeMissing(t, string(unit))
 	verifyUnit(t, "lvsnode-controller.service", unit)
 }

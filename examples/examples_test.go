@@ -31,7 +31,7 @@ type userData struct {
 }
 
 func TestCloudInitUserData(t *testing.T) {
-	for _, name := range []string{"cloud-init.yaml", "cloud-init-tun.yaml"} {
+	for _, name := range []string{"cloud-init.yaml", "cloud-init-tun.yaml", "cloud-init-register.yaml"} {
 		t.Run(name, func(t *testing.T) { checkUserData(t, name) })
 	}
 }
@@ -78,6 +78,9 @@ func checkUserData(t *testing.T, name string) {
 	}
 	if strings.Contains(name, "-tun") && (o.Mode != agent.ModeTUN || o.TunType != agent.TunGUE || o.TunPort == 0) {
 		t.Errorf("%s: want a TUN (gue) real server, got mode %q type %q port %d", name, o.Mode, o.TunType, o.TunPort)
+	}
+	if strings.Contains(name, "-register") && (o.Register == nil || len(o.Register.Services) == 0 || !o.Drain.OnStop) {
+		t.Errorf("%s: want a real server that registers itself (register:) and drains on stop, got %+v", name, o.Register)
 	}
 	install, enable := -1, -1
 	for i, cmd := range ud.RunCmd {
@@ -145,6 +148,7 @@ func TestSystemdAcceptsTheUnit(t *testing.T) {
 		t.Error("ProtectKernelTunables=yes makes /proc/sys read-only: the agent could not set the ARP sysctls")
 	}
 	checkStopCoversDrain(t, string(unit))
+	checkPathsMayBeMissing(t, string(unit))
 	verifyUnit(t, "lvsnode-agent.service", unit)
 }
 
@@ -167,6 +171,40 @@ func verifyUnit(t *testing.T, name string, unit []byte) {
 	out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify %s: %v\n%s", name, err, out)
+	}
+}
+
+// checkPathsMayBeMissing: a path in ReadWritePaths= (and the other
+// namespace path lists) that does not exist fails the start with
+// 226/NAMESPACE unless it has the "-" prefix (systemd.exec(5)); only the
+// directories systemd itself creates for the unit (StateDirectory=,
+// RuntimeDirectory=, ConfigurationDirectory=) always exist. Example:
+// /proc/sys/net/ipv4/vs exists only once ip_vs is loaded.
+func checkPathsMayBeMissing(t *testing.T, unit string) {
+	t.Helper()
+	made := map[string]bool{}
+	base := map[string]string{"StateDirectory": "/var/lib/", "RuntimeDirectory": "/run/", "ConfigurationDirectory": "/etc/",
+		"CacheDirectory": "/var/cache/", "LogsDirectory": "/var/log/"}
+	for _, l := range strings.Split(unit, "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		if b, ok := base[k]; ok {
+			for _, d := range strings.Fields(v) {
+				made[b+d] = true
+			}
+		}
+	}
+	for _, l := range strings.Split(unit, "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		switch k {
+		case "ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths", "ExecPaths", "NoExecPaths":
+		default:
+			continue
+		}
+		for _, p := range strings.Fields(v) {
+			if !strings.HasPrefix(p, "-") && !made[p] {
+				t.Errorf("%s=%s: without \"-\" a missing %s fails the start (226/NAMESPACE)", k, p, p)
+			}
+		}
 	}
 }
 

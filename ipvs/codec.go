@@ -278,9 +278,8 @@ func encodeTimeouts(t Timeouts) []byte {
 
 // encodeDaemon is the attribute of NEW_DAEMON and DEL_DAEMON (which
 // reads only State): libipvs sends state, interface and sync ID, then the
-// optional settings that are set. No command uses it (or decodeDaemon)
-// yet: they stay, with their golden tests, for the sync daemons of the
-// director HA issue.
+// optional settings that are set: size, port, TTL, group
+// (testdata/start-daemon-backup-full.hex).
 func encodeDaemon(d Daemon) []byte {
 	ae := netlink.NewAttributeEncoder()
 	ae.Nested(attrDaemon, func(ae *netlink.AttributeEncoder) error {
@@ -290,16 +289,16 @@ func encodeDaemon(d Daemon) []byte {
 		if d.MaxLen != 0 {
 			ae.Uint16(dmnSyncMaxLen, d.MaxLen)
 		}
-		if d.Group.Is4() {
-			ae.Bytes(dmnGroup, d.Group.AsSlice())
-		} else if d.Group.Is6() {
-			ae.Bytes(dmnGroup6, d.Group.AsSlice())
-		}
 		if d.Port != 0 {
 			ae.Uint16(dmnPort, d.Port)
 		}
 		if d.TTL != 0 {
 			ae.Uint8(dmnTTL, d.TTL)
+		}
+		if d.Group.Is4() {
+			ae.Bytes(dmnGroup, d.Group.AsSlice())
+		} else if d.Group.Is6() {
+			ae.Bytes(dmnGroup6, d.Group.AsSlice())
 		}
 		return nil
 	})

@@ -47,6 +47,8 @@ type Fake struct {
 	order    []ServiceKey
 	svcs     map[ServiceKey]*fakeService
 	timeouts Timeouts
+	links    map[string]int    // interface name -> MTU (SetLink)
+	daemons  map[uint32]Daemon // running sync daemons by role
 }
 
 type fakeService struct {
@@ -61,13 +63,15 @@ var _ Client = (*Fake)(nil)
 var AllSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"}
 
 // NewFake returns an empty fake table knowing every scheduler, with the
-// kernel's default timeouts.
+// kernel's default timeouts, interfaces lo and eth0 (MTU 1500; SetLink
+// adds others) and no sync daemon.
 func NewFake() *Fake {
 	return &Fake{
 		Schedulers: AllSchedulers,
 		PEs:        []string{"sip"},
 		svcs:       map[ServiceKey]*fakeService{},
 		timeouts:   Timeouts{TCP: 900, TCPFin: 120, UDP: 300},
+		links:      map[string]int{"lo": 65536, "eth0": 1500},
 	}
 }
 

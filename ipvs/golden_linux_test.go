@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -236,23 +237,36 @@ func TestGoldenCommands(t *testing.T) {
 			t.Errorf("timeouts: %+v, %v", tm, err)
 		}
 	})
-	// Sync daemons: the encoder only (no Client method yet).
+	// Sync daemons: the client's commands send ipvsadm's bytes, and the
+	// kernel's lists decode to what was started.
+	g82, g6 := netip.MustParseAddr("224.0.0.82"), netip.MustParseAddr("ff02::99")
+	replay(t, "start-daemon", func(n *netlinkClient) {
+		ok("start", n.StartDaemon(Daemon{State: DaemonMaster, Interface: "sync0", SyncID: 5}))
+	})
+	replay(t, "start-daemon-backup-full", func(n *netlinkClient) {
+		ok("start backup", n.StartDaemon(Daemon{State: DaemonBackup, Interface: "sync0", SyncID: 7, MaxLen: 1400, Group: g82, Port: 9000, TTL: 2}))
+	})
+	replay(t, "start-daemon-master6", func(n *netlinkClient) {
+		ok("start master6", n.StartDaemon(Daemon{State: DaemonMaster, Interface: "sync0", SyncID: 8, Group: g6}))
+	})
+	replay(t, "stop-daemon", func(n *netlinkClient) { ok("stop", n.StopDaemon(DaemonMaster)) })
+	replay(t, "stop-daemon-backup", func(n *netlinkClient) { ok("stop backup", n.StopDaemon(DaemonBackup)) })
 	for _, c := range []struct {
 		name string
-		cmd  uint8
-		d    Daemon
+		want []Daemon
 	}{
-		{"start-daemon", cmdNewDaemon, Daemon{State: DaemonMaster, Interface: "sync0", SyncID: 5}},
-		{"stop-daemon", cmdDelDaemon, Daemon{State: DaemonMaster}},
+		{"get-daemon", []Daemon{{State: DaemonMaster, Interface: "sync0", SyncID: 5, MaxLen: 1472, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1}}},
+		{"get-daemon-both", []Daemon{
+			{State: DaemonMaster, Interface: "sync0", SyncID: 8, MaxLen: 1452, Group: g6, Port: 8848, TTL: 1},
+			{State: DaemonBackup, Interface: "sync0", SyncID: 7, MaxLen: 1400, Group: g82, Port: 9000, TTL: 2},
+		}},
 	} {
-		replay(t, c.name, func(n *netlinkClient) { ok(c.name, n.do(c.cmd, encodeDaemon(c.d), nil)) })
-	}
-	c := loadCapture(t, "get-daemon")
-	msgs, _ := parseMessages(nil, c.answers[0][0])
-	d, err := decodeDaemon(msgs[0].Data[4:])
-	want := Daemon{State: DaemonMaster, Interface: "sync0", SyncID: 5, MaxLen: 1472, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1}
-	if err != nil || d != want {
-		t.Errorf("daemon: %+v, %v\nwant %+v", d, err, want)
+		replay(t, c.name, func(n *netlinkClient) {
+			ds, err := n.Daemons()
+			if err != nil || !slices.Equal(ds, c.want) {
+				t.Errorf("%s: %+v, %v\nwant %+v", c.name, ds, err, c.want)
+			}
+		})
 	}
 }
 

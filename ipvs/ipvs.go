@@ -362,6 +362,7 @@ type Client interface {
 	Zero(key *ServiceKey) error
 	Timeouts() (Timeouts, error)
 	SetTimeouts(Timeouts) error
+	SyncDaemons
 	Close() error
 }
 

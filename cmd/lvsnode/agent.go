@@ -11,6 +11,7 @@ import (
 	"github.com/lvsnode/lvsnode/agent"
 	"github.com/lvsnode/lvsnode/internal/capability"
 	"github.com/lvsnode/lvsnode/loopback"
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 	"github.com/lvsnode/lvsnode/sysctl"
 	"github.com/lvsnode/lvsnode/tunnel"
 )
@@ -96,6 +97,17 @@ func configFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "drain-on-stop", Usage: "run: on SIGTERM, drain (readiness draining, wait for the VIPs' connections) before stopping", EnvVars: []string{"LVSNODE_DRAIN_ON_STOP"}},
 		&cli.StringFlag{Name: "drain-timeout", Usage: "run: a drain removes the VIPs after this long, connections or not (default " + agent.DefaultDrainTimeout.String() + ")", EnvVars: []string{"LVSNODE_DRAIN_TIMEOUT"}},
 		&cli.StringFlag{Name: "drain-min-wait", Usage: "run: a drain lasts at least this long, so the director sees it (default " + agent.DefaultDrainMinWait.String() + "; >= its check interval x fall)", EnvVars: []string{"LVSNODE_DRAIN_MIN_WAIT"}},
+		&cli.StringSliceFlag{Name: "register-endpoint", Usage: "run: register this real server in the directors' etcd (store: type etcd) once READY: etcd client URL (repeatable)", EnvVars: []string{"LVSNODE_REGISTER_ENDPOINT"}},
+		&cli.StringFlag{Name: "register-address", Usage: "run, register: this real server's address as the directors reach it (RIP)", EnvVars: []string{"LVSNODE_REGISTER_ADDRESS"}},
+		&cli.StringSliceFlag{Name: "register-service", Usage: "run, register: a service it serves, \"tcp 10.0.0.100:80 [weight=N] [port=P]\" (repeatable; comma-separated in the variable); method: --mode", EnvVars: []string{"LVSNODE_REGISTER_SERVICE"}},
+		&cli.StringFlag{Name: "register-prefix", Usage: "run, register: the directors' store.prefix (default " + etcdstore.DefaultPrefix + ")", EnvVars: []string{"LVSNODE_REGISTER_PREFIX"}},
+		&cli.StringFlag{Name: "register-ttl", Usage: "run, register: the lease: a dead agent's real server leaves within it (default " + agent.DefaultRegisterTTL.String() + ")", EnvVars: []string{"LVSNODE_REGISTER_TTL"}},
+		&cli.StringFlag{Name: "register-timeout", Usage: "run, register: per etcd request (default " + etcdstore.DefaultTimeout.String() + ")", EnvVars: []string{"LVSNODE_REGISTER_TIMEOUT"}},
+		&cli.StringFlag{Name: "register-ca", Usage: "run, register: CA file verifying etcd's certificate", EnvVars: []string{"LVSNODE_REGISTER_CA"}},
+		&cli.StringFlag{Name: "register-cert", Usage: "run, register: client certificate file for etcd", EnvVars: []string{"LVSNODE_REGISTER_CERT"}},
+		&cli.StringFlag{Name: "register-key", Usage: "run, register: its key file", EnvVars: []string{"LVSNODE_REGISTER_KEY"}},
+		&cli.StringFlag{Name: "register-user", Usage: "run, register: etcd user", EnvVars: []string{"LVSNODE_REGISTER_USER"}},
+		&cli.StringFlag{Name: "register-password-file", Usage: "run, register: file holding the etcd user's password", EnvVars: []string{"LVSNODE_REGISTER_PASSWORD_FILE"}},
 	}
 }
 
@@ -154,7 +166,28 @@ func loadConfig(c *cli.Context) (agent.Config, error) {
 			*f.v = agent.Value{S: c.String(f.name), Where: where(c, f.name)}
 		}
 	}
+	registerFlags(c, &cfg.Register)
 	return cfg, nil
+}
+
+// registerFlags merges the --register-* flags over the file's register:.
+func registerFlags(c *cli.Context, r *agent.RegisterConfig) {
+	if c.IsSet("register-endpoint") {
+		r.Endpoints = values(c.StringSlice("register-endpoint"), where(c, "register-endpoint"))
+	}
+	if c.IsSet("register-service") {
+		r.Services = values(c.StringSlice("register-service"), where(c, "register-service"))
+	}
+	for _, f := range []struct {
+		name string
+		v    *agent.Value
+	}{{"register-address", &r.Address}, {"register-prefix", &r.Prefix}, {"register-ttl", &r.TTL},
+		{"register-timeout", &r.Timeout}, {"register-ca", &r.CA}, {"register-cert", &r.Cert}, {"register-key", &r.Key},
+		{"register-user", &r.User}, {"register-password-file", &r.PasswordFile}} {
+		if c.IsSet(f.name) {
+			*f.v = agent.Value{S: c.String(f.name), Where: where(c, f.name)}
+		}
+	}
 }
 
 // flagGiven tells whether --name was on the command line itself, as

@@ -239,6 +239,10 @@ func agentRun(c *cli.Context) error {
 		}
 	}()
 	log.Info("lvsnode agent running", "vips", o.VIPs, "mode", o.Mode, "resync", o.ResyncInterval)
+	if o.Register != nil { // register: into the directors' etcd once READY; revoked when Run returns
+		stop := agent.StartRegistration(d, o.Register, log)
+		defer stop()
+	}
 	return d.Run(ctx, reload)
 }
 

@@ -39,6 +39,7 @@ func controllerCommand() *cli.Command {
 			ctlAddNodeCmd(), ctlEditNodeCmd(), ctlRemoveNodeCmd(), ctlDrainNodeCmd(), ctlUndrainNodeCmd(),
 			ctlAddServiceCmd(), ctlEditServiceCmd(), ctlRemoveServiceCmd(),
 			ctlClearCmd(), ctlZeroCmd(), ctlTimeoutsCmd(), ctlListCmd(), ctlSaveCmd(), ctlRestoreCmd(),
+			ctlStartDaemonCmd(), ctlStopDaemonCmd(),
 			ctlRunCmd(),
 			ctlStatusCmd(), ctlTopCmd(),
 		},

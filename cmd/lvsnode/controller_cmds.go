@@ -238,6 +238,8 @@ func ctlListCmd() *cli.Command {
 			"   lvsnode controller list\n" +
 			"   lvsnode controller list --stats -t 10.0.0.100:80\n" +
 			"   lvsnode controller list --timeout\n" +
+			"   lvsnode controller list --daemon\n" +
+			"   lvsnode controller list --connections\n" +
 			"   lvsnode controller list --json | jq '.services[].real_servers[].active_conns'",
 		Flags: ctlFlags(ctlServiceFlags(), []cli.Flag{
 			ctlBoolFlag("stats", "", "counters: Conns InPkts OutPkts InBytes OutBytes"),
@@ -251,9 +253,12 @@ func ctlListCmd() *cli.Command {
 			ctlBoolFlag("timeout", "", "only the TCP, TCP FIN and UDP timeouts, as ipvsadm -L --timeout"),
 			ctlBoolFlag("json", "", "one JSON document with settings, counters and rates"),
 			&cli.BoolFlag{Name: "numeric", Aliases: []string{"n"}, Hidden: true, Usage: "accepted for ipvsadm habits; output is always numeric"},
-		}),
+		}, ctlListExtraFlags()),
 		OnUsageError: ctlUsageErr,
 		Action: func(c *cli.Context) error {
+			if done, err := ctlListExtra(c); done {
+				return err
+			}
 			k, err := ctlOptionalService(c)
 			if err != nil {
 				return err
@@ -398,7 +403,7 @@ func ctlPersistentArgs(args []string) []string {
 		}
 		out[i] = "--persistent=" + strconv.Itoa(controller.DefaultPersistence)
 	}
-	return out
+	return ctlRoleLast(out)
 }
 
 // isTimeout tells whether the argument after -p is its optional value.

@@ -50,8 +50,13 @@ func ctlRunCmd() *cli.Command {
 			}
 			defer cl.Close()
 			log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+			store, err := director.OpenStore(cfg, log) // file, or etcd (store: block)
+			if err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
+			defer director.CloseStore(store)
 			err = director.Serve(context.Background(), path, cfg, director.Options{
-				IPVS: cl, Store: &director.FileStore{Path: cfg.StateFile}, Sysctl: ctlSysctl,
+				IPVS: cl, Store: store, Sysctl: ctlSysctl,
 				Notify: systemd.Socket{}, Log: log, LockPath: lockFileOr(cfg.LockFile),
 			})
 			if errors.Is(err, director.ErrInvalid) {

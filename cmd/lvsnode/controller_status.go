@@ -63,6 +63,7 @@ func ctlPrintStatus(w io.Writer, st director.Status, now time.Time) error {
 		plural = ""
 	}
 	fmt.Fprintf(w, "Director %s, generation %d, %d service%s\n", ready, st.Generation, len(st.Services), plural)
+	ctlPrintSync(w, st.Sync)
 	for _, s := range st.Services {
 		fmt.Fprintf(w, "\n%s  %s", s.Service, s.Scheduler)
 		if !s.Managed {

@@ -4,12 +4,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lvsnode/lvsnode/agent"
+	"github.com/lvsnode/lvsnode/director"
+	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/internal/clidoc"
+	"github.com/lvsnode/lvsnode/ipvs"
 )
 
 // generateCommand is the hidden `lvsnode generate man DIR | bash | zsh`
@@ -21,22 +28,38 @@ func generateCommand() *cli.Command {
 		Usage:  "write the man pages (man DIR) or a completion script (bash, zsh) to stdout",
 		Hidden: true,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "date", Usage: "the man pages' date, YYYY-MM-DD (default: the commit's)", Value: commitDate()},
+			&cli.StringFlag{Name: "date", Usage: "the man pages' date, YYYY-MM-DD (default: the commit's, else SOURCE_DATE_EPOCH's, else today's)"},
 		},
 		Action: func(c *cli.Context) error {
 			switch what := c.Args().First(); {
 			case what == "bash" && c.NArg() == 1:
-				_, err := fmt.Fprint(c.App.Writer, clidoc.Bash(c.App))
+				_, err := fmt.Fprint(c.App.Writer, clidoc.Bash(c.App, flagValues))
 				return err
 			case what == "zsh" && c.NArg() == 1:
-				_, err := fmt.Fprint(c.App.Writer, clidoc.Zsh(c.App))
+				_, err := fmt.Fprint(c.App.Writer, clidoc.Zsh(c.App, flagValues))
 				return err
 			case what == "man" && c.NArg() == 2:
-				return writeManPages(c.App, c.Args().Get(1), c.String("date"))
+				date := c.String("date")
+				if date == "" {
+					date = manDate(vcsTime(), os.Getenv("SOURCE_DATE_EPOCH"), time.Now())
+				}
+				if _, err := time.Parse(time.DateOnly, date); err != nil {
+					return cli.Exit(fmt.Sprintf("generate: --date %q: want YYYY-MM-DD", date), 2)
+				}
+				return writeManPages(c.App, c.Args().Get(1), date)
 			}
 			return cli.Exit("usage: lvsnode generate man DIR | bash | zsh", 2)
 		},
 	}
+}
+
+// flagValues are the enumerated flags' values, which completion offers
+// after the flag: the agent's forwarding modes, the tunnel types (agent
+// and controller), the schedulers of Linux 6.1 (ipvsadm's -s).
+var flagValues = clidoc.Values{
+	"mode":      {string(agent.ModeDR), string(agent.ModeTUN), string(agent.ModeNAT)},
+	"tun-type":  {string(agent.TunIPIP), string(agent.TunGUE), string(agent.TunGRE)},
+	"scheduler": ipvs.AllSchedulers,
 }
 
 // writeManPages writes NAME.8 for every page into dir.
@@ -52,18 +75,30 @@ func writeManPages(app *cli.App, dir, date string) error {
 	return nil
 }
 
-// commitDate is the date of the commit the binary was built from (Go
-// records it when building in a git checkout), so the pages are the same
-// for the same commit.
-func commitDate() string {
+// vcsTime is the time of the commit the binary was built from, as Go
+// records it when building in a git checkout ("" outside one).
+func vcsTime() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.time" && len(s.Value) >= 10 {
-				return s.Value[:10]
+			if s.Key == "vcs.time" {
+				return s.Value
 			}
 		}
 	}
 	return ""
+}
+
+// manDate is the man pages' .TH date, so the pages are the same for the
+// same commit: the commit's date (vcs.time), else SOURCE_DATE_EPOCH's (a
+// build from a tarball, reproducible-builds.org), else now's: never empty.
+func manDate(vcs, sourceDateEpoch string, now time.Time) string {
+	if len(vcs) >= 10 {
+		return vcs[:10]
+	}
+	if secs, err := strconv.ParseInt(sourceDateEpoch, 10, 64); err == nil {
+		return time.Unix(secs, 0).UTC().Format(time.DateOnly)
+	}
+	return now.UTC().Format(time.DateOnly)
 }
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
@@ -133,8 +168,8 @@ func manPages(app *cli.App) []clidoc.Page {
 					"(default /etc/lvsnode/director.yaml); /usr/share/doc/lvsnode/examples/director.yaml " +
 					"documents every key with its default and reason. Unknown keys and bad values are refused " +
 					"with file:line, exit status 2; controller run --check validates without changing anything. " +
-					"The top-level keys:",
-					Items: directorYAMLItems},
+					"The keys, each top-level one with the keys under it:",
+					Items: directorYAMLItems()},
 				{Title: "Exit status", Items: exitStatuses},
 				{Title: "Files", Items: []clidoc.Item{
 					{Term: "/etc/lvsnode/director.yaml", Text: "the daemon's configuration."},
@@ -172,6 +207,10 @@ var agentYAMLKeys = map[string]string{
 	"state-file": "state-file", "sysctl-file": "sysctl-file", "listen": "listen",
 	"resync-interval": "resync-interval", "teardown-on-stop": "teardown-on-stop",
 	"drain-on-stop": "drain: {on-stop}", "drain-timeout": "drain: {timeout}", "drain-min-wait": "drain: {min-wait}",
+	"register-endpoint": "register: {endpoints}", "register-address": "register: {address}",
+	"register-service": "register: {services}", "register-prefix": "register: {prefix}", "register-ttl": "register: {ttl}",
+	"register-timeout": "register: {timeout}", "register-ca": "register: {ca}", "register-cert": "register: {cert}",
+	"register-key": "register: {key}", "register-user": "register: {user}", "register-password-file": "register: {password-file}",
 }
 
 // agentYAMLItems lists the YAML keys in the order of agent run's flags,
@@ -199,17 +238,57 @@ func agentYAMLItems(agentCmd *cli.Command) []clidoc.Item {
 	return items
 }
 
-// directorYAMLItems are director.Config's top-level keys (a test checks
-// the list against the struct's yaml tags).
-var directorYAMLItems = []clidoc.Item{
-	{Term: "state_file", Text: "where the daemon keeps desired state, health and drains (default /var/lib/lvsnode/director.json)."},
-	{Term: "metrics", Text: "address of the Prometheus /metrics and /readyz listener (default 127.0.0.1:9110)."},
-	{Term: "lock_file", Text: "the IPVS table lock shared with the one-shot commands (change it only for tests)."},
-	{Term: "lock_wait", Text: "how long to wait for that lock."},
-	{Term: "resync", Text: "how often the kernel is re-read to repair drift in the managed services."},
-	{Term: "drain", Text: "defaults for drains: timeout, remove, interval."},
-	{Term: "sysctls", Text: "manage: whether the daemon sets the IPVS sysctls it needs (expire_nodest_conn, expire_quiescent_template, accept_local for data-path checks)."},
-	{Term: "datapath", Text: "marks: the fwmark range the data-path checks own."},
-	{Term: "api", Text: "the runtime API: socket (default /run/lvsnode/director.sock), listen and token_file for TCP."},
-	{Term: "services", Text: "the managed virtual services: service, scheduler, persistent, on_down, quorum, sorry, check, and nodes (address, port, weight, method, tun_type, tun_port, tun_csum, u_threshold, l_threshold, check)."},
+// directorYAMLWhy says what each top-level key of director.yaml is for;
+// the keys under it are generated from the config structs' yaml tags
+// (directorYAMLItems), so the page lists every key.
+var directorYAMLWhy = map[string]string{
+	"state_file": "where the daemon keeps desired state, health and drains (default /var/lib/lvsnode/director.json).",
+	"metrics":    "address of the Prometheus /metrics and /readyz listener (default 127.0.0.1:9110).",
+	"lock_file":  "the IPVS table lock shared with the one-shot commands (change it only for tests).",
+	"lock_wait":  "how long to wait for that lock.",
+	"resync":     "how often the kernel is re-read to repair drift in the managed services.",
+	"drain":      "defaults for drains.",
+	"sysctls":    "whether the daemon sets the IPVS sysctls it needs (expire_nodest_conn, expire_quiescent_template, accept_local for data-path checks).",
+	"datapath":   "the fwmark range the data-path checks own.",
+	"api":        "the runtime API: the unix socket (default /run/lvsnode/director.sock), and a TCP listener with a token file and TLS.",
+	"store":      "where the desired state lives: file (default: state_file, one director) or etcd, shared by every director of a group and the agents that register themselves.",
+	"services":   "the managed virtual services, each with its real servers (nodes; sorry is the one used when none is up).",
+}
+
+// healthType is the check: and agent: of services and nodes, listed
+// once as its own item.
+var healthType = reflect.TypeOf(health.Definition{})
+
+// directorYAMLItems are director.Config's keys, each top-level one with
+// every key under it (generated from the yaml tags, recursively), then the
+// keys of a health check.
+func directorYAMLItems() []clidoc.Item {
+	cfg := reflect.TypeOf(director.Config{})
+	named := map[reflect.Type]bool{healthType: true}
+	var items []clidoc.Item
+	for i := 0; i < cfg.NumField(); i++ {
+		f := cfg.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || key == "" || key == "-" {
+			continue
+		}
+		text, ok := directorYAMLWhy[key]
+		if !ok {
+			text = "see /usr/share/doc/lvsnode/examples/director.yaml."
+		}
+		elem := f.Type
+		if elem.Kind() == reflect.Slice {
+			elem = elem.Elem()
+		}
+		if sub := clidoc.YAMLKeys(elem, named); sub != "" {
+			if f.Type.Kind() == reflect.Slice {
+				sub = "[{" + sub + "}]"
+			}
+			text += " Keys: " + sub + "."
+		}
+		items = append(items, clidoc.Item{Term: key, Text: text})
+	}
+	return append(items, clidoc.Item{Term: "check, agent",
+		Text: "a health check, on a service (inherited by its nodes) or a node; agent: probes the lvsnode agent's /readyz on the real server. Keys: " +
+			clidoc.YAMLKeys(healthType, nil) + "."})
 }

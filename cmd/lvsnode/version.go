@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/lvsnode/lvsnode/internal/versioninfo"
@@ -15,8 +17,13 @@ func versionCommand() *cli.Command {
 		Description: "The IPVS version is what the running kernel reports over generic netlink\n" +
 			"(as ipvsadm's first line); without IPVS or without CAP_NET_ADMIN the line\n" +
 			"says \"IPVS: not available\" and why, and the exit status is still 0.",
-		Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output", EnvVars: []string{"LVSNODE_JSON"}}},
-		Action: func(c *cli.Context) error { return printVersion(c, c.Bool("json")) },
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output", EnvVars: []string{"LVSNODE_JSON"}}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return cli.Exit(fmt.Sprintf("version: unexpected argument %q (it takes only --json)", c.Args().First()), 2)
+			}
+			return printVersion(c, c.Bool("json"))
+		},
 	}
 }
 

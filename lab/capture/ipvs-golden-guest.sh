@@ -56,6 +56,11 @@ cap get-timeouts ipvsadm -L --timeout
 cap start-daemon ipvsadm --start-daemon master --mcast-interface sync0 --syncid 5
 cap get-daemon ipvsadm -L --daemon
 cap stop-daemon ipvsadm --stop-daemon master
+cap start-daemon-backup-full ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 7 --sync-maxlen 1400 --mcast-group 224.0.0.82 --mcast-port 9000 --mcast-ttl 2
+cap start-daemon-master6 ipvsadm --start-daemon master --mcast-interface sync0 --syncid 8 --mcast-group ff02::99
+cap get-daemon-both ipvsadm -L --daemon
+cap stop-daemon-backup ipvsadm --stop-daemon backup
+ipvsadm --stop-daemon master
 cap delete-service ipvsadm -D -t 10.0.0.100:80
 cap delete-service-fwmark6 ipvsadm -D -f 7 -6
 cap flush ipvsadm -C

@@ -24,7 +24,7 @@ type options struct {
 func (o options) run() ([]string, error) {
 	for _, a := range o.Arches {
 		if a != "amd64" && a != "arm64" {
-			return nil, fmt.Errorf("-arch %s: only amd64 and arm64 are built", a)
+			return nil, fmt.Errorf("%w: -arch %s: only amd64 and arm64 are built", errUsage, a)
 		}
 	}
 	root, err := filepath.Abs(o.Root)
@@ -36,25 +36,23 @@ func (o options) run() ([]string, error) {
 	}
 	if o.Describe == "" {
 		if o.Describe, err = git(root, "describe", "--tags", "--always", "--dirty"); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w (not a git checkout? pass -version)", err)
 		}
 	}
-	ct, err := git(root, "log", "-1", "--format=%ct")
-	if err != nil {
+	// Refuse a version dpkg would refuse before building anything (the
+	// date only matters for the untagged form, which is always valid).
+	if err := checkVersion(o.Describe, debVersion(o.Describe, time.Unix(0, 0))); err != nil {
 		return nil, err
 	}
-	secs, err := strconv.ParseInt(ct, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("git log: commit time %q: %w", ct, err)
-	}
-	date := time.Unix(secs, 0).UTC()
-	first, err := git(root, "log", "--max-parents=0", "--format=%cd", "--date=format:%Y")
+	date, err := sourceDate(root)
 	if err != nil {
 		return nil, err
 	}
 	years := date.Format("2006")
-	if f := strings.Fields(first); len(f) > 0 && f[0] != years {
-		years = f[0] + "-" + years
+	if first, err := git(root, "log", "--max-parents=0", "--format=%cd", "--date=format:%Y"); err == nil {
+		if f := strings.Fields(first); len(f) > 0 && f[0] != years {
+			years = f[0] + "-" + years
+		}
 	}
 	work, err := os.MkdirTemp("", "mkdeb-")
 	if err != nil {
@@ -100,16 +98,44 @@ func (o options) run() ([]string, error) {
 	return out, nil
 }
 
+// sourceDate is the time of the commit being packaged: every mtime, the
+// changelog's and the man pages' date, the untagged version. From git, or
+// outside a git checkout (a `git archive` tarball) from SOURCE_DATE_EPOCH
+// (reproducible-builds.org); with neither, an error that says so.
+func sourceDate(root string) (time.Time, error) {
+	ct, gitErr := git(root, "log", "-1", "--format=%ct")
+	from := "git log"
+	if gitErr != nil {
+		ct, from = os.Getenv("SOURCE_DATE_EPOCH"), "SOURCE_DATE_EPOCH"
+		if ct == "" {
+			return time.Time{}, fmt.Errorf("%s is not a git checkout (%v) and SOURCE_DATE_EPOCH is not set: one of them dates the package", root, gitErr)
+		}
+	}
+	secs, err := strconv.ParseInt(ct, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: commit time %q is not seconds since 1970", from, ct)
+	}
+	return time.Unix(secs, 0).UTC(), nil
+}
+
 // goBuild builds the static binary for goarch as `make build` does.
 func goBuild(root, work, goarch, describe string) (string, error) {
 	bin := filepath.Join(work, goarch, "lvsnode")
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+describe, "-o", bin, "./cmd/lvsnode")
 	cmd.Dir = root
-	cmd.Env = append(slices.Clone(os.Environ()), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	cmd.Env = buildEnv(goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build (GOARCH=%s): %v\n%s", goarch, err, out)
 	}
 	return bin, nil
+}
+
+// buildEnv is the caller's environment with the target pinned: static,
+// linux/goarch, and the baseline instruction set of the Debian
+// architecture (a caller's GOAMD64=v3 would make a package that crashes
+// on older amd64 CPUs). exec.Cmd uses the last value of a repeated name.
+func buildEnv(goarch string) []string {
+	return append(slices.Clone(os.Environ()), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOAMD64=v1", "GOARM64=v8.0")
 }
 
 // generateDocs runs `lvsnode generate` for the man pages and completions.

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
 // copyrightText is /usr/share/doc/lvsnode/copyright (Debian's machine-
 // readable format). The static binary carries the Go modules it was built
 // from: they are listed from the binary's own build information, each with
-// the license its LICENSE file names, so the list cannot go stale.
+// every license its LICENSE file names, so the list cannot go stale.
 func copyrightText(bin, modCache, years string) (string, error) {
 	bi, err := buildinfo.ReadFile(bin)
 	if err != nil {
@@ -42,32 +43,58 @@ License: unspecified
 	return b.String(), nil
 }
 
-// moduleLicense names the license of a module from its LICENSE file in the
-// module cache (where the build took it from), or "see its LICENSE file".
+// licenseMarks are the phrases that identify a license text, BSD-3
+// before BSD-2 (whose phrase it shares).
+var licenseMarks = []struct{ id, phrase, also string }{
+	{"Apache-2.0", "Apache License", "Version 2.0"},
+	{"MPL-2.0", "Mozilla Public License", "2.0"},
+	{"MIT", "Permission is hereby granted, free of charge", ""},
+	{"BSD-3-Clause", "Neither the name", "Redistribution and use"},
+	{"BSD-2-Clause", "Redistribution and use", ""},
+	{"ISC", "Permission to use, copy, modify, and/or distribute", ""},
+}
+
+// moduleLicense names every license in a module's license files in the
+// module cache (where the build took it from), in the order they appear,
+// joined with " and " as the copyright format does when all apply
+// (gopkg.in/yaml.v3: "MIT and Apache-2.0"); "see its LICENSE file" when it
+// recognises none.
 func moduleLicense(modCache, path, version string) string {
 	dir := filepath.Join(modCache, escapeModPath(path)+"@"+version)
+	type found struct {
+		at int
+		id string
+	}
+	var ids []found
+	offset := 0
 	for _, name := range []string{"LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING", "LICENCE"} {
 		raw, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			continue
 		}
 		t := strings.Join(strings.Fields(string(raw)), " ")
-		switch {
-		case strings.Contains(t, "Apache License") && strings.Contains(t, "Version 2.0"):
-			return "Apache-2.0"
-		case strings.Contains(t, "Mozilla Public License") && strings.Contains(t, "2.0"):
-			return "MPL-2.0"
-		case strings.Contains(t, "Permission is hereby granted, free of charge"):
-			return "MIT"
-		case strings.Contains(t, "Redistribution and use") && strings.Contains(t, "Neither the name"):
-			return "BSD-3-Clause"
-		case strings.Contains(t, "Redistribution and use"):
-			return "BSD-2-Clause"
-		case strings.Contains(t, "Permission to use, copy, modify, and/or distribute"):
-			return "ISC"
+		bsd3 := false
+		for _, m := range licenseMarks {
+			i := strings.Index(t, m.phrase)
+			if i < 0 || (m.also != "" && !strings.Contains(t, m.also)) || (m.id == "BSD-2-Clause" && bsd3) {
+				continue
+			}
+			bsd3 = bsd3 || m.id == "BSD-3-Clause"
+			if !slices.ContainsFunc(ids, func(f found) bool { return f.id == m.id }) {
+				ids = append(ids, found{offset + i, m.id})
+			}
 		}
+		offset += len(t)
 	}
-	return "see its LICENSE file"
+	if len(ids) == 0 {
+		return "see its LICENSE file"
+	}
+	slices.SortFunc(ids, func(a, b found) int { return a.at - b.at })
+	var names []string
+	for _, f := range ids {
+		names = append(names, f.id)
+	}
+	return strings.Join(names, " and ")
 }
 
 // escapeModPath is the module cache's case encoding: "!" before each

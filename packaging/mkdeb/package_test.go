@@ -129,27 +129,38 @@ func installRoot(t *testing.T) string {
 	need(t, true, "dpkg")
 	deb := packages(t)["amd64"]
 	installOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lvsnode-root-")
-		if err != nil {
-			installErr = err.Error()
-			return
-		}
-		admin := filepath.Join(dir, "var/lib/dpkg")
-		for _, d := range []string{"info", "updates"} {
-			os.MkdirAll(filepath.Join(admin, d), 0o755)
-		}
-		os.WriteFile(filepath.Join(admin, "status"), nil, 0o644)
-		os.WriteFile(filepath.Join(admin, "available"), nil, 0o644)
-		out, err := exec.Command("dpkg", "--root", dir, "--admindir", admin, "--force-script-chrootless", "-i", deb).CombinedOutput()
-		if err != nil {
-			installErr = "dpkg -i: " + err.Error() + "\n" + string(out)
-		}
-		rootDir = dir
+		rootDir, installErr = newRoot(deb)
 	})
 	if installErr != "" {
 		t.Fatal(installErr)
 	}
 	return rootDir
+}
+
+// newRoot makes a throwaway root with its own dpkg database and installs
+// deb into it (dpkg sets DPKG_ROOT for the maintainer scripts).
+func newRoot(deb string) (string, string) {
+	dir, err := os.MkdirTemp("", "lvsnode-root-")
+	if err != nil {
+		return "", err.Error()
+	}
+	admin := filepath.Join(dir, "var/lib/dpkg")
+	for _, d := range []string{"info", "updates"} {
+		os.MkdirAll(filepath.Join(admin, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(admin, "status"), nil, 0o644)
+	os.WriteFile(filepath.Join(admin, "available"), nil, 0o644)
+	if out, err := dpkgIn(dir, "-i", deb); err != nil {
+		return dir, "dpkg -i: " + err.Error() + "\n" + string(out)
+	}
+	return dir, ""
+}
+
+// dpkgIn runs dpkg on the throwaway root dir, maintainer scripts outside a
+// chroot.
+func dpkgIn(dir string, args ...string) ([]byte, error) {
+	args = append([]string{"--root", dir, "--admindir", filepath.Join(dir, "var/lib/dpkg"), "--force-script-chrootless"}, args...)
+	return exec.Command("dpkg", args...).CombinedOutput()
 }
 
 func TestInstallsTheExpectedFiles(t *testing.T) {
@@ -282,6 +293,19 @@ printf '%s\n' "${COMPREPLY[@]}"`
 	}
 	if got := complete("lvsnode", "controller", "add-node", "-t", "10.0.0.1:80", "--tun-t"); got != "--tun-type" {
 		t.Errorf("lvsnode controller add-node -t 10.0.0.1:80 --tun-t<TAB>: %q, want --tun-type", got)
+	}
+	// --help on a leaf command; an enumerated flag's values, not file names.
+	for _, c := range []struct{ words, want string }{
+		{"lvsnode agent apply --he", "--help"},
+		{"lvsnode agent apply --mode ", "dr\ntun\nnat"},
+		{"lvsnode agent apply --tun-type g", "gue\ngre"},
+		{"lvsnode controller add-service -t 10.0.0.1:80 -s w", "wrr\nwlc"},
+		{"lvsnode controller add-node -t 10.0.0.1:80 --tun-type ", "ipip\ngue\ngre"},
+	} {
+		words := strings.Split(c.words, " ")
+		if got := complete(words...); got != c.want {
+			t.Errorf("%s<TAB>: %q, want %q", c.words, got, c.want)
+		}
 	}
 }
 

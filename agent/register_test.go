@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
+)
+
+func TestRegisterConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(path, []byte(`mode: tun
+tun-type: gue
+tun-port: 6080
+vips: [10.0.0.100]
+register:
+  endpoints: [http://10.0.0.5:2379]
+  address: 10.0.1.11
+  ttl: 4s
+  services:
+    - {service: tcp 10.0.0.100:80, weight: 3}
+    - {service: fwm 7, port: 8080}
+`), 0o644)
+	c, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := o.Register
+	if r == nil || r.TTL != 4*time.Second || r.Etcd.Prefix != etcdstore.DefaultPrefix || len(r.Services) != 2 {
+		t.Fatalf("registration %+v", r)
+	}
+	n := r.Services[0].Node
+	if r.Services[0].Service != "tcp 10.0.0.100:80" || *n.Weight != 3 || n.Method != "tun" || n.TunType != "gue" || n.TunPort != 6080 || n.Address != "10.0.1.11" {
+		t.Fatalf("service 0: %+v %+v", r.Services[0], n)
+	}
+	if r.Services[1].Node.Port != 8080 || r.Services[1].Node.Weight != nil {
+		t.Fatalf("service 1: %+v", r.Services[1].Node)
+	}
+
+	for _, b := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Register: RegisterConfig{Address: Value{"10.0.1.11", "--register-address"}}}, "--register-address: register: needs endpoints"},
+		{Config{Register: RegisterConfig{Endpoints: []Value{{"10.0.0.5:2379", "a.yaml:3"}}}}, `register.endpoints: "10.0.0.5:2379": want http://HOST:PORT`},
+		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}}}, "a.yaml:3: register: needs address"},
+		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"x", "a.yaml:4"}}}, `a.yaml:4: register address "x"`},
+		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"}}}, "a.yaml:3: register: needs at least one service"},
+		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"},
+			Services: []Value{{"tcp 10.0.0.100", "--register-service"}}}}, `--register-service: register service "tcp 10.0.0.100": want PROTO ADDR:PORT`},
+		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"},
+			Services: []Value{{"tcp 10.0.0.100:80 weight=x", "--register-service"}}}}, `"weight=x": want weight=0..65535`},
+		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"},
+			TTL: Value{"1s", "LVSNODE_REGISTER_TTL"}, Services: []Value{{"tcp 10.0.0.100:80", "x"}}}}, "LVSNODE_REGISTER_TTL: register ttl \"1s\": want a duration of at least 2s"},
+	} {
+		b.c.VIPs = []Value{{"10.0.0.100", "--vip"}}
+		_, err := b.c.Options()
+		if err == nil || !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%v, want ErrBadInput %q", err, b.want)
+		}
+	}
+}
+
+func TestRegisterState(t *testing.T) {
+	for _, c := range []struct {
+		ready    bool
+		p        Phase
+		wasReady bool
+		want     etcdstore.State
+	}{
+		{false, Serving, false, etcdstore.Absent}, // not registered before the first READY
+		{true, Serving, false, etcdstore.Serving},
+		{false, Serving, true, etcdstore.Draining}, // not ready any more: weight 0, connections kept
+		{false, Draining, true, etcdstore.Draining},
+		{false, Drained, true, etcdstore.Draining},
+		{true, Serving, true, etcdstore.Serving},
+	} {
+		if got := registerState(c.ready, c.p, c.wasReady); got != c.want {
+			t.Errorf("ready %v phase %s wasReady %v: %s, want %s", c.ready, c.p, c.wasReady, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,407 @@
+package director
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
+)
+
+var _ Shared = (*EtcdStore)(nil)
+
+// EtcdStore is the Shared store on etcd: the desired services live under
+// the prefix (store/etcd's layout), shared by every director of the group
+// and written by the agents that register themselves; what is this
+// director's own (each real server's health and drain state as it sees
+// it, the services it programmed, its data-path marks) and a copy of the
+// last known services stay in the local state file, so a director that
+// starts while etcd is down serves its last known table.
+//
+// Save writes only the keys this director changed (the API's edits), one
+// transaction, never keys it merely learned from the watch: two directors
+// editing two real servers do not overwrite each other, and a registered
+// real server keeps its agent's lease (puts of a leased key keep the
+// lease). Concurrent edits of the same key: the last one wins.
+type EtcdStore struct {
+	// Name is this director in directors/ (default: the host name).
+	Name string
+
+	cfg   etcdstore.Config
+	cli   *clientv3.Client
+	local FileStore
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	remote map[string]remoteKV // relative key -> what etcd holds (as of rev)
+	rev    int64
+	prev   map[string]string // the daemon's services as last loaded or saved
+	wrote  int64             // the revision of this director's last write
+	status StoreStatus
+	// directors is directors/*: the revision each director reported
+	directors map[string]DirectorReport
+}
+
+type remoteKV struct {
+	decoded
+	lease int64
+}
+
+// NewEtcdStore connects (lazily: etcd may be down) to cfg's etcd, with
+// stateFile as the local part.
+func NewEtcdStore(cfg etcdstore.Config, stateFile string, log *slog.Logger) (*EtcdStore, error) {
+	cli, err := etcdstore.Dial(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &EtcdStore{cfg: cfg, cli: cli, local: FileStore{Path: stateFile}, log: log,
+		remote: map[string]remoteKV{}, directors: map[string]DirectorReport{}, status: StoreStatus{Backend: "etcd", Since: time.Now()}}, nil
+}
+
+// Close closes the etcd client.
+func (s *EtcdStore) Close() error { return s.cli.Close() }
+
+// StoreStatus is whether etcd answers and the revision last read.
+func (s *EtcdStore) StoreStatus() StoreStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.Directors = make(map[string]DirectorReport, len(s.directors))
+	for k, v := range s.directors {
+		st.Directors[k] = v
+	}
+	return st
+}
+
+func (s *EtcdStore) setReachable(ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status.Reachable != ok {
+		s.status.Reachable, s.status.Since = ok, time.Now()
+		if ok {
+			s.log.Info("etcd reachable", "endpoints", strings.Join(s.cfg.Endpoints, ","))
+		} else {
+			s.log.Warn("etcd unreachable: keeping the last known table", "err", err)
+		}
+	}
+	s.status.Error = ""
+	if err != nil {
+		s.status.Error = err.Error()
+	}
+}
+
+// Load reads the local state and, when etcd answers, replaces its
+// services with the shared ones. An empty prefix (a new group, or one
+// moving from the file store) is seeded with this director's services by
+// the first Save. etcd unreachable: the services last known, no error.
+func (s *EtcdStore) Load(ctx context.Context) (Desired, error) {
+	d, err := s.local.Load(ctx)
+	if err != nil {
+		return d, err
+	}
+	resp, err := s.get(ctx)
+	if err != nil {
+		s.mu.Lock()
+		s.prev = encodeServices(d.Services)
+		s.mu.Unlock()
+		s.log.Warn("etcd unreachable at start: serving the last known table from the state file", "err", err)
+		return d, nil
+	}
+	r := s.replace(resp)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(resp.Kvs) == 0 {
+		s.prev = map[string]string{} // everything is written by the first Save
+		return d, nil
+	}
+	d.Services = r.Services
+	s.prev, s.status.Revision = encodeServices(d.Services), r.Revision
+	s.status.Digest = digest(s.prev)
+	return d, nil
+}
+
+// get reads the whole prefix.
+func (s *EtcdStore) get(ctx context.Context) (*clientv3.GetResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.cfg.Prefix, clientv3.WithPrefix())
+	s.setReachable(err == nil, err)
+	return resp, err
+}
+
+// replace makes the cache resp's keys and returns them as a Remote.
+func (s *EtcdStore) replace(resp *clientv3.GetResponse) Remote {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.remote, s.directors = map[string]remoteKV{}, map[string]DirectorReport{}
+	for _, kv := range resp.Kvs {
+		s.putLocked(string(kv.Key), kv.Value, kv.Lease)
+	}
+	s.rev = resp.Header.Revision
+	return s.remoteLocked()
+}
+
+func (s *EtcdStore) putLocked(key string, v []byte, lease int64) {
+	k := strings.TrimPrefix(key, s.cfg.Prefix)
+	if name, ok := strings.CutPrefix(k, etcdstore.DirectorsDir); ok {
+		var r DirectorReport
+		if json.Unmarshal(v, &r) == nil {
+			s.directors[name] = r
+		}
+		return
+	}
+	x, err := decodeKey(k, v)
+	if err != nil {
+		s.log.Warn("etcd: key ignored", "key", key, "err", err)
+		delete(s.remote, k)
+		return
+	}
+	s.remote[k] = remoteKV{x, lease}
+}
+
+// remoteLocked is the cache as a Remote.
+func (s *EtcdStore) remoteLocked() Remote {
+	keys := make(map[string]decoded, len(s.remote))
+	r := Remote{Registered: map[string]Registration{}, Revision: s.rev}
+	for k, x := range s.remote {
+		keys[k] = x.decoded
+		if x.rs != "" && x.lease != 0 {
+			r.Registered[x.service+" "+x.rs] = Registration{Lease: x.lease, Draining: x.draining}
+		}
+	}
+	r.Services = assemble(keys)
+	return r
+}
+
+// Stale: see Shared.
+func (s *EtcdStore) Stale(rev int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return rev < s.wrote
+}
+
+// Adopted: see Shared.
+func (s *EtcdStore) Adopted(rev int64, svcs []ServiceSpec) {
+	kv := encodeServices(svcs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prev, s.status.Revision, s.status.Digest = kv, rev, digest(kv)
+}
+
+// digest is a short hash of a key -> value set (StoreStatus.Digest).
+func digest(kv map[string]string) string {
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s\x00%s\x00", k, kv[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Save writes the local state, after the shared keys this director
+// changed since the last Load or Save (one transaction per 100 keys).
+// etcd unreachable: such a change is refused (ErrStoreUnavailable) and
+// nothing is written; a save that changes no shared key only writes the
+// local file.
+func (s *EtcdStore) Save(ctx context.Context, d Desired) error {
+	kv := encodeServices(d.Services)
+	s.mu.Lock()
+	var ops []clientv3.Op
+	for k, v := range kv {
+		r, inRemote := s.remote[k]
+		if p, ok := s.prev[k]; (ok && p == v) || (inRemote && r.canon == v) {
+			continue // unchanged here, or already there
+		}
+		var opts []clientv3.OpOption
+		if inRemote && r.lease != 0 {
+			opts = append(opts, clientv3.WithIgnoreLease()) // an agent's registration keeps its lease
+			if r.draining {
+				var n NodeSpec // and its draining flag
+				_ = json.Unmarshal([]byte(v), &n)
+				v = mustJSON(sharedNode{NodeSpec: n, Draining: true})
+			}
+		}
+		ops = append(ops, clientv3.OpPut(s.cfg.Prefix+k, v, opts...))
+	}
+	for k := range s.prev {
+		if _, keep := kv[k]; keep {
+			continue
+		}
+		if _, there := s.remote[k]; there {
+			ops = append(ops, clientv3.OpDelete(s.cfg.Prefix+k))
+		}
+	}
+	s.mu.Unlock()
+	for len(ops) > 0 {
+		n := min(len(ops), 100) // etcd's default --max-txn-ops is 128
+		tctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		resp, err := s.cli.Txn(tctx).Then(ops[:n]...).Commit()
+		cancel()
+		if err != nil {
+			if tctx.Err() != nil || ctx.Err() == nil {
+				s.setReachable(false, err)
+			}
+			return fmt.Errorf("%w: etcd %s: %v: the change is refused", ErrStoreUnavailable, strings.Join(s.cfg.Endpoints, ","), err)
+		}
+		ops = ops[n:]
+		s.mu.Lock()
+		s.wrote = resp.Header.Revision
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	s.prev = kv
+	s.mu.Unlock()
+	return s.local.Save(ctx, d)
+}
+
+// Watch sends the shared state (see Shared): a full read, then every
+// change from that revision on; when etcd stops answering (a failed probe
+// every second, or the watch failing) it waits, reads everything again
+// when etcd is back, and goes on.
+func (s *EtcdStore) Watch(ctx context.Context, changed func(Remote)) error {
+	go s.report(ctx)
+	for ctx.Err() == nil {
+		resp, err := s.get(ctx)
+		if err != nil {
+			sleep(ctx, time.Second)
+			continue
+		}
+		changed(s.replace(resp))
+		s.follow(ctx, resp.Header.Revision, changed)
+	}
+	return nil
+}
+
+// follow applies watch events until the watch or a probe fails.
+func (s *EtcdStore) follow(ctx context.Context, rev int64, changed func(Remote)) {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	go func() { // the watch alone never says that etcd went away
+		for sleep(wctx, time.Second) {
+			pctx, pcancel := context.WithTimeout(wctx, s.cfg.Timeout)
+			_, err := s.cli.Get(pctx, s.cfg.Prefix, clientv3.WithCountOnly())
+			pcancel()
+			if wctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				s.setReachable(false, err)
+				cancel()
+				return
+			}
+		}
+	}()
+	for wr := range s.cli.Watch(wctx, s.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		if err := wr.Err(); err != nil {
+			s.setReachable(false, err)
+			return
+		}
+		s.mu.Lock()
+		layout := false // a report of a director alone changes no table
+		for _, ev := range wr.Events {
+			if !strings.HasPrefix(string(ev.Kv.Key), s.cfg.Prefix+etcdstore.DirectorsDir) {
+				layout = true
+			}
+			if ev.Type == clientv3.EventTypeDelete {
+				k := strings.TrimPrefix(string(ev.Kv.Key), s.cfg.Prefix)
+				delete(s.remote, k)
+				delete(s.directors, strings.TrimPrefix(k, etcdstore.DirectorsDir))
+				continue
+			}
+			s.putLocked(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.Lease)
+		}
+		if !layout {
+			s.mu.Unlock()
+			continue
+		}
+		s.rev = wr.Header.Revision
+		r := s.remoteLocked()
+		s.mu.Unlock()
+		changed(r)
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// report writes directors/NAME = {"revision": N, "digest": D} under this
+// director's lease (10 s, kept alive) each second the revision it is at
+// changed, so every director's status shows the whole group's.
+func (s *EtcdStore) report(ctx context.Context) {
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		name = fmt.Sprintf("pid-%d", os.Getpid())
+	}
+	if s.Name != "" {
+		name = s.Name
+	}
+	key := s.cfg.Prefix + etcdstore.DirectorsDir + name
+	var lease clientv3.LeaseID
+	var alive <-chan *clientv3.LeaseKeepAliveResponse
+	wrote := int64(-1)
+	for sleep(ctx, time.Second) {
+		if alive != nil {
+		drain:
+			for {
+				select {
+				case _, ok := <-alive:
+					if !ok { // the lease is gone: a new one, and write again
+						lease, alive, wrote = 0, nil, -1
+						break drain
+					}
+				default:
+					break drain
+				}
+			}
+		}
+		st := s.StoreStatus()
+		if st.Revision == wrote && lease != 0 {
+			continue
+		}
+		tctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		if lease == 0 {
+			g, err := s.cli.Grant(tctx, 10)
+			if err != nil {
+				cancel()
+				continue
+			}
+			ka, err := s.cli.KeepAlive(ctx, g.ID)
+			if err != nil {
+				cancel()
+				continue
+			}
+			lease, alive = g.ID, ka
+		}
+		_, err := s.cli.Put(tctx, key, mustJSON(DirectorReport{Revision: st.Revision, Digest: st.Digest}), clientv3.WithLease(lease))
+		cancel()
+		if err == nil {
+			wrote = st.Revision
+		}
+	}
+}

@@ -1,0 +1,25 @@
+package director
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// The shared store's metrics (only with store.type: etcd).
+var (
+	descStoreUp = prometheus.NewDesc("lvsnode_store_reachable",
+		"1 while the shared store (etcd) answers; 0: the director serves its last known table.", []string{"backend"}, nil)
+	descStoreRev = prometheus.NewDesc("lvsnode_store_revision",
+		"The shared store's revision as of the state the director last adopted (higher is newer; status' store.digest says whether two tables are equal).", []string{"backend"}, nil)
+	descStoreSince = prometheus.NewDesc("lvsnode_store_reachable_since_seconds",
+		"Unix time of the last change of lvsnode_store_reachable.", []string{"backend"}, nil)
+	storeDescs = []*prometheus.Desc{descStoreUp, descStoreRev, descStoreSince}
+)
+
+// collectStore emits the store's metrics from a status.
+func collectStore(st Status, ch chan<- prometheus.Metric) {
+	if st.Store == nil {
+		return
+	}
+	s := st.Store
+	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, b2f(s.Reachable), s.Backend)
+	ch <- prometheus.MustNewConstMetric(descStoreRev, prometheus.GaugeValue, float64(s.Revision), s.Backend)
+	ch <- prometheus.MustNewConstMetric(descStoreSince, prometheus.GaugeValue, float64(s.Since.UnixNano())/1e9, s.Backend)
+}

@@ -1,0 +1,253 @@
+package director
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lvsnode/lvsnode/controller"
+	"github.com/lvsnode/lvsnode/ipvs"
+)
+
+// Connection sync (the sync: block): the daemon starts the kernel's sync
+// daemons, by default both roles on every director of a pair (each
+// director's master sends its connections, its backup receives the
+// other's, so whichever holds the VIP the other has the table), and keeps
+// them running: every resync pass lists them and starts a role that is
+// not running (a repair: someone ran stop-daemon, or ipvsadm --stop-daemon)
+// or runs with other settings than the file's (stopped, then started with
+// the file's: after a reload that changed them). With a sync: block the
+// daemon owns its namespace's sync daemons of the configured roles (the
+// kernel has one per role per namespace); without one it never touches
+// them. It leaves them running when it stops: the kernel goes on syncing
+// while the daemon is restarted or upgraded.
+
+// SyncConfig is the sync: block (examples/director.yaml). Values are text,
+// validated as start-daemon's flags (controller.ParseDaemon).
+type SyncConfig struct {
+	Interface string   `yaml:"mcast_interface"` // required: enables sync
+	SyncID    string   `yaml:"syncid"`
+	MaxLen    string   `yaml:"sync_maxlen"`
+	Group     string   `yaml:"mcast_group"`
+	Port      string   `yaml:"mcast_port"`
+	TTL       string   `yaml:"mcast_ttl"`
+	Roles     []string `yaml:"roles"` // default: master and backup
+
+	lines   lines
+	present bool
+}
+
+var syncKeys = []string{"mcast_interface", "syncid", "sync_maxlen", "mcast_group", "mcast_port", "mcast_ttl", "roles"}
+
+// UnmarshalYAML keeps each key's line for messages and refuses unknown keys.
+func (s *SyncConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: sync: want a mapping", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(syncKeys, k.Value) {
+			return fmt.Errorf("line %d: sync: unknown key %q (known: %s)", k.Line, k.Value, strings.Join(syncKeys, ", "))
+		}
+	}
+	type plain SyncConfig
+	if err := n.Decode((*plain)(s)); err != nil {
+		return err
+	}
+	s.lines, s.present = keyLines(n), true
+	return nil
+}
+
+// Enabled reports whether the block asks for sync daemons.
+func (s SyncConfig) Enabled() bool { return s.present }
+
+// daemons validates the block into the daemons to keep running.
+func (s SyncConfig) daemons() ([]ipvs.Daemon, error) {
+	roles := s.Roles
+	if len(roles) == 0 {
+		roles = []string{"master", "backup"}
+	}
+	var out []ipvs.Daemon
+	seen := map[string]bool{}
+	for _, r := range roles {
+		if seen[r] {
+			return nil, fmt.Errorf("roles: %q twice", r)
+		}
+		seen[r] = true
+		if _, ok := ipvs.ParseRole(r); !ok {
+			return nil, fmt.Errorf("roles: %q: want master or backup", r)
+		}
+		d, err := controller.ParseDaemon(controller.DaemonFlags{Role: r, Interface: s.Interface, SyncID: s.SyncID,
+			MaxLen: s.MaxLen, Group: s.Group, Port: s.Port, TTL: s.TTL})
+		if err != nil {
+			msg := strings.TrimPrefix(err.Error(), controller.ErrInput.Error()+": ")
+			// start-daemon's flag names, as this block's keys.
+			msg = strings.NewReplacer("--mcast-interface", "mcast_interface", "--sync-maxlen", "sync_maxlen",
+				"--mcast-group", "mcast_group", "--mcast-port", "mcast_port", "--mcast-ttl", "mcast_ttl", "--syncid", "syncid").Replace(msg)
+			return nil, errors.New(msg)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// validateSync checks the sync: block; errors name path:line.
+func (c *Config) validateSync() error {
+	if !c.Sync.Enabled() {
+		return nil
+	}
+	if _, err := c.Sync.daemons(); err != nil {
+		line := c.Sync.lines[""]
+		for _, k := range syncKeys {
+			if strings.HasPrefix(err.Error(), k) || strings.Contains(err.Error(), " "+k+" ") {
+				if l := c.Sync.lines[k]; l > 0 {
+					line = l
+				}
+				break
+			}
+		}
+		return fmt.Errorf("%w: %s:%d: sync.%s", ErrInvalid, c.Path, line, err)
+	}
+	return nil
+}
+
+// SyncStatus is the sync state in Status (nil when sync is not configured).
+type SyncStatus struct {
+	Roles []SyncRole `json:"roles"`
+	// CheckedAt: the last pass that listed the kernel's daemons.
+	CheckedAt time.Time `json:"checked_at"`
+}
+
+// SyncRole is one configured role.
+type SyncRole struct {
+	Role    string `json:"role"`
+	Running bool   `json:"running"` // running with the configured settings at the last pass
+	// Daemon is the kernel's daemon of that role as last listed (nil: none).
+	Daemon *controller.JSONDaemon `json:"daemon,omitempty"`
+	// Starts counts the daemon's starts of this role: 1 after the first,
+	// more after repairs (it was found stopped, or with other settings).
+	Starts uint64 `json:"starts"`
+	Error  string `json:"error,omitempty"` // why the last pass could not start it
+}
+
+// syncState is the daemon's record of its passes, under its own lock (Status
+// reads it with d.mu held).
+type syncState struct {
+	mu     sync.Mutex
+	status *SyncStatus
+}
+
+func (s *syncState) get() *SyncStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status == nil {
+		return nil
+	}
+	c := *s.status
+	c.Roles = slices.Clone(c.Roles)
+	return &c
+}
+
+// syncPass lists the kernel's sync daemons and starts (or restarts with
+// the file's settings) every configured role that needs it. Errors are
+// logged and recorded per role; the next pass tries again.
+func (d *Daemon) syncPass() {
+	cfg := d.config().Sync
+	if !cfg.Enabled() {
+		d.syncs.mu.Lock()
+		d.syncs.status = nil
+		d.syncs.mu.Unlock()
+		return
+	}
+	want, err := cfg.daemons() // validated at load: cannot fail here
+	if err != nil {
+		d.log.Error("sync", "err", err)
+		return
+	}
+	d.ipvsMu.Lock()
+	roles, listed := d.syncRoles(want)
+	d.ipvsMu.Unlock()
+
+	d.syncs.mu.Lock()
+	defer d.syncs.mu.Unlock()
+	prev := map[string]uint64{}
+	if d.syncs.status != nil {
+		for _, r := range d.syncs.status.Roles {
+			prev[r.Role] = r.Starts
+		}
+	}
+	for i := range roles {
+		roles[i].Starts += prev[roles[i].Role]
+	}
+	st := &SyncStatus{Roles: roles}
+	if listed {
+		st.CheckedAt = d.clock.Now()
+	} else if d.syncs.status != nil {
+		st.CheckedAt = d.syncs.status.CheckedAt
+	}
+	d.syncs.status = st
+}
+
+// syncRoles does syncPass's kernel work (d.ipvsMu held); Starts in its
+// result counts this pass's starts only.
+func (d *Daemon) syncRoles(want []ipvs.Daemon) ([]SyncRole, bool) {
+	out := make([]SyncRole, len(want))
+	for i, w := range want {
+		out[i].Role = ipvs.RoleName(w.State)
+	}
+	running, err := d.o.IPVS.Daemons()
+	if err != nil {
+		for i := range out {
+			out[i].Error = err.Error()
+		}
+		d.log.Error("sync: list the sync daemons", "err", err)
+		return out, false
+	}
+	for i, w := range want {
+		role := out[i].Role
+		var have *ipvs.Daemon
+		for j := range running {
+			if running[j].State == w.State {
+				have = &running[j]
+			}
+		}
+		if have != nil {
+			if diff := have.Differences(w); len(diff) > 0 {
+				d.log.Warn("sync: restarting the "+role+" sync daemon with the configured settings", "differs", strings.Join(diff, "; "))
+				if err := d.o.IPVS.StopDaemon(w.State); err != nil && !errors.Is(err, ipvs.ErrNotFound) {
+					out[i].Error = err.Error()
+					d.log.Error("sync", "err", err)
+					continue
+				}
+				have = nil
+			}
+		}
+		if have == nil {
+			if err := d.o.IPVS.StartDaemon(w); err != nil {
+				out[i].Error = err.Error()
+				d.log.Error("sync", "err", err)
+				continue
+			}
+			out[i].Starts++
+			d.log.Info("sync: started", "daemon", w.String())
+		}
+		out[i].Running = true
+	}
+	// What runs now, for the status (one more list: cheap, and it shows
+	// the kernel's filled-in settings).
+	if now, err := d.o.IPVS.Daemons(); err == nil {
+		for i, w := range want {
+			for _, r := range now {
+				if r.State == w.State {
+					j := controller.DaemonJSON(r)
+					out[i].Daemon = &j
+				}
+			}
+		}
+	}
+	return out, true
+}

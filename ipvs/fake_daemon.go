@@ -1,0 +1,98 @@
+package ipvs
+
+import (
+	"fmt"
+)
+
+// The Fake's sync daemons, with the kernel's rules (see daemon.go; each is
+// shown against Linux 6.1 by lab/scenarios/ha-daemon.sh).
+
+// SetLink declares a network interface and its MTU to the fake kernel
+// (sync daemons need their interface to exist); mtu 0 removes it. A
+// daemon already running on a removed interface goes on running, as on
+// the kernel.
+func (f *Fake) SetLink(name string, mtu int) {
+	if f.links == nil {
+		f.links = map[string]int{}
+	}
+	if mtu == 0 {
+		delete(f.links, name)
+		return
+	}
+	f.links[name] = mtu
+}
+
+func (f *Fake) Daemons() ([]Daemon, error) {
+	out := []Daemon{}
+	for _, st := range []uint32{DaemonMaster, DaemonBackup} {
+		if d, ok := f.daemons[st]; ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (f *Fake) StartDaemon(d Daemon) error {
+	what := startWhat(d)
+	if d.State != DaemonMaster && d.State != DaemonBackup {
+		return fmt.Errorf("%s: %w", what, ErrInvalidDaemon)
+	}
+	if d.Group.IsValid() && !d.Group.IsMulticast() {
+		return fmt.Errorf("%s: %w", what, ErrInvalidDaemon)
+	}
+	mtu, ok := f.links[d.Interface]
+	if !ok {
+		return fmt.Errorf("%s: %w", what, ErrNoInterface)
+	}
+	if _, runs := f.daemons[d.State]; runs {
+		return fmt.Errorf("%s: a daemon of that role already runs: %w", what, ErrExists)
+	}
+	if err := f.change("start-daemon", label(d.String())); err != nil {
+		return err
+	}
+	if !d.Group.IsValid() {
+		d.Group = DefaultSyncGroup
+	}
+	if d.Port == 0 {
+		d.Port = DefaultSyncPort
+	}
+	if d.TTL == 0 {
+		d.TTL = DefaultSyncTTL
+	}
+	d.MaxLen = syncMaxLen(d, mtu)
+	if f.daemons == nil {
+		f.daemons = map[uint32]Daemon{}
+	}
+	f.daemons[d.State] = d
+	return nil
+}
+
+// syncMaxLen is the message size the kernel settles on (start_sync_thread).
+func syncMaxLen(d Daemon, mtu int) uint16 {
+	hlen := 28 // IPv4 + UDP
+	if d.Group.Is6() {
+		hlen = 48
+	}
+	lo := 1
+	if d.State == DaemonMaster {
+		mtu = 1500
+	} else {
+		mtu, lo = min(max(mtu, 1500), 65535), 1024
+	}
+	if d.MaxLen == 0 {
+		return uint16(mtu - hlen)
+	}
+	return uint16(min(max(int(d.MaxLen), lo), 65535-hlen))
+}
+
+func (f *Fake) StopDaemon(state uint32) error {
+	what := "stop " + RoleName(state) + " sync daemon"
+	if _, runs := f.daemons[state]; !runs {
+		return fmt.Errorf("%s: no daemon of that role runs: %w", what, ErrNotFound)
+	}
+	if err := f.change("stop-daemon", label(RoleName(state))); err != nil {
+		return err
+	}
+	delete(f.daemons, state)
+	return nil
+}

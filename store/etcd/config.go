@@ -1,0 +1,143 @@
+// Package etcdstore owns lvsnode's shared desired state in etcd: how to
+// reach etcd (endpoints, TLS, auth), the key layout every director and
+// agent agrees on, and an agent's self-registration under a lease. It
+// knows the table only as JSON values: the director (director/sharedstore.go)
+// decodes them into its desired state, the agent writes its own real
+// server. It never touches IPVS or the network.
+package etcdstore
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// ErrInvalid is wrapped by every configuration error; the message names
+// the key.
+var ErrInvalid = errors.New("invalid etcd settings")
+
+// Config is how to reach etcd: the director's `store:` block and the
+// agent's `register:` section share these keys.
+type Config struct {
+	// Endpoints are etcd's client URLs (http:// or https://).
+	Endpoints []string `yaml:"endpoints" json:"endpoints"`
+	// Prefix is the root of lvsnode's keys; directors of one group and
+	// their agents must use the same one (default /lvsnode/).
+	Prefix string `yaml:"prefix" json:"prefix"`
+	// CA verifies etcd's certificate; Cert and Key are this client's, for
+	// etcd's --client-cert-auth. Files, PEM.
+	CA   string `yaml:"ca" json:"ca"`
+	Cert string `yaml:"cert" json:"cert"`
+	Key  string `yaml:"key" json:"key"`
+	// User and PasswordFile log in to etcd's auth (the password is read
+	// from a file so that it is neither in the config nor in ps).
+	User         string `yaml:"user" json:"user"`
+	PasswordFile string `yaml:"password_file" json:"password_file"`
+	// Timeout bounds each request to etcd (default 5s): past it, etcd
+	// is reported unreachable.
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// Defaults, and why.
+const (
+	DefaultPrefix  = "/lvsnode/"     // one tree per group; another group picks another prefix
+	DefaultTimeout = 5 * time.Second // longer than a TLS handshake to a loaded etcd, short enough to report it down
+)
+
+// Validate fills the defaults and checks c without reading any file but
+// the password's; what is the config key prefix for messages ("store",
+// "register").
+func (c *Config) Validate(what string) error {
+	if len(c.Endpoints) == 0 {
+		return fmt.Errorf("%w: %s.endpoints: at least one etcd client URL is needed, e.g. http://10.0.0.5:2379", ErrInvalid, what)
+	}
+	for _, e := range c.Endpoints {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: %s.endpoints: %q: want http://HOST:PORT or https://HOST:PORT", ErrInvalid, what, e)
+		}
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if !strings.HasPrefix(c.Prefix, "/") {
+		return fmt.Errorf("%w: %s.prefix: %q must start with /", ErrInvalid, what, c.Prefix)
+	}
+	if !strings.HasSuffix(c.Prefix, "/") {
+		c.Prefix += "/"
+	}
+	if (c.Cert == "") != (c.Key == "") {
+		return fmt.Errorf("%w: %s.cert and %s.key go together (a client certificate and its key)", ErrInvalid, what, what)
+	}
+	if (c.User == "") != (c.PasswordFile == "") {
+		return fmt.Errorf("%w: %s.user and %s.password_file go together", ErrInvalid, what, what)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("%w: %s.timeout is negative", ErrInvalid, what)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	return nil
+}
+
+// clientConfig builds the etcd client's settings, reading the TLS files
+// and the password file.
+func (c Config) clientConfig() (clientv3.Config, error) {
+	// no DialTimeout: with one, New blocks until etcd answers, and a
+	// director must start (on its cached table) while etcd is down
+	cc := clientv3.Config{Endpoints: c.Endpoints,
+		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
+		Logger: zap.NewNop()}
+	if c.CA != "" || c.Cert != "" {
+		t := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.CA != "" {
+			pem, err := os.ReadFile(c.CA)
+			if err != nil {
+				return cc, fmt.Errorf("etcd ca: %w", err)
+			}
+			t.RootCAs = x509.NewCertPool()
+			if !t.RootCAs.AppendCertsFromPEM(pem) {
+				return cc, fmt.Errorf("%w: etcd ca %s: no PEM certificate in it", ErrInvalid, c.CA)
+			}
+		}
+		if c.Cert != "" {
+			kp, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+			if err != nil {
+				return cc, fmt.Errorf("%w: etcd cert %s, key %s: %v", ErrInvalid, c.Cert, c.Key, err)
+			}
+			t.Certificates = []tls.Certificate{kp}
+		}
+		cc.TLS = t
+	}
+	if c.User != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return cc, fmt.Errorf("etcd password_file: %w", err)
+		}
+		cc.Username, cc.Password = c.User, strings.TrimRight(string(b), "\r\n")
+	}
+	return cc, nil
+}
+
+// Dial returns a client of c's etcd. It does not wait for etcd: a client
+// of an etcd that is down is returned, and its calls fail until it is up.
+func Dial(c Config) (*clientv3.Client, error) {
+	cc, err := c.clientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("etcd %s: %w", strings.Join(c.Endpoints, ","), err)
+	}
+	return cl, nil
+}
