@@ -1,0 +1,123 @@
+package health
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// connPoller waits for the nonblocking connects of every TCP probe of the
+// process with one epoll set and one goroutine, as keepalived's event loop
+// does, instead of one registration in Go's netpoller (and the net.Conn,
+// poll.FD and context around it) per probe.
+//
+// The epoll set is itself registered in Go's netpoller (os.NewFile on the
+// nonblocking epoll fd), so the goroutine sleeps in the runtime's own
+// epoll_wait rather than holding a thread in a blocking syscall: with one
+// CPU (the lab's VM) a blocked thread would cost a handoff per wake-up.
+type connPoller struct {
+	epfd int
+
+	mu      sync.Mutex
+	next    uint64
+	waiting map[uint64]chan<- uint32 // probe id -> its done channel (cap 1)
+}
+
+var (
+	pollerOnce sync.Once
+	poller     *connPoller
+	pollerErr  error
+)
+
+// sharedPoller returns the process's poller, starting it on first use.
+func sharedPoller() (*connPoller, error) {
+	pollerOnce.Do(func() { poller, pollerErr = newConnPoller() })
+	return poller, pollerErr
+}
+
+func newConnPoller() (*connPoller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("epoll fd nonblocking: %w", err)
+	}
+	// os.NewFile registers a nonblocking fd with the runtime's netpoller;
+	// an epoll set polls readable when one of its sockets has an event.
+	f := os.NewFile(uintptr(epfd), "health-connect-epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("epoll fd: %w", err)
+	}
+	p := &connPoller{epfd: epfd, waiting: map[uint64]chan<- uint32{}}
+	go p.loop(f, rc)
+	return p, nil
+}
+
+// loop delivers events for the life of the process (the poller is shared
+// and never closed; f stays referenced so its finalizer never closes the
+// epoll fd).
+func (p *connPoller) loop(f *os.File, rc interface {
+	Read(func(uintptr) bool) error
+}) {
+	var events [128]unix.EpollEvent
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := unix.EpollWait(int(fd), events[:], 0)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if n <= 0 {
+				return false // drained: park in the runtime until the set is readable again
+			}
+			p.mu.Lock()
+			for _, ev := range events[:n] {
+				id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+				if done, ok := p.waiting[id]; ok {
+					delete(p.waiting, id)
+					done <- ev.Events // cap 1, one send per registration: never blocks
+				}
+			}
+			p.mu.Unlock()
+		}
+	})
+	// Only reachable if the epoll file were closed, which nothing does.
+	panic(fmt.Sprintf("health: connect poller stopped: %v (%s)", err, f.Name()))
+}
+
+// add waits for fd to become writable (connected) or to fail; done gets
+// the event mask once, unless cancel takes the registration back first.
+// The returned id, not the fd number, names the registration, so an event
+// for an fd closed and reused meanwhile reaches no one.
+func (p *connPoller) add(fd int, done chan<- uint32) (uint64, error) {
+	p.mu.Lock()
+	p.next++
+	id := p.next
+	p.waiting[id] = done
+	p.mu.Unlock()
+	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.cancel(id)
+		return 0, err
+	}
+	return id, nil
+}
+
+// cancel takes back registration id; it reports false when the event was
+// already delivered (then it is in the done channel and must be drained).
+// The caller closes the fd afterwards, which removes it from the set.
+func (p *connPoller) cancel(id uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.waiting[id]; !ok {
+		return false
+	}
+	delete(p.waiting, id)
+	return true
+}
