@@ -69,7 +69,7 @@ func (p *connPoller) loop(f *os.File, rc interface {
 	var events [128]unix.EpollEvent
 	err := rc.Read(func(fd uintptr) bool {
 		for {
-			n, err := unix.EpollWait(int(fd), events[:], 0)
+			n, err := rawEpollPoll(int(fd), events[:])
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
@@ -102,7 +102,7 @@ func (p *connPoller) add(fd int, done chan<- uint32) (uint64, error) {
 	p.waiting[id] = done
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := rawEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.cancel(id)
 		return 0, err
 	}

@@ -3,6 +3,7 @@ package health
 import (
 	"fmt"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +24,8 @@ func markControl(mark uint32) func(network, address string, c syscall.RawConn) e
 
 // setMark sets SO_MARK on fd; the error wraps ErrMark.
 func setMark(fd int, mark uint32) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(mark)); err != nil {
+	v := int32(mark)
+	if err := rawSetsockopt(fd, unix.SOL_SOCKET, unix.SO_MARK, unsafe.Pointer(&v), unsafe.Sizeof(v)); err != nil {
 		return fmt.Errorf("%w %#x: %v", ErrMark, mark, err)
 	}
 	return nil

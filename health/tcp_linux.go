@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,10 +35,8 @@ import (
 // reused by every probe of this checker, so a probe allocates nothing.
 type tcpChecker struct {
 	family  int
-	dst     unix.Sockaddr
-	src     unix.Sockaddr // nil: the kernel chooses the source address
-	dstZone string        // IPv6 zone (link-local target), resolved per probe
-	srcZone string
+	dst     rawAddr
+	src     rawAddr // len 0: the kernel chooses the source address
 	mark    uint32
 	timeout time.Duration
 	done    chan uint32 // the poller's event for the probe in flight
@@ -49,23 +48,12 @@ type tcpChecker struct {
 var lingerRST = unix.Linger{Onoff: 1, Linger: 0}
 
 func newTCP(d Definition) (*tcpChecker, error) {
-	c := &tcpChecker{mark: d.Mark, timeout: d.Timeout, done: make(chan uint32, 1),
-		dstZone: d.Target.Zone(), srcZone: d.Source.Zone()}
+	c := &tcpChecker{mark: d.Mark, timeout: d.Timeout, done: make(chan uint32, 1)}
 	c.family, c.dst = sockaddr(netip.AddrPortFrom(d.Target, d.Port))
 	if d.Source.IsValid() {
 		_, c.src = sockaddr(netip.AddrPortFrom(d.Source, 0))
 	}
 	return c, nil
-}
-
-// sockaddr turns ap into the socket family and address to connect or bind
-// (an IPv4-mapped IPv6 address is dialled over IPv4, as net.Dial does).
-func sockaddr(ap netip.AddrPort) (int, unix.Sockaddr) {
-	a := ap.Addr().Unmap()
-	if a.Is4() {
-		return unix.AF_INET, &unix.SockaddrInet4{Addr: a.As4(), Port: int(ap.Port())}
-	}
-	return unix.AF_INET6, &unix.SockaddrInet6{Addr: a.As16(), Port: int(ap.Port())}
 }
 
 func (c *tcpChecker) Check(ctx context.Context) Result {
@@ -79,28 +67,28 @@ func (c *tcpChecker) Check(ctx context.Context) Result {
 	}
 	if pending {
 		if err := c.wait(ctx, fd, start); err != nil {
-			unix.Close(fd)
+			rawClose(fd)
 			return fail(start, classify(err, c.timeout))
 		}
 	}
 	r := pass(start, "connected")
-	unix.Close(fd)
+	rawClose(fd)
 	return r
 }
 
 // connect opens the probe's socket and starts connecting; pending means
 // the handshake is under way. On error the socket is closed.
 func (c *tcpChecker) connect() (fd int, pending bool, err error) {
-	fd, err = unix.Socket(c.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err = rawSocket(c.family)
 	if err != nil {
 		return -1, false, fmt.Errorf("socket: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			unix.Close(fd)
+			rawClose(fd)
 		}
 	}()
-	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &lingerRST); err != nil {
+	if err := rawSetsockopt(fd, unix.SOL_SOCKET, unix.SO_LINGER, unsafe.Pointer(&lingerRST), unsafe.Sizeof(lingerRST)); err != nil {
 		return -1, false, fmt.Errorf("SO_LINGER: %w", err)
 	}
 	if c.mark != 0 {
@@ -108,18 +96,18 @@ func (c *tcpChecker) connect() (fd int, pending bool, err error) {
 			return -1, false, err
 		}
 	}
-	if c.src != nil {
-		if err := zone(c.src, c.srcZone); err != nil {
+	if c.src.len != 0 {
+		if err := c.src.zone(); err != nil {
 			return -1, false, err
 		}
-		if err := unix.Bind(fd, c.src); err != nil {
+		if err := rawBind(fd, c.src.ptr(), c.src.len); err != nil {
 			return -1, false, fmt.Errorf("bind: %w", err)
 		}
 	}
-	if err := zone(c.dst, c.dstZone); err != nil {
+	if err := c.dst.zone(); err != nil {
 		return -1, false, err
 	}
-	switch err := unix.Connect(fd, c.dst); err {
+	switch err := rawConnect(fd, c.dst.ptr(), c.dst.len); err {
 	case nil:
 		return fd, false, nil
 	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
@@ -161,7 +149,7 @@ func (c *tcpChecker) wait(ctx context.Context, fd int, start time.Time) error {
 		}
 		<-c.done // the verdict came as the time ran out: judge it
 	}
-	soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	soErr, err := rawGetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil {
 		return err
 	}
@@ -171,16 +159,51 @@ func (c *tcpChecker) wait(ctx context.Context, fd int, start time.Time) error {
 	return nil
 }
 
-// zone sets the scope of a link-local IPv6 address from its zone name.
-func zone(sa unix.Sockaddr, name string) error {
-	s6, ok := sa.(*unix.SockaddrInet6)
-	if !ok || name == "" {
+// rawAddr is a socket address in the kernel's layout, built once per
+// checker so a probe passes it to connect or bind as it is.
+type rawAddr struct {
+	in4  unix.RawSockaddrInet4
+	in6  unix.RawSockaddrInet6
+	len  uintptr // 0: unset
+	name string  // IPv6 zone (link-local address), resolved per probe
+}
+
+// sockaddr turns ap into the socket family and address to connect or bind
+// (an IPv4-mapped IPv6 address is dialled over IPv4, as net.Dial does).
+func sockaddr(ap netip.AddrPort) (int, rawAddr) {
+	var r rawAddr
+	a, port := ap.Addr().Unmap(), (*[2]byte)(nil)
+	if a.Is4() {
+		r.in4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+		r.len, port = unsafe.Sizeof(r.in4), (*[2]byte)(unsafe.Pointer(&r.in4.Port))
+	} else {
+		r.in6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+		r.len, port, r.name = unsafe.Sizeof(r.in6), (*[2]byte)(unsafe.Pointer(&r.in6.Port)), a.Zone()
+	}
+	port[0], port[1] = byte(ap.Port()>>8), byte(ap.Port()) // network byte order
+	if a.Is4() {
+		return unix.AF_INET, r
+	}
+	return unix.AF_INET6, r
+}
+
+func (r *rawAddr) ptr() unsafe.Pointer {
+	if r.in4.Family != 0 {
+		return unsafe.Pointer(&r.in4)
+	}
+	return unsafe.Pointer(&r.in6)
+}
+
+// zone sets the scope of a link-local IPv6 address from its zone name
+// (looked up per probe: the interface may come and go).
+func (r *rawAddr) zone() error {
+	if r.name == "" {
 		return nil
 	}
-	ifi, err := net.InterfaceByName(name)
+	ifi, err := net.InterfaceByName(r.name)
 	if err != nil {
-		return fmt.Errorf("zone %q: %w", name, err)
+		return fmt.Errorf("zone %q: %w", r.name, err)
 	}
-	s6.ZoneId = uint32(ifi.Index)
+	r.in6.Scope_id = uint32(ifi.Index)
 	return nil
 }
