@@ -39,57 +39,61 @@ func sharedPoller() (*connPoller, error) {
 }
 
 func newConnPoller() (*connPoller, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
-	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("epoll fd nonblocking: %w", err)
-	}
-	// os.NewFile registers a nonblocking fd with the runtime's netpoller;
-	// an epoll set polls readable when one of its sockets has an event.
-	f := os.NewFile(uintptr(epfd), "health-connect-epoll")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("epoll fd: %w", err)
-	}
-	p := &connPoller{epfd: epfd, waiting: map[uint64]chan<- uint32{}}
-	go p.loop(f, rc)
-	return p, nil
-}
-
-// loop delivers events for the life of the process (the poller is shared
-// and never closed; f stays referenced so its finalizer never closes the
-// epoll fd).
-func (p *connPoller) loop(f *os.File, rc interface {
-	Read(func(uintptr) bool) error
-}) {
+	p := &connPoller{waiting: map[uint64]chan<- uint32{}}
 	var events [128]unix.EpollEvent
-	err := rc.Read(func(fd uintptr) bool {
+	epfd, _, err := watchEpoll(func(epfd int) {
 		for {
-			n, err := rawEpollPoll(int(fd), events[:])
+			n, err := rawEpollPoll(epfd, events[:])
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
 			if n <= 0 {
-				return false // drained: park in the runtime until the set is readable again
+				return // drained: wait for the set to be readable again
 			}
 			p.mu.Lock()
 			for _, ev := range events[:n] {
-				id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-				if done, ok := p.waiting[id]; ok {
-					delete(p.waiting, id)
+				if done, ok := p.waiting[evID(ev)]; ok {
+					delete(p.waiting, evID(ev))
 					done <- ev.Events // cap 1, one send per registration: never blocks
 				}
 			}
 			p.mu.Unlock()
 		}
 	})
-	// Only reachable if the epoll file were closed, which nothing does.
-	panic(fmt.Sprintf("health: connect poller stopped: %v (%s)", err, f.Name()))
+	p.epfd = epfd
+	return p, err
 }
+
+// watchEpoll creates an epoll set and a goroutine that calls ready each
+// time the set becomes readable (edge-triggered: ready must drain it, or
+// leave it to someone who will). The set is registered in the runtime's
+// netpoller (os.NewFile on the nonblocking epoll fd), so the goroutine
+// sleeps in the runtime's own epoll_wait, not in a thread of its own.
+// Closing the returned file ends the goroutine.
+func watchEpoll(ready func(epfd int)) (int, *os.File, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return -1, nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return -1, nil, fmt.Errorf("epoll fd nonblocking: %w", err)
+	}
+	f := os.NewFile(uintptr(epfd), "health-connect-epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return -1, nil, fmt.Errorf("epoll fd: %w", err)
+	}
+	go rc.Read(func(fd uintptr) bool { // returns once f is closed
+		ready(int(fd))
+		return false // wait for the next edge
+	})
+	return epfd, f, nil
+}
+
+// evID is the registration id an event carries (epoll_event.data).
+func evID(ev unix.EpollEvent) uint64 { return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32 }
 
 // add waits for fd to become writable (connected) or to fail; done gets
 // the event mask once, unless cancel takes the registration back first.
@@ -101,8 +105,7 @@ func (p *connPoller) add(fd int, done chan<- uint32) (uint64, error) {
 	id := p.next
 	p.waiting[id] = done
 	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-	if err := rawEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := epollAdd(p.epfd, fd, id); err != nil {
 		p.cancel(id)
 		return 0, err
 	}
@@ -120,4 +123,11 @@ func (p *connPoller) cancel(id uint64) bool {
 	}
 	delete(p.waiting, id)
 	return true
+}
+
+// epollAdd waits, once, for the connect on fd to complete or fail; the
+// event carries id.
+func epollAdd(epfd, fd int, id uint64) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	return rawEpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 }

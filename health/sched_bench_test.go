@@ -36,13 +36,14 @@ func (instant) Check(context.Context) Result { return pass(time.Now(), "instant"
 func benchScheduled(b *testing.B, interval time.Duration, build func(int, Definition) (Checker, error)) {
 	var probes, failed atomic.Int64
 	index := map[Key]int{}
-	s := NewScheduler(context.Background(), Options{NewChecker: func(d Definition) (Checker, error) {
-		c, err := build(index[d.Key()], d)
-		if err != nil {
-			return nil, err
-		}
-		return counted{c, &probes, &failed}, nil
-	}})
+	s := NewScheduler(context.Background(), Options{
+		NewChecker: func(d Definition) (Checker, error) { return build(index[d.Key()], d) },
+		OnProbe: func(_ Definition, r Result) {
+			probes.Add(1)
+			if !r.OK {
+				failed.Add(1)
+			}
+		}})
 	defer s.Close()
 	for i := range benchN {
 		d := Definition{Type: TCP, Target: loopback, Port: uint16(10000 + i), Interval: interval, Timeout: interval}
@@ -67,19 +68,4 @@ func benchScheduled(b *testing.B, interval time.Duration, build func(int, Defini
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d probes failed", f)
 	}
-}
-
-// counted counts the probes of a run (and the failed ones).
-type counted struct {
-	Checker
-	probes, failed *atomic.Int64
-}
-
-func (c counted) Check(ctx context.Context) Result {
-	r := c.Checker.Check(ctx)
-	c.probes.Add(1)
-	if !r.OK {
-		c.failed.Add(1)
-	}
-	return r
 }

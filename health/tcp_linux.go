@@ -159,6 +159,48 @@ func (c *tcpChecker) wait(ctx context.Context, fd int, start time.Time) error {
 	return nil
 }
 
+var _ evProbe = (*tcpChecker)(nil)
+
+// begin starts a probe for the scheduler's event loop: the connect's
+// completion will be an event with id in epfd. done means the verdict is
+// already known (r; the socket is closed); otherwise fd is in flight and
+// end or abandon closes it.
+func (c *tcpChecker) begin(epfd int, id uint64, start time.Time) (fd int, r Result, done bool) {
+	fd, pending, err := c.connect()
+	switch {
+	case err != nil:
+		return -1, fail(start, classify(err, c.timeout)), true
+	case !pending:
+		rawClose(fd)
+		return -1, pass(start, "connected"), true
+	}
+	if err := epollAdd(epfd, fd, id); err != nil {
+		rawClose(fd)
+		return -1, fail(start, classify(fmt.Errorf("epoll_ctl: %w", err), c.timeout)), true
+	}
+	return fd, Result{}, false
+}
+
+// end judges and closes the in-flight fd of a probe begun at start.
+func (c *tcpChecker) end(fd int, start time.Time) Result {
+	soErr, err := rawGetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	rawClose(fd)
+	if err == nil && soErr != 0 {
+		err = syscall.Errno(soErr)
+	}
+	if err != nil {
+		return fail(start, classify(err, c.timeout))
+	}
+	return pass(start, "connected")
+}
+
+// abandon closes the in-flight fd of a probe begun at start, for cause
+// (its timeout, or the run's end).
+func (c *tcpChecker) abandon(fd int, start time.Time, cause error) Result {
+	rawClose(fd)
+	return fail(start, classify(cause, c.timeout))
+}
+
 // rawAddr is a socket address in the kernel's layout, built once per
 // checker so a probe passes it to connect or bind as it is.
 type rawAddr struct {

@@ -1,0 +1,74 @@
+package health
+
+// The scheduler's event loop on the real kernel: TCP runs probe without a
+// goroutine each (evloop_timing_test.go: its timing on a fake clock).
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestTCPRunsShareOneEventLoop(t *testing.T) {
+	ln := listenTCP(t)
+	ip, open := addrOf(t, ln.Addr().String())
+	var mu sync.Mutex
+	var events []Event
+	s := NewScheduler(t.Context(), Options{OnChange: func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	}})
+	defer s.Close()
+	base := runtime.NumGoroutine()
+	const n = 200
+	for i := range n {
+		d := Definition{Type: TCP, Target: ip, Port: open, Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, Rise: 2, Fall: 2}
+		if i > 0 {
+			d.Port = closedPort(t)
+		}
+		if _, err := s.Add(fmt.Sprint(i), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g := runtime.NumGoroutine() - base; g > 10 {
+		t.Fatalf("%d TCP runs started %d goroutines, want the one event loop (and its epoll watcher)", n, g)
+	}
+	waitState := func(want State) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second) // hang guard, not a performance limit
+		for {
+			if st, _ := s.Status("0"); st.State == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				st, _ := s.Status("0")
+				t.Fatalf("run 0 still %s (%+v), want %s", st.State, st.Last, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitState(Up)
+	ln.Close() // now refused: down after fall 2
+	waitState(Down)
+	if st, _ := s.Status("1"); st.State != Down || st.Checked.IsZero() || st.Last.OK {
+		t.Fatalf("a closed port: %+v", st)
+	}
+	mu.Lock()
+	var got []string
+	for _, e := range events {
+		got = append(got, fmt.Sprintf("%s->%s", e.From, e.To))
+	}
+	mu.Unlock()
+	if fmt.Sprint(got) != "[down->up up->down]" {
+		t.Fatalf("events %v, want [down->up up->down] (only run 0 ever changed)", got)
+	}
+	for i := range n {
+		s.Remove(fmt.Sprint(i))
+	}
+	if s.Runs() != 0 {
+		t.Fatalf("%d runs after removing all", s.Runs())
+	}
+}
