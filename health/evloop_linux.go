@@ -58,7 +58,7 @@ func (l *evLoop) run(ctx context.Context) {
 			dueT.Stop()
 		}
 	}()
-	for {
+	for ctx.Err() == nil {
 		l.reap(events[:])
 		l.expire(time.Now())
 		if fire {
