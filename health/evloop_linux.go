@@ -49,6 +49,7 @@ func (l *evLoop) run(ctx context.Context) {
 		events   [128]unix.EpollEvent
 		dueT     Timer     // the clock's: the director's gate holds timers made before it opens
 		dueArmed time.Time // what dueT is armed for
+		lastFire time.Time // when dueT last fired
 		dlT      = time.NewTimer(time.Hour)
 		fire     bool
 	)
@@ -73,6 +74,9 @@ func (l *evLoop) run(ctx context.Context) {
 		l.s.mu.Lock()
 		if len(l.due) > 0 {
 			next := l.due[0].ev.due
+			if n := lastFire.Add(wakeTick); next.Before(n) {
+				next = n
+			}
 			if dueT == nil || !next.Equal(dueArmed) {
 				if dueT != nil {
 					dueT.Stop()
@@ -91,7 +95,7 @@ func (l *evLoop) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-dueC:
-			dueT, fire = nil, true
+			dueT, fire, lastFire = nil, true, l.s.clock.Now()
 		case <-dlC:
 		case <-l.wake:
 		}
