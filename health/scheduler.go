@@ -14,9 +14,12 @@ type Options struct {
 	// NewChecker builds the probe of a run; default NewChecker. Tests and
 	// the daemon's own fakes replace it.
 	NewChecker func(Definition) (Checker, error)
-	// OnChange receives every state change. It is called from the run's
-	// goroutine, in order for one key, possibly concurrently for different
-	// keys; while it runs, that key's next probe waits, so it must not block.
+	// OnChange receives every state change. It is called from the
+	// goroutine that ran the probe (the run's own; the event loop's for
+	// TCP runs), in order for one key, possibly concurrently for different
+	// keys. While it runs that key's next probe waits, and for a TCP run
+	// every TCP run's (a probe in flight is still judged by its own
+	// completion, not timed out by the wait), so it must not block.
 	OnChange func(Event)
 	// OnProbe, if set, receives the result of every probe (metrics), from
 	// the goroutine that ran it; it must not block.
