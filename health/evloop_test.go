@@ -16,10 +16,15 @@ func TestTCPRunsShareOneEventLoop(t *testing.T) {
 	ip, open := addrOf(t, ln.Addr().String())
 	var mu sync.Mutex
 	var events []Event
+	probes := map[uint16]int{} // OnProbe calls by port
 	s := NewScheduler(t.Context(), Options{OnChange: func(e Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		events = append(events, e)
+	}, OnProbe: func(d Definition, _ Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		probes[d.Port]++
 	}})
 	defer s.Close()
 	base := runtime.NumGoroutine()
@@ -62,6 +67,9 @@ func TestTCPRunsShareOneEventLoop(t *testing.T) {
 		got = append(got, fmt.Sprintf("%v:%s->%s", e.Subscribers, e.From, e.To))
 	}
 	mu.Unlock()
+	if runs := s.Runs(); probes[open] < 3 || len(probes) != runs {
+		t.Fatalf("OnProbe saw %d probes of the open port and %d ports, want every probe of all %d runs", probes[open], len(probes), runs)
+	}
 	// Only run 0 ever changes: up, and down at the end (a loaded machine
 	// may add a timeout's flap in between).
 	if len(got) < 2 || got[0] != "[0]:down->up" || got[len(got)-1] != "[0]:up->down" {
