@@ -67,8 +67,11 @@ func TestTCPRunsShareOneEventLoop(t *testing.T) {
 		got = append(got, fmt.Sprintf("%v:%s->%s", e.Subscribers, e.From, e.To))
 	}
 	mu.Unlock()
-	if runs := s.Runs(); probes[open] < 3 || len(probes) != runs {
-		t.Fatalf("OnProbe saw %d probes of the open port and %d ports, want every probe of all %d runs", probes[open], len(probes), runs)
+	mu.Lock()
+	seenOpen, seenPorts := probes[open], len(probes)
+	mu.Unlock()
+	if runs := s.Runs(); seenOpen < 3 || seenPorts != runs {
+		t.Fatalf("OnProbe saw %d probes of the open port and %d ports, want every probe of all %d runs", seenOpen, seenPorts, runs)
 	}
 	// Only run 0 ever changes: up, and down at the end (a loaded machine
 	// may add a timeout's flap in between).
