@@ -79,6 +79,13 @@ func (l *evLoop) run(ctx context.Context) {
 			}
 			if dueT == nil || !next.Equal(dueArmed) {
 				if dueT != nil {
+					select {
+					case <-dueT.C(): // fired meanwhile: begin what is due, rather than lose it to Stop
+						l.s.mu.Unlock()
+						dueT, fire, lastFire = nil, true, l.s.clock.Now()
+						continue
+					default:
+					}
 					dueT.Stop()
 				}
 				dueT, dueArmed = l.s.clock.NewTimer(max(0, next.Sub(l.s.clock.Now()))), next
