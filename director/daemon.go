@@ -114,14 +114,15 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	gate := &gateClock{Clock: d.clock}
 	defer gate.release() // also on error: a later Close must find no timer held
-	d.sched = health.NewScheduler(ctx, health.Options{Clock: gate, OnChange: d.onHealth,
-		NewChecker: func(def health.Definition) (health.Checker, error) {
-			c, err := newChecker(def)
-			if err != nil || d.o.Metrics == nil {
-				return c, err
-			}
-			return observed{c, def, d}, nil
-		}})
+	opts := health.Options{Clock: gate, OnChange: d.onHealth, NewChecker: newChecker}
+	if d.o.Metrics != nil {
+		// A hook, not a wrapper around the checker: the scheduler drives
+		// TCP checkers on its event loop only when it sees them as they are.
+		opts.OnProbe = func(def health.Definition, r health.Result) {
+			d.o.Metrics.Checked(NodeRef{Address: def.Target.String(), Port: def.Port}, r)
+		}
+	}
+	d.sched = health.NewScheduler(ctx, opts)
 	d.mu.Lock()
 	err = d.install(ctx, mergeConfig(saved, d.cfg.Services), true)
 	d.mu.Unlock()
@@ -466,17 +467,4 @@ func sortedIDs(m map[string]NodeState) []string {
 	}
 	slices.Sort(ids)
 	return ids
-}
-
-// observed reports every probe of a check to the Observer.
-type observed struct {
-	c   health.Checker
-	def health.Definition
-	d   *Daemon
-}
-
-func (o observed) Check(ctx context.Context) health.Result {
-	r := o.c.Check(ctx)
-	o.d.o.Metrics.Checked(NodeRef{Address: o.def.Target.String(), Port: o.def.Port}, r)
-	return r
 }

@@ -34,6 +34,7 @@ type rig struct {
 	builds map[health.Key]int
 	sc     *sysctl.Fake
 	ipvs   ipvs.Client // what the daemon talks to; nil: fake
+	view   ipvs.Client // what weights reads; nil: fake
 }
 
 func newRig(t *testing.T, yaml string) *rig {
@@ -106,9 +107,13 @@ func (r *rig) tick(n int) {
 // weights lists "service rs weight" for every real server in the fake.
 func (r *rig) weights() string {
 	var lines []string
-	svcs, _ := r.fake.Services()
+	var c ipvs.Client = r.fake
+	if r.view != nil {
+		c = r.view // a locked view, when the daemon runs on its own goroutine
+	}
+	svcs, _ := c.Services()
 	for _, s := range svcs {
-		ds, _ := r.fake.Destinations(s.ServiceKey)
+		ds, _ := c.Destinations(s.ServiceKey)
 		for _, d := range ds {
 			lines = append(lines, fmt.Sprintf("%s %s w=%d\n", ServiceName(s.ServiceKey), d.DestKey, d.Weight))
 		}

@@ -38,7 +38,8 @@ func startEtcdDirector(t *testing.T, name, endpoint string) *etcdDirector {
 	}
 	t.Cleanup(func() { CloseStore(st) })
 	r := &rig{t: t, fake: ipvs.NewFake()}
-	r.d = New(cfg, Options{IPVS: r.fake, Store: st, NoLock: true, Sysctl: r.sysctls(),
+	r.view = &lockedIPVS{Client: r.fake} // Run writes while the test reads
+	r.d = New(cfg, Options{IPVS: r.view, Store: st, NoLock: true, Sysctl: r.sysctls(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := r.d.Start(ctx); err != nil {
@@ -178,7 +179,8 @@ func TestEtcdStartWhileDown(t *testing.T) {
 	}
 	defer CloseStore(st)
 	r := &rig{t: t, fake: ipvs.NewFake()}
-	r.d = New(cfg, Options{IPVS: r.fake, Store: st, NoLock: true, Sysctl: r.sysctls(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r.view = &lockedIPVS{Client: r.fake} // Run writes while the test reads
+	r.d = New(cfg, Options{IPVS: r.view, Store: st, NoLock: true, Sysctl: r.sysctls(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := r.d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

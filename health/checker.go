@@ -12,7 +12,7 @@ func NewChecker(d Definition) (Checker, error) {
 	}
 	d = d.WithDefaults()
 	if d.Type == TCP {
-		return newTCP(d), nil
+		return newTCP(d)
 	}
 	return newHTTP(d)
 }

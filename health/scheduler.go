@@ -14,10 +14,16 @@ type Options struct {
 	// NewChecker builds the probe of a run; default NewChecker. Tests and
 	// the daemon's own fakes replace it.
 	NewChecker func(Definition) (Checker, error)
-	// OnChange receives every state change. It is called from the run's
-	// goroutine, in order for one key, possibly concurrently for different
-	// keys; while it runs, that key's next probe waits, so it must not block.
+	// OnChange receives every state change. It is called from the
+	// goroutine that ran the probe (the run's own; the event loop's for
+	// TCP runs), in order for one key, possibly concurrently for different
+	// keys. While it runs that key's next probe waits, and for a TCP run
+	// every TCP run's (a probe in flight is still judged by its own
+	// completion, not timed out by the wait), so it must not block.
 	OnChange func(Event)
+	// OnProbe, if set, receives the result of every probe (metrics), from
+	// the goroutine that ran it; it must not block.
+	OnProbe func(Definition, Result)
 }
 
 // Event is one state change of a check run.
@@ -44,10 +50,18 @@ type Status struct {
 
 // Scheduler runs each distinct check (one Key) once, whatever the number of
 // subscribers, first after Key.Offset of its interval, then every interval.
+//
+// TCP checks (on Linux) run on one event loop for the whole scheduler, as
+// keepalived's checker does (evloop_linux.go): a heap of due runs, their
+// connects in flight in one epoll set, no goroutine or timer per run.
+// Other checks (HTTP, ready, and any Options.NewChecker of the caller's)
+// run on a goroutine and a timer each.
 type Scheduler struct {
 	clock    Clock
 	build    func(Definition) (Checker, error)
 	onChange func(Event)
+	onProbe  func(Definition, Result)
+	ev       *evLoop // made by the first TCP run
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -69,6 +83,7 @@ type run struct {
 	gone    bool // removed: its last result is not reported
 	m       machine
 	st      Status
+	ev      evState // the event loop's part, when it runs the probes
 }
 
 // NewScheduler starts a scheduler that lives until ctx ends or Close.
@@ -82,7 +97,10 @@ func NewScheduler(ctx context.Context, o Options) *Scheduler {
 	if o.OnChange == nil {
 		o.OnChange = func(Event) {}
 	}
-	s := &Scheduler{clock: o.Clock, build: o.NewChecker, onChange: o.OnChange,
+	if o.OnProbe == nil {
+		o.OnProbe = func(Definition, Result) {}
+	}
+	s := &Scheduler{clock: o.Clock, build: o.NewChecker, onChange: o.OnChange, onProbe: o.OnProbe,
 		runs: map[Key]*run{}, subs: map[string]*run{}}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.wg.Add(1)
@@ -205,15 +223,37 @@ func (s *Scheduler) attach(id string, d Definition, seed *run) (*run, error) {
 			r.m.state, r.m.successes, r.m.failures = seed.m.state, seed.m.successes, seed.m.failures
 		}
 		r.st = Status{Key: key, State: r.m.state, Since: now}
-		var ctx context.Context
-		ctx, r.cancel = context.WithCancel(s.ctx)
 		s.runs[key] = r
-		s.wg.Add(1)
-		go s.loop(ctx, r)
+		if p, ok := c.(evProbe); ok && s.evLoop() != nil {
+			r.ev.probe = p
+			s.ev.queue(r, now.Add(key.Offset(d.Interval)))
+		} else {
+			var ctx context.Context
+			ctx, r.cancel = context.WithCancel(s.ctx)
+			s.wg.Add(1)
+			go s.loop(ctx, r)
+		}
 	}
 	r.subs[id] = struct{}{}
 	s.subs[id] = r
 	return r, nil
+}
+
+// evLoop returns the event loop, starting it on first use; nil if this
+// system has none (the caller falls back to a goroutine per run). Called
+// with s.mu held.
+func (s *Scheduler) evLoop() *evLoop {
+	if s.ev == nil {
+		l, err := newEvLoop(s)
+		if err != nil {
+			return nil
+		}
+		s.ev = l
+		l.changes = s.startChanges()
+		s.wg.Add(1)
+		go l.run(s.ctx)
+	}
+	return s.ev
 }
 
 // detach removes id from r, stopping r when it has no subscriber left.
@@ -222,7 +262,11 @@ func (s *Scheduler) detach(id string, r *run) {
 	delete(r.subs, id)
 	if len(r.subs) == 0 {
 		r.gone = true
-		r.cancel()
+		if r.ev.probe != nil {
+			s.ev.unqueue(r) // a probe in flight ends unreported
+		} else {
+			r.cancel()
+		}
 		delete(s.runs, r.key)
 	}
 }
@@ -244,6 +288,7 @@ func (s *Scheduler) loop(ctx context.Context, r *run) {
 		if ctx.Err() != nil {
 			return
 		}
+		s.onProbe(r.def, res)
 		if ev, ok := s.record(r, res, began); ok {
 			s.onChange(ev)
 		}

@@ -1,3 +1,5 @@
+//go:build !linux
+
 package health
 
 import (
@@ -8,15 +10,16 @@ import (
 )
 
 // tcpChecker connects and closes: the real server's kernel accepts on the
-// port (or, with a mark, the VIP does so through the data path).
+// port. Elsewhere than Linux it dials with net.Dialer (no SO_MARK, no
+// shared epoll set); tcp_linux.go is the director's.
 type tcpChecker struct {
 	dialer  *net.Dialer
 	addr    string
 	timeout time.Duration
 }
 
-func newTCP(d Definition) *tcpChecker {
-	return &tcpChecker{dialer: newDialer(d), addr: netip.AddrPortFrom(d.Target, d.Port).String(), timeout: d.Timeout}
+func newTCP(d Definition) (*tcpChecker, error) {
+	return &tcpChecker{dialer: newDialer(d), addr: netip.AddrPortFrom(d.Target, d.Port).String(), timeout: d.Timeout}, nil
 }
 
 func (c *tcpChecker) Check(ctx context.Context) Result {
