@@ -137,7 +137,7 @@ func (d *Daemon) Close() {
 // held; on error nothing changed but a sysctl set.
 func (d *Daemon) install(ctx context.Context, next Desired, restore bool) error {
 	marks := newMarkAlloc(d.cfg.markLo, d.cfg.markHi, next.Marks)
-	m, err := compile(clone(next.Services), marks)
+	m, err := d.cfg.compile(clone(next.Services), marks)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,70 @@
+package director
+
+import (
+	"github.com/lvsnode/lvsnode/ipvs"
+	"github.com/lvsnode/lvsnode/sysctl"
+)
+
+// Active-active: several directors hold the same VIP and a router spreads
+// flows over them by ECMP (BGP, anycast, a multipath static route). When a
+// director is lost, the router sends its flows to another director, which
+// never saw their SYN and has none of their IPVS connections (no sync is
+// needed). Two things make that director send them to the same real
+// server: a scheduler that is a pure function of the flow and of the real
+// servers (mh, Maglev hashing, with the source port so that one client's
+// flows still spread), and sloppy_tcp, so that IPVS schedules a mid-stream
+// packet instead of dropping it. lab/scenarios/aa-ecmp.sh shows both.
+
+// activeActiveScheduler is the only scheduler accepted under active_active.
+const activeActiveScheduler = "mh"
+
+// schedMHPort is ipvsadm's `-b mh-port` (IP_VS_SVC_F_SCHED_MH_PORT): mh
+// hashes the source port too, not only the source address.
+const schedMHPort = ipvs.FlagSched2
+
+// activeActive applies active_active to a compiled model whose services
+// are specs' in order: every service gets mh with mh-port. The rule is
+// "refuse, never override": a service that names another scheduler, or
+// persistence, is refused with its config line (ErrInvalid), because
+// silently running something else than the file says would hide that the
+// file is wrong for this group. Only an unset scheduler becomes mh.
+func activeActive(specs []ServiceSpec, m *model) error {
+	for i, s := range m.services {
+		sp := &specs[i]
+		switch sp.Scheduler {
+		case "", activeActiveScheduler:
+		default:
+			return errAt(sp.lines.at("scheduler"), "services[%d]: %s: scheduler %s under active_active: want mh (or none): only a consistent hash sends a flow to the same real server from every director", i, s.name, sp.Scheduler)
+		}
+		if sp.Persistent > 0 {
+			// A persistence template lives on one director: the
+			// director that takes a client over schedules it by mh, not
+			// by the template the lost director held.
+			return errAt(sp.lines.at("persistent"), "services[%d]: %s: persistent under active_active: persistence templates are per director and not shared; mh already sends a flow to the same real server from every director", i, s.name)
+		}
+		s.service.Scheduler = activeActiveScheduler
+		s.service.Flags = s.service.Flags&^(ipvs.FlagSched1|ipvs.FlagSched2|ipvs.FlagSched3) | schedMHPort
+	}
+	return nil
+}
+
+// activeActiveSysctls are set while active_active is on (and never reset
+// when it is turned off, like the others: a value the site set stays).
+var activeActiveSysctls = []directorSysctl{
+	{sysctl.Key{"net", "ipv4", "vs", "sloppy_tcp"}, "1",
+		"behind ECMP a director takes over flows whose SYN went to another director: with 0 IPVS creates connections only from a SYN and drops the mid-stream packets (the flow hangs, then resets); 1 schedules them like a new connection, to the same real server since mh is a consistent hash"},
+	{sysctl.Key{"net", "ipv4", "vs", "sloppy_sctp"}, "1",
+		"the same for SCTP services: with 0 only an INIT creates a connection, and an association moved to this director mid-stream is dropped"},
+}
+
+// compile is compile() with this config's rules on top (active_active).
+func (c *Config) compile(specs []ServiceSpec, marks *markAlloc) (*model, error) {
+	m, err := compile(specs, marks)
+	if err != nil || !c.ActiveActive {
+		return m, err
+	}
+	if err := activeActive(specs, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
