@@ -18,12 +18,21 @@ import (
 // activeActiveScheduler is the only scheduler accepted under active_active.
 const activeActiveScheduler = "mh"
 
-// schedMHPort is ipvsadm's `-b mh-port` (IP_VS_SVC_F_SCHED_MH_PORT): mh
-// hashes the source port too, not only the source address.
-const schedMHPort = ipvs.FlagSched2
+// activeActiveFlags are ipvsadm's `-b mh-fallback,mh-port`:
+//   - mh-port (IP_VS_SVC_F_SCHED_MH_PORT): mh hashes the source port too,
+//     not only the source address, so one client's flows spread.
+//   - mh-fallback (IP_VS_SVC_F_SCHED_MH_FALLBACK): a real server at weight
+//     0 (down with on_down: weight0, drained) keeps its slots in mh's
+//     table (the kernel keeps its last non-zero weight, so the other
+//     flows do not move); without the flag a new flow that hashes to
+//     such a slot gets no real server at all ("no destination
+//     available", the SYN is dropped). With it, mh rehashes the flow
+//     until it finds an available one, the same on every director.
+//     lab/scenarios/aa-ecmp.sh shows both on the kernel.
+const activeActiveFlags = ipvs.FlagSched1 | ipvs.FlagSched2
 
 // activeActive applies active_active to a compiled model whose services
-// are specs' in order: every service gets mh with mh-port. The rule is
+// are specs' in order: every service gets mh with mh-port and mh-fallback. The rule is
 // "refuse, never override": a service that names another scheduler, or
 // persistence, is refused with its config line (ErrInvalid), because
 // silently running something else than the file says would hide that the
@@ -43,7 +52,7 @@ func activeActive(specs []ServiceSpec, m *model) error {
 			return errAt(sp.lines.at("persistent"), "services[%d]: %s: persistent under active_active: persistence templates are per director and not shared; mh already sends a flow to the same real server from every director", i, s.name)
 		}
 		s.service.Scheduler = activeActiveScheduler
-		s.service.Flags = s.service.Flags&^(ipvs.FlagSched1|ipvs.FlagSched2|ipvs.FlagSched3) | schedMHPort
+		s.service.Flags = s.service.Flags&^(ipvs.FlagSched1|ipvs.FlagSched2|ipvs.FlagSched3) | activeActiveFlags
 	}
 	return nil
 }

@@ -46,8 +46,8 @@ func TestActiveActiveProgramsMHPortAndSloppy(t *testing.T) {
 	r := aaRig(t, "active_active: true\n"+aaService)
 	r.tick(0)
 	s := kernelService(t, r.fake)
-	if s.Scheduler != "mh" || s.Flags&ipvs.FlagSched2 == 0 {
-		t.Errorf("scheduler %s flags %#x: want mh with mh-port (%#x)", s.Scheduler, s.Flags, ipvs.FlagSched2)
+	if want := ipvs.FlagSched1 | ipvs.FlagSched2; s.Scheduler != "mh" || s.Flags&want != want {
+		t.Errorf("scheduler %s flags %#x: want mh with mh-fallback,mh-port (%#x)", s.Scheduler, s.Flags, want)
 	}
 	for _, k := range []string{"net.ipv4.vs.sloppy_tcp", "net.ipv4.vs.sloppy_sctp"} {
 		if v := r.sc.Value(k); v != "1" {
