@@ -100,7 +100,8 @@ aa_has_conn() { [ -n "$(aa_conn_dest "$1" "$2")" ]; }
 # aa_acked: the client's bytes_acked on its upload connection (0: none).
 aa_acked() {
 	ip netns exec client ss -Htin state established dst "$LAB_VIP4:$HA_UPLOAD_PORT" |
-		grep -o 'bytes_acked:[0-9]*' | head -n 1 | sed 's/.*://;s/^$/0/'
+		awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^bytes_acked:/) { sub(/.*:/, "", $i); print $i; exit } }
+			END { if (NR == 0) print 0 }'
 }
 
 # aa_lose N: director N is lost: its link goes down and the router's route
@@ -137,6 +138,10 @@ aa_story() {
 	sleep 3
 	[ ! -s "$HA_W/u.rc" ] || fail "the upload ended before the loss ($(cat "$HA_W/u.out")): make it longer (AA_BYTES)"
 	_a0=$(aa_acked)
+	if [ "$_a0" = 0 ]; then
+		ip netns exec client ss -tin dst "$LAB_VIP4:$HA_UPLOAD_PORT"
+		fail "the upload is not established before the loss (curl: $(cat "$HA_W/u.out" 2>/dev/null))"
+	fi
 	_t0=$(now_us)
 	aa_lose "$AA_LOST"
 	AA_STALL_MS=never
@@ -162,3 +167,25 @@ aa_story() {
 }
 HA_RATE=${HA_RATE:-64k}
 AA_BYTES=1048576 # 16 s at 64k: lost 3 s in, with 10 s or more left
+
+# aa_fallback N: why active_active sets mh-fallback, on the kernel. On
+# director N (the one the router's route now points to alone), a service
+# of its own on the VIP's port 80 by ipvsadm (not in lvsnode's file: left
+# alone), mh over rs1 and rs2, rs2 then set to weight 0 (down or drained):
+# the kernel keeps rs2's slots in mh's table. AA_FB_NO: how many of
+# AA_FB_N new connections failed with -b mh-port only (those hashed to
+# rs2's slots get no real server); AA_FB_YES: the same with -b
+# mh-fallback,mh-port (aim 0: rehashed to rs1).
+aa_fallback() {
+	_ns=$(ha_ns "$1")
+	ip netns exec "$_ns" ipvsadm -A -t "$LAB_VIP4:$LAB_PORT" -s mh -b mh-port || return 1
+	for _rs in rs1 rs2; do
+		ip netns exec "$_ns" ipvsadm -a -t "$LAB_VIP4:$LAB_PORT" -r "$(node_ip4 "$_rs"):$LAB_PORT" -g -w 1 || return 1
+	done
+	ip netns exec "$_ns" ipvsadm -e -t "$LAB_VIP4:$LAB_PORT" -r "$(node_ip4 rs2):$LAB_PORT" -g -w 0 || return 1
+	AA_FB_NO=$(curl_vip v4 "$AA_FB_N" | awk '$0 != "rs1" { n++ } END { print n + 0 }')
+	ip netns exec "$_ns" ipvsadm -E -t "$LAB_VIP4:$LAB_PORT" -s mh -b mh-fallback,mh-port || return 1
+	AA_FB_YES=$(curl_vip v4 "$AA_FB_N" | awk '$0 != "rs1" { n++ } END { print n + 0 }')
+	ip netns exec "$_ns" ipvsadm -D -t "$LAB_VIP4:$LAB_PORT"
+}
+AA_FB_N=8

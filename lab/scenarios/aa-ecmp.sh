@@ -3,14 +3,17 @@
 # Active-active directors behind ECMP (issue 12): a router with a multipath
 # route to the VIP over two directors (fib_multipath_hash_policy=1), both
 # running `lvsnode controller run` with the same director.yaml and
-# active_active: true (every service on mh with mh-port, sloppy_tcp=1); DR
-# real servers answer the client straight through the router. A slow
+# active_active: true (every service on mh with mh-fallback,mh-port,
+# sloppy_tcp=1); DR real servers answer the client straight through the
+# router. A slow
 # upload through the VIP; the director carrying it (ipvsadm -Lnc) is lost:
 # link down and its nexthop removed from the router's route. The other
 # director never saw the SYN: it must schedule the mid-stream packets to
 # the same real server, and the upload must complete, with no connection
 # sync. Control: the same file without active_active (wlc, sloppy_tcp=0):
 # the upload breaks. Topology and story: lab/guest/aa.sh.
+# Then, on the survivor, by hand: why mh-fallback (a real server at weight
+# 0 keeps its slots; without the flag the flows hashed there are lost).
 # FIGUREs: connections broken when the director is lost (aim 0), how long
 # the flow stalled (loss to the next acknowledged byte). Timings are figures.
 set -euo pipefail
@@ -30,8 +33,14 @@ broken=0
 [ "$on_r" = ok ] || broken=1
 echo "FIGURE aa ecmp: $broken of 1 connections broken when the director carrying it was lost (active_active; aim 0)"
 echo "FIGURE aa ecmp stall: the upload stalled $on_stall ms after its director was lost (link down + nexthop removed; TCG guest)"
-check "the survivor scheduled the flow to the same real server (mh with mh-port)" test "$on_same" = yes
+check "the survivor scheduled the flow to the same real server (mh)" test "$on_same" = yes
 check "the upload survived the loss of its director" test "$on_r" = ok
+
+step "mh-fallback: a real server at weight 0 keeps its slots in mh's table"
+aa_fallback "$((3 - AA_LOST))" || fail "the by-hand mh service"
+echo "FIGURE aa mh weight 0: $AA_FB_NO of $AA_FB_N new connections failed with mh-port alone, $AA_FB_YES with mh-fallback,mh-port"
+check "control: without mh-fallback some new connections found no real server" test "$AA_FB_NO" -gt 0
+check "with mh-fallback (what active_active sets) every one was served" test "$AA_FB_YES" = 0
 
 step "control: the same file without active_active"
 ha_lv_stop 1 || true
