@@ -3,6 +3,7 @@ package examples_test
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -42,4 +43,30 @@ func readFile(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The announcer's unit is valid (systemd-analyze verify, beside a stub of
+// the controller's unit it binds to) and withdraws the VIP when it stops.
+func TestAnnounceUnit(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatal("systemd-analyze is needed to check the unit (Debian: apt-get install systemd)")
+	}
+	unit := readFile(t, "bird/lvsnode-announce.service")
+	for _, w := range []string{"BindsTo=lvsnode-controller.service", "ExecStopPost=-/usr/sbin/birdc", "disable vip", "/readyz"} {
+		if !strings.Contains(unit, w) {
+			t.Errorf("unit lacks %q", w)
+		}
+	}
+	dir := t.TempDir()
+	stub := filepath.Join(dir, "stub")
+	os.WriteFile(stub, []byte("#!/bin/sh\n"), 0o755)
+	unit = strings.NewReplacer("/usr/local/sbin/lvsnode-announce", stub, "/usr/sbin/birdc", stub).Replace(unit)
+	os.WriteFile(filepath.Join(dir, "lvsnode-controller.service"), []byte("[Unit]\nDescription=stub\n[Service]\nExecStart="+stub+"\n"), 0o644)
+	path := filepath.Join(dir, "lvsnode-announce.service")
+	os.WriteFile(path, []byte(unit), 0o644)
+	out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
 }
