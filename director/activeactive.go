@@ -32,11 +32,13 @@ const activeActiveScheduler = "mh"
 const activeActiveFlags = ipvs.FlagSched1 | ipvs.FlagSched2
 
 // activeActive applies active_active to a compiled model whose services
-// are specs' in order: every service gets mh with mh-port and mh-fallback. The rule is
-// "refuse, never override": a service that names another scheduler, or
-// persistence, is refused with its config line (ErrInvalid), because
-// silently running something else than the file says would hide that the
-// file is wrong for this group. Only an unset scheduler becomes mh.
+// are specs' in order: every service gets mh with mh-port and
+// mh-fallback. The rule is "refuse, never override": a service that names
+// another scheduler, or persistence, is refused with its config line
+// (ErrInvalid), because silently running something else than the file
+// says would hide that the file is wrong for this group. Only an unset
+// scheduler becomes mh. A service reused from the running model is
+// already set and left untouched (it is shared with that model).
 func activeActive(specs []ServiceSpec, m *model) error {
 	for i, s := range m.services {
 		sp := &specs[i]
@@ -51,8 +53,11 @@ func activeActive(specs []ServiceSpec, m *model) error {
 			// by the template the lost director held.
 			return errAt(sp.lines.at("persistent"), "services[%d]: %s: persistent under active_active: persistence templates are per director and not shared; mh already sends a flow to the same real server from every director", i, s.name)
 		}
-		s.service.Scheduler = activeActiveScheduler
-		s.service.Flags = s.service.Flags&^(ipvs.FlagSched1|ipvs.FlagSched2|ipvs.FlagSched3) | activeActiveFlags
+		flags := s.service.Flags&^(ipvs.FlagSched1|ipvs.FlagSched2|ipvs.FlagSched3) | activeActiveFlags
+		if s.service.Scheduler == activeActiveScheduler && s.service.Flags == flags {
+			continue // reused from the running model (compile): already set, and shared
+		}
+		s.service.Scheduler, s.service.Flags = activeActiveScheduler, flags
 	}
 	return nil
 }
@@ -67,13 +72,20 @@ var activeActiveSysctls = []directorSysctl{
 }
 
 // compile is compile() with this config's rules on top (active_active).
-func (c *Config) compile(specs []ServiceSpec, marks *markAlloc) (*model, error) {
-	m, err := compile(specs, marks)
+// prev (the running model, or nil) is reused from only if it was compiled
+// with the same active_active: its services carry that setting's
+// scheduler, and toggling it must recompile them all.
+func (c *Config) compile(specs []ServiceSpec, marks *markAlloc, prev *model) (*model, error) {
+	if prev != nil && prev.activeActive != c.ActiveActive {
+		prev = nil
+	}
+	m, err := compile(specs, marks, prev)
 	if err != nil || !c.ActiveActive {
 		return m, err
 	}
 	if err := activeActive(specs, m); err != nil {
 		return nil, err
 	}
+	m.activeActive = true
 	return m, nil
 }

@@ -86,6 +86,24 @@ func TestActiveActiveReloadMovesAServiceToMH(t *testing.T) {
 	}
 }
 
+// Turned off again by a reload, the services go back to the file's
+// scheduler: the running model's mh services are not reused.
+func TestActiveActiveOffAgainRestoresTheScheduler(t *testing.T) {
+	r := aaRig(t, "active_active: true\n"+aaService)
+	r.tick(0)
+	cfg, err := ParseConfig("test.yaml", []byte(aaService))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	r.tick(0)
+	if s := kernelService(t, r.fake); s.Scheduler != "wlc" || s.Flags&(ipvs.FlagSched1|ipvs.FlagSched2) != 0 {
+		t.Errorf("active_active off: scheduler %s flags %#x, want wlc without mh flags", s.Scheduler, s.Flags)
+	}
+}
+
 func TestActiveActiveRefusesWithLine(t *testing.T) {
 	for _, c := range []struct{ name, svc, want string }{
 		{"other scheduler", "    scheduler: rr\n", "test.yaml:5: services[0]: tcp 10.0.0.100:80: scheduler rr under active_active"},

@@ -178,7 +178,7 @@ func (c *Config) validate() error {
 	if err := c.Store.validate(c.Path); err != nil {
 		return err
 	}
-	if _, err := c.compile(clone(c.Services), newMarkAlloc(lo, hi, nil)); err != nil {
+	if _, err := c.compile(clone(c.Services), newMarkAlloc(lo, hi, nil), nil); err != nil {
 		return c.wrap(err)
 	}
 	return c.validateSync()

@@ -54,6 +54,16 @@ type Daemon struct {
 	busy atomic.Int64
 
 	ipvsMu sync.Mutex // ipvs.Client is not safe for concurrent use
+	// tableMu is held from a reconcile's read to its last write (with the
+	// table lock, which other processes take): the full pass and the
+	// runtime changes' scoped ones never interleave.
+	tableMu sync.Mutex
+	// waiting counts the runtime changes under way (change): a full
+	// read of the table gives way to them (preemptible).
+	waiting atomic.Int32
+	// preempted counts the full reconciles in a row that gave way
+	// (guarded by tableMu).
+	preempted int
 
 	mu       sync.Mutex // guards everything below
 	cfg      Config
@@ -133,11 +143,13 @@ func (d *Daemon) Close() {
 // install compiles next, sets the sysctls it needs (accept_local for
 // data-path checks), saves it, then (re)subscribes the checks and swaps it
 // in: a change that cannot be saved is not made (the caller is answered
-// with the error and the next reconcile does not see it). Called with d.mu
-// held; on error nothing changed but a sysctl set.
+// with the error and the next reconcile does not see it). The caller
+// reconciles: a full pass (kick: start, reload) or only what a runtime
+// change touched (reconcileServices). Called with d.mu held; on error
+// nothing changed but a sysctl set.
 func (d *Daemon) install(ctx context.Context, next Desired, restore bool) error {
 	marks := newMarkAlloc(d.cfg.markLo, d.cfg.markHi, next.Marks)
-	m, err := d.cfg.compile(clone(next.Services), marks)
+	m, err := d.cfg.compile(clone(next.Services), marks, d.model)
 	if err != nil {
 		return err
 	}
@@ -179,7 +191,6 @@ func (d *Daemon) install(ctx context.Context, next Desired, restore bool) error 
 	}
 	d.desired, d.model, d.marks = next, m, marks
 	d.dirty = d.dirty || changed
-	d.kick()
 	return nil
 }
 
@@ -235,6 +246,9 @@ func (d *Daemon) subscribe(m *model, states map[string]NodeState) (bool, error) 
 			changed = changed || states[id] != before
 			continue
 		}
+		if _, ok := d.subs[id]; ok && d.model != nil && sameCheck(d.model.nodes[id], n) {
+			continue // subscribed as it is (a runtime change left it alone)
+		}
 		def := *n.check
 		switch states[id].Health {
 		case HealthUp:
@@ -285,6 +299,13 @@ func (d *Daemon) subscribeOne(sub string, def health.Definition) (health.Status,
 	}
 	d.subs[sub] = def.Key()
 	return st, nil
+}
+
+// sameCheck reports whether new has the check old had: compiled from the
+// same check (not a copy: edits replace checks, never change them in
+// place) for the same real server (the node id) with the same mark.
+func sameCheck(old, new *node) bool {
+	return old != nil && old.check != nil && new.check != nil && old.checkSrc == new.checkSrc && old.check.Mark == new.check.Mark
 }
 
 // kick asks for a reconcile; several kicks before it runs make one.

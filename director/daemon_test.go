@@ -33,6 +33,7 @@ type rig struct {
 	checks map[health.Key]*healthtest.Checker
 	builds map[health.Key]int
 	sc     *sysctl.Fake
+	ipvs   ipvs.Client // what the daemon talks to; nil: fake
 }
 
 func newRig(t *testing.T, yaml string) *rig {
@@ -47,7 +48,11 @@ func (r *rig) start(yaml string) *rig {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.d = New(cfg, Options{IPVS: r.fake, Store: r.store, Clock: r.clock, NoLock: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	var c ipvs.Client = r.fake
+	if r.ipvs != nil {
+		c = r.ipvs
+	}
+	r.d = New(cfg, Options{IPVS: c, Store: r.store, Clock: r.clock, NoLock: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Sysctl: r.sysctls(),
 		NewChecker: func(d health.Definition) (health.Checker, error) {
 			r.mu.Lock()

@@ -82,7 +82,7 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 		return nil
 	}
 	next := copyDesired(d.desired)
-	svcs := copyDesired(Desired{Services: r.Services}).Services
+	svcs := cloneServices(r.Services)
 	if next.Nodes == nil {
 		next.Nodes = map[string]NodeState{}
 	}
@@ -145,6 +145,7 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 		f.sh.Adopted(was, d.desired.Services)
 		return err
 	}
+	d.kick() // the adopted state: a full reconcile (install does not kick)
 	f.reg = r.Registered
 	return nil
 }
@@ -153,7 +154,7 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 func keepNode(svcs []ServiceSpec, s ServiceSpec, n NodeSpec) []ServiceSpec {
 	i := slices.IndexFunc(svcs, func(x ServiceSpec) bool { return serviceID(x) == serviceID(s) })
 	if i < 0 {
-		c := copyDesired(Desired{Services: []ServiceSpec{s}}).Services[0]
+		c := cloneServices([]ServiceSpec{s})[0]
 		c.Nodes = nil
 		svcs = append(svcs, c)
 		i = len(svcs) - 1

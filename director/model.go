@@ -16,9 +16,13 @@ type model struct {
 	services []*svc
 	byKey    map[ipvs.ServiceKey]*svc
 	nodes    map[string]*node // by node id
+	// activeActive: compiled under active_active (activeactive.go); a
+	// model compiled otherwise is not reused from.
+	activeActive bool
 }
 
 type svc struct {
+	spec    ServiceSpec // compiled from (a shallow copy: see reusable)
 	key     ipvs.ServiceKey
 	name    string
 	service ipvs.Service
@@ -34,7 +38,11 @@ type node struct {
 	ref   NodeRef
 	dest  ipvs.Destination // at the configured weight
 	check *health.Definition
-	agent *health.Definition // the agent's readiness (agentcheck.go), nil: none
+	// checkSrc is the config's (or API's) check check was compiled from:
+	// the same one, the same real server (node id) and the same mark make
+	// the same check (subscribe skips it).
+	checkSrc *health.Definition
+	agent    *health.Definition // the agent's readiness (agentcheck.go), nil: none
 	// path is the data-path id (pathID) when the check goes through a
 	// per-real-server fwmark service, else "".
 	path string
@@ -67,13 +75,26 @@ func lineOf(err error) int {
 func nodeID(k ipvs.ServiceKey, d ipvs.DestKey) string { return ServiceName(k) + " " + d.String() }
 
 // compile validates specs and builds the model. marks hands out data-path
-// marks (nil: data-path checks are refused).
-func compile(specs []ServiceSpec, marks *markAlloc) (*model, error) {
-	m := &model{byKey: map[ipvs.ServiceKey]*svc{}, nodes: map[string]*node{}}
+// marks (nil: data-path checks are refused). A service of prev (the
+// running model, or nil) compiled from the same spec is reused as it is
+// (reusable): a runtime change recompiles the one service it edited, not
+// the 1,000 others.
+func compile(specs []ServiceSpec, marks *markAlloc, prev *model) (*model, error) {
+	m := &model{byKey: make(map[ipvs.ServiceKey]*svc, len(specs)), nodes: map[string]*node{}}
+	var old map[string]*svc
+	if prev != nil {
+		old = make(map[string]*svc, len(prev.services))
+		for _, s := range prev.services {
+			old[s.spec.Service] = s
+		}
+	}
 	for i := range specs {
-		s, err := compileService(&specs[i], marks)
-		if err != nil {
-			return nil, err
+		s, ok := old[specs[i].Service]
+		if !ok || !reusable(s, &specs[i], marks) {
+			var err error
+			if s, err = compileService(&specs[i], marks); err != nil {
+				return nil, err
+			}
 		}
 		if _, dup := m.byKey[s.key]; dup {
 			return nil, errAt(specs[i].lines.at("service"), "services[%d]: %s is listed twice", i, s.name)
@@ -96,7 +117,8 @@ func compileService(sp *ServiceSpec, marks *markAlloc) (*svc, error) {
 	if err != nil {
 		return nil, &lineError{l.at("service"), err}
 	}
-	s := &svc{key: k, name: ServiceName(k), quorum: sp.Quorum}
+	s := &svc{spec: *sp, key: k, name: ServiceName(k), quorum: sp.Quorum}
+	s.spec.Nodes = clone(sp.Nodes) // what reusable compares with, whatever happens to sp
 	s.service = ipvs.Service{ServiceKey: k, Scheduler: sp.Scheduler, Netmask: ipvs.FullMask(k.Is6())}
 	if s.service.Scheduler == "" {
 		s.service.Scheduler = "wlc" // ipvsadm's default
@@ -148,6 +170,7 @@ func compileService(sp *ServiceSpec, marks *markAlloc) (*svc, error) {
 			cs, cl = sp.Check, sp.checkLines
 		}
 		if cs != nil {
+			n.checkSrc = cs
 			if err := compileCheck(n, *cs, cl, marks); err != nil {
 				return nil, err
 			}
@@ -254,4 +277,37 @@ func destOf(k ipvs.ServiceKey, ns NodeSpec) (ipvs.Destination, error) {
 		return d, errAt(l.at("l_threshold"), "%s: l_threshold above u_threshold", ServiceName(k))
 	}
 	return d, nil
+}
+
+// reusable reports whether s, compiled earlier, is what compiling sp now
+// would give: sp is field by field the spec s was compiled from (weights
+// and checks compared by pointer: edits replace them, never change them in
+// place), and its data-path real servers get the same marks from marks
+// (which it reserves for them, as compiling would).
+func reusable(s *svc, sp *ServiceSpec, marks *markAlloc) bool {
+	a := &s.spec
+	if a.Service != sp.Service || a.Scheduler != sp.Scheduler || a.Persistent != sp.Persistent || a.OnDown != sp.OnDown ||
+		a.Quorum != sp.Quorum || a.Sorry != sp.Sorry || a.Check != sp.Check || a.Agent != sp.Agent || len(a.Nodes) != len(sp.Nodes) {
+		return false
+	}
+	for i := range a.Nodes {
+		x, y := &a.Nodes[i], &sp.Nodes[i]
+		if x.Address != y.Address || x.Port != y.Port || x.Weight != y.Weight || x.Method != y.Method || x.TunType != y.TunType ||
+			x.TunPort != y.TunPort || x.TunCsum != y.TunCsum || x.Upper != y.Upper || x.Lower != y.Lower || x.Check != y.Check ||
+			x.Agent != y.Agent {
+			return false
+		}
+	}
+	for _, n := range s.nodes {
+		if n.path == "" {
+			continue
+		}
+		if marks == nil {
+			return false
+		}
+		if mk, err := marks.get(n.path); err != nil || mk != n.check.Mark {
+			return false
+		}
+	}
+	return true
 }

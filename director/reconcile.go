@@ -2,11 +2,13 @@ package director
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/lvsnode/lvsnode/controller"
+	"github.com/lvsnode/lvsnode/ipvs"
 )
 
 // Reconcile makes the managed part of IPVS equal to what the desired
@@ -17,6 +19,10 @@ import (
 // cannot interleave. A table already right gets no change at all.
 func (d *Daemon) Reconcile(ctx context.Context) error {
 	err := d.reconcile(ctx)
+	if errors.Is(err, errPreempted) {
+		d.kick() // again once the runtime change is written
+		return nil
+	}
 	d.mu.Lock()
 	d.lastErr = err
 	if err == nil {
@@ -26,17 +32,73 @@ func (d *Daemon) Reconcile(ctx context.Context) error {
 	return err
 }
 
+// errPreempted ends a full reconcile's read of the table when a runtime
+// change waits for the table (see preemptible).
+var errPreempted = errors.New("a runtime change is waiting: the full reconcile starts again after it")
+
+// maxPreempted is how many full reconciles in a row may give way to
+// runtime changes; the next one reads to the end whatever waits, so drift
+// is repaired even under a stream of changes.
+const maxPreempted = 3
+
+// preemptible is the kernel client of a full reconcile's read: before each
+// real server dump it checks whether a runtime change is under way
+// (d.waiting), and if so it fails the read with errPreempted. Reading
+// 1,001 services under TCG takes seconds; a change that waited for it to
+// end took as long, and one dump is the most it waits now. Nothing was
+// written yet, so giving way changes nothing; the loop reconciles again
+// right after (Reconcile kicks it).
+type preemptible struct {
+	ipvs.Client
+	d *Daemon
+}
+
+func (p preemptible) Destinations(k ipvs.ServiceKey) ([]ipvs.Destination, error) {
+	if p.d.waiting.Load() > 0 {
+		return nil, errPreempted
+	}
+	return p.Client.Destinations(k)
+}
+
+// lockTable takes the table: tableMu, then the table lock the one-shot
+// CLI commands take (unless NoLock). The returned func releases both.
+func (d *Daemon) lockTable() (func(), error) {
+	d.tableMu.Lock()
+	return d.lockFile()
+}
+
+// lockFile takes the table lock the one-shot CLI commands take (unless
+// NoLock), tableMu held; the returned func releases both.
+func (d *Daemon) lockFile() (func(), error) {
+	if d.o.NoLock {
+		return d.tableMu.Unlock, nil
+	}
+	l, err := controller.AcquireLock(d.o.LockPath, time.Duration(d.config().LockWait), func(s string) { d.log.Info(s) })
+	if err != nil {
+		d.tableMu.Unlock()
+		return nil, err
+	}
+	return func() { l.Unlock(); d.tableMu.Unlock() }, nil
+}
+
 func (d *Daemon) reconcile(ctx context.Context) error {
-	if !d.o.NoLock {
-		l, err := controller.AcquireLock(d.o.LockPath, time.Duration(d.config().LockWait), func(s string) { d.log.Info(s) })
-		if err != nil {
-			return err
-		}
-		defer l.Unlock()
+	unlock, err := d.lockTable()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var c ipvs.Client = d.o.IPVS
+	if d.preempted < maxPreempted {
+		c = preemptible{c, d}
 	}
 	d.ipvsMu.Lock()
-	cur, err := controller.ReadTable(d.o.IPVS)
+	cur, err := controller.ReadTable(c)
 	d.ipvsMu.Unlock()
+	if errors.Is(err, errPreempted) {
+		d.preempted++
+		return err
+	}
+	d.preempted = 0
 	if err != nil {
 		d.observe(0, err)
 		return fmt.Errorf("read IPVS: %w", err)

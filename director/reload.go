@@ -35,5 +35,6 @@ func (d *Daemon) Reload(ctx context.Context, cfg Config) error {
 		d.cfg = old
 		return cfg.wrap(err)
 	}
+	d.kick() // a reload reconciles the whole table
 	return nil
 }

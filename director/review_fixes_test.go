@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"errors"
+	"github.com/lvsnode/lvsnode/controller"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -372,16 +373,28 @@ func TestAddNodeDuringAFailedReadCreatesNothing(t *testing.T) {
 // read before its weight 0 reached the kernel: the connections scheduled
 // meanwhile would be reset (expire_nodest_conn). The pass that writes
 // weight 0 keeps it; the next one, reading weight 0 and no connection,
-// removes it (found by review).
+// removes it (found by review). The drain's own call writes weight 0
+// (runtime changes are written before they answer), so the first full
+// pass reads it; a read from before the write (weight 1) settles nothing.
 func TestDrainSettlesOnlyOnAReadShowingWeightZero(t *testing.T) {
 	r := newRig(t, twoNodes)
 	r.tick(2)
+	before, err := controller.ReadTable(r.fake)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ref := NodeRef{Service: "tcp 10.0.0.100:80", Address: "10.0.0.11"}
 	if err := r.d.Drain(context.Background(), ref, DrainOptions{Timeout: Duration(time.Hour), Remove: true}); err != nil {
 		t.Fatal(err)
 	}
-	r.tick(0)
 	r.wantWeights("tcp 10.0.0.100:80 10.0.0.11:80 w=0\ntcp 10.0.0.100:80 10.0.0.12:80 w=1\n")
+	r.d.mu.Lock()
+	r.d.settleDrains(before) // counters read before weight 0 reached the kernel
+	st := r.d.desired.Nodes["tcp 10.0.0.100:80 10.0.0.11:80"]
+	r.d.mu.Unlock()
+	if st.Drain != DrainDraining {
+		t.Fatalf("settled on a read showing weight 1: %s", st.Drain)
+	}
 	r.tick(0)
 	r.wantWeights("tcp 10.0.0.100:80 10.0.0.12:80 w=1\n")
 }

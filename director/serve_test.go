@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -107,6 +108,12 @@ func (l *lockedIPVS) Services() ([]ipvs.Service, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.Client.Services()
+}
+
+func (l *lockedIPVS) Service(k ipvs.ServiceKey) (ipvs.Service, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Client.Service(k)
 }
 
 func (l *lockedIPVS) Destinations(k ipvs.ServiceKey) ([]ipvs.Destination, error) {
@@ -232,5 +239,75 @@ func TestServeUnderSystemd(t *testing.T) {
 	eventually(t, "STOPPING=1, the last notification", func() bool { return strings.HasPrefix(ns.last(), "STOPPING=1") })
 	if _, err := net.Dial("tcp", metrics); err == nil {
 		t.Error("metrics listener still open after Serve returned")
+	}
+}
+
+// blockingIPVS holds every Apply while armed, telling entered about it.
+type blockingIPVS struct {
+	lockedIPVS
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingIPVS) Apply(ops []ipvs.Op) []error {
+	if b.armed.Load() {
+		b.entered <- struct{}{}
+		<-b.release
+	}
+	return b.lockedIPVS.Apply(ops)
+}
+
+// A stopping daemon (SIGTERM, the context's end) finishes the API
+// requests in flight before Serve returns (and the process exits): the
+// change is answered, and in IPVS.
+func TestServeFinishesRequestsInFlightOnStop(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "director.sock")
+	path := filepath.Join(dir, "director.yaml")
+	y := "metrics: " + freeAddr(t) + "\napi: {socket: " + sock + "}\nservices:\n  - service: tcp 10.0.0.100:80\n    nodes: [{address: 10.0.0.11}]\n"
+	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &blockingIPVS{lockedIPVS: lockedIPVS{Client: ipvs.NewFake()}, entered: make(chan struct{}), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, path, cfg, Options{IPVS: k, Store: &MemStore{}, NoLock: true,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	api, err := NewAPIClient(sock, APIClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the API answers", func() bool { ok, _ := api.Answers(ctx); return ok })
+	k.armed.Store(true)
+	answered := make(chan error, 1)
+	go func() {
+		answered <- api.AddNode(context.Background(), Node{NodeRef: NodeRef{Service: "tcp 10.0.0.100:80", Address: "10.0.0.12"}})
+	}()
+	<-k.entered // the change is writing IPVS
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned (%v) with a request in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	k.armed.Store(false)
+	close(k.release)
+	if err := <-answered; err != nil {
+		t.Fatalf("the request in flight: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := k.Destinations(ipvs.ServiceKey{Protocol: ipvs.TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80})
+	if len(ds) != 2 {
+		t.Errorf("%d real servers in IPVS, want 2", len(ds))
 	}
 }

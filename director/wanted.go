@@ -74,8 +74,17 @@ func belowQuorum(s *svc, states map[string]NodeState) (bool, int) {
 // (connections kept) and the sorry server takes the new ones: the
 // survivors alone would be overloaded.
 func wanted(m *model, states map[string]NodeState) controller.Table {
+	return wantedFor(m, states, nil)
+}
+
+// wantedFor is wanted for the services in keys only (nil: every one): a
+// runtime change computes the entries of the services it touched alone.
+func wantedFor(m *model, states map[string]NodeState, keys map[ipvs.ServiceKey]bool) controller.Table {
 	var t controller.Table
 	for _, s := range m.services {
+		if keys != nil && !keys[s.key] {
+			continue
+		}
 		e := controller.Entry{Service: s.service}
 		below, _ := belowQuorum(s, states)
 		for _, n := range s.nodes {
@@ -96,7 +105,9 @@ func wanted(m *model, states map[string]NodeState) controller.Table {
 		t.Services = append(t.Services, e)
 	}
 	for _, dp := range dataPathServices(m) {
-		t.Services = append(t.Services, controller.Entry{Service: dp.service, Dests: dp.dests})
+		if keys == nil || keys[dp.service.ServiceKey] {
+			t.Services = append(t.Services, controller.Entry{Service: dp.service, Dests: dp.dests})
+		}
 	}
 	return t
 }

@@ -96,6 +96,14 @@ func (f *Fake) Services() ([]Service, error) {
 	return out, nil
 }
 
+func (f *Fake) Service(k ServiceKey) (Service, error) {
+	s, ok := f.svcs[k]
+	if !ok {
+		return Service{}, fmt.Errorf("read service %s: %w", k, ErrNotFound) // the kernel's ESRCH
+	}
+	return s.svc, nil
+}
+
 func (f *Fake) Destinations(k ServiceKey) ([]Destination, error) {
 	if f.BeforeList != nil {
 		f.BeforeList(f)

@@ -330,6 +330,11 @@ type Client interface {
 	// Services lists every virtual service; an empty table is an empty
 	// slice and a nil error.
 	Services() ([]Service, error)
+	// Service reads one virtual service by its key: one GET_SERVICE
+	// request, not a dump of the table (ipvsadm -L -t reads it so). A
+	// service that is not there is an error wrapping ErrNotFound (the
+	// kernel answers ESRCH).
+	Service(ServiceKey) (Service, error)
 	// Destinations lists the real servers of a service; none, or a
 	// missing service, is an empty slice and a nil error (as the kernel's
 	// dump answers).

@@ -239,6 +239,25 @@ func (n *netlinkClient) Services() ([]Service, error) {
 	return out, nil
 }
 
+func (n *netlinkClient) Service(k ServiceKey) (Service, error) {
+	var s Service
+	got := false
+	// The request's attribute is the service key alone, as the real
+	// server dump sends it (appendDumpDests).
+	err := n.do(cmdGetSvc, appendDumpDests(nil, k), func(b []byte) (err error) {
+		s, err = decodeService(b)
+		got = true
+		return err
+	})
+	if err == nil && !got {
+		err = fmt.Errorf("%w: no service in the answer", errDecode)
+	}
+	if err != nil {
+		return Service{}, mapErr("read service "+k.String(), err, onDest)
+	}
+	return s, nil
+}
+
 func (n *netlinkClient) Destinations(k ServiceKey) ([]Destination, error) {
 	v6 := k.Is6()
 	ds := n.dests[:0]

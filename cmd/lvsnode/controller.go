@@ -36,7 +36,7 @@ func controllerCommand() *cli.Command {
 			"form (--tcp-service: LVSNODE_TCP_SERVICE); --help shows each one.",
 		HideHelpCommand: true,
 		Subcommands: []*cli.Command{
-			ctlAddNodeCmd(), ctlEditNodeCmd(), ctlRemoveNodeCmd(), ctlDrainNodeCmd(),
+			ctlAddNodeCmd(), ctlEditNodeCmd(), ctlRemoveNodeCmd(), ctlDrainNodeCmd(), ctlUndrainNodeCmd(),
 			ctlAddServiceCmd(), ctlEditServiceCmd(), ctlRemoveServiceCmd(),
 			ctlClearCmd(), ctlZeroCmd(), ctlTimeoutsCmd(), ctlListCmd(), ctlSaveCmd(), ctlRestoreCmd(),
 			ctlStartDaemonCmd(), ctlStopDaemonCmd(),

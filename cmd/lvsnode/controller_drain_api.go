@@ -26,26 +26,9 @@ const ctlDrainWaitMargin = 30 * time.Second
 // started), then, unless --no-wait, polls GET /v1/status until every real
 // server it named is drained, parked or gone.
 func ctlDrainNodeAPI(c *cli.Context, api *director.APIClient) error {
-	var ref director.NodeRef
-	if c.Bool("all-services") {
-		f := ctlFlagsOf(c)
-		if f.TCP != "" || f.UDP != "" || f.SCTP != "" || f.FWMark != "" || c.NArg() > 0 {
-			return cli.Exit("--all-services takes only a real server (-r RIP[:PORT]), no service", 2)
-		}
-		rip, port, err := controller.ParseRealAddr(f.Real)
-		if err != nil {
-			return ctlExitErr(err)
-		}
-		ref = director.NodeRef{Service: "*", Address: rip.String()}
-		if port != nil {
-			ref.Port = *port
-		}
-	} else {
-		s, err := ctlAPISpec(c)
-		if err != nil {
-			return err
-		}
-		ref = ctlNodeRef(s)
+	ref, err := ctlDrainRef(c)
+	if err != nil {
+		return err
 	}
 	timeout := c.Duration("timeout")
 	o := director.DrainOptions{Timeout: director.Duration(timeout), Remove: !c.Bool("keep")}
@@ -60,6 +43,32 @@ func ctlDrainNodeAPI(c *cli.Context, api *director.APIClient) error {
 		return nil
 	}
 	return ctlWaitDrained(c, api, ref, timeout)
+}
+
+// ctlDrainRef is the real server a drain-node or undrain-node command
+// line names: one service's (-t/-u/--sctp-service/-f and -r), or every
+// service's (--all-services -r RIP[:PORT], the API's "*").
+func ctlDrainRef(c *cli.Context) (director.NodeRef, error) {
+	if c.Bool("all-services") {
+		f := ctlFlagsOf(c)
+		if f.TCP != "" || f.UDP != "" || f.SCTP != "" || f.FWMark != "" || c.NArg() > 0 {
+			return director.NodeRef{}, cli.Exit("--all-services takes only a real server (-r RIP[:PORT]), no service", 2)
+		}
+		rip, port, err := controller.ParseRealAddr(f.Real)
+		if err != nil {
+			return director.NodeRef{}, ctlExitErr(err)
+		}
+		ref := director.NodeRef{Service: "*", Address: rip.String()}
+		if port != nil {
+			ref.Port = *port
+		}
+		return ref, nil
+	}
+	s, err := ctlAPISpec(c)
+	if err != nil {
+		return director.NodeRef{}, err
+	}
+	return ctlNodeRef(s), nil
 }
 
 // ctlDrainMatch tells whether a real server of the status is one the drain

@@ -74,11 +74,27 @@ func StartIn(tb testing.TB, dir string) *Server {
 }
 
 // Start (re)starts the member on the same ports and data, and waits
-// until it answers.
+// until it answers. A member that exits at once is started again (up to 3
+// times): on a loaded host a restart right after a SIGKILL can find its
+// port still held, or taken by a test's freePort meanwhile.
 func (s *Server) Start() {
 	s.tb.Helper()
+	for try := 1; ; try++ {
+		err := s.start()
+		if err == nil {
+			return
+		}
+		if try == 3 {
+			s.tb.Fatal(err)
+		}
+		s.tb.Logf("etcd start %d: %v; again", try, err)
+		time.Sleep(time.Second)
+	}
+}
+
+func (s *Server) start() error {
 	if s.cmd != nil {
-		return
+		return nil
 	}
 	peer := fmt.Sprintf("http://127.0.0.1:%d", s.peer)
 	cmd := exec.Command(s.bin, "--name", "t", "--data-dir", filepath.Join(s.dir, "data"),
@@ -92,7 +108,7 @@ func (s *Server) Start() {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		s.tb.Fatalf("etcd: %v", err)
+		return fmt.Errorf("etcd: %v", err)
 	}
 	log.Close()
 	s.cmd, s.done = cmd, make(chan struct{})
@@ -106,17 +122,19 @@ func (s *Server) Start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-s.done:
 			b, _ := os.ReadFile(filepath.Join(s.dir, "etcd.log"))
-			s.tb.Fatalf("etcd exited at start:\n%s", b)
+			s.cmd = nil
+			return fmt.Errorf("etcd exited at start (%v):\n%s", cmd.ProcessState, b)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	s.tb.Fatalf("etcd did not answer %s/health within 20 s", s.Endpoint)
+	s.Stop()
+	return fmt.Errorf("etcd did not answer %s/health within 20 s", s.Endpoint)
 }
 
 // Stop kills the member (SIGKILL: as a crash or a lost host); Start

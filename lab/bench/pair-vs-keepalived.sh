@@ -18,12 +18,15 @@
 #            through its API (`controller add-node` routed to the daemon),
 #            keepalived by a config edit + SIGHUP; ms from the CLI start (the
 #            SIGHUP) until /proc/net/ip_vs has it (the same poller), and
-#            whether a long-lived connection through the VIP survives
+#            whether a long-lived connection through the VIP survives; then
+#            the same change as one raw API request (curl on the socket,
+#            FIGURE change lvsnode_api) to separate the CLI's own start
 # Run it with `make bench-pair` (`bash lab/run script
 # lab/bench/pair-vs-keepalived.sh`; about 5 minutes wall clock under TCG: two
 # 30 s CPU windows and the setups); it is not a CI scenario. Run it twice
 # for ranges. PAIR_BENCH=detect,cpu,change picks measurements; PAIR_CPU_SECS
-# (30: 60 made the run too long), PAIR_CPU_RS (1000), PAIR_DETECT_RUNS (5).
+# (30: 60 made the run too long), PAIR_CPU_RS (1000), PAIR_DETECT_RUNS (5),
+# PAIR_CHANGE_RUNS (3: each tool, lvsnode both by the CLI and by a raw API call).
 # It fails only on wrong results (a real server never taken out, a change
 # never applied), never on a time.
 set -euo pipefail
@@ -72,6 +75,13 @@ lv_change_config() {
 }
 lv_change_apply() {
 	lv_ctl add-node -t "$LAB_VIP4:$CHANGE_PORT" -r "10.0.0.12:$CHANGE_PORT" -g -w 1 >/dev/null
+}
+# lv_change_api_apply: the same change as one raw API request (curl on the
+# daemon's socket): the daemon's part without the CLI's start under TCG.
+lv_change_api_apply() {
+	ip netns exec director curl -sSf --unix-socket /run/lvsnode/director.sock -X POST -H "Content-Type: application/json" \
+		-d "{\"service\": \"tcp $LAB_VIP4:$CHANGE_PORT\", \"address\": \"10.0.0.12\", \"port\": $CHANGE_PORT, \"weight\": 1, \"method\": \"dr\"}" \
+		http://lvsnode/v1/nodes >/dev/null
 }
 
 # --- detect ------------------------------------------------------------------
@@ -274,29 +284,72 @@ ka_change_apply() {
 	ka_reload
 }
 
+# lv_change_cost: the daemon's own time for the last change, from its log
+# ("runtime change": until saved, then until written to IPVS).
+lv_change_cost() {
+	info "lvsnode: the daemon's part: $(grep 'msg="runtime change"' "$PAIR_W/controller.log" | tail -1 | grep -o 'services=.*')"
+}
+# rs2_gone: wait until the VIP's service has no rs2 (between runs).
+rs2_gone() {
+	wait_for 30 bash -c "! ip netns exec director ipvsadm -Ln -t $LAB_VIP4:$CHANGE_PORT | grep -q 10.0.0.12:$CHANGE_PORT" ||
+		fail "$1: rs2 not removed"
+}
+
+CHANGE_RUNS=${PAIR_CHANGE_RUNS:-3}
+
 bench_change() {
-	step "change: $CHANGE_SVCS services + the VIP's; add one real server"
+	step "change: $CHANGE_SVCS services + the VIP's; add one real server ($CHANGE_RUNS runs each)"
 	change_prepare
+	local i ka=() cli=() api=()
 	ka_change_conf >"$PAIR_W/ka-change.conf"
-	ka_change_conf with-rs2 >"$PAIR_W/ka-change.next"
 	ka_start "$PAIR_W/ka-change.conf"
-	change_measure keepalived ka_change_apply
+	for i in $(seq "$CHANGE_RUNS"); do
+		ka_change_conf with-rs2 >"$PAIR_W/ka-change.next"
+		change_measure keepalived ka_change_apply
+		ka+=("$CHANGE_keepalived")
+		ka_change_conf >"$PAIR_W/ka-change.conf"
+		ka_reload
+		rs2_gone keepalived
+	done
 	ka_stop
 	if [ "$HAVE_RUN" = 1 ]; then
 		ip netns exec director ipvsadm -C
 		lv_change_config >"$PAIR_W/lv-change.yaml"
 		lv_start "$PAIR_W/lv-change.yaml"
+		# Where a CLI change's time goes (for scale, not timed pass/fail):
+		# the binary's start alone, a status call, a raw API round trip.
 		local t0
+		t0=${EPOCHREALTIME/./}
+		ip netns exec director lvsnode --version >/dev/null
+		info "lvsnode: the CLI's start alone (lvsnode --version) took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 		t0=${EPOCHREALTIME/./}
 		lv_ctl status >/dev/null
 		info "lvsnode: a \`controller status\` (the CLI's start and one API call, for scale) took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
-		change_measure lvsnode lv_change_apply
+		t0=${EPOCHREALTIME/./}
+		ip netns exec director curl -s -o /dev/null --unix-socket /run/lvsnode/director.sock http://lvsnode/v1/none
+		info "lvsnode: a raw API round trip (curl, an unknown endpoint) took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
+		for i in $(seq "$CHANGE_RUNS"); do
+			change_measure lvsnode lv_change_apply
+			lv_change_cost
+			cli+=("$CHANGE_lvsnode")
+			lv_ctl remove-node -t "$LAB_VIP4:$CHANGE_PORT" -r "10.0.0.12:$CHANGE_PORT" >/dev/null
+			rs2_gone lvsnode
+			# The same change as a raw API call: the daemon's part.
+			change_measure lvsnode_api lv_change_api_apply
+			lv_change_cost
+			api+=("$CHANGE_lvsnode_api")
+			lv_ctl remove-node -t "$LAB_VIP4:$CHANGE_PORT" -r "10.0.0.12:$CHANGE_PORT" >/dev/null
+			rs2_gone lvsnode
+		done
 		lv_stop
-		report 'change  add rs     lvsnode %d ms  keepalived %d ms  ratio %s  (%d services; connection kept: lvsnode %s, keepalived %s)' \
-			"$CHANGE_lvsnode" "$CHANGE_keepalived" "$(ratio $CHANGE_lvsnode $CHANGE_keepalived)" "$CHANGE_SVCS" "$ALIVE_lvsnode" "$ALIVE_keepalived"
+		local mc ma mk
+		mc=$(median "${cli[@]}") ma=$(median "${api[@]}") mk=$(median "${ka[@]}")
+		report 'change  add rs     lvsnode CLI %s; API %s; keepalived %s' "$(stats "${cli[@]}")" "$(stats "${api[@]}")" "$(stats "${ka[@]}")"
+		report 'change  add rs     medians: lvsnode CLI %d ms, API %d ms, keepalived %d ms; ratio CLI %s, API %s (%d services; connection kept: lvsnode %s/%s, keepalived %s)' \
+			"$mc" "$ma" "$mk" "$(ratio "$mc" "$mk")" "$(ratio "$ma" "$mk")" "$CHANGE_SVCS" "$ALIVE_lvsnode" "$ALIVE_lvsnode_api" "$ALIVE_keepalived"
 	else
-		report 'change  add rs     keepalived %6d ms (reload, %d services; connection kept: %s); lvsnode: no controller run' \
-			"$CHANGE_keepalived" "$CHANGE_SVCS" "$ALIVE_keepalived"
+		report 'change  add rs     keepalived %s (reload, %d services; connection kept: %s); lvsnode: no controller run' \
+			"$(stats "${ka[@]}")" "$CHANGE_SVCS" "$ALIVE_keepalived"
 	fi
 	topo_down || true
 }
