@@ -39,11 +39,12 @@ lab-bin:
 	install -m 0755 "$$tmp/usr/bin/lvsnode" $(BIN); rm -rf "$$tmp"; echo "$(BIN) from $$deb"
 
 # The package tests need lintian, man, zsh and systemd-analyze (systemd:
-# the examples' and the package's unit checks), and run as root.
+# the examples' and the package's unit checks), and run as root; bird
+# (bird2) parses examples/bird/ (skipped without it).
 pkgtools:
-	@command -v lintian >/dev/null && command -v man >/dev/null && command -v zsh >/dev/null && command -v systemd-analyze >/dev/null || \
-	{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq lintian man-db zsh systemd >/dev/null; } || \
-	echo "lintian, man-db, zsh, systemd missing and not root: the package tests will say so"
+	@command -v lintian >/dev/null && command -v man >/dev/null && command -v zsh >/dev/null && command -v systemd-analyze >/dev/null && command -v bird >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq lintian man-db zsh systemd bird2 >/dev/null; } || \
+	echo "lintian, man-db, zsh, systemd, bird2 missing and not root: the package tests will say so"
 
 $(GOTESTSUM):
 	$(GO) install gotest.tools/gotestsum@v1.12.3

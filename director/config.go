@@ -32,7 +32,10 @@ type Config struct {
 	API       APIConfig     `yaml:"api"`
 	Sync      SyncConfig    `yaml:"sync"`  // connection sync daemons (sync.go)
 	Store     StoreConfig   `yaml:"store"` // director/storeconfig.go
-	Services  []ServiceSpec `yaml:"services"`
+	// ActiveActive makes this director safe behind ECMP beside others
+	// (director/activeactive.go): mh with mh-port, sloppy_tcp.
+	ActiveActive bool          `yaml:"active_active"`
+	Services     []ServiceSpec `yaml:"services"`
 
 	// Path is the file the config came from, for messages.
 	Path string `yaml:"-"`
@@ -175,7 +178,7 @@ func (c *Config) validate() error {
 	if err := c.Store.validate(c.Path); err != nil {
 		return err
 	}
-	if _, err := compile(clone(c.Services), newMarkAlloc(lo, hi, nil), nil); err != nil {
+	if _, err := c.compile(clone(c.Services), newMarkAlloc(lo, hi, nil), nil); err != nil {
 		return c.wrap(err)
 	}
 	return c.validateSync()

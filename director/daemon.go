@@ -150,7 +150,7 @@ func (d *Daemon) Close() {
 // nothing changed but a sysctl set.
 func (d *Daemon) install(ctx context.Context, next Desired, restore bool) error {
 	marks := newMarkAlloc(d.cfg.markLo, d.cfg.markHi, next.Marks)
-	m, err := compile(clone(next.Services), marks, d.model)
+	m, err := d.cfg.compile(clone(next.Services), marks, d.model)
 	if err != nil {
 		return err
 	}

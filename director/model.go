@@ -16,6 +16,9 @@ type model struct {
 	services []*svc
 	byKey    map[ipvs.ServiceKey]*svc
 	nodes    map[string]*node // by node id
+	// activeActive: compiled under active_active (activeactive.go); a
+	// model compiled otherwise is not reused from.
+	activeActive bool
 }
 
 type svc struct {

@@ -31,7 +31,8 @@ var acceptLocal = directorSysctl{sysctl.Key{"net", "ipv4", "conf", "all", "accep
 	"a data-path probe dials the VIP from the director and the real server answers from the VIP, which is also a local address of the director: with 0 the kernel drops that answer as a martian (source is local) and every data-path check fails; 1 accepts it"}
 
 // ensureSysctls sets the sysctls that differ, saying why: the IPVS ones,
-// and accept_local when m has an IPv4 data-path check. It never resets a
+// accept_local when m has an IPv4 data-path check, and sloppy_tcp/sctp
+// under active_active. It never resets a
 // value (one the site set stays).
 func (d *Daemon) ensureSysctls(m *model) error {
 	if d.o.Sysctl == nil || !d.cfg.ManageSysctls() {
@@ -40,6 +41,9 @@ func (d *Daemon) ensureSysctls(m *model) error {
 	want := ipvsSysctls
 	if m != nil && m.dataPath4() {
 		want = append(append([]directorSysctl(nil), want...), acceptLocal)
+	}
+	if d.cfg.ActiveActive {
+		want = append(append([]directorSysctl(nil), want...), activeActiveSysctls...)
 	}
 	for _, s := range want {
 		v, err := d.o.Sysctl.Get(s.key)
