@@ -64,6 +64,18 @@ type SyncDaemons interface {
 	StartDaemon(d Daemon) error
 	// StopDaemon stops the daemon of a role (DaemonMaster or DaemonBackup).
 	StopDaemon(state uint32) error
+	// SyncLink looks up a daemon's interface by name: its index and
+	// whether it is up; ErrNoInterface when it does not exist. A daemon
+	// keeps the interface it was started on (the kernel binds its sockets
+	// to that index): one whose link was deleted and re-created under the
+	// same name (a new index) is listed as before but syncs nothing.
+	SyncLink(name string) (Link, error)
+}
+
+// Link is a sync daemon's interface as SyncLink finds it.
+type Link struct {
+	Index int  `json:"index"`
+	Up    bool `json:"up"`
 }
 
 // RoleName is "master" or "backup" (ipvsadm's words).

@@ -47,7 +47,9 @@ type Fake struct {
 	order    []ServiceKey
 	svcs     map[ServiceKey]*fakeService
 	timeouts Timeouts
-	links    map[string]int    // interface name -> MTU (SetLink)
+	links    map[string]int // interface name -> MTU (SetLink)
+	linkIdx  map[string]int // interface name -> index (fake_daemon.go: a re-created link gets a new one)
+	nextLink int
 	daemons  map[uint32]Daemon // running sync daemons by role
 }
 

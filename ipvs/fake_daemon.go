@@ -17,9 +17,34 @@ func (f *Fake) SetLink(name string, mtu int) {
 	}
 	if mtu == 0 {
 		delete(f.links, name)
+		delete(f.linkIdx, name)
 		return
 	}
 	f.links[name] = mtu
+	f.linkIndex(name)
+}
+
+// linkIndex is the index of an existing link, a new one for a link seen
+// for the first time (a deleted and re-created link gets a new index, as
+// on the kernel).
+func (f *Fake) linkIndex(name string) int {
+	if f.linkIdx == nil {
+		f.linkIdx = map[string]int{}
+	}
+	i, ok := f.linkIdx[name]
+	if !ok {
+		f.nextLink++
+		i = f.nextLink
+		f.linkIdx[name] = i
+	}
+	return i
+}
+
+func (f *Fake) SyncLink(name string) (Link, error) {
+	if _, ok := f.links[name]; !ok {
+		return Link{}, fmt.Errorf("interface %s: %w", name, ErrNoInterface)
+	}
+	return Link{Index: f.linkIndex(name), Up: true}, nil
 }
 
 func (f *Fake) Daemons() ([]Daemon, error) {
