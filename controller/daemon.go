@@ -70,7 +70,9 @@ func ParseDaemon(f DaemonFlags) (ipvs.Daemon, error) {
 	d.SyncID, d.MaxLen, d.Port, d.TTL = uint32(id), uint16(ml), uint16(port), uint8(ttl)
 	if f.Group != "" {
 		g, err := netip.ParseAddr(f.Group)
-		if err != nil || !g.IsMulticast() || g.Zone() != "" {
+		// ::ffff:224.0.0.81 is multicast to Go (it unmaps) but an IPv6
+		// address to the kernel, which refuses it (EINVAL): refused here.
+		if err != nil || !g.IsMulticast() || g.Is4In6() || g.Zone() != "" {
 			return d, fmt.Errorf("%w: --mcast-group %q: not a multicast address (224.0.0.0/4 or ff00::/8)", ErrInput, f.Group)
 		}
 		d.Group = g

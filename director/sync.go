@@ -72,15 +72,16 @@ func (s SyncConfig) daemons() ([]ipvs.Daemon, error) {
 		roles = []string{"master", "backup"}
 	}
 	var out []ipvs.Daemon
-	seen := map[string]bool{}
+	seen := map[uint32]bool{}
 	for _, r := range roles {
-		if seen[r] {
-			return nil, fmt.Errorf("roles: %q twice", r)
-		}
-		seen[r] = true
-		if _, ok := ipvs.ParseRole(r); !ok {
+		st, ok := ipvs.ParseRole(r)
+		if !ok {
 			return nil, fmt.Errorf("roles: %q: want master or backup", r)
 		}
+		if seen[st] { // on the parsed role: one series per role in /metrics
+			return nil, fmt.Errorf("roles: %q twice", r)
+		}
+		seen[st] = true
 		d, err := controller.ParseDaemon(controller.DaemonFlags{Role: r, Interface: s.Interface, SyncID: s.SyncID,
 			MaxLen: s.MaxLen, Group: s.Group, Port: s.Port, TTL: s.TTL})
 		if err != nil {
@@ -253,7 +254,13 @@ func (d *Daemon) syncRoles(want []ipvs.Daemon) ([]SyncRole, bool) {
 		}
 		var diff []string
 		if have != nil {
-			diff = have.Differences(w)
+			cmp := w
+			if cmp.MaxLen == 0 && lerr == nil {
+				// no sync_maxlen: the kernel's default for the link (a
+				// removed sync_maxlen restarts the daemon to it)
+				cmp.MaxLen = ipvs.SyncMaxLen(w, link.MTU)
+			}
+			diff = have.Differences(cmp)
 			if idx, ok := d.syncs.index[w.State]; !ok || have.Interface != w.Interface {
 				if lerr == nil && len(diff) == 0 {
 					d.syncs.index[w.State] = link.Index // found running: adopted on the index it has now

@@ -76,6 +76,29 @@ type SyncDaemons interface {
 type Link struct {
 	Index int  `json:"index"`
 	Up    bool `json:"up"`
+	MTU   int  `json:"mtu"`
+}
+
+// SyncMaxLen is the message size the kernel settles on for d started on
+// an interface of that MTU (start_sync_thread): d.MaxLen clamped to
+// 1..65507 (master) or 1024..65507 (backup), 65487 with an IPv6 group;
+// when 0, 1500 (master) or the MTU (backup, 1500..65535) less the IP and
+// UDP headers (28, or 48 with an IPv6 group).
+func SyncMaxLen(d Daemon, mtu int) uint16 {
+	hlen := 28 // IPv4 + UDP
+	if d.Group.Is6() {
+		hlen = 48
+	}
+	lo := 1
+	if d.State == DaemonMaster {
+		mtu = 1500
+	} else {
+		mtu, lo = min(max(mtu, 1500), 65535), 1024
+	}
+	if d.MaxLen == 0 {
+		return uint16(mtu - hlen)
+	}
+	return uint16(min(max(int(d.MaxLen), lo), 65535-hlen))
 }
 
 // RoleName is "master" or "backup" (ipvsadm's words).
@@ -89,9 +112,9 @@ func RoleName(state uint32) string {
 	return fmt.Sprintf("state(%d)", state)
 }
 
-// ParseRole reads "master" or "backup".
+// ParseRole reads "master" or "backup", lower-case only (as ipvsadm).
 func ParseRole(s string) (uint32, bool) {
-	switch strings.ToLower(s) {
+	switch s {
 	case "master":
 		return DaemonMaster, true
 	case "backup":
@@ -122,8 +145,9 @@ func (d Daemon) String() string {
 
 // Differences lists how running daemon d differs from the wanted w, one
 // "setting: running X, wanted Y" per setting w gives (zero optional
-// settings in w mean the kernel's default, which d shows filled in, and
-// a wanted MaxLen of 0 accepts any).
+// settings in w mean the kernel's default, which d shows filled in, a
+// wanted MaxLen is compared as the kernel clamps it (SyncMaxLen: a backup
+// asked for 1000 runs with 1024), and a wanted MaxLen of 0 accepts any).
 func (d Daemon) Differences(w Daemon) []string {
 	var out []string
 	diff := func(name string, have, want any) {
@@ -134,7 +158,7 @@ func (d Daemon) Differences(w Daemon) []string {
 	diff("mcast-interface", d.Interface, w.Interface)
 	diff("syncid", d.SyncID, w.SyncID)
 	if w.MaxLen != 0 {
-		diff("sync-maxlen", d.MaxLen, w.MaxLen)
+		diff("sync-maxlen", d.MaxLen, SyncMaxLen(w, 0))
 	}
 	group := w.Group
 	if !group.IsValid() {

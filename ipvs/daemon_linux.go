@@ -41,5 +41,5 @@ func (n *netlinkClient) SyncLink(name string) (Link, error) {
 		}
 		return Link{}, fmt.Errorf("interface %s: %w", name, err)
 	}
-	return Link{Index: ifc.Index, Up: ifc.Flags&net.FlagUp != 0}, nil
+	return Link{Index: ifc.Index, Up: ifc.Flags&net.FlagUp != 0, MTU: ifc.MTU}, nil
 }

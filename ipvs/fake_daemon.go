@@ -44,7 +44,7 @@ func (f *Fake) SyncLink(name string) (Link, error) {
 	if _, ok := f.links[name]; !ok {
 		return Link{}, fmt.Errorf("interface %s: %w", name, ErrNoInterface)
 	}
-	return Link{Index: f.linkIndex(name), Up: true}, nil
+	return Link{Index: f.linkIndex(name), Up: true, MTU: f.links[name]}, nil
 }
 
 func (f *Fake) Daemons() ([]Daemon, error) {
@@ -62,7 +62,7 @@ func (f *Fake) StartDaemon(d Daemon) error {
 	if d.State != DaemonMaster && d.State != DaemonBackup {
 		return fmt.Errorf("%s: %w", what, ErrInvalidDaemon)
 	}
-	if d.Group.IsValid() && !d.Group.IsMulticast() {
+	if d.Group.IsValid() && (!d.Group.IsMulticast() || d.Group.Is4In6()) { // the kernel: ::ffff:224.0.0.81 is IPv6, not ff00::/8
 		return fmt.Errorf("%s: %w", what, ErrInvalidDaemon)
 	}
 	mtu, ok := f.links[d.Interface]
@@ -84,30 +84,12 @@ func (f *Fake) StartDaemon(d Daemon) error {
 	if d.TTL == 0 {
 		d.TTL = DefaultSyncTTL
 	}
-	d.MaxLen = syncMaxLen(d, mtu)
+	d.MaxLen = SyncMaxLen(d, mtu)
 	if f.daemons == nil {
 		f.daemons = map[uint32]Daemon{}
 	}
 	f.daemons[d.State] = d
 	return nil
-}
-
-// syncMaxLen is the message size the kernel settles on (start_sync_thread).
-func syncMaxLen(d Daemon, mtu int) uint16 {
-	hlen := 28 // IPv4 + UDP
-	if d.Group.Is6() {
-		hlen = 48
-	}
-	lo := 1
-	if d.State == DaemonMaster {
-		mtu = 1500
-	} else {
-		mtu, lo = min(max(mtu, 1500), 65535), 1024
-	}
-	if d.MaxLen == 0 {
-		return uint16(mtu - hlen)
-	}
-	return uint16(min(max(int(d.MaxLen), lo), 65535-hlen))
 }
 
 func (f *Fake) StopDaemon(state uint32) error {
