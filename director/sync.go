@@ -158,6 +158,32 @@ func (s *syncState) get() *SyncStatus {
 	return &c
 }
 
+// note is the status line's part for sync: each configured role that did
+// not run with the file's settings at the last pass, and why ("" when all
+// run, or sync is not configured).
+func (s *syncState) note() string {
+	st := s.get()
+	if st == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range st.Roles {
+		if r.Running {
+			if r.Link != nil && !r.Link.Up {
+				fmt.Fprintf(&b, "; sync %s: its interface is down", r.Role)
+			}
+			continue
+		}
+		fmt.Fprintf(&b, "; sync %s NOT RUNNING", r.Role)
+		if r.Error != "" {
+			b.WriteString(": " + r.Error)
+		} else if r.Link != nil && !r.Link.Up {
+			b.WriteString(": its interface is down")
+		}
+	}
+	return b.String()
+}
+
 // syncPass lists the kernel's sync daemons and starts (or restarts with
 // the file's settings) every configured role that needs it. Errors are
 // logged and recorded per role; the next pass tries again.

@@ -117,6 +117,15 @@ func TestSyncLinkGoneAndRecreated(t *testing.T) {
 	if st.Roles[0].Running || st.Roles[0].Link != nil || !strings.Contains(st.Roles[0].Error, "no such interface") {
 		t.Errorf("link gone: %+v", st.Roles[0])
 	}
+	if line := r.d.statusLine(); !strings.Contains(line, "; sync backup NOT RUNNING: interface eth0: no such interface") {
+		t.Errorf("status line: %s", line)
+	}
+	m := NewMetrics(r.d, nil)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `lvsnode_sync_link_up{role="backup"} 0`) {
+		t.Errorf("metrics: no lvsnode_sync_link_up 0")
+	}
 	r.fake.SetLink("eth0", 1500)
 	r.d.syncPass()
 	st = r.d.Status().Sync
