@@ -25,6 +25,10 @@ import (
 //     with none starts), and a daemon whose interface is deleted goes on
 //     running, listed with its name.
 //   - DEL_DAEMON of a role that does not run: ESRCH (ErrNotFound).
+//   - NEW_DAEMON (either role) while a service has a real server of the
+//     other address family: EINVAL, before ENODEV and EEXIST; NEW_DEST or
+//     SET_DEST of such a real server while a daemon (either role) runs:
+//     EINVAL (ErrMixedFamilySync in the Fake).
 //   - GET_DAEMON lists the master first, then the backup, each with every
 //     setting filled in: group 224.0.0.81, port 8848, TTL 1 when not
 //     given, and a message size (MaxLen) from the interface's MTU: 1500
@@ -50,7 +54,13 @@ var (
 	// ErrInvalidDaemon: the kernel refused the settings (EINVAL: a group
 	// that is not multicast, a role that is neither master nor backup, or
 	// services with real servers of the other family).
-	ErrInvalidDaemon = errors.New("the kernel refused the sync daemon's settings as invalid (group not multicast, or services with real servers of the other address family)")
+	// ErrMixedFamilySync: a real server of the other address family than
+	// its service while a sync daemon runs, or a daemon started while such
+	// a real server exists (the kernel answers EINVAL to both: the sync
+	// protocol cannot carry mixed-family connections). The Fake returns
+	// it; the kernel client cannot tell it from other EINVALs.
+	ErrMixedFamilySync = errors.New("a real server of the other address family than its service cannot coexist with a sync daemon (EINVAL)")
+	ErrInvalidDaemon   = errors.New("the kernel refused the sync daemon's settings as invalid (group not multicast, or services with real servers of the other address family)")
 )
 
 // SyncDaemons starts, stops and lists the kernel's connection-sync

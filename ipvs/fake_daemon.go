@@ -65,6 +65,9 @@ func (f *Fake) StartDaemon(d Daemon) error {
 	if d.Group.IsValid() && (!d.Group.IsMulticast() || d.Group.Is4In6()) { // the kernel: ::ffff:224.0.0.81 is IPv6, not ff00::/8
 		return fmt.Errorf("%s: %w", what, ErrInvalidDaemon)
 	}
+	if f.mixedDests() {
+		return fmt.Errorf("%s: %w", what, ErrMixedFamilySync)
+	}
 	mtu, ok := f.links[d.Interface]
 	if !ok {
 		return fmt.Errorf("%s: %w", what, ErrNoInterface)
@@ -101,5 +104,27 @@ func (f *Fake) StopDaemon(state uint32) error {
 		return err
 	}
 	delete(f.daemons, state)
+	return nil
+}
+
+// mixedDests reports whether a service has a real server of the other
+// address family (the kernel's mixed_address_family_dests > 0).
+func (f *Fake) mixedDests() bool {
+	for k, s := range f.svcs {
+		for dk := range s.dests {
+			if dk.Addr.Is6() != k.Is6() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// syncMixedCheck is the kernel's NEW_DEST/SET_DEST check: a real server of
+// the other family than its service is refused while a daemon runs.
+func (f *Fake) syncMixedCheck(what string, k ServiceKey, d DestKey) error {
+	if d.Addr.Is6() != k.Is6() && len(f.daemons) > 0 {
+		return fmt.Errorf("%s: %w", what, ErrMixedFamilySync)
+	}
 	return nil
 }

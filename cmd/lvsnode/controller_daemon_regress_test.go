@@ -43,3 +43,34 @@ func TestStartDaemonClampedIdempotentAndRefusals(t *testing.T) {
 		t.Errorf("fake started a daemon on an IPv4-mapped group")
 	}
 }
+
+// Regression (review of issue 10, lab probe D): add-node of a real server
+// of the other family than its service while a sync daemon runs was
+// refused by the kernel only after the service was created. Now refused
+// first, naming the daemon; and the Fake refuses start-daemon while such
+// a real server exists, as the kernel.
+func TestAddNodeMixedFamilyWhileSyncRuns(t *testing.T) {
+	f := ipvs.NewFake()
+	if out, rc := ctlRun(t, f, "start-daemon", "master", "--mcast-interface", "eth0"); rc != 0 {
+		t.Fatalf("start-daemon: %d %q", rc, out)
+	}
+	log := len(f.Log)
+	out, rc := ctlRun(t, f, "add-node", "-t", "10.0.0.100:81", "-r", "[fd00::11]", "-i", "-s", "rr")
+	if rc == 0 || !strings.Contains(out, "master sync daemon (mcast=eth0") || strings.Count(out, "\n") != 1 {
+		t.Errorf("add-node: rc %d %q", rc, out)
+	}
+	if len(f.Log) != log {
+		t.Errorf("refused add-node changed something: %q", f.Log[log:])
+	}
+	// No daemon: the real server goes in; then no daemon starts.
+	ctlRun(t, f, "stop-daemon", "master")
+	if out, rc := ctlRun(t, f, "add-node", "-t", "10.0.0.100:81", "-r", "[fd00::11]", "-i", "-s", "rr"); rc != 0 {
+		t.Fatalf("add-node without a daemon: %d %q", rc, out)
+	}
+	for _, role := range []string{"master", "backup"} {
+		out, rc := ctlRun(t, f, "start-daemon", role, "--mcast-interface", "eth0")
+		if rc == 0 || !strings.Contains(out, "other address family") {
+			t.Errorf("start-daemon %s with a mixed-family real server: rc %d %q", role, rc, out)
+		}
+	}
+}
