@@ -95,6 +95,8 @@ check "json has both roles" test "$(echo "$json" | grep -c '"role"')" = 2
 lv stop-daemon backup >/dev/null
 try lv start-daemon backup --mcast-interface eth0 --sync-maxlen 100 --mcast-group ff02::99 --mcast-port 9000 --mcast-ttl 2
 check "backup: size clamped to 1024, IPv6 group" test "$(ka -L --daemon | sed -n 2p)" = "backup sync daemon (mcast=eth0, syncid=0, maxlen=1024, group=ff02::99, port=9000, ttl=2)"
+try lv start-daemon backup --mcast-interface eth0 --sync-maxlen 100 --mcast-group ff02::99 --mcast-port 9000 --mcast-ttl 2
+check "the same clamped size again: exit 0, unchanged (compared as the kernel clamps it)" test "$RC" = 0 -a "${OUT%%:*}" = unchanged
 check "list --daemon = ipvsadm -L --daemon" same_daemons
 lv stop-daemon backup >/dev/null
 lv start-daemon backup --mcast-interface eth0 --mcast-group ff02::99 >/dev/null
