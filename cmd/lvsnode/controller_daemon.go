@@ -169,3 +169,19 @@ func ctlPrintSync(w io.Writer, s *director.SyncStatus) {
 	}
 	fmt.Fprintf(w, "Sync: %s\n", strings.Join(parts, "; "))
 }
+
+// ctlSyncWarn is the status headline's note when a configured sync role
+// does not run (", sync backup NOT RUNNING"): a director that would lose
+// its connections on failover is not plainly "ready".
+func ctlSyncWarn(s *director.SyncStatus) string {
+	if s == nil {
+		return ""
+	}
+	var out string
+	for _, r := range s.Roles {
+		if !r.Running {
+			out += ", sync " + r.Role + " NOT RUNNING"
+		}
+	}
+	return out
+}
