@@ -179,6 +179,11 @@ func (c *Controller) AddNode(s Spec) error {
 	if _, err := c.checkNAT(want, false); err != nil {
 		return err
 	}
+	if have == nil {
+		if err := c.checkMixedSync(s.Service, want.DestKey); err != nil { // daemon.go
+			return err
+		}
+	}
 	if cur == nil {
 		svc, err := s.ServiceValue(nil)
 		if err != nil {

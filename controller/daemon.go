@@ -70,7 +70,9 @@ func ParseDaemon(f DaemonFlags) (ipvs.Daemon, error) {
 	d.SyncID, d.MaxLen, d.Port, d.TTL = uint32(id), uint16(ml), uint16(port), uint8(ttl)
 	if f.Group != "" {
 		g, err := netip.ParseAddr(f.Group)
-		if err != nil || !g.IsMulticast() || g.Zone() != "" {
+		// ::ffff:224.0.0.81 is multicast to Go (it unmaps) but an IPv6
+		// address to the kernel, which refuses it (EINVAL): refused here.
+		if err != nil || !g.IsMulticast() || g.Is4In6() || g.Zone() != "" {
 			return d, fmt.Errorf("%w: --mcast-group %q: not a multicast address (224.0.0.0/4 or ff00::/8)", ErrInput, f.Group)
 		}
 		d.Group = g
@@ -218,4 +220,27 @@ func ListConnections(w io.Writer, cs []ipvs.Connection, asJSON bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// checkMixedSync refuses a new real server of the other address family
+// than its service while a sync daemon runs, naming the daemon: the
+// kernel answers EINVAL (ipvs.ErrMixedFamilySync), and add-node would
+// have created the service before it asked.
+func (c *Controller) checkMixedSync(svc ipvs.ServiceKey, d ipvs.DestKey) error {
+	if d.Addr.Is6() == svc.Is6() {
+		return nil
+	}
+	ds, err := c.IPVS.Daemons()
+	if err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	var names []string
+	for _, r := range ds {
+		names = append(names, r.String())
+	}
+	return fmt.Errorf("add real server %s to %s: %w: running: %s (stop it first: lvsnode controller stop-daemon %s)",
+		d, svc, ipvs.ErrMixedFamilySync, strings.Join(names, "; "), ipvs.RoleName(ds[0].State))
 }

@@ -104,6 +104,9 @@ func New(cfg Config, o Options) *Daemon {
 // saved state as the check's initial one) and reconciles once. Health
 // checks start probing when Start returns (gateClock); Run keeps it going.
 func (d *Daemon) Start(ctx context.Context) error {
+	if err := d.checkSyncLink(d.cfg); err != nil {
+		return err
+	}
 	saved, err := d.o.Store.Load(ctx)
 	if err != nil {
 		return err

@@ -26,6 +26,9 @@ func (d *Daemon) Reload(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("%w: %s: %s changed (%q -> %q): restart the daemon for it; nothing reloaded", ErrInvalid, cfg.Path, f.name, f.a, f.b)
 		}
 	}
+	if err := d.checkSyncLink(cfg); err != nil {
+		return err
+	}
 	next := mergeConfig(copyDesired(d.desired), cfg.Services)
 	if !same(next.Services, d.desired.Services) {
 		next.Generation++

@@ -195,5 +195,5 @@ func (d *Daemon) statusLine() string {
 	if d.lastErr != nil {
 		s += "; last reconcile failed: " + d.lastErr.Error()
 	}
-	return s
+	return s + d.syncs.note()
 }

@@ -72,15 +72,16 @@ func (s SyncConfig) daemons() ([]ipvs.Daemon, error) {
 		roles = []string{"master", "backup"}
 	}
 	var out []ipvs.Daemon
-	seen := map[string]bool{}
+	seen := map[uint32]bool{}
 	for _, r := range roles {
-		if seen[r] {
-			return nil, fmt.Errorf("roles: %q twice", r)
-		}
-		seen[r] = true
-		if _, ok := ipvs.ParseRole(r); !ok {
+		st, ok := ipvs.ParseRole(r)
+		if !ok {
 			return nil, fmt.Errorf("roles: %q: want master or backup", r)
 		}
+		if seen[st] { // on the parsed role: one series per role in /metrics
+			return nil, fmt.Errorf("roles: %q twice", r)
+		}
+		seen[st] = true
 		d, err := controller.ParseDaemon(controller.DaemonFlags{Role: r, Interface: s.Interface, SyncID: s.SyncID,
 			MaxLen: s.MaxLen, Group: s.Group, Port: s.Port, TTL: s.TTL})
 		if err != nil {
@@ -132,6 +133,8 @@ type SyncRole struct {
 	// more after repairs (it was found stopped, or with other settings).
 	Starts uint64 `json:"starts"`
 	Error  string `json:"error,omitempty"` // why the last pass could not start it
+	// Link is the daemon's interface at the last pass (nil: it does not exist).
+	Link *ipvs.Link `json:"link,omitempty"`
 }
 
 // syncState is the daemon's record of its passes, under its own lock (Status
@@ -139,6 +142,9 @@ type SyncRole struct {
 type syncState struct {
 	mu     sync.Mutex
 	status *SyncStatus
+	// index: the interface index each role's daemon was started on (or
+	// found running on); under d.ipvsMu.
+	index map[uint32]int
 }
 
 func (s *syncState) get() *SyncStatus {
@@ -150,6 +156,32 @@ func (s *syncState) get() *SyncStatus {
 	c := *s.status
 	c.Roles = slices.Clone(c.Roles)
 	return &c
+}
+
+// note is the status line's part for sync: each configured role that did
+// not run with the file's settings at the last pass, and why ("" when all
+// run, or sync is not configured).
+func (s *syncState) note() string {
+	st := s.get()
+	if st == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range st.Roles {
+		if r.Running {
+			if r.Link != nil && !r.Link.Up {
+				fmt.Fprintf(&b, "; sync %s: its interface is down", r.Role)
+			}
+			continue
+		}
+		fmt.Fprintf(&b, "; sync %s NOT RUNNING", r.Role)
+		if r.Error != "" {
+			b.WriteString(": " + r.Error)
+		} else if r.Link != nil && !r.Link.Up {
+			b.WriteString(": its interface is down")
+		}
+	}
+	return b.String()
 }
 
 // syncPass lists the kernel's sync daemons and starts (or restarts with
@@ -192,8 +224,31 @@ func (d *Daemon) syncPass() {
 	d.syncs.status = st
 }
 
+// checkSyncLink refuses a config whose sync.mcast_interface names no
+// link (a typo would otherwise stop nothing yet start nothing: the kernel
+// answers ENODEV). Called at start and on reload, before any change.
+func (d *Daemon) checkSyncLink(cfg Config) error {
+	if !cfg.Sync.Enabled() {
+		return nil
+	}
+	if _, err := d.o.IPVS.SyncLink(cfg.Sync.Interface); err != nil {
+		line := cfg.Sync.lines["mcast_interface"]
+		if line == 0 {
+			line = cfg.Sync.lines[""]
+		}
+		return fmt.Errorf("%w: %s:%d: sync.mcast_interface: %v; nothing changed", ErrInvalid, cfg.Path, line, err)
+	}
+	return nil
+}
+
 // syncRoles does syncPass's kernel work (d.ipvsMu held); Starts in its
-// result counts this pass's starts only.
+// result counts this pass's starts only. A role that runs with other
+// settings is replaced start-first: the new daemon is started, and the old
+// one stopped only when the kernel answers EEXIST (it checks the
+// interface and the group before that: a change it would refuse leaves
+// the working daemon running). A daemon whose interface was re-created
+// (another index than the one it was started on: its sockets are bound
+// to the old one and it syncs nothing) is restarted.
 func (d *Daemon) syncRoles(want []ipvs.Daemon) ([]SyncRole, bool) {
 	out := make([]SyncRole, len(want))
 	for i, w := range want {
@@ -207,47 +262,89 @@ func (d *Daemon) syncRoles(want []ipvs.Daemon) ([]SyncRole, bool) {
 		d.log.Error("sync: list the sync daemons", "err", err)
 		return out, false
 	}
+	if d.syncs.index == nil {
+		d.syncs.index = map[uint32]int{}
+	}
 	for i, w := range want {
 		role := out[i].Role
+		link, lerr := d.o.IPVS.SyncLink(w.Interface)
+		if lerr == nil {
+			l := link
+			out[i].Link = &l
+		}
 		var have *ipvs.Daemon
 		for j := range running {
 			if running[j].State == w.State {
 				have = &running[j]
 			}
 		}
+		var diff []string
 		if have != nil {
-			if diff := have.Differences(w); len(diff) > 0 {
-				d.log.Warn("sync: restarting the "+role+" sync daemon with the configured settings", "differs", strings.Join(diff, "; "))
-				if err := d.o.IPVS.StopDaemon(w.State); err != nil && !errors.Is(err, ipvs.ErrNotFound) {
-					out[i].Error = err.Error()
-					d.log.Error("sync", "err", err)
-					continue
+			cmp := w
+			if cmp.MaxLen == 0 && lerr == nil {
+				// no sync_maxlen: the kernel's default for the link (a
+				// removed sync_maxlen restarts the daemon to it)
+				cmp.MaxLen = ipvs.SyncMaxLen(w, link.MTU)
+			}
+			diff = have.Differences(cmp)
+			if idx, ok := d.syncs.index[w.State]; !ok || have.Interface != w.Interface {
+				if lerr == nil && len(diff) == 0 {
+					d.syncs.index[w.State] = link.Index // found running: adopted on the index it has now
 				}
-				have = nil
+			} else if lerr == nil && idx != link.Index {
+				diff = append(diff, fmt.Sprintf("mcast-interface: %s re-created (index %d, started on %d)", w.Interface, link.Index, idx))
 			}
 		}
-		if have == nil {
-			if err := d.o.IPVS.StartDaemon(w); err != nil {
+		if lerr != nil {
+			// No link: the kernel would refuse a start (ENODEV); a daemon
+			// that runs is left as it is (it syncs nothing).
+			out[i].Error = lerr.Error()
+			d.log.Error("sync: the "+role+" sync daemon's interface is gone", "err", lerr)
+			continue
+		}
+		if have == nil || len(diff) > 0 {
+			if have != nil {
+				d.log.Warn("sync: restarting the "+role+" sync daemon with the configured settings", "differs", strings.Join(diff, "; "))
+			}
+			if err := d.replaceDaemon(w, have != nil); err != nil {
 				out[i].Error = err.Error()
 				d.log.Error("sync", "err", err)
 				continue
 			}
+			d.syncs.index[w.State] = link.Index
 			out[i].Starts++
 			d.log.Info("sync: started", "daemon", w.String())
 		}
-		out[i].Running = true
 	}
 	// What runs now, for the status (one more list: cheap, and it shows
-	// the kernel's filled-in settings).
-	if now, err := d.o.IPVS.Daemons(); err == nil {
-		for i, w := range want {
-			for _, r := range now {
-				if r.State == w.State {
-					j := controller.DaemonJSON(r)
-					out[i].Daemon = &j
-				}
+	// the kernel's filled-in settings); a role runs when this list has it
+	// with the configured settings (a hand stop between the first list and
+	// a start shows here).
+	now, err := d.o.IPVS.Daemons()
+	if err != nil {
+		return out, true
+	}
+	for i, w := range want {
+		for _, r := range now {
+			if r.State == w.State {
+				j := controller.DaemonJSON(r)
+				out[i].Daemon = &j
+				out[i].Running = len(r.Differences(w)) == 0 && out[i].Link != nil
 			}
 		}
 	}
 	return out, true
+}
+
+// replaceDaemon starts w; when one of its role runs (runs), it stops it
+// only after the kernel answered EEXIST, then starts w again.
+func (d *Daemon) replaceDaemon(w ipvs.Daemon, runs bool) error {
+	err := d.o.IPVS.StartDaemon(w)
+	if err == nil || !runs || !errors.Is(err, ipvs.ErrExists) {
+		return err
+	}
+	if err := d.o.IPVS.StopDaemon(w.State); err != nil && !errors.Is(err, ipvs.ErrNotFound) {
+		return err
+	}
+	return d.o.IPVS.StartDaemon(w)
 }

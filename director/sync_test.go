@@ -85,21 +85,91 @@ func TestSyncStartsAndRepairs(t *testing.T) {
 	}
 }
 
-// A role that cannot start (no such interface) is reported, not fatal,
-// and retried.
-func TestSyncErrorReported(t *testing.T) {
-	r := newRig(t, "sync: {mcast_interface: sync0, roles: [backup]}\n"+twoNodes)
-	st := r.d.Status().Sync
-	if st == nil || len(st.Roles) != 1 || st.Roles[0].Running || !strings.Contains(st.Roles[0].Error, "no such interface") {
-		t.Fatalf("status: %+v", st)
+// A config whose sync interface does not exist is refused at start, with
+// file:line, before anything changes.
+func TestSyncStartMissingInterfaceRefused(t *testing.T) {
+	f := ipvs.NewFake()
+	cfg, err := ParseConfig("test.yaml", []byte("sync: {mcast_interface: sync0, roles: [backup]}\n"+twoNodes))
+	if err != nil {
+		t.Fatal(err)
 	}
-	r.fake.SetLink("sync0", 1500)
+	d := New(cfg, Options{IPVS: f, Store: &MemStore{}, NoLock: true, Clock: healthtest.NewFakeClock()})
+	err = d.Start(context.Background())
+	if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "test.yaml:1: sync.mcast_interface: interface sync0: no such interface") {
+		t.Fatalf("start: %v", err)
+	}
+	if len(f.Log) != 0 {
+		t.Errorf("changed: %q", f.Log)
+	}
+}
+
+// A daemon whose interface is deleted is reported (not running, the link's
+// error), and restarted when the link is re-created under the same name
+// (a new index: the old daemon's sockets are bound to the gone one).
+func TestSyncLinkGoneAndRecreated(t *testing.T) {
+	r := newRig(t, "sync: {mcast_interface: eth0, roles: [backup]}\n"+twoNodes)
+	if st := r.d.Status().Sync; !st.Roles[0].Running || st.Roles[0].Link == nil || st.Roles[0].Starts != 1 {
+		t.Fatalf("status: %+v", st.Roles[0])
+	}
+	r.fake.SetLink("eth0", 0)
 	r.d.syncPass()
-	if st := r.d.Status().Sync; !st.Roles[0].Running || st.Roles[0].Error != "" || st.Roles[0].Starts != 1 {
-		t.Errorf("after the interface appeared: %+v", st.Roles[0])
+	st := r.d.Status().Sync
+	if st.Roles[0].Running || st.Roles[0].Link != nil || !strings.Contains(st.Roles[0].Error, "no such interface") {
+		t.Errorf("link gone: %+v", st.Roles[0])
 	}
-	if got := daemonLines(t, r.fake); !strings.HasPrefix(got, "backup sync daemon (mcast=sync0, syncid=0") {
-		t.Errorf("daemons: %s", got)
+	if line := r.d.statusLine(); !strings.Contains(line, "; sync backup NOT RUNNING: interface eth0: no such interface") {
+		t.Errorf("status line: %s", line)
+	}
+	m := NewMetrics(r.d, nil)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `lvsnode_sync_link_up{role="backup"} 0`) {
+		t.Errorf("metrics: no lvsnode_sync_link_up 0")
+	}
+	r.fake.SetLink("eth0", 1500)
+	r.d.syncPass()
+	st = r.d.Status().Sync
+	if !st.Roles[0].Running || st.Roles[0].Error != "" || st.Roles[0].Starts != 2 {
+		t.Errorf("after the interface came back: %+v", st.Roles[0])
+	}
+	if n := len(r.fake.Log); n < 2 || r.fake.Log[n-2] != "stop-daemon backup" || !strings.HasPrefix(r.fake.Log[n-1], "start-daemon backup") {
+		t.Errorf("log: %q", r.fake.Log)
+	}
+	r.d.syncPass() // settled: no restart
+	if st := r.d.Status().Sync; st.Roles[0].Starts != 2 {
+		t.Errorf("restarted again: %+v", st.Roles[0])
+	}
+}
+
+// staleLinks answers SyncLink for any name (as for a link deleted between
+// the pass's lookup and its start).
+type staleLinks struct{ *ipvs.Fake }
+
+func (staleLinks) SyncLink(string) (ipvs.Link, error) { return ipvs.Link{Index: 2, Up: true}, nil }
+
+// A changed setting the kernel refuses (ENODEV, EINVAL come before EEXIST)
+// is tried start-first: the working daemons stay.
+func TestSyncRepairStartsFirst(t *testing.T) {
+	r := newRig(t, syncBlock+twoNodes)
+	before := daemonLines(t, r.fake)
+	r.fake.SetLink("sync0", 1500)
+	cfg, err := ParseConfig("test.yaml", []byte("sync: {mcast_interface: sync0, syncid: 10}\n"+twoNodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	r.fake.SetLink("sync0", 0)
+	r.d.o.IPVS = staleLinks{r.fake}
+	r.d.syncPass()
+	if got := daemonLines(t, r.fake); got != before {
+		t.Errorf("a refused start stopped the working daemons:\n%s", got)
+	}
+	for _, ro := range r.d.Status().Sync.Roles {
+		if ro.Running || !strings.Contains(ro.Error, "no such interface") {
+			t.Errorf("status: %+v", ro)
+		}
 	}
 }
 

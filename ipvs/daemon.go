@@ -25,6 +25,10 @@ import (
 //     with none starts), and a daemon whose interface is deleted goes on
 //     running, listed with its name.
 //   - DEL_DAEMON of a role that does not run: ESRCH (ErrNotFound).
+//   - NEW_DAEMON (either role) while a service has a real server of the
+//     other address family: EINVAL, before ENODEV and EEXIST; NEW_DEST or
+//     SET_DEST of such a real server while a daemon (either role) runs:
+//     EINVAL (ErrMixedFamilySync in the Fake).
 //   - GET_DAEMON lists the master first, then the backup, each with every
 //     setting filled in: group 224.0.0.81, port 8848, TTL 1 when not
 //     given, and a message size (MaxLen) from the interface's MTU: 1500
@@ -50,7 +54,13 @@ var (
 	// ErrInvalidDaemon: the kernel refused the settings (EINVAL: a group
 	// that is not multicast, a role that is neither master nor backup, or
 	// services with real servers of the other family).
-	ErrInvalidDaemon = errors.New("the kernel refused the sync daemon's settings as invalid (group not multicast, or services with real servers of the other address family)")
+	// ErrMixedFamilySync: a real server of the other address family than
+	// its service while a sync daemon runs, or a daemon started while such
+	// a real server exists (the kernel answers EINVAL to both: the sync
+	// protocol cannot carry mixed-family connections). The Fake returns
+	// it; the kernel client cannot tell it from other EINVALs.
+	ErrMixedFamilySync = errors.New("a real server of the other address family than its service cannot coexist with a sync daemon (EINVAL)")
+	ErrInvalidDaemon   = errors.New("the kernel refused the sync daemon's settings as invalid (group not multicast, or services with real servers of the other address family)")
 )
 
 // SyncDaemons starts, stops and lists the kernel's connection-sync
@@ -64,6 +74,41 @@ type SyncDaemons interface {
 	StartDaemon(d Daemon) error
 	// StopDaemon stops the daemon of a role (DaemonMaster or DaemonBackup).
 	StopDaemon(state uint32) error
+	// SyncLink looks up a daemon's interface by name: its index and
+	// whether it is up; ErrNoInterface when it does not exist. A daemon
+	// keeps the interface it was started on (the kernel binds its sockets
+	// to that index): one whose link was deleted and re-created under the
+	// same name (a new index) is listed as before but syncs nothing.
+	SyncLink(name string) (Link, error)
+}
+
+// Link is a sync daemon's interface as SyncLink finds it.
+type Link struct {
+	Index int  `json:"index"`
+	Up    bool `json:"up"`
+	MTU   int  `json:"mtu"`
+}
+
+// SyncMaxLen is the message size the kernel settles on for d started on
+// an interface of that MTU (start_sync_thread): d.MaxLen clamped to
+// 1..65507 (master) or 1024..65507 (backup), 65487 with an IPv6 group;
+// when 0, 1500 (master) or the MTU (backup, 1500..65535) less the IP and
+// UDP headers (28, or 48 with an IPv6 group).
+func SyncMaxLen(d Daemon, mtu int) uint16 {
+	hlen := 28 // IPv4 + UDP
+	if d.Group.Is6() {
+		hlen = 48
+	}
+	lo := 1
+	if d.State == DaemonMaster {
+		mtu = 1500
+	} else {
+		mtu, lo = min(max(mtu, 1500), 65535), 1024
+	}
+	if d.MaxLen == 0 {
+		return uint16(mtu - hlen)
+	}
+	return uint16(min(max(int(d.MaxLen), lo), 65535-hlen))
 }
 
 // RoleName is "master" or "backup" (ipvsadm's words).
@@ -77,9 +122,9 @@ func RoleName(state uint32) string {
 	return fmt.Sprintf("state(%d)", state)
 }
 
-// ParseRole reads "master" or "backup".
+// ParseRole reads "master" or "backup", lower-case only (as ipvsadm).
 func ParseRole(s string) (uint32, bool) {
-	switch strings.ToLower(s) {
+	switch s {
 	case "master":
 		return DaemonMaster, true
 	case "backup":
@@ -110,8 +155,9 @@ func (d Daemon) String() string {
 
 // Differences lists how running daemon d differs from the wanted w, one
 // "setting: running X, wanted Y" per setting w gives (zero optional
-// settings in w mean the kernel's default, which d shows filled in, and
-// a wanted MaxLen of 0 accepts any).
+// settings in w mean the kernel's default, which d shows filled in, a
+// wanted MaxLen is compared as the kernel clamps it (SyncMaxLen: a backup
+// asked for 1000 runs with 1024), and a wanted MaxLen of 0 accepts any).
 func (d Daemon) Differences(w Daemon) []string {
 	var out []string
 	diff := func(name string, have, want any) {
@@ -122,7 +168,7 @@ func (d Daemon) Differences(w Daemon) []string {
 	diff("mcast-interface", d.Interface, w.Interface)
 	diff("syncid", d.SyncID, w.SyncID)
 	if w.MaxLen != 0 {
-		diff("sync-maxlen", d.MaxLen, w.MaxLen)
+		diff("sync-maxlen", d.MaxLen, SyncMaxLen(w, 0))
 	}
 	group := w.Group
 	if !group.IsValid() {

@@ -2,6 +2,12 @@
 
 package ipvs
 
+import (
+	"errors"
+	"fmt"
+	"net"
+)
+
 // The kernel client's sync-daemon commands: one request each, as libipvs
 // sends them (testdata/start-daemon.hex, stop-daemon.hex, get-daemon.hex).
 
@@ -24,4 +30,16 @@ func (n *netlinkClient) StartDaemon(d Daemon) error {
 
 func (n *netlinkClient) StopDaemon(state uint32) error {
 	return mapDaemonErr("stop "+RoleName(state)+" sync daemon", n.do(cmdDelDaemon, encodeDaemon(Daemon{State: state}), nil))
+}
+
+func (n *netlinkClient) SyncLink(name string) (Link, error) {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil && oe.Err.Error() == "no such network interface" {
+			return Link{}, fmt.Errorf("interface %s: %w", name, ErrNoInterface)
+		}
+		return Link{}, fmt.Errorf("interface %s: %w", name, err)
+	}
+	return Link{Index: ifc.Index, Up: ifc.Flags&net.FlagUp != 0, MTU: ifc.MTU}, nil
 }

@@ -47,7 +47,9 @@ type Fake struct {
 	order    []ServiceKey
 	svcs     map[ServiceKey]*fakeService
 	timeouts Timeouts
-	links    map[string]int    // interface name -> MTU (SetLink)
+	links    map[string]int // interface name -> MTU (SetLink)
+	linkIdx  map[string]int // interface name -> index (fake_daemon.go: a re-created link gets a new one)
+	nextLink int
 	daemons  map[uint32]Daemon // running sync daemons by role
 }
 
@@ -190,6 +192,9 @@ func (f *Fake) createDest(k ServiceKey, d Destination) error {
 	if !ok {
 		return fmt.Errorf("add real server %s to %s: %w", d.DestKey, k, ErrNotFound)
 	}
+	if err := f.syncMixedCheck(fmt.Sprintf("add real server %s to %s", d.DestKey, k), k, d.DestKey); err != nil {
+		return err
+	}
 	if err := CheckDestAddr(d.Addr); err != nil { // the kernel's EINVAL
 		return fmt.Errorf("add real server %s to %s: %w", d.DestKey, k, err)
 	}
@@ -214,6 +219,9 @@ func (f *Fake) updateDest(k ServiceKey, d Destination) error {
 	s, ok := f.svcs[k]
 	if !ok {
 		return fmt.Errorf("edit real server %s of %s: %w", d.DestKey, k, ErrNotFound)
+	}
+	if err := f.syncMixedCheck(fmt.Sprintf("edit real server %s of %s", d.DestKey, k), k, d.DestKey); err != nil {
+		return err
 	}
 	cur, ok := s.dests[d.DestKey]
 	if !ok {

@@ -17,9 +17,34 @@ func (f *Fake) SetLink(name string, mtu int) {
 	}
 	if mtu == 0 {
 		delete(f.links, name)
+		delete(f.linkIdx, name)
 		return
 	}
 	f.links[name] = mtu
+	f.linkIndex(name)
+}
+
+// linkIndex is the index of an existing link, a new one for a link seen
+// for the first time (a deleted and re-created link gets a new index, as
+// on the kernel).
+func (f *Fake) linkIndex(name string) int {
+	if f.linkIdx == nil {
+		f.linkIdx = map[string]int{}
+	}
+	i, ok := f.linkIdx[name]
+	if !ok {
+		f.nextLink++
+		i = f.nextLink
+		f.linkIdx[name] = i
+	}
+	return i
+}
+
+func (f *Fake) SyncLink(name string) (Link, error) {
+	if _, ok := f.links[name]; !ok {
+		return Link{}, fmt.Errorf("interface %s: %w", name, ErrNoInterface)
+	}
+	return Link{Index: f.linkIndex(name), Up: true, MTU: f.links[name]}, nil
 }
 
 func (f *Fake) Daemons() ([]Daemon, error) {
@@ -37,8 +62,11 @@ func (f *Fake) StartDaemon(d Daemon) error {
 	if d.State != DaemonMaster && d.State != DaemonBackup {
 		return fmt.Errorf("%s: %w", what, ErrInvalidDaemon)
 	}
-	if d.Group.IsValid() && !d.Group.IsMulticast() {
+	if d.Group.IsValid() && (!d.Group.IsMulticast() || d.Group.Is4In6()) { // the kernel: ::ffff:224.0.0.81 is IPv6, not ff00::/8
 		return fmt.Errorf("%s: %w", what, ErrInvalidDaemon)
+	}
+	if f.mixedDests() {
+		return fmt.Errorf("%s: %w", what, ErrMixedFamilySync)
 	}
 	mtu, ok := f.links[d.Interface]
 	if !ok {
@@ -59,30 +87,12 @@ func (f *Fake) StartDaemon(d Daemon) error {
 	if d.TTL == 0 {
 		d.TTL = DefaultSyncTTL
 	}
-	d.MaxLen = syncMaxLen(d, mtu)
+	d.MaxLen = SyncMaxLen(d, mtu)
 	if f.daemons == nil {
 		f.daemons = map[uint32]Daemon{}
 	}
 	f.daemons[d.State] = d
 	return nil
-}
-
-// syncMaxLen is the message size the kernel settles on (start_sync_thread).
-func syncMaxLen(d Daemon, mtu int) uint16 {
-	hlen := 28 // IPv4 + UDP
-	if d.Group.Is6() {
-		hlen = 48
-	}
-	lo := 1
-	if d.State == DaemonMaster {
-		mtu = 1500
-	} else {
-		mtu, lo = min(max(mtu, 1500), 65535), 1024
-	}
-	if d.MaxLen == 0 {
-		return uint16(mtu - hlen)
-	}
-	return uint16(min(max(int(d.MaxLen), lo), 65535-hlen))
 }
 
 func (f *Fake) StopDaemon(state uint32) error {
@@ -94,5 +104,27 @@ func (f *Fake) StopDaemon(state uint32) error {
 		return err
 	}
 	delete(f.daemons, state)
+	return nil
+}
+
+// mixedDests reports whether a service has a real server of the other
+// address family (the kernel's mixed_address_family_dests > 0).
+func (f *Fake) mixedDests() bool {
+	for k, s := range f.svcs {
+		for dk := range s.dests {
+			if dk.Addr.Is6() != k.Is6() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// syncMixedCheck is the kernel's NEW_DEST/SET_DEST check: a real server of
+// the other family than its service is refused while a daemon runs.
+func (f *Fake) syncMixedCheck(what string, k ServiceKey, d DestKey) error {
+	if d.Addr.Is6() != k.Is6() && len(f.daemons) > 0 {
+		return fmt.Errorf("%s: %w", what, ErrMixedFamilySync)
+	}
 	return nil
 }

@@ -78,7 +78,7 @@ func TestSyncMaxLen(t *testing.T) {
 		{Daemon{State: DaemonMaster, MaxLen: 100}, 1500, 100},
 		{Daemon{State: DaemonBackup}, 65536, 65507},
 	} {
-		if got := syncMaxLen(c.d, c.mtu); got != c.want {
+		if got := SyncMaxLen(c.d, c.mtu); got != c.want {
 			t.Errorf("%+v mtu %d: %d, want %d", c.d, c.mtu, got, c.want)
 		}
 	}

@@ -136,8 +136,9 @@ func ctlRoleLast(args []string) []string {
 }
 
 // ctlPrintSync is status's line about connection sync (none when the
-// daemon has no sync: block): "Sync: master running (eth0, syncid 51),
-// backup NOT RUNNING: no such interface".
+// daemon has no sync: block): "Sync: master running (eth0 index 2 up,
+// syncid 51); backup NOT RUNNING: no such interface". The index changes
+// when the link is re-created (the daemon is then restarted on it).
 func ctlPrintSync(w io.Writer, s *director.SyncStatus) {
 	if s == nil {
 		return
@@ -151,7 +152,15 @@ func ctlPrintSync(w io.Writer, s *director.SyncStatus) {
 				p += ": " + r.Error
 			}
 		} else if r.Daemon != nil {
-			p += fmt.Sprintf(" (%s, syncid %d)", r.Daemon.Interface, r.Daemon.SyncID)
+			link := ""
+			if r.Link != nil {
+				state := "up"
+				if !r.Link.Up {
+					state = "DOWN"
+				}
+				link = fmt.Sprintf(" index %d %s", r.Link.Index, state)
+			}
+			p += fmt.Sprintf(" (%s%s, syncid %d)", r.Daemon.Interface, link, r.Daemon.SyncID)
 		}
 		if r.Starts > 1 {
 			p += fmt.Sprintf(", restarted %d times", r.Starts-1)
@@ -159,4 +168,20 @@ func ctlPrintSync(w io.Writer, s *director.SyncStatus) {
 		parts = append(parts, p)
 	}
 	fmt.Fprintf(w, "Sync: %s\n", strings.Join(parts, "; "))
+}
+
+// ctlSyncWarn is the status headline's note when a configured sync role
+// does not run (", sync backup NOT RUNNING"): a director that would lose
+// its connections on failover is not plainly "ready".
+func ctlSyncWarn(s *director.SyncStatus) string {
+	if s == nil {
+		return ""
+	}
+	var out string
+	for _, r := range s.Roles {
+		if !r.Running {
+			out += ", sync " + r.Role + " NOT RUNNING"
+		}
+	}
+	return out
 }

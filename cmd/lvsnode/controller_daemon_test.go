@@ -105,10 +105,13 @@ func TestControllerCLIConnections(t *testing.T) {
 func TestControllerStatusSyncLine(t *testing.T) {
 	var b strings.Builder
 	ctlPrintSync(&b, &director.SyncStatus{Roles: []director.SyncRole{
-		{Role: "master", Running: true, Starts: 3, Daemon: &controller.JSONDaemon{Interface: "eth0", SyncID: 51}},
+		{Role: "master", Running: true, Starts: 3, Daemon: &controller.JSONDaemon{Interface: "eth0", SyncID: 51}, Link: &ipvs.Link{Index: 2, Up: true}},
 		{Role: "backup", Error: "start backup sync daemon on eth9: no such interface"},
 	}})
-	want := "Sync: master running (eth0, syncid 51), restarted 2 times; backup NOT RUNNING: start backup sync daemon on eth9: no such interface\n"
+	if got := ctlSyncWarn(&director.SyncStatus{Roles: []director.SyncRole{{Role: "master", Running: true}, {Role: "backup"}}}); got != ", sync backup NOT RUNNING" {
+		t.Errorf("headline note: %q", got)
+	}
+	want := "Sync: master running (eth0 index 2 up, syncid 51), restarted 2 times; backup NOT RUNNING: start backup sync daemon on eth9: no such interface\n"
 	if b.String() != want {
 		t.Errorf("got  %q\nwant %q", b.String(), want)
 	}

@@ -62,7 +62,7 @@ func ctlPrintStatus(w io.Writer, st director.Status, now time.Time) error {
 	if len(st.Services) == 1 {
 		plural = ""
 	}
-	fmt.Fprintf(w, "Director %s, generation %d, %d service%s\n", ready, st.Generation, len(st.Services), plural)
+	fmt.Fprintf(w, "Director %s, generation %d, %d service%s%s\n", ready, st.Generation, len(st.Services), plural, ctlSyncWarn(st.Sync))
 	ctlPrintSync(w, st.Sync)
 	for _, s := range st.Services {
 		fmt.Fprintf(w, "\n%s  %s", s.Service, s.Scheduler)

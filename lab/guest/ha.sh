@@ -317,10 +317,11 @@ ha_story() {
 	sleep 1
 	STAYED=no
 	[ "$(ha_master)" = "$_b" ] && STAYED=yes
-	# A property of keepalived's timing, not of lvsnode: reported. Under
-	# heavy load a guest stall longer than 3 adverts makes a backup claim
-	# the VIP (the connections survive that too, with sync).
-	info "dir$_m back: the VIP stayed on dir$_b (nopreempt): $STAYED"
+	# nopreempt, as examples/keepalived configures it: the returning
+	# director must not take the VIP back (a failback resets what it did
+	# not sync). A guest stall longer than 3 adverts under heavy load can
+	# break this: then the run fails, and says so.
+	check "dir$_m back: the VIP stays on dir$_b (nopreempt)" test "$STAYED" = yes
 	if [ "$_mode" = sync ]; then
 		wait_for 30 ha_conn_port_on "$_m" "$HA_UPLOAD_PORT" "$_p2" || fail "u2 (client port $_p2) never reached dir$_m's table"
 		info "u2 (client port $_p2) in dir$_m's table $((($(now_us) - _tb) / 1000)) ms after dir$_m's lvsnode started"

@@ -6,16 +6,21 @@
 #   running role whatever the settings; ESRCH on stopping a role that does
 #   not run; defaults and the message size (MTU - 28, IPv6 group - 48,
 #   backup clamped to 1024.., a backup's MTU up to 65535) filled in; a
-#   daemon whose interface is deleted goes on running;
+#   daemon whose interface is deleted goes on running; a real server of the
+#   other family than its service and a sync daemon exclude each other
+#   (EINVAL both ways);
 # - lvsnode's start-daemon: the same settings again is a no-op (exit 0),
 #   others say what differs (exit 1) and change nothing, a missing
 #   interface or a bad group is one line and changes nothing;
 # - `list --daemon` equals `ipvsadm -L --daemon` in every state, and
 #   `list --connections` equals `ipvsadm -Lnc` (the expire column within
-#   1 s: the two read the table a moment apart).
+#   1 s: the two read the table a moment apart);
+# - controller run restarts a daemon whose link was deleted and re-created
+#   (a new index): control, with the run stopped, nothing syncs until then.
 set -euo pipefail
 . "${LAB_GUEST:-/lab/guest}/topo.sh"
 . "${LAB_GUEST:-/lab/guest}/pair.sh" # slow_stream_*
+. "${LAB_GUEST:-/lab/guest}/ha.sh"   # ha_ns, ha_ns_create
 
 topo_up 2
 for rs in rs1 rs2; do agent_apply "$rs" >/dev/null; done
@@ -52,6 +57,10 @@ try lv start-daemon backup --mcast-interface eth0 --mcast-group 10.0.0.1
 check "exit 2 naming --mcast-group" test "$RC" = 2 -a "$(echo "$OUT" | grep -c 'mcast-group "10.0.0.1"')" = 1
 try lv start-daemon backup --mcast-interface eth0 --syncid 256
 check "exit 2 naming --syncid" test "$RC" = 2
+# Go's netip calls ::ffff:224.0.0.81 multicast; the kernel (IPv6, not
+# ff00::/8) answers EINVAL (the review's probe B): refused as usage.
+try lv start-daemon backup --mcast-interface eth0 --mcast-group ::ffff:224.0.0.81
+check "exit 2 for an IPv4-mapped group" test "$RC" = 2 -a "$(echo "$OUT" | grep -c 'not a multicast address')" = 1
 check "nothing runs" test -z "$(ka -L --daemon)"
 
 step "start master: defaults filled in by the kernel; again: no-op"
@@ -86,6 +95,8 @@ check "json has both roles" test "$(echo "$json" | grep -c '"role"')" = 2
 lv stop-daemon backup >/dev/null
 try lv start-daemon backup --mcast-interface eth0 --sync-maxlen 100 --mcast-group ff02::99 --mcast-port 9000 --mcast-ttl 2
 check "backup: size clamped to 1024, IPv6 group" test "$(ka -L --daemon | sed -n 2p)" = "backup sync daemon (mcast=eth0, syncid=0, maxlen=1024, group=ff02::99, port=9000, ttl=2)"
+try lv start-daemon backup --mcast-interface eth0 --sync-maxlen 100 --mcast-group ff02::99 --mcast-port 9000 --mcast-ttl 2
+check "the same clamped size again: exit 0, unchanged (compared as the kernel clamps it)" test "$RC" = 0 -a "${OUT%%:*}" = unchanged
 check "list --daemon = ipvsadm -L --daemon" same_daemons
 lv stop-daemon backup >/dev/null
 lv start-daemon backup --mcast-interface eth0 --mcast-group ff02::99 >/dev/null
@@ -107,6 +118,26 @@ sleep 0.3
 check "backup still listed on sync9k" test "$(ka -L --daemon | sed -n 2p | cut -d, -f1)" = "backup sync daemon (mcast=sync9k"
 check "list --daemon = ipvsadm -L --daemon" same_daemons
 lv stop-daemon backup >/dev/null
+
+step "mixed-family real servers vs sync daemons (the kernel's EINVAL both ways; the Fake models it)"
+try ka -A -t 10.0.0.100:81 -s rr
+try ka -a -t 10.0.0.100:81 -r "[fd00::11]:81" -i
+check "kernel: an IPv6 real server in an IPv4 service while the master runs is refused" test "$RC" != 0
+ka -D -t 10.0.0.100:81
+before=$(ka -Ln)
+try lv add-node -t 10.0.0.100:81 -r "[fd00::11]" -i -s rr
+check "lvsnode add-node: exit 1, one line naming the running daemon" test "$RC" = 1 -a "$(echo "$OUT" | wc -l)" = 1 -a "$(echo "$OUT" | grep -c 'master sync daemon (mcast=eth0')" = 1
+check "nothing changed (no service left without its real server)" test "$(ka -Ln)" = "$before"
+lv stop-daemon master >/dev/null
+try lv add-node -t 10.0.0.100:81 -r "[fd00::11]" -i -s rr
+check "no daemon: the mixed-family real server goes in" test "$RC" = 0
+try ka --start-daemon master --mcast-interface eth0
+check "kernel: start master refused while it exists" test "$RC" != 0
+try ka --start-daemon backup --mcast-interface eth0
+check "kernel: start backup refused too" test "$RC" != 0
+check "nothing runs" test -z "$(ka -L --daemon)"
+ka -D -t 10.0.0.100:81
+lv start-daemon master --mcast-interface eth0 --syncid 5 >/dev/null
 
 step "connections: list --connections = ipvsadm -Lnc"
 lv add-node -t "$LAB_VIP4:$LAB_PORT" -r "$(node_ip4 rs1)" -g -s rr >/dev/null
@@ -142,3 +173,62 @@ echo "$b" | cut -c1-3,11- >/tmp/ha-b
 check "byte-equal but for the expire column" cmp -s /tmp/ha-a /tmp/ha-b
 check "json: one entry per line" test "$(lv list --connections --json | grep -c '"state"')" = "$(($(echo "$b" | wc -l) - 2))"
 kill "$s" 2>/dev/null || true
+
+step "sync link deleted and re-created: controller run restarts the daemon on the new link (control: until then nothing syncs)"
+lv stop-daemon master >/dev/null
+lv2() { ip netns exec director2 lvsnode controller "$@"; }
+ha_ns_create 2 || fail "director2"
+ip link add sbr type bridge
+ip link set sbr up
+mk_sync() { # N ADDR: a sync0 link of director N on bridge sbr
+	ns=$(ha_ns "$1")
+	ip link add "s-$ns" type veth peer name sync0 netns "$ns"
+	ip link set "s-$ns" master sbr up
+	ip -n "$ns" addr add "$2/24" dev sync0
+	ip -n "$ns" link set sync0 up
+}
+mk_sync 1 192.168.9.1
+mk_sync 2 192.168.9.2
+cat >/tmp/r1.yaml <<YAML
+state_file: /run/lvsnode/r1.json
+resync: 1s
+api: {socket: /run/lvsnode/r1.sock}
+sync: {mcast_interface: sync0, syncid: 7, roles: [master]}
+services:
+  - service: tcp $LAB_VIP4:$LAB_PORT
+    scheduler: rr
+    nodes:
+      - {address: $(node_ip4 rs1), method: dr}
+      - {address: $(node_ip4 rs2), method: dr}
+YAML
+ip netns exec director lvsnode controller run --config /tmp/r1.yaml >/tmp/r1.log 2>&1 &
+LVP=$!
+st() { ip netns exec director lvsnode controller status --api /run/lvsnode/r1.sock; }
+wait_for 30 st >/dev/null || fail "controller run did not start: $(tail -3 /tmp/r1.log)"
+lv2 add-node -t "$LAB_VIP4:$LAB_PORT" -r "$(node_ip4 rs1)" -g -s rr >/dev/null
+lv2 start-daemon backup --mcast-interface sync0 --syncid 7 >/dev/null
+# synced PORT: director2 has a connection from client port PORT learnt by sync.
+synced() {
+	ip netns exec director2 awk -v c="$(printf '%04X' "$1")" '$3 == c && $9 == "SYNC" { n++ } END { exit !n }' /proc/net/ip_vs_conn_sync
+}
+conn() { ip netns exec client curl -s -o /dev/null --max-time 3 --local-port "$1" "http://$LAB_VIP4:$LAB_PORT/"; }
+conn 40001
+check "baseline: a connection reaches director2 by sync" wait_for 6 synced 40001
+idx0=$(st | grep -o 'sync0 index [0-9]*')
+info "status before: $(st | grep '^Sync')"
+kill -STOP "$LVP" # no pass runs: the control
+ip -n director link del sync0
+sleep 0.5
+mk_sync 1 192.168.9.1
+sleep 1
+check "the kernel still lists the master on sync0" test "$(ka -L --daemon | cut -d, -f1)" = "master sync daemon (mcast=sync0"
+conn 40002
+check "control: on the re-created link, without a repair, nothing syncs" eval "! wait_for 6 synced 40002"
+kill -CONT "$LVP"
+wait_for 10 eval '[ -n "$(st | grep -o "sync0 index [0-9]*")" ] && [ "$(st | grep -o "sync0 index [0-9]*")" != "$idx0" ]' || fail "status never showed the new link: $(st | grep '^Sync')"
+info "status after: $(st | grep '^Sync')"
+check "controller run restarted the master (log says re-created)" grep -q "re-created" /tmp/r1.log
+conn 40003
+check "after the repair a new connection is synced again" wait_for 6 synced 40003
+kill "$LVP"
+wait "$LVP" 2>/dev/null || true
