@@ -19,6 +19,7 @@ import (
 
 	"github.com/lvsnode/lvsnode/controller"
 	"github.com/lvsnode/lvsnode/director"
+	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/ipvs"
 )
 
@@ -356,8 +357,13 @@ func human(v uint64) string {
 	return ""
 }
 
-// cut shortens s to w columns (w <= 0: unchanged).
+// cut shortens s to w columns (w <= 0: unchanged). Every text top prints
+// passes here, so it also replaces control characters: health cleans the
+// reasons a real server sends, and this is the second line of defence for
+// any other text in a Status (a terminal must only ever get lipgloss's own
+// escapes).
 func cut(s string, w int) string {
+	s = health.CleanText(s)
 	r := []rune(s)
 	if w <= 0 || len(r) <= w {
 		return s
