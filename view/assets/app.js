@@ -139,6 +139,10 @@ function terms() {
 
 function matches(text, ts) { return ts.every((t) => text.includes(t)); }
 
+// A real server matches when every term is in its own text or its
+// service's ("10.0.0.100 down": the down real servers of that VIP).
+function svcText(s) { return (s.service + ' ' + s.scheduler + ' ' + (s.flags || '')).toLowerCase(); }
+
 function nodeText(n) {
   return [nodeAddr(n), n.method, n.health, n.drain, n.agent,
     n.last_check && n.last_check.reason].join(' ').toLowerCase();
@@ -247,7 +251,7 @@ function drawNodes(v, s, now) {
   const body = v.table.tBodies[0];
   const ts = terms();
   const only = $('problems').checked;
-  const svcHit = ts.length > 0 && matches((s.service + ' ' + s.scheduler + ' ' + (s.flags || '')).toLowerCase(), ts);
+  const svcHit = ts.length > 0 && matches(svcText(s), ts);
   const seen = new Set();
   let prev = null;
   for (const n of s.nodes || []) {
@@ -259,7 +263,7 @@ function drawNodes(v, s, now) {
     if (want !== r.tr) body.insertBefore(r.tr, want);
     prev = r.tr;
     updateRow(r, n, state.history.get(key), now);
-    const show = (!only || problem(n)) && (ts.length === 0 || svcHit || matches(nodeText(n), ts));
+    const show = (!only || problem(n)) && (ts.length === 0 || svcHit || matches(svcText(s) + ' ' + nodeText(n), ts));
     if (r.tr.hidden === show) r.tr.hidden = !show;
   }
   for (const [key, r] of v.rows) {
@@ -289,9 +293,9 @@ function drawService(v, s, total, now) {
   // Open: as the user left it; while filtering, open where something matches.
   const ts = terms();
   const only = $('problems').checked;
-  const svcHit = ts.length > 0 && matches((s.service + ' ' + s.scheduler + ' ' + (s.flags || '')).toLowerCase(), ts);
+  const svcHit = ts.length > 0 && matches(svcText(s), ts);
   let hits = 0;
-  for (const n of nodes) if ((!only || problem(n)) && (ts.length === 0 || svcHit || matches(nodeText(n), ts))) hits++;
+  for (const n of nodes) if ((!only || problem(n)) && (ts.length === 0 || svcHit || matches(svcText(s) + ' ' + nodeText(n), ts))) hits++;
   const f = filtering();
   const visible = !f || hits > 0 || (svcHit && !only);
   if (v.details.hidden === visible) v.details.hidden = !visible;
