@@ -114,6 +114,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.err = msg.err
 		if msg.err == nil {
 			m.st, m.read = msg.st, msg.at
+			m = m.clamp() // fewer lines now: the offset stays on the last page
 		}
 		return m, tea.Tick(m.o.Interval, func(time.Time) tea.Msg { return tickMsg{} })
 	case tickMsg:
@@ -146,7 +147,14 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 		}
 	}
-	return m, nil
+	return m.clamp(), nil
+}
+
+// clamp keeps the scroll offset within the body, so that after End (or
+// many downs) one up moves the view at once.
+func (m Model) clamp() Model {
+	m.top = min(max(0, m.top), max(0, len(m.body(time.Now()))-m.bodyHeight()))
+	return m
 }
 
 // bodyHeight is the lines left for services and real servers.

@@ -116,6 +116,11 @@ func TestScroll(t *testing.T) {
 	if f := frame(m); !strings.Contains(f, "lines 86-101 of 101") || !strings.Contains(f, "10.0.1.0:80") {
 		t.Errorf("after End:\n%s", f)
 	}
+	// One up after End (G then k) moves at once: the offset was clamped.
+	m, _ = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("k")})
+	if f := frame(m); !strings.Contains(f, "lines 85-100 of 101") {
+		t.Errorf("after End then k:\n%s", f)
+	}
 }
 
 // Without a daemon: the kernel's table, health and drain unknown.
