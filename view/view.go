@@ -266,4 +266,25 @@ func fromConfig(rt director.Runtime, cfg director.Config) (http.Handler, error) 
 	return New(rt, o), nil
 }
 
-func init() { director.RegisterPage(fromConfig) }
+// HostGuard refuses, on a loopback metrics listener, every request (the
+// page, /metrics, /readyz) whose Host is not a loopback name: a web page
+// elsewhere must not read /metrics through DNS rebinding. Prometheus on the
+// same machine scrapes 127.0.0.1:9110 (a loopback Host) as before; a
+// listener on any other address is not wrapped.
+func HostGuard(cfg director.Config, h http.Handler) http.Handler {
+	if !IsLoopback(cfg.Metrics) {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			jsonErr(w, http.StatusForbidden, fmt.Sprintf("Host %q is not a loopback name: this listener serves 127.0.0.1, ::1 and localhost only", r.Host))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func init() {
+	director.RegisterPage(fromConfig)
+	director.RegisterHostGuard(HostGuard)
+}
