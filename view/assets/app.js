@@ -92,6 +92,7 @@ const SVGNS = 'http://www.w3.org/2000/svg';
 function spark(cls) {
   const s = document.createElementNS(SVGNS, 'svg');
   s.setAttribute('class', 'spark ' + cls);
+  s.setAttribute('aria-hidden', 'true'); // the cell's text says the rate; the chart is decoration
   s.setAttribute('viewBox', '0 0 ' + (HISTORY - 1) + ' 18');
   s.setAttribute('preserveAspectRatio', 'none');
   s.appendChild(document.createElementNS(SVGNS, 'polyline'));
