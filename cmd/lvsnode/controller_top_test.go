@@ -34,7 +34,7 @@ func rsOrder(frame string) string {
 	for _, l := range strings.Split(frame, "\n") {
 		f := strings.Fields(l)
 		if len(f) > 4 && strings.HasPrefix(f[0], "10.0.0.") {
-			out = append(out, f[0]+"="+f[4])
+			out = append(out, f[0]+"="+f[1])
 		}
 	}
 	return strings.Join(out, " ")

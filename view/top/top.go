@@ -168,8 +168,24 @@ var (
 	styleSvc   = lipgloss.NewStyle().Bold(true)
 )
 
-// header is the table's column line (the widths of nodeLine).
-const header = "  REAL SERVER                  METHOD WEIGHT  CONF HEALTH    LAST CHECK               DRAIN              ACTIVE  INACT  CONN/S    IN B/S   OUT B/S AGENT"
+// header is the table's column line (the widths of nodeLine) for an
+// address column aw wide.
+func header(aw int) string {
+	return fmt.Sprintf("  %-*s %-9s %-6s %6s %5s %-24s %-18s %6s %6s %7s %9s %9s %s", aw, "REAL SERVER", "HEALTH", "METHOD", "WEIGHT", "CONF",
+		"LAST CHECK", "DRAIN", "ACTIVE", "INACT", "CONN/S", "IN B/S", "OUT B/S", "AGENT")
+}
+
+// addrWidth is the address column of a frame: every address whole (an
+// IPv6 one is never cut), at least 28 wide, the same on every line.
+func (m Model) addrWidth() int {
+	w := 28
+	for _, s := range m.st.Services {
+		for _, n := range s.Nodes {
+			w = max(w, len([]rune(health.CleanText(addr(n.NodeRef)))))
+		}
+	}
+	return w
+}
 
 // View draws the title, the column header and the body from line m.top.
 func (m Model) View() string {
@@ -213,7 +229,7 @@ func (m Model) View() string {
 	} else {
 		b.WriteString(cut(keys, w) + "\n")
 	}
-	b.WriteString(styleHead.Render(cut(header, w)) + "\n")
+	b.WriteString(styleHead.Render(cut(header(m.addrWidth()), w)) + "\n")
 
 	body := m.body(now)
 	h := m.bodyHeight()
@@ -234,6 +250,7 @@ type line struct {
 
 // body is every service line followed by its real servers, in m.sort.
 func (m Model) body(now time.Time) []line {
+	aw := m.addrWidth()
 	svcs := slices.Clone(m.st.Services)
 	key := func(st ipvs.Stats, conns uint64) uint64 {
 		switch m.sort {
@@ -283,7 +300,7 @@ func (m Model) body(now time.Time) []line {
 			case n.Health == director.HealthDraining || (n.Drain != "" && n.Drain != director.DrainNone):
 				st = styleWarn
 			}
-			out = append(out, line{text: nodeLine(n, now), style: st})
+			out = append(out, line{text: nodeLine(n, now, aw), style: st})
 		}
 	}
 	return out
@@ -311,8 +328,10 @@ func (m Model) serviceLine(s director.ServiceStatus) string {
 	return t + fmt.Sprintf(" · %s conn/s · %sB/s in · %sB/s out", human(s.Stats.CPS), human(s.Stats.InBPS), human(s.Stats.OutBPS))
 }
 
-// nodeLine is one real server under header's columns.
-func nodeLine(n director.NodeStatus, now time.Time) string {
+// nodeLine is one real server under header's columns: the address (whole,
+// aw wide) and its health first, so `--once | awk` finds them as $1 and $2
+// on every line whatever the other columns hold.
+func nodeLine(n director.NodeStatus, now time.Time, aw int) string {
 	drain := n.Drain
 	if drain == "" {
 		drain = director.DrainNone
@@ -320,8 +339,8 @@ func nodeLine(n director.NodeStatus, now time.Time) string {
 	if drain == director.DrainDraining {
 		drain += fmt.Sprintf(" %d left", uint64(n.ActiveConn)+uint64(n.InactConn)+uint64(n.PersistConn))
 	}
-	return fmt.Sprintf("  %-28s %-6s %6d %5d %-9s %-24s %-18s %6d %6d %7s %9s %9s %s",
-		cut(addr(n.NodeRef), 28), n.Method, n.Weight, n.ConfiguredWeight, n.Health, cut(checkText(n.LastCheck, now), 24), cut(drain, 18),
+	return fmt.Sprintf("  %-*s %-9s %-6s %6d %5d %-24s %-18s %6d %6d %7s %9s %9s %s",
+		aw, health.CleanText(addr(n.NodeRef)), n.Health, n.Method, n.Weight, n.ConfiguredWeight, cut(checkText(n.LastCheck, now), 24), cut(drain, 18),
 		n.ActiveConn, n.InactConn, human(n.Stats.CPS), human(n.Stats.InBPS), human(n.Stats.OutBPS), n.Agent)
 }
 
