@@ -46,6 +46,11 @@ func TestLoopbackMetricsListenerRefusesARebindingHost(t *testing.T) {
 			t.Fatal("the daemon not ready after 10 s")
 		}
 	}
+	// The daemon's status carries its clock (the page and top compute ages
+	// from it).
+	if st := statusOf0("http://" + metrics); st == nil || st.Now.IsZero() || time.Since(st.Now).Abs() > 10*time.Second {
+		t.Errorf("status now: %+v", st)
+	}
 	for _, c := range []struct {
 		path, host string
 		code       int

@@ -50,7 +50,11 @@ func ctlStatusCmd() *cli.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			return ctlPrintStatus(c.App.Writer, st, time.Now())
+			now := time.Now()
+			if !st.Now.IsZero() {
+				now = st.Now // ages by the director's clock
+			}
+			return ctlPrintStatus(c.App.Writer, st, now)
 		},
 	}
 }

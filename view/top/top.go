@@ -192,6 +192,9 @@ func (m Model) View() string {
 	var b strings.Builder
 	w := m.width
 	now := time.Now()
+	if !m.st.Now.IsZero() && !m.read.IsZero() {
+		now = m.st.Now.Add(time.Since(m.read)) // ages by the director's clock (Status.Now)
+	}
 	nodes, up, down, draining := 0, 0, 0, 0
 	for _, s := range m.st.Services {
 		for _, n := range s.Nodes {

@@ -178,3 +178,15 @@ func TestOnceColumnsAddressAndHealthFirst(t *testing.T) {
 		t.Errorf("address and health columns: %v", got)
 	}
 }
+
+// Ages are the director's now (Status.Now) minus its check times, not this
+// machine's clock: a director an hour ahead still reads 5s.
+func TestAgesUseTheDirectorsClock(t *testing.T) {
+	now := time.Now().Add(time.Hour)
+	st := director.Status{Ready: true, Now: now, Services: []director.ServiceStatus{{Service: "tcp 10.0.0.100:80", Scheduler: "wlc",
+		Nodes: []director.NodeStatus{{NodeRef: director.NodeRef{Address: "10.0.0.11", Port: 80}, Health: "up",
+			LastCheck: director.Check{At: now.Add(-5 * time.Second), OK: true, LatencyMS: 1}}}}}}
+	if out := Text(Options{From: "x"}, st, 200); !strings.Contains(out, "ok 1.0ms 5s ") {
+		t.Errorf("want a 5s age by the director's clock:\n%s", out)
+	}
+}
