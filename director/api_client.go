@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -71,6 +72,9 @@ func NewAPIClient(addr string, o APIClientOptions) (*APIClient, error) {
 		return nil, fmt.Errorf("%w: API address %q: want a socket path (/run/lvsnode/director.sock) or https://HOST:PORT", ErrInvalid, addr)
 	}
 	if o.TokenFile != "" {
+		if err := plainHTTPOffLoopback(addr); err != nil {
+			return nil, err
+		}
 		tok, err := readToken(o.TokenFile)
 		if err != nil {
 			return nil, err
@@ -223,4 +227,23 @@ func (c *APIClient) do(ctx context.Context, method, path string, in, out any) er
 		}
 	}
 	return nil
+}
+
+// plainHTTPOffLoopback refuses (ErrInvalid) an http:// address whose host is
+// not a loopback address or "localhost": a bearer token sent there crosses
+// the network in clear, and whoever reads it may use it.
+func plainHTTPOffLoopback(addr string) error {
+	rest, ok := strings.CutPrefix(addr, "http://")
+	if !ok {
+		return nil
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if a, err := netip.ParseAddr(host); (err == nil && a.IsLoopback()) || strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	return fmt.Errorf("%w: API address %s: refusing to send the bearer token over plain http to a host that is not loopback: use https://", ErrInvalid, addr)
 }

@@ -30,6 +30,7 @@ type Config struct {
 	Sysctls   SysctlConfig  `yaml:"sysctls"`
 	DataPath  DataPathConf  `yaml:"datapath"`
 	API       APIConfig     `yaml:"api"`
+	View      ViewConfig    `yaml:"view"`  // the status page on the metrics listener (package view)
 	Sync      SyncConfig    `yaml:"sync"`  // connection sync daemons (sync.go)
 	Store     StoreConfig   `yaml:"store"` // director/storeconfig.go
 	// ActiveActive makes this director safe behind ECMP beside others
@@ -66,6 +67,32 @@ type APIConfig struct {
 	// in clear.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+}
+
+// ViewConfig is the status page's access off loopback. TokenFile is a
+// read-only bearer token: it grants GET /v1/status on the metrics listener
+// and nothing else (the API's token is never accepted there), because the
+// page sends it every second, over plain HTTP unless a TLS proxy is in front.
+type ViewConfig struct {
+	TokenFile string `yaml:"token_file"`
+}
+
+// check: the token file is readable as the API reads its own, and is not
+// the API's (a write-capable token must not be sent by the page).
+func (v ViewConfig) check(api APIConfig) error {
+	if v.TokenFile == "" {
+		return nil
+	}
+	tok, err := readToken(v.TokenFile)
+	if err != nil {
+		return fmt.Errorf("view.token_file: %v", err)
+	}
+	if api.TokenFile != "" {
+		if apiTok, err := readToken(api.TokenFile); err == nil && string(apiTok) == string(tok) {
+			return errors.New("view.token_file holds the same token as api.token_file: the page's token is sent in clear and must be read-only: give it its own")
+		}
+	}
+	return nil
 }
 
 // DefaultSocket is the runtime API's unix socket.
@@ -173,6 +200,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: %s: metrics: %v", ErrInvalid, c.Path, err)
 	}
 	if err := c.API.check(); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, c.Path, err)
+	}
+	if err := c.View.check(c.API); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrInvalid, c.Path, err)
 	}
 	if err := c.Store.validate(c.Path); err != nil {

@@ -40,7 +40,7 @@ func (d *Daemon) Status() Status {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil, Sync: d.syncs.get(), Store: d.storeStatus()}
+	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil, Sync: d.syncs.get(), Store: d.storeStatus(), Now: time.Now()}
 	if d.model == nil {
 		return st
 	}

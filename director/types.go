@@ -104,6 +104,10 @@ type Status struct {
 	Services   []ServiceStatus `json:"services"`
 	Sync       *SyncStatus     `json:"sync,omitempty"`  // connection sync, when configured (sync.go)
 	Store      *StoreStatus    `json:"store,omitempty"` // a shared store (etcd) only: reachable, revision
+	// Now is the director's clock when it answered: readers compute ages
+	// (last check, drain) as Now minus those times, never with their own
+	// clock against the director's timestamps.
+	Now time.Time `json:"now"`
 }
 
 // ServiceStatus is one service as the director sees it.

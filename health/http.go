@@ -111,13 +111,13 @@ func judgeReady(start time.Time, status int, body []byte) Result {
 	case status == http.StatusServiceUnavailable && isDraining(first):
 		r := fail(start, fmt.Errorf("%w", ErrDraining))
 		r.Draining = true
-		r.Reason = first
+		r.Reason = CleanReason(first)
 		return r
 	case status == http.StatusServiceUnavailable:
 		if first == "" {
 			first = "no reason given"
 		}
-		return fail(start, fmt.Errorf("%w: %s", ErrNotReady, clip(first)))
+		return fail(start, fmt.Errorf("%w: %s", ErrNotReady, first))
 	}
 	return fail(start, fmt.Errorf("%w %d from the readiness endpoint", ErrStatus, status))
 }
@@ -125,12 +125,4 @@ func judgeReady(start time.Time, status int, body []byte) Result {
 func isDraining(line string) bool {
 	rest, ok := strings.CutPrefix(line, DrainingLine)
 	return ok && (rest == "" || rest[0] == ':' || rest[0] == ' ')
-}
-
-// clip keeps reasons short enough for a status line.
-func clip(s string) string {
-	if len(s) > 120 {
-		s = s[:120] + "..."
-	}
-	return s
 }

@@ -18,7 +18,7 @@ type Checker interface {
 type Result struct {
 	OK       bool          // the probe passed
 	Draining bool          // the agent said "draining" (then OK is false)
-	Reason   string        // short, for logs and status: "connected", "status 503", "timeout after 1s"
+	Reason   string        // short, for logs and status: "connected", "status 503", "timeout after 1s"; always through CleanReason (no control characters, at most ReasonLimit bytes)
 	Latency  time.Duration // from the start of the probe to its verdict
 	Err      error         // nil when OK; wraps one of the Err* sentinels
 }
@@ -41,11 +41,11 @@ var (
 )
 
 func pass(start time.Time, reason string) Result {
-	return Result{OK: true, Reason: reason, Latency: time.Since(start)}
+	return Result{OK: true, Reason: CleanReason(reason), Latency: time.Since(start)}
 }
 
 func fail(start time.Time, err error) Result {
-	return Result{Reason: err.Error(), Latency: time.Since(start), Err: err}
+	return Result{Reason: CleanReason(err.Error()), Latency: time.Since(start), Err: err}
 }
 
 // State is what the rise/fall machine concludes about a check.

@@ -50,7 +50,7 @@ func TestPageShowsSyncWhenTheStatusHasIt(t *testing.T) {
 	b.noErrors(t)
 }
 
-// Off loopback the page asks for the API's token, refuses a wrong one and
+// Off loopback the page asks for its read-only token (view.token_file), refuses a wrong one and
 // shows the status with the right one (sent as a Bearer header).
 func TestPageAsksForTheToken(t *testing.T) {
 	b := newBrowser(t)

@@ -11,11 +11,12 @@
 // Who may read it: on a loopback listener (the default 127.0.0.1:9110)
 // anyone who can reach it, as /metrics; requests whose Host is not a
 // loopback name are refused there, so a web page elsewhere cannot read it
-// through DNS rebinding. On any other address the data needs the runtime
-// API's bearer token (api.token_file, which the config allows only with
-// api.listen: a loopback API listener will do): the page asks for it and
-// sends it as "Authorization: Bearer"; without a token file the data is
-// refused with a message saying so. The page's own files (no data in them)
+// through DNS rebinding. On any other address the data needs the page's own
+// read-only bearer token (view.token_file; the runtime API's token is never
+// accepted here, since the page sends its token every second, in clear
+// unless a TLS proxy is in front): the page asks for it and sends it as
+// "Authorization: Bearer"; without a token file the data is refused with a
+// message saying so. The page's own files (no data in them)
 // are served to anyone.
 package view
 
@@ -174,7 +175,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 		if !ok || subtle.ConstantTimeCompare(sum[:], h.token[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="lvsnode"`)
-			jsonErr(w, http.StatusUnauthorized, "this listener is not loopback: the status needs the API's bearer token (api.token_file)")
+			jsonErr(w, http.StatusUnauthorized, "this listener is not loopback: the status needs the page's read-only bearer token (view.token_file)")
 			return
 		}
 	}
@@ -245,17 +246,19 @@ func loopbackHost(host string) bool {
 }
 
 // fromConfig is the page of a running daemon: loopback from the metrics
-// address, the token from api.token_file (read as the API reads it).
+// address, the read-only token from view.token_file (never the API's: the
+// page sends its token every second, in clear unless a TLS proxy is in
+// front, so it must not be able to change anything).
 func fromConfig(rt director.Runtime, cfg director.Config) (http.Handler, error) {
 	o := Options{Loopback: IsLoopback(cfg.Metrics)}
 	if !o.Loopback {
-		if cfg.API.TokenFile == "" {
-			o.Refusal = fmt.Sprintf("the metrics listener %s is not loopback: the status page's data needs the API's bearer token: "+
-				"set api.token_file (with api.listen, which may stay on 127.0.0.1)", cfg.Metrics)
+		if cfg.View.TokenFile == "" {
+			o.Refusal = fmt.Sprintf("the metrics listener %s is not loopback: the status page's data needs its read-only bearer token: "+
+				"set view.token_file", cfg.Metrics)
 		} else {
-			tok, err := director.ReadTokenFile(cfg.API.TokenFile)
+			tok, err := director.ReadTokenFile(cfg.View.TokenFile)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("view.token_file: %w", err)
 			}
 			o.Token = tok
 		}
@@ -263,4 +266,25 @@ func fromConfig(rt director.Runtime, cfg director.Config) (http.Handler, error) 
 	return New(rt, o), nil
 }
 
-func init() { director.RegisterPage(fromConfig) }
+// HostGuard refuses, on a loopback metrics listener, every request (the
+// page, /metrics, /readyz) whose Host is not a loopback name: a web page
+// elsewhere must not read /metrics through DNS rebinding. Prometheus on the
+// same machine scrapes 127.0.0.1:9110 (a loopback Host) as before; a
+// listener on any other address is not wrapped.
+func HostGuard(cfg director.Config, h http.Handler) http.Handler {
+	if !IsLoopback(cfg.Metrics) {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			jsonErr(w, http.StatusForbidden, fmt.Sprintf("Host %q is not a loopback name: this listener serves 127.0.0.1, ::1 and localhost only", r.Host))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func init() {
+	director.RegisterPage(fromConfig)
+	director.RegisterHostGuard(HostGuard)
+}

@@ -128,7 +128,8 @@ func TestReadOnly(t *testing.T) {
 }
 
 // Who may read the data: loopback needs a loopback Host (no DNS rebinding),
-// any other listener the API's bearer token, or nothing at all without one.
+// any other listener the page's read-only bearer token, or nothing at all
+// without one.
 func TestAccess(t *testing.T) {
 	tok := "0123456789abcdef-token"
 	for _, c := range []struct {
@@ -146,7 +147,7 @@ func TestAccess(t *testing.T) {
 		{"no token", Options{Token: []byte(tok)}, "10.0.0.1:9110", nil, 401, "bearer token"},
 		{"wrong token", Options{Token: []byte(tok)}, "10.0.0.1:9110", []string{"Authorization", "Bearer 0123456789abcdef-nope"}, 401, "bearer token"},
 		{"token", Options{Token: []byte(tok)}, "10.0.0.1:9110", []string{"Authorization", "Bearer " + tok}, 200, ""},
-		{"no token file", Options{Refusal: "set api.token_file"}, "10.0.0.1:9110", []string{"Authorization", "Bearer " + tok}, 403, "api.token_file"},
+		{"no token file", Options{Refusal: "set view.token_file"}, "10.0.0.1:9110", []string{"Authorization", "Bearer " + tok}, 403, "view.token_file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/v1/status", nil)
@@ -182,8 +183,10 @@ func TestIsLoopback(t *testing.T) {
 	}
 }
 
-// The daemon's page: the API's token file off loopback (refused like the
-// API refuses it), nothing on loopback, a refusal without a token file.
+// The daemon's page: its own read-only token file (view.token_file) off
+// loopback (refused like the API refuses a bad one), nothing on loopback, a
+// refusal without it. The API's token is never the page's: the page sends
+// it every second, in clear without a TLS proxy (issue 13 review).
 func TestFromConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "token")
@@ -193,8 +196,13 @@ func TestFromConfig(t *testing.T) {
 	rt := director.Runtime(nil)
 	cfg := func(metrics, tokenFile string) director.Config {
 		c := director.Config{Metrics: metrics}
-		c.API.TokenFile = tokenFile
+		c.View.TokenFile = tokenFile
 		return c
+	}
+	apiOnly := director.Config{Metrics: "0.0.0.0:9110"}
+	apiOnly.API.TokenFile = good
+	if h, err := fromConfig(rt, apiOnly); err != nil || h.(*handler).o.Token != nil || !strings.Contains(h.(*handler).o.Refusal, "view.token_file") {
+		t.Errorf("api.token_file alone granted the page's data: %v %+v", err, h)
 	}
 	if _, err := fromConfig(rt, cfg("0.0.0.0:9110", open)); err == nil || !strings.Contains(err.Error(), "readable by every user") {
 		t.Errorf("a world-readable token file: %v", err)
@@ -207,7 +215,7 @@ func TestFromConfig(t *testing.T) {
 		t.Errorf("token file off loopback: %v %+v", err, h)
 	}
 	h, _ = fromConfig(rt, cfg("0.0.0.0:9110", ""))
-	if o := h.(*handler).o; o.Token != nil || !strings.Contains(o.Refusal, "api.token_file") {
+	if o := h.(*handler).o; o.Token != nil || !strings.Contains(o.Refusal, "view.token_file") {
 		t.Errorf("no token file off loopback: %+v", o)
 	}
 	h, _ = fromConfig(rt, cfg("127.0.0.1:9110", ""))

@@ -6,12 +6,15 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/lvsnode/lvsnode/director"
+	"github.com/lvsnode/lvsnode/health"
 )
 
 func ctlStatusCmd() *cli.Command {
@@ -47,13 +50,18 @@ func ctlStatusCmd() *cli.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			return ctlPrintStatus(c.App.Writer, st, time.Now())
+			now := time.Now()
+			if !st.Now.IsZero() {
+				now = st.Now // ages by the director's clock
+			}
+			return ctlPrintStatus(c.App.Writer, st, now)
 		},
 	}
 }
 
 // ctlPrintStatus is the human table of a Status.
 func ctlPrintStatus(w io.Writer, st director.Status, now time.Time) error {
+	w = cleanWriter{w}
 	ready := "not ready"
 	if st.Ready {
 		ready = "ready"
@@ -126,4 +134,23 @@ func ctlAgo(now, t time.Time) string {
 		d = 0
 	}
 	return d.Round(time.Second).String() + " ago"
+}
+
+// cleanWriter replaces control characters but \n and \t (the table's own)
+// in every write: health cleans the reasons a real server sends, and this is
+// the second line of defence for any other text in a Status. Each write is
+// one whole fmt call, so no rune is split across writes.
+type cleanWriter struct{ w io.Writer }
+
+func (c cleanWriter) Write(p []byte) (int, error) {
+	s := strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && health.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, string(p))
+	if _, err := io.WriteString(c.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -35,7 +35,7 @@ func ctlTopCmd() *cli.Command {
 			&cli.StringFlag{Name: "sort", Value: string(top.SortRate), EnvVars: ctlEnv("sort"), Usage: "first order: rate, bytes, conns or address"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, EnvVars: ctlEnv("interval"), Usage: "time between reads"},
 			&cli.BoolFlag{Name: "once", EnvVars: ctlEnv("once"), Usage: "print one frame as text and exit (no terminal needed)"},
-			&cli.IntFlag{Name: "width", Value: 160, EnvVars: ctlEnv("width"), Usage: "columns of --once's frame"},
+			&cli.IntFlag{Name: "width", Value: 160, EnvVars: ctlEnv("width"), Usage: "columns of --once's frame (40 to 1000)"},
 		}, ctlAPIFlags()...),
 		OnUsageError: ctlUsageErr,
 		Action: func(c *cli.Context) error {
@@ -48,6 +48,9 @@ func ctlTopCmd() *cli.Command {
 			}
 			if c.Duration("interval") < 100*time.Millisecond {
 				return cli.Exit(fmt.Sprintf("--interval %s: want at least 100ms", c.Duration("interval")), 2)
+			}
+			if w := c.Int("width"); w < 40 || w > 1000 {
+				return cli.Exit(fmt.Sprintf("--width %d: want 40 to 1000 columns", w), 2)
 			}
 			o, closeSrc, err := ctlTopSource(c)
 			if err != nil {

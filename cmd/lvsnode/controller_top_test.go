@@ -34,7 +34,7 @@ func rsOrder(frame string) string {
 	for _, l := range strings.Split(frame, "\n") {
 		f := strings.Fields(l)
 		if len(f) > 4 && strings.HasPrefix(f[0], "10.0.0.") {
-			out = append(out, f[0]+"="+f[4])
+			out = append(out, f[0]+"="+f[1])
 		}
 	}
 	return strings.Join(out, " ")
@@ -54,11 +54,25 @@ func TestControllerTopOnce(t *testing.T) {
 		{"--sort speed", `--sort: sort "speed": want rate, bytes, conns or address`},
 		{"--interval 10ms", "--interval 10ms: want at least 100ms"},
 		{"extra", `unexpected argument "extra"`},
+		{"--width 0", "--width 0: want 40 to 1000 columns"},
+		{"--width -5", "--width -5: want 40 to 1000 columns"},
+		{"--width 100000", "--width 100000: want 40 to 1000 columns"},
 	} {
 		out, rc := ctlRun(t, ipvs.NewFake(), append([]string{"top", "--once"}, strings.Fields(c.args)...)...)
 		if rc != 2 || !strings.Contains(out, c.want) {
 			t.Errorf("top %s: rc %d %q, want 2 and %q", c.args, rc, out, c.want)
 		}
+	}
+}
+
+// top --api never sends a token over plain http to a host that is not
+// loopback (issue 13 review): one line, exit 2, nothing dialled.
+func TestControllerTopRefusesATokenOverPlainHTTP(t *testing.T) {
+	tok := t.TempDir() + "/token"
+	os.WriteFile(tok, []byte("api-token-0123456789\n"), 0o600)
+	out, rc := ctlRun(t, ipvs.NewFake(), "top", "--once", "--api", "http://192.0.2.1:9110", "--api-token-file", tok)
+	if rc != 2 || !strings.Contains(out, "refusing to send the bearer token over plain http") || strings.Count(strings.TrimSpace(out), "\n") > 0 {
+		t.Errorf("top --api http://192.0.2.1:9110 with a token: rc %d %q, want 2 and one line", rc, out)
 	}
 }
 

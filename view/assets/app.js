@@ -10,6 +10,8 @@
 'use strict';
 
 const POLL_MS = 1000;
+const FETCH_TIMEOUT_MS = 3000; // a hung director is a failed poll, not a live one
+const STALE_AFTER = 2; // failed polls in a row before the table is shown as stale
 const HISTORY = 60; // chart samples: one minute at one poll a second
 const OPEN_ALL_BELOW = 200; // real servers: up to this many, services start open
 
@@ -22,6 +24,8 @@ const state = {
   filterOpen: new Map(), // the same while a filter is on (reset when it changes)
   updates: 0,
   lastOK: 0,
+  fails: 0, // failed polls in a row
+  skew: 0, // server clock minus browser clock at the last answer (status.now)
   timer: 0,
   status: null,
 };
@@ -42,6 +46,11 @@ function human(n) {
   while (n >= 1000 && i < steps.length - 1) { n /= 1000; i++; }
   return (i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 1 : 0)) + steps[i];
 }
+
+// serverNow is the director's clock: ages are its now minus its check
+// times, plus what elapsed here since its answer (never the browser's
+// clock against the server's timestamps).
+function serverNow() { return Date.now() + state.skew; }
 
 function ago(at, now) {
   const t = Date.parse(at);
@@ -83,6 +92,7 @@ const SVGNS = 'http://www.w3.org/2000/svg';
 function spark(cls) {
   const s = document.createElementNS(SVGNS, 'svg');
   s.setAttribute('class', 'spark ' + cls);
+  s.setAttribute('aria-hidden', 'true'); // the cell's text says the rate; the chart is decoration
   s.setAttribute('viewBox', '0 0 ' + (HISTORY - 1) + ' 18');
   s.setAttribute('preserveAspectRatio', 'none');
   s.appendChild(document.createElementNS(SVGNS, 'polyline'));
@@ -99,6 +109,7 @@ function drawSpark(svg, values) {
 function record(key, stats) {
   let h = state.history.get(key);
   if (!h) { h = { cps: [], bps: [], seen: 0 }; state.history.set(key, h); }
+  if (h.seen === state.updates && h.cps.length) return h; // a redraw, not a new answer
   const st = stats || {};
   h.cps.push(st.cps || 0);
   h.bps.push((st.in_bps || 0) + (st.out_bps || 0));
@@ -128,6 +139,10 @@ function terms() {
 }
 
 function matches(text, ts) { return ts.every((t) => text.includes(t)); }
+
+// A real server matches when every term is in its own text or its
+// service's ("10.0.0.100 down": the down real servers of that VIP).
+function svcText(s) { return (s.service + ' ' + s.scheduler + ' ' + (s.flags || '')).toLowerCase(); }
 
 function nodeText(n) {
   return [nodeAddr(n), n.method, n.health, n.drain, n.agent,
@@ -160,7 +175,7 @@ function serviceView(name) {
     if (v.details.open === v.wantOpen) return;
     v.wantOpen = v.details.open;
     (filtering() ? state.filterOpen : state.userOpen).set(name, v.details.open);
-    if (v.details.open && state.status) drawNodes(v, v.last, Date.now());
+    if (v.details.open && state.status) drawNodes(v, v.last, serverNow());
   });
   return v;
 }
@@ -237,7 +252,7 @@ function drawNodes(v, s, now) {
   const body = v.table.tBodies[0];
   const ts = terms();
   const only = $('problems').checked;
-  const svcHit = ts.length > 0 && matches((s.service + ' ' + s.scheduler + ' ' + (s.flags || '')).toLowerCase(), ts);
+  const svcHit = ts.length > 0 && matches(svcText(s), ts);
   const seen = new Set();
   let prev = null;
   for (const n of s.nodes || []) {
@@ -249,7 +264,7 @@ function drawNodes(v, s, now) {
     if (want !== r.tr) body.insertBefore(r.tr, want);
     prev = r.tr;
     updateRow(r, n, state.history.get(key), now);
-    const show = (!only || problem(n)) && (ts.length === 0 || svcHit || matches(nodeText(n), ts));
+    const show = (!only || problem(n)) && (ts.length === 0 || svcHit || matches(svcText(s) + ' ' + nodeText(n), ts));
     if (r.tr.hidden === show) r.tr.hidden = !show;
   }
   for (const [key, r] of v.rows) {
@@ -279,9 +294,9 @@ function drawService(v, s, total, now) {
   // Open: as the user left it; while filtering, open where something matches.
   const ts = terms();
   const only = $('problems').checked;
-  const svcHit = ts.length > 0 && matches((s.service + ' ' + s.scheduler + ' ' + (s.flags || '')).toLowerCase(), ts);
+  const svcHit = ts.length > 0 && matches(svcText(s), ts);
   let hits = 0;
-  for (const n of nodes) if ((!only || problem(n)) && (ts.length === 0 || svcHit || matches(nodeText(n), ts))) hits++;
+  for (const n of nodes) if ((!only || problem(n)) && (ts.length === 0 || svcHit || matches(svcText(s) + ' ' + nodeText(n), ts))) hits++;
   const f = filtering();
   const visible = !f || hits > 0 || (svcHit && !only);
   if (v.details.hidden === visible) v.details.hidden = !visible;
@@ -309,7 +324,7 @@ function drawSync(sync) {
 }
 
 function draw(st) {
-  const now = Date.now();
+  const now = serverNow();
   state.status = st;
   const services = st.services || [];
   let total = 0, up = 0, down = 0, draining = 0;
@@ -328,6 +343,7 @@ function draw(st) {
 
   setText($('ready'), st.ready ? 'ready' : 'not ready');
   $('ready').className = 'badge ' + (st.ready ? 's-ready' : 's-down');
+  markStale();
   setText($('summary'), services.length + ' services · ' + total + ' real servers: ' + up + ' up, ' + down + ' down, ' +
     draining + ' draining · generation ' + st.generation);
   drawSync(st.sync);
@@ -359,13 +375,31 @@ function showError(msg) {
   setText(e, msg || '');
 }
 
+// stale: STALE_AFTER failed polls in a row grey the table and say how old
+// the data is in the ready badge (body.stale, data-stale for tests).
+function stale() { return state.fails >= STALE_AFTER && state.lastOK > 0; }
+
+function markStale() {
+  const on = stale();
+  document.body.classList.toggle('stale', on);
+  document.body.dataset.stale = String(on);
+  if (on) {
+    setText($('ready'), 'stale ' + Math.round((Date.now() - state.lastOK) / 1000) + 's');
+    $('ready').className = 'badge s-down';
+  }
+}
+
 async function poll() {
   clearTimeout(state.timer);
+  let ok = false;
+  const abort = new AbortController();
+  const timeout = setTimeout(() => abort.abort(), FETCH_TIMEOUT_MS);
   try {
     const headers = {};
     if (state.token) headers.Authorization = 'Bearer ' + state.token;
-    const resp = await fetch('v1/status', { headers, cache: 'no-store' });
+    const resp = await fetch('v1/status', { headers, cache: 'no-store', signal: abort.signal });
     if (resp.status === 401) {
+      clearTimeout(timeout);
       $('login').hidden = false;
       showError(state.token ? 'The token was refused.' : '');
       return; // until a token is given
@@ -376,6 +410,10 @@ async function poll() {
       showError('The director refused the status: ' + msg);
     } else {
       const st = await resp.json();
+      ok = true;
+      state.fails = 0;
+      const at = Date.parse(st.now || '');
+      state.skew = at > 0 ? at - Date.now() : 0;
       $('login').hidden = true;
       state.updates++;
       const t0 = performance.now();
@@ -387,8 +425,10 @@ async function poll() {
       if (state.updates === 1) document.body.dataset.firstRenderMs = String(Math.round(performance.now()));
     }
   } catch (err) {
-    showError('No answer from the director: ' + err.message);
+    showError('No answer from the director' + (abort.signal.aborted ? ' within ' + FETCH_TIMEOUT_MS / 1000 + ' s' : ': ' + err.message));
   }
+  clearTimeout(timeout);
+  if (!ok) { state.fails++; redraw(); }
   if (state.lastOK) setText($('updated'), 'updated ' + new Date(state.lastOK).toLocaleTimeString());
   state.timer = setTimeout(poll, POLL_MS);
 }
@@ -412,6 +452,8 @@ function init() {
     sessionStorage.setItem('lvsnode-token', state.token);
     poll();
   });
+  // Ages tick here between answers (and while the director is silent).
+  setInterval(() => { if (Date.now() - state.lastOK > POLL_MS + 500) redraw(); }, POLL_MS);
   poll();
 }
 

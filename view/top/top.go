@@ -19,6 +19,7 @@ import (
 
 	"github.com/lvsnode/lvsnode/controller"
 	"github.com/lvsnode/lvsnode/director"
+	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/ipvs"
 )
 
@@ -113,6 +114,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.err = msg.err
 		if msg.err == nil {
 			m.st, m.read = msg.st, msg.at
+			m = m.clamp() // fewer lines now: the offset stays on the last page
 		}
 		return m, tea.Tick(m.o.Interval, func(time.Time) tea.Msg { return tickMsg{} })
 	case tickMsg:
@@ -145,7 +147,14 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 		}
 	}
-	return m, nil
+	return m.clamp(), nil
+}
+
+// clamp keeps the scroll offset within the body, so that after End (or
+// many downs) one up moves the view at once.
+func (m Model) clamp() Model {
+	m.top = min(max(0, m.top), max(0, len(m.body(time.Now()))-m.bodyHeight()))
+	return m
 }
 
 // bodyHeight is the lines left for services and real servers.
@@ -159,14 +168,33 @@ var (
 	styleSvc   = lipgloss.NewStyle().Bold(true)
 )
 
-// header is the table's column line (the widths of nodeLine).
-const header = "  REAL SERVER                  METHOD WEIGHT  CONF HEALTH    LAST CHECK               DRAIN              ACTIVE  INACT  CONN/S    IN B/S   OUT B/S AGENT"
+// header is the table's column line (the widths of nodeLine) for an
+// address column aw wide.
+func header(aw int) string {
+	return fmt.Sprintf("  %-*s %-9s %-6s %6s %5s %-24s %-18s %6s %6s %7s %9s %9s %s", aw, "REAL SERVER", "HEALTH", "METHOD", "WEIGHT", "CONF",
+		"LAST CHECK", "DRAIN", "ACTIVE", "INACT", "CONN/S", "IN B/S", "OUT B/S", "AGENT")
+}
+
+// addrWidth is the address column of a frame: every address whole (an
+// IPv6 one is never cut), at least 28 wide, the same on every line.
+func (m Model) addrWidth() int {
+	w := 28
+	for _, s := range m.st.Services {
+		for _, n := range s.Nodes {
+			w = max(w, len([]rune(health.CleanText(addr(n.NodeRef)))))
+		}
+	}
+	return w
+}
 
 // View draws the title, the column header and the body from line m.top.
 func (m Model) View() string {
 	var b strings.Builder
 	w := m.width
 	now := time.Now()
+	if !m.st.Now.IsZero() && !m.read.IsZero() {
+		now = m.st.Now.Add(time.Since(m.read)) // ages by the director's clock (Status.Now)
+	}
 	nodes, up, down, draining := 0, 0, 0, 0
 	for _, s := range m.st.Services {
 		for _, n := range s.Nodes {
@@ -204,7 +232,7 @@ func (m Model) View() string {
 	} else {
 		b.WriteString(cut(keys, w) + "\n")
 	}
-	b.WriteString(styleHead.Render(cut(header, w)) + "\n")
+	b.WriteString(styleHead.Render(cut(header(m.addrWidth()), w)) + "\n")
 
 	body := m.body(now)
 	h := m.bodyHeight()
@@ -225,6 +253,7 @@ type line struct {
 
 // body is every service line followed by its real servers, in m.sort.
 func (m Model) body(now time.Time) []line {
+	aw := m.addrWidth()
 	svcs := slices.Clone(m.st.Services)
 	key := func(st ipvs.Stats, conns uint64) uint64 {
 		switch m.sort {
@@ -274,7 +303,7 @@ func (m Model) body(now time.Time) []line {
 			case n.Health == director.HealthDraining || (n.Drain != "" && n.Drain != director.DrainNone):
 				st = styleWarn
 			}
-			out = append(out, line{text: nodeLine(n, now), style: st})
+			out = append(out, line{text: nodeLine(n, now, aw), style: st})
 		}
 	}
 	return out
@@ -302,8 +331,10 @@ func (m Model) serviceLine(s director.ServiceStatus) string {
 	return t + fmt.Sprintf(" · %s conn/s · %sB/s in · %sB/s out", human(s.Stats.CPS), human(s.Stats.InBPS), human(s.Stats.OutBPS))
 }
 
-// nodeLine is one real server under header's columns.
-func nodeLine(n director.NodeStatus, now time.Time) string {
+// nodeLine is one real server under header's columns: the address (whole,
+// aw wide) and its health first, so `--once | awk` finds them as $1 and $2
+// on every line whatever the other columns hold.
+func nodeLine(n director.NodeStatus, now time.Time, aw int) string {
 	drain := n.Drain
 	if drain == "" {
 		drain = director.DrainNone
@@ -311,8 +342,8 @@ func nodeLine(n director.NodeStatus, now time.Time) string {
 	if drain == director.DrainDraining {
 		drain += fmt.Sprintf(" %d left", uint64(n.ActiveConn)+uint64(n.InactConn)+uint64(n.PersistConn))
 	}
-	return fmt.Sprintf("  %-28s %-6s %6d %5d %-9s %-24s %-18s %6d %6d %7s %9s %9s %s",
-		cut(addr(n.NodeRef), 28), n.Method, n.Weight, n.ConfiguredWeight, n.Health, cut(checkText(n.LastCheck, now), 24), cut(drain, 18),
+	return fmt.Sprintf("  %-*s %-9s %-6s %6d %5d %-24s %-18s %6d %6d %7s %9s %9s %s",
+		aw, health.CleanText(addr(n.NodeRef)), n.Health, n.Method, n.Weight, n.ConfiguredWeight, cut(checkText(n.LastCheck, now), 24), cut(drain, 18),
 		n.ActiveConn, n.InactConn, human(n.Stats.CPS), human(n.Stats.InBPS), human(n.Stats.OutBPS), n.Agent)
 }
 
@@ -356,8 +387,13 @@ func human(v uint64) string {
 	return ""
 }
 
-// cut shortens s to w columns (w <= 0: unchanged).
+// cut shortens s to w columns (w <= 0: unchanged). Every text top prints
+// passes here, so it also replaces control characters: health cleans the
+// reasons a real server sends, and this is the second line of defence for
+// any other text in a Status (a terminal must only ever get lipgloss's own
+// escapes).
 func cut(s string, w int) string {
+	s = health.CleanText(s)
 	r := []rune(s)
 	if w <= 0 || len(r) <= w {
 		return s

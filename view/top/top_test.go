@@ -87,13 +87,13 @@ func TestRow(t *testing.T) {
 	n := node("10.0.0.13", 20, 100, 1_500_000, director.HealthDraining)
 	n.Drain, n.InactConn, n.Weight, n.ConfiguredWeight, n.Agent = director.DrainDraining, 7, 0, 3, director.AgentDraining
 	n.LastCheck = director.Check{OK: true, LatencyMS: 1.25, At: time.Now().Add(-2 * time.Second)}
-	got := strings.Join(strings.Fields(nodeLine(n, time.Now())), " ")
-	want := "10.0.0.13:80 dr 0 3 draining ok 1.2ms 2s draining 107 left 100 7 20 1.5M 0 draining"
+	got := strings.Join(strings.Fields(nodeLine(n, time.Now(), 28)), " ")
+	want := "10.0.0.13:80 draining dr 0 3 ok 1.2ms 2s draining 107 left 100 7 20 1.5M 0 draining"
 	if got != want {
 		t.Errorf("row\n%s\nwant\n%s", got, want)
 	}
 	n.LastCheck = director.Check{Reason: "connection refused", At: time.Now()}
-	if !strings.Contains(nodeLine(n, time.Now()), "FAIL connection refused") {
+	if !strings.Contains(nodeLine(n, time.Now(), 28), "FAIL connection refused") {
 		t.Error("a failed check's reason is not shown")
 	}
 }
@@ -115,6 +115,11 @@ func TestScroll(t *testing.T) {
 	m, _ = m.Update(tea.KeyMsg{Type: tea.KeyEnd})
 	if f := frame(m); !strings.Contains(f, "lines 86-101 of 101") || !strings.Contains(f, "10.0.1.0:80") {
 		t.Errorf("after End:\n%s", f)
+	}
+	// One up after End (G then k) moves at once: the offset was clamped.
+	m, _ = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("k")})
+	if f := frame(m); !strings.Contains(f, "lines 85-100 of 101") {
+		t.Errorf("after End then k:\n%s", f)
 	}
 }
 
@@ -142,5 +147,46 @@ func TestFromTable(t *testing.T) {
 	out := Text(Options{From: "kernel", Kernel: true}, st, 200)
 	if !strings.Contains(out, "tcp 10.0.0.100:80 sh (sh-port) · 2 real servers") || strings.Contains(out, "up 1/2") {
 		t.Errorf("kernel frame:\n%s", out)
+	}
+}
+
+// --once keeps stable columns: every address whole (a long IPv6 one is not
+// cut) and the health right after it, as $1 and $2 on every line (issue 13
+// review: the address was cut to 28 columns, losing the port).
+func TestOnceColumnsAddressAndHealthFirst(t *testing.T) {
+	st := director.Status{Ready: true, Services: []director.ServiceStatus{{Service: "tcp [2001:db8::100]:443", Scheduler: "wlc", Managed: true,
+		Nodes: []director.NodeStatus{
+			{NodeRef: director.NodeRef{Address: "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1", Port: 8443}, Method: "dr", Health: "down",
+				LastCheck: director.Check{At: time.Now(), Reason: "connect: no route to host"}},
+			{NodeRef: director.NodeRef{Address: "10.0.0.2", Port: 8443}, Method: "dr", Health: "up", Drain: "draining",
+				LastCheck: director.Check{At: time.Now(), OK: true, LatencyMS: 1.5}},
+		}}}}
+	got := map[string]string{}
+	col := -1
+	for _, l := range strings.Split(Text(Options{From: "x"}, st, 300), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "REAL SERVER") {
+			col = strings.Index(l, "HEALTH")
+		}
+		if f := strings.Fields(l); len(f) > 1 && (strings.HasPrefix(f[0], "[") || strings.HasPrefix(f[0], "10.")) {
+			got[f[0]] = f[1]
+			if col < 0 || len(l) <= col || !strings.HasPrefix(l[col:], f[1]) {
+				t.Errorf("health not under HEALTH (column %d) in %q", col, l)
+			}
+		}
+	}
+	if got["[2001:db8:aaaa:bbbb:cccc:dddd:eeee:1]:8443"] != "down" || got["10.0.0.2:8443"] != "up" {
+		t.Errorf("address and health columns: %v", got)
+	}
+}
+
+// Ages are the director's now (Status.Now) minus its check times, not this
+// machine's clock: a director an hour ahead still reads 5s.
+func TestAgesUseTheDirectorsClock(t *testing.T) {
+	now := time.Now().Add(time.Hour)
+	st := director.Status{Ready: true, Now: now, Services: []director.ServiceStatus{{Service: "tcp 10.0.0.100:80", Scheduler: "wlc",
+		Nodes: []director.NodeStatus{{NodeRef: director.NodeRef{Address: "10.0.0.11", Port: 80}, Health: "up",
+			LastCheck: director.Check{At: now.Add(-5 * time.Second), OK: true, LatencyMS: 1}}}}}}
+	if out := Text(Options{From: "x"}, st, 200); !strings.Contains(out, "ok 1.0ms 5s ") {
+		t.Errorf("want a 5s age by the director's clock:\n%s", out)
 	}
 }
