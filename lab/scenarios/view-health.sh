@@ -12,7 +12,8 @@
 # the same through the daemon, and from the kernel's table without it.
 # rs2's agent drain shows in its row (agent draining, drain state, weight
 # 0) and its undrain brings the row back. Off loopback, the data needs the
-# API's bearer token.
+# page's own read-only token (view.token_file; the API's is refused there),
+# and `controller top` refuses to send a token over plain HTTP off loopback.
 set -euo pipefail
 . "${LAB_GUEST:-/lab/guest}/topo.sh"
 . "${LAB_GUEST:-/lab/guest}/pair.sh"
@@ -99,11 +100,11 @@ check "control: rs2 still up (or back within 5 s from a probe timeout under load
 step "controller top --once: the same in a terminal frame, from the daemon and from the kernel"
 frame=$(lv_ctl top --once --sort address)
 echo "$frame" | sed 's/^/    /'
-check "top (daemon): rs1 down at weight 0" bash -c "grep -qE '^ +10\.0\.0\.11:80 +dr +0 +1 +down ' <<<'$frame'"
-check "top (daemon): rs2 up at weight 1" bash -c "grep -qE '^ +10\.0\.0\.12:80 +dr +1 +1 +up ' <<<'$frame'"
+check "top (daemon): rs1 down at weight 0" bash -c "grep -qE '^ +10\.0\.0\.11:80 +down +dr +0 +1 ' <<<'$frame'"
+check "top (daemon): rs2 up at weight 1" bash -c "grep -qE '^ +10\.0\.0\.12:80 +up +dr +1 +1 ' <<<'$frame'"
 kframe=$(lv_ctl top --once --sort address --api none)
 echo "$kframe" | sed 's/^/    /'
-check "top (kernel, no daemon asked): rs1 at weight 0, health unknown" bash -c "grep -qE '^ +10\.0\.0\.11:80 +dr +0 +0 +unknown ' <<<'$kframe'"
+check "top (kernel, no daemon asked): rs1 at weight 0, health unknown" bash -c "grep -qE '^ +10\.0\.0\.11:80 +unknown +dr +0 +0 ' <<<'$kframe'"
 
 step "rs1's httpd back: its row up again"
 httpd_start rs1
@@ -121,18 +122,24 @@ rs2_back() { r=$(row 10.0.0.12) && [[ $r == *'"agent":"ready"'* && $r == *'"drai
 check "rs2's row: ready, no drain, weight 1 after undrain" wait_for 15 rs2_back
 lv_stop
 
-step "off loopback: the data needs the API's bearer token"
+step "off loopback: the data needs the page's read-only token (view.token_file)"
 head -c 24 /dev/urandom | base64 >"$LAB_WORK/token"
-chmod 600 "$LAB_WORK/token"
-# The API's token exists with its TCP listener, which stays on loopback.
-conf 0.0.0.0:9110 "api: {listen: 127.0.0.1:9111, token_file: $LAB_WORK/token}" >"$LAB_WORK/director.yaml"
+head -c 24 /dev/urandom | base64 >"$LAB_WORK/api-token"
+chmod 600 "$LAB_WORK/token" "$LAB_WORK/api-token"
+# The API's token (its TCP listener stays on loopback) opens nothing on the page.
+conf 0.0.0.0:9110 "view: {token_file: $LAB_WORK/token}
+api: {listen: 127.0.0.1:9111, token_file: $LAB_WORK/api-token}" >"$LAB_WORK/director.yaml"
 lv_start "$LAB_WORK/director.yaml"
 PAGE=http://10.0.0.2:9110
 check "the page's files load without it (no data in them)" test "$(page_get / -o /dev/null -w '%{http_code}')" = 200
 check "/v1/status without the token: 401" test "$(page_get /v1/status -o /dev/null -w '%{http_code}')" = 401
 check "/v1/status with a wrong token: 401" test "$(page_get /v1/status -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong-token-0123456789')" = 401
-check "/v1/status with the token: 200" test "$(page_get /v1/status -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$LAB_WORK/token")")" = 200
-frame=$(lv_ctl top --once --api "$PAGE" --api-token-file "$LAB_WORK/token")
-check "controller top reads the page's data with the token (--api http://10.0.0.2:9110)" bash -c "grep -q '10.0.0.11:80' <<<'$frame'"
+check "/v1/status with the API's token: 401 (write-capable, never accepted here)" test "$(page_get /v1/status -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$LAB_WORK/api-token")")" = 401
+check "/v1/status with the page's token: 200" test "$(page_get /v1/status -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$LAB_WORK/token")")" = 200
+rc=0
+lv_ctl top --once --api "$PAGE" --api-token-file "$LAB_WORK/token" >/dev/null 2>&1 || rc=$?
+check "controller top refuses to send a token over plain HTTP off loopback (exit 2, got $rc)" test "$rc" = 2
+frame=$(lv_ctl top --once --api http://127.0.0.1:9110 --api-token-file "$LAB_WORK/token")
+check "controller top reads the page's data with its token over loopback (--api http://127.0.0.1:9110)" bash -c "grep -q '10.0.0.11:80' <<<'$frame'"
 lv_stop
 check "controller run exited 0 on SIGTERM (got $LV_RC)" test "$LV_RC" = 0
