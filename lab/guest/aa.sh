@@ -155,6 +155,11 @@ aa_story() {
 		[ -s "$HA_W/u.rc" ] && break
 		sleep 0.05
 	done
+	# The first byte acknowledged after the loss may be one the lost
+	# director forwarded just before it: the survivor's entry can come a
+	# moment later (seen in CI under load: "none", then the same real
+	# server in the failure dump). Give it up to 10 s.
+	wait_for 10 aa_has_conn "$_other" "$_p" || true
 	_rs2=$(aa_conn_dest "$_other" "$_p")
 	AA_SAME=none
 	if [ -n "$_rs2" ]; then
