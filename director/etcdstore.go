@@ -50,6 +50,9 @@ type EtcdStore struct {
 	status StoreStatus
 	// directors is directors/*: the revision each director reported
 	directors map[string]DirectorReport
+	// invalid is the keys ignored because their value does not compile
+	// (relative key -> why), logged once each: the rest is applied.
+	invalid map[string]string
 }
 
 type remoteKV struct {
@@ -68,7 +71,7 @@ func NewEtcdStore(cfg etcdstore.Config, stateFile string, log *slog.Logger) (*Et
 		log = slog.Default()
 	}
 	return &EtcdStore{cfg: cfg, cli: cli, local: FileStore{Path: stateFile}, log: log,
-		remote: map[string]remoteKV{}, directors: map[string]DirectorReport{}, status: StoreStatus{Backend: "etcd", Since: time.Now()}}, nil
+		remote: map[string]remoteKV{}, directors: map[string]DirectorReport{}, invalid: map[string]string{}, status: StoreStatus{Backend: "etcd", Since: time.Now()}}, nil
 }
 
 // Close closes the etcd client.
@@ -82,6 +85,12 @@ func (s *EtcdStore) StoreStatus() StoreStatus {
 	st.Directors = make(map[string]DirectorReport, len(s.directors))
 	for k, v := range s.directors {
 		st.Directors[k] = v
+	}
+	if len(s.invalid) > 0 {
+		st.Invalid = make(map[string]string, len(s.invalid))
+		for k, v := range s.invalid {
+			st.Invalid[k] = v
+		}
 	}
 	return st
 }
@@ -146,8 +155,13 @@ func (s *EtcdStore) get(ctx context.Context) (*clientv3.GetResponse, error) {
 func (s *EtcdStore) replace(resp *clientv3.GetResponse) Remote {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.remote, s.directors = map[string]remoteKV{}, map[string]DirectorReport{}
+	was := s.invalid
+	s.remote, s.directors, s.invalid = map[string]remoteKV{}, map[string]DirectorReport{}, map[string]string{}
 	for _, kv := range resp.Kvs {
+		k := strings.TrimPrefix(string(kv.Key), s.cfg.Prefix)
+		if why, ok := was[k]; ok {
+			s.invalid[k] = why // logged already
+		}
 		s.putLocked(string(kv.Key), kv.Value, kv.Lease)
 	}
 	s.rev = resp.Header.Revision
@@ -164,12 +178,37 @@ func (s *EtcdStore) putLocked(key string, v []byte, lease int64) {
 		return
 	}
 	x, err := decodeKey(k, v)
+	if err == nil {
+		err = s.checkLocked(x)
+	}
 	if err != nil {
-		s.log.Warn("etcd: key ignored", "key", key, "err", err)
+		if s.invalid[k] != err.Error() { // once per key and error
+			s.log.Warn("etcd: key ignored, the rest applies", "key", key, "err", err)
+		}
+		s.invalid[k] = err.Error()
 		delete(s.remote, k)
 		return
 	}
+	delete(s.invalid, k)
 	s.remote[k] = remoteKV{x, lease}
+}
+
+// checkLocked compiles x alone (a service key as a service without real
+// servers, a real server's key with its service's settings as known), as
+// install compiles the whole state: one value that cannot compile is
+// ignored rather than refusing every other key with it.
+func (s *EtcdStore) checkLocked(x decoded) error {
+	sp := ServiceSpec{Service: x.service}
+	if x.rs == "" {
+		sp = x.spec
+	} else {
+		if r, ok := s.remote[etcdstore.ServiceKey("", x.service)]; ok {
+			sp = r.spec
+		}
+		sp.Nodes = []NodeSpec{x.node}
+	}
+	_, err := compile(clone([]ServiceSpec{sp}), newMarkAlloc(1, ^uint32(0), nil), nil)
+	return err
 }
 
 // remoteLocked is the cache as a Remote.
@@ -322,6 +361,7 @@ func (s *EtcdStore) follow(ctx context.Context, rev int64, changed func(Remote))
 			if ev.Type == clientv3.EventTypeDelete {
 				k := strings.TrimPrefix(string(ev.Kv.Key), s.cfg.Prefix)
 				delete(s.remote, k)
+				delete(s.invalid, k)
 				delete(s.directors, strings.TrimPrefix(k, etcdstore.DirectorsDir))
 				continue
 			}

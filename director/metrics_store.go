@@ -10,7 +10,9 @@ var (
 		"The shared store's revision as of the state the director last adopted (higher is newer; status' store.digest says whether two tables are equal).", []string{"backend"}, nil)
 	descStoreSince = prometheus.NewDesc("lvsnode_store_reachable_since_seconds",
 		"Unix time of the last change of lvsnode_store_reachable.", []string{"backend"}, nil)
-	storeDescs = []*prometheus.Desc{descStoreUp, descStoreRev, descStoreSince}
+	descStoreInvalid = prometheus.NewDesc("lvsnode_store_invalid_keys",
+		"Keys under the prefix ignored because their value does not decode or compile (status' store.invalid names them); the rest is applied.", []string{"backend"}, nil)
+	storeDescs = []*prometheus.Desc{descStoreUp, descStoreRev, descStoreSince, descStoreInvalid}
 )
 
 // collectStore emits the store's metrics from a status.
@@ -22,4 +24,5 @@ func collectStore(st Status, ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, b2f(s.Reachable), s.Backend)
 	ch <- prometheus.MustNewConstMetric(descStoreRev, prometheus.GaugeValue, float64(s.Revision), s.Backend)
 	ch <- prometheus.MustNewConstMetric(descStoreSince, prometheus.GaugeValue, float64(s.Since.UnixNano())/1e9, s.Backend)
+	ch <- prometheus.MustNewConstMetric(descStoreInvalid, prometheus.GaugeValue, float64(len(s.Invalid)), s.Backend)
 }

@@ -73,6 +73,9 @@ type StoreStatus struct {
 	// its host name) last reported, this one included: one behind the
 	// others shows another digest; one gone leaves within 10 s.
 	Directors map[string]DirectorReport `json:"directors,omitempty"`
+	// Invalid is the keys ignored because their value does not decode or
+	// compile (key relative to the prefix -> why); the others are applied.
+	Invalid map[string]string `json:"invalid,omitempty"`
 }
 
 // DirectorReport is one director's entry in StoreStatus.Directors.
