@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -38,7 +39,9 @@ type EtcdStore struct {
 	Name string
 
 	cfg   etcdstore.Config
-	cli   *clientv3.Client
+	climu sync.Mutex
+	cli   *clientv3.Client // client(): replaced once authenticated
+	done  chan struct{}    // closed by Close
 	local FileStore
 	log   *slog.Logger
 
@@ -61,21 +64,80 @@ type remoteKV struct {
 }
 
 // NewEtcdStore connects (lazily: etcd may be down) to cfg's etcd, with
-// stateFile as the local part.
+// stateFile as the local part. With user, authentication needs etcd: if
+// it does not answer within cfg.Timeout, the store starts on a client
+// without credentials (whose calls fail: the last known table is served)
+// and authenticates in the background, once a second, until it can.
 func NewEtcdStore(cfg etcdstore.Config, stateFile string, log *slog.Logger) (*EtcdStore, error) {
-	cli, err := etcdstore.Dial(cfg)
-	if err != nil {
-		return nil, err
-	}
 	if log == nil {
 		log = slog.Default()
 	}
-	return &EtcdStore{cfg: cfg, cli: cli, local: FileStore{Path: stateFile}, log: log,
-		remote: map[string]remoteKV{}, directors: map[string]DirectorReport{}, invalid: map[string]string{}, status: StoreStatus{Backend: "etcd", Since: time.Now()}}, nil
+	cli, err := etcdstore.Dial(cfg)
+	authed := err == nil
+	if err != nil && cfg.User != "" && !errors.Is(err, etcdstore.ErrInvalid) {
+		log.Warn("etcd: cannot authenticate yet, retrying in the background", "err", err)
+		cli, err = etcdstore.Dial(cfg.Anonymous())
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &EtcdStore{cfg: cfg, cli: cli, done: make(chan struct{}), local: FileStore{Path: stateFile}, log: log,
+		remote: map[string]remoteKV{}, directors: map[string]DirectorReport{}, invalid: map[string]string{}, status: StoreStatus{Backend: "etcd", Since: time.Now()}}
+	if !authed {
+		go s.authenticate()
+	}
+	return s, nil
+}
+
+// authenticate dials with the credentials until it succeeds or the store
+// is closed, then replaces the client.
+func (s *EtcdStore) authenticate() {
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-time.After(time.Second):
+		}
+		cli, err := etcdstore.Dial(s.cfg)
+		if err != nil {
+			continue
+		}
+		s.climu.Lock()
+		select {
+		case <-s.done:
+			s.climu.Unlock()
+			cli.Close()
+			return
+		default:
+		}
+		old := s.cli
+		s.cli = cli
+		s.climu.Unlock()
+		old.Close() // its calls in flight fail, and are retried on the new one
+		s.log.Info("etcd: authenticated")
+		return
+	}
+}
+
+// client is the current etcd client.
+func (s *EtcdStore) client() *clientv3.Client {
+	s.climu.Lock()
+	defer s.climu.Unlock()
+	return s.cli
 }
 
 // Close closes the etcd client.
-func (s *EtcdStore) Close() error { return s.cli.Close() }
+func (s *EtcdStore) Close() error {
+	s.climu.Lock()
+	defer s.climu.Unlock()
+	select {
+	case <-s.done:
+		return nil
+	default:
+		close(s.done)
+	}
+	return s.cli.Close()
+}
 
 // StoreStatus is whether etcd answers and the revision last read.
 func (s *EtcdStore) StoreStatus() StoreStatus {
@@ -146,7 +208,7 @@ func (s *EtcdStore) Load(ctx context.Context) (Desired, error) {
 func (s *EtcdStore) get(ctx context.Context) (*clientv3.GetResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	resp, err := s.cli.Get(ctx, s.cfg.Prefix, clientv3.WithPrefix())
+	resp, err := s.client().Get(ctx, s.cfg.Prefix, clientv3.WithPrefix())
 	s.setReachable(err == nil, err)
 	return resp, err
 }
@@ -291,7 +353,7 @@ func (s *EtcdStore) Save(ctx context.Context, d Desired) error {
 	for len(ops) > 0 {
 		n := min(len(ops), 100) // etcd's default --max-txn-ops is 128
 		tctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-		resp, err := s.cli.Txn(tctx).Then(ops[:n]...).Commit()
+		resp, err := s.client().Txn(tctx).Then(ops[:n]...).Commit()
 		cancel()
 		if err != nil {
 			if tctx.Err() != nil || ctx.Err() == nil {
@@ -335,7 +397,7 @@ func (s *EtcdStore) follow(ctx context.Context, rev int64, changed func(Remote))
 	go func() { // the watch alone never says that etcd went away
 		for sleep(wctx, time.Second) {
 			pctx, pcancel := context.WithTimeout(wctx, s.cfg.Timeout)
-			_, err := s.cli.Get(pctx, s.cfg.Prefix, clientv3.WithCountOnly())
+			_, err := s.client().Get(pctx, s.cfg.Prefix, clientv3.WithCountOnly())
 			pcancel()
 			if wctx.Err() != nil {
 				return
@@ -347,7 +409,7 @@ func (s *EtcdStore) follow(ctx context.Context, rev int64, changed func(Remote))
 			}
 		}
 	}()
-	for wr := range s.cli.Watch(wctx, s.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+	for wr := range s.client().Watch(wctx, s.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
 		if err := wr.Err(); err != nil {
 			s.setReachable(false, err)
 			return
@@ -426,19 +488,19 @@ func (s *EtcdStore) report(ctx context.Context) {
 		}
 		tctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 		if lease == 0 {
-			g, err := s.cli.Grant(tctx, 10)
+			g, err := s.client().Grant(tctx, 10)
 			if err != nil {
 				cancel()
 				continue
 			}
-			ka, err := s.cli.KeepAlive(ctx, g.ID)
+			ka, err := s.client().KeepAlive(ctx, g.ID)
 			if err != nil {
 				cancel()
 				continue
 			}
 			lease, alive = g.ID, ka
 		}
-		_, err := s.cli.Put(tctx, key, mustJSON(DirectorReport{Revision: st.Revision, Digest: st.Digest}), clientv3.WithLease(lease))
+		_, err := s.client().Put(tctx, key, mustJSON(DirectorReport{Revision: st.Revision, Digest: st.Digest}), clientv3.WithLease(lease))
 		cancel()
 		if err == nil {
 			wrote = st.Revision

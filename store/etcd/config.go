@@ -124,12 +124,19 @@ func (c Config) clientConfig() (clientv3.Config, error) {
 			return cc, fmt.Errorf("etcd password_file: %w", err)
 		}
 		cc.Username, cc.Password = c.User, strings.TrimRight(string(b), "\r\n")
+		// New authenticates before it returns, bounded only by
+		// DialTimeout (without grpc.WithBlock the dial itself does not
+		// wait): with etcd down it would block forever
+		cc.DialTimeout = c.Timeout
 	}
 	return cc, nil
 }
 
-// Dial returns a client of c's etcd. It does not wait for etcd: a client
-// of an etcd that is down is returned, and its calls fail until it is up.
+// Dial returns a client of c's etcd. Without user it does not wait for
+// etcd: a client of an etcd that is down is returned, and its calls fail
+// until it is up. With user it authenticates first, within c.Timeout: an
+// etcd that is down is an error (ErrInvalid only for bad settings), and
+// the caller retries (Anonymous gives a client to use meanwhile).
 func Dial(c Config) (*clientv3.Client, error) {
 	cc, err := c.clientConfig()
 	if err != nil {
@@ -140,4 +147,11 @@ func Dial(c Config) (*clientv3.Client, error) {
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(c.Endpoints, ","), err)
 	}
 	return cl, nil
+}
+
+// Anonymous is c without user and password: a client that needs no
+// round trip to be built, for a caller that must not wait for etcd.
+func (c Config) Anonymous() Config {
+	c.User, c.PasswordFile = "", ""
+	return c
 }

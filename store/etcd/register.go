@@ -3,6 +3,7 @@ package etcdstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -70,8 +71,15 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 		r.Log = slog.Default()
 	}
 	cli, err := Dial(r.Config)
-	if err != nil {
-		return err
+	for err != nil { // with user: etcd down at start; retry, bounded by Timeout each
+		if errors.Is(err, ErrInvalid) {
+			return err
+		}
+		r.Log.Warn("registration: etcd unreachable, retrying", "err", err)
+		if !wait(ctx, time.Second) {
+			return nil
+		}
+		cli, err = Dial(r.Config)
 	}
 	r.cli = cli
 	defer cli.Close()
@@ -200,4 +208,16 @@ func addrPort(n Node, service string) string {
 		port = servicePort(service)
 	}
 	return joinHostPort(n.Address, port)
+}
+
+// wait waits d or until ctx ends; it reports whether ctx is still live.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
