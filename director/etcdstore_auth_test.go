@@ -2,11 +2,13 @@ package director
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,4 +71,36 @@ func TestEtcdAuthStartWhileDown(t *testing.T) {
 	}
 	defer r.d.Close()
 	r.wantWeights(want)
+}
+
+// The store's files are checked when the config is read: missing ones and
+// a password file others can read are a config error naming the key
+// (issue 12 review: they were found only when dialing, or never).
+func TestEtcdAuthOptions(t *testing.T) {
+	dir := t.TempDir()
+	open, good := filepath.Join(dir, "pw-644"), filepath.Join(dir, "pw-600")
+	if err := os.WriteFile(open, []byte("secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ extra, want string }{
+		{"  user: u\n  password_file: " + good + "\n", ""},
+		{"  user: u\n  password_file: " + open + "\n", "store.password_file"},
+		{"  user: u\n  password_file: /nonexistent/pw\n", "store.password_file"},
+		{"  ca: /nonexistent/ca.pem\n", "store.ca"},
+		{"  cert: /nonexistent/c.pem\n  key: /nonexistent/k.pem\n", "store.cert"},
+		{"  ca: " + good + "\n", "store.ca"}, // not PEM
+	} {
+		yaml := "state_file: " + filepath.Join(dir, "s.json") + "\nstore:\n  type: etcd\n  endpoints: [http://127.0.0.1:1]\n" + c.extra
+		_, err := ParseConfig("d.yaml", []byte(yaml))
+		t.Logf("%q: %v", c.extra, err)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.extra, err)
+		case c.want != "" && (!errors.Is(err, ErrInvalid) || !strings.Contains(fmt.Sprint(err), c.want) || !strings.Contains(fmt.Sprint(err), "d.yaml")):
+			t.Errorf("%q: err %v, want ErrInvalid naming d.yaml and %s", c.extra, err, c.want)
+		}
+	}
 }

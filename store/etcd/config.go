@@ -52,8 +52,9 @@ const (
 	DefaultTimeout = 5 * time.Second // longer than a TLS handshake to a loaded etcd, short enough to report it down
 )
 
-// Validate fills the defaults and checks c without reading any file but
-// the password's; what is the config key prefix for messages ("store",
+// Validate fills the defaults and checks c, reading its files (ca, cert,
+// key, password_file: present, readable, PEM; the password file not
+// readable by group or others); what is the config key prefix for messages ("store",
 // "register").
 func (c *Config) Validate(what string) error {
 	if len(c.Endpoints) == 0 {
@@ -83,8 +84,40 @@ func (c *Config) Validate(what string) error {
 	if c.Timeout < 0 {
 		return fmt.Errorf("%w: %s.timeout is negative", ErrInvalid, what)
 	}
+	if err := c.checkFiles(what); err != nil {
+		return err
+	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	return nil
+}
+
+// checkFiles reads the CA, certificate, key and password files as the
+// client will, and refuses a password file that group or others can read.
+func (c Config) checkFiles(what string) error {
+	for _, f := range []struct{ key, path string }{{"ca", c.CA}, {"cert", c.Cert}, {"key", c.Key}, {"password_file", c.PasswordFile}} {
+		if f.path == "" {
+			continue
+		}
+		fi, err := os.Stat(f.path)
+		if err == nil && fi.IsDir() {
+			err = errors.New("is a directory")
+		}
+		if err == nil {
+			_, err = os.ReadFile(f.path)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s.%s: %v", ErrInvalid, what, f.key, err)
+		}
+		if f.key == "password_file" && fi.Mode().Perm()&0o077 != 0 {
+			return fmt.Errorf("%w: %s.password_file: %s is readable by others (mode %04o): chmod 600 it", ErrInvalid, what, f.path, fi.Mode().Perm())
+		}
+	}
+	c2 := c
+	c2.User, c2.PasswordFile = "", ""
+	if _, err := c2.clientConfig(); err != nil { // the PEM contents
+		return fmt.Errorf("%w: %s.%v", ErrInvalid, what, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": etcd "))
 	}
 	return nil
 }
