@@ -283,6 +283,9 @@ func attachLines(root *yaml.Node, c *Config) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
 	}
+	if st := mapValue(root, "store"); st != nil {
+		c.Store.lines = keyLines(st)
+	}
 	svcs := mapValue(root, "services")
 	if svcs == nil || svcs.Kind != yaml.SequenceNode {
 		return

@@ -87,9 +87,9 @@ func TestEtcdAuthOptions(t *testing.T) {
 	}
 	for _, c := range []struct{ extra, want string }{
 		{"  user: u\n  password_file: " + good + "\n", ""},
-		{"  user: u\n  password_file: " + open + "\n", "store.password_file"},
+		{"  user: u\n  password_file: " + open + "\n", "d.yaml:6: store.password_file"},
 		{"  user: u\n  password_file: /nonexistent/pw\n", "store.password_file"},
-		{"  ca: /nonexistent/ca.pem\n", "store.ca"},
+		{"  ca: /nonexistent/ca.pem\n", "d.yaml:5: store.ca"},
 		{"  cert: /nonexistent/c.pem\n  key: /nonexistent/k.pem\n", "store.cert"},
 		{"  ca: " + good + "\n", "store.ca"}, // not PEM
 	} {

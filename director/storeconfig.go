@@ -17,6 +17,7 @@ type StoreConfig struct {
 	Type             string `yaml:"type"` // file | etcd
 	Name             string `yaml:"name"` // this director in status' store.directors (default: the host name)
 	etcdstore.Config `yaml:",inline"`
+	lines            lines // where each key is (for errors' file:line)
 }
 
 // Store types.
@@ -35,7 +36,13 @@ func (s *StoreConfig) validate(path string) error {
 		}
 	case StoreEtcd:
 		if err := s.Config.Validate("store"); err != nil {
-			return fmt.Errorf("%w: %s: %s", ErrInvalid, path, strings.TrimPrefix(err.Error(), etcdstore.ErrInvalid.Error()+": "))
+			msg := strings.TrimPrefix(err.Error(), etcdstore.ErrInvalid.Error()+": ")
+			key, _, _ := strings.Cut(strings.TrimPrefix(msg, "store."), ":")
+			key, _, _ = strings.Cut(key, " ")
+			if l := s.lines.at(key); l > 0 {
+				return fmt.Errorf("%w: %s:%d: %s", ErrInvalid, path, l, msg)
+			}
+			return fmt.Errorf("%w: %s: %s", ErrInvalid, path, msg)
 		}
 	default:
 		return fmt.Errorf("%w: %s: store.type %q: want file or etcd", ErrInvalid, path, s.Type)

@@ -9,7 +9,7 @@ import (
 
 func TestStoreConfig(t *testing.T) {
 	for _, c := range []struct{ yaml, err string }{
-		{"store: {type: etcd}", "test.yaml: store.endpoints: at least one etcd client URL"},
+		{"store: {type: etcd}", "test.yaml:1: store.endpoints: at least one etcd client URL"},
 		{"store: {type: etcd, endpoints: [10.0.0.5:2379]}", `store.endpoints: "10.0.0.5:2379": want http://HOST:PORT`},
 		{"store: {endpoints: [http://10.0.0.5:2379]}", "store.endpoints is set but store.type is file"},
 		{"store: {type: consul}", `store.type "consul": want file or etcd`},
