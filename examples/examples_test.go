@@ -4,7 +4,14 @@
 package examples_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,8 +71,9 @@ func checkUserData(t *testing.T, name string) {
 	if _, ok := files["/etc/systemd/system/lvsnode-agent.service"]; ok {
 		t.Errorf("%s writes the unit: the package ships it in /lib/systemd/system, and a copy in /etc would override it and go stale", name)
 	}
-	cfg := filepath.Join(t.TempDir(), "agent.yaml")
-	if err := os.WriteFile(cfg, []byte(files["/etc/lvsnode/agent.yaml"]), 0o644); err != nil {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(cfg, []byte(secretsIn(t, dir, files["/etc/lvsnode/agent.yaml"])), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, err := agent.LoadFile(cfg)
@@ -257,4 +265,44 @@ func systemdSpan(s string) (time.Duration, error) {
 		total += time.Duration(n) * mult
 	}
 	return total, nil
+}
+
+// secretsIn stands in for the files an agent.yaml names that the operator
+// provides on the machine (the etcd CA, the password file): the agent
+// checks them at start, so each /etc/lvsnode/*.pem or *.password the
+// config names is made in dir (a real self-signed CA, a 0600 password)
+// and the config is pointed at it.
+func secretsIn(t *testing.T, dir, conf string) string {
+	t.Helper()
+	for _, f := range strings.Fields(conf) {
+		if !strings.HasPrefix(f, "/etc/lvsnode/") || f == "/etc/lvsnode/agent.yaml" {
+			continue
+		}
+		local := filepath.Join(dir, filepath.Base(f))
+		switch {
+		case strings.HasSuffix(f, ".pem"):
+			os.WriteFile(local, selfSignedPEM(t), 0o644)
+		case strings.HasSuffix(f, ".password"):
+			os.WriteFile(local, []byte("secret\n"), 0o600)
+		default:
+			continue
+		}
+		conf = strings.ReplaceAll(conf, f, local)
+	}
+	return conf
+}
+
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "etcd-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
