@@ -47,15 +47,32 @@ step "open $N connections from the client through dir1"
 t0=$(now_us)
 # One opener: in a parallel variant (10 bash loops) the emulated guest
 # refused a third of them under a loaded host.
+# SIGPIPE ignored and each success counted: under a loaded host a
+# connection reset before its line is written killed the loop (CI: 482 of
+# 500, exit 141).
 ip netns exec client bash -c '
+	trap "" PIPE
+	n=0
 	for ((i = 0; i < $1; i++)); do
-		exec 3<>"/dev/tcp/$2/$3" && echo x >&3 && exec 3>&-
-	done' _ "$N" "$LAB_VIP4" "$PORT"
+		if exec 3<>"/dev/tcp/$2/$3"; then
+			n=$((n + 1))
+			echo x >&3 || true
+			# read the answer to its end, then close: a close
+			# with unread data sends RST, and IPVS keeps a reset entry
+			# only 10 s (the master lost the first ones before the count)
+			while read -r -t 3 -u 3 _; do :; done
+			exec 3>&-
+		fi
+	done 2>/dev/null
+	echo "$n" >"$4"' _ "$N" "$LAB_VIP4" "$PORT" "$HA_W/opened"
 t1=$(now_us)
+opened=$(cat "$HA_W/opened")
 open_ms=$(((t1 - t0) / 1000))
-echo "FIGURE ha sync opening: $N connections opened in $open_ms ms ($((N * 1000 / (open_ms > 0 ? open_ms : 1))) per second)"
+echo "FIGURE ha sync opening: $opened of $N connections opened in $open_ms ms ($((opened * 1000 / (open_ms > 0 ? open_ms : 1))) per second)"
+check "the client opened at least 90 % of them ($opened of $N)" test "$opened" -ge $((N * 9 / 10))
 on1=$(count 1)
-check "dir1 (master) has all $N ($on1)" test "$on1" = "$N"
+check "dir1 (master) has every one opened ($on1 of $opened)" test "$on1" -ge "$opened"
+N=$opened
 
 step "the backup's table"
 last=0 at=$t1 end=$(($(now_us) + 10000000))
