@@ -60,7 +60,7 @@ func TestBashTables(t *testing.T) {
 func TestBashCompletes(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
-		t.Skip("needs bash")
+		skipOrFail(t, "needs bash")
 	}
 	script := filepath.Join(t.TempDir(), "tool")
 	os.WriteFile(script, []byte(Bash(testApp(), testValues)), 0o644)
@@ -97,7 +97,7 @@ printf '%s\n' "${COMPREPLY[@]}"`
 func TestZshCompletesValues(t *testing.T) {
 	zsh, err := exec.LookPath("zsh")
 	if err != nil {
-		t.Skip("needs zsh")
+		skipOrFail(t, "needs zsh (apt-get install zsh)")
 	}
 	script := filepath.Join(t.TempDir(), "_tool")
 	os.WriteFile(script, []byte(Zsh(testApp(), testValues)), 0o644)
@@ -164,4 +164,14 @@ func TestYAMLKeys(t *testing.T) {
 	if got := strings.Join(YAMLTopKeys(reflect.TypeOf(yamlTop{})), " "); got != "plain ptr list check scalar opaque" {
 		t.Errorf("YAMLTopKeys: %s", got)
 	}
+}
+
+// skipOrFail skips for a missing tool, unless LVSNODE_REQUIRE_TOOLS=1 (CI
+// installs every tool the tests need), where it fails.
+func skipOrFail(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("LVSNODE_REQUIRE_TOOLS") == "1" {
+		t.Fatal(msg + " (LVSNODE_REQUIRE_TOOLS=1 forbids skipping)")
+	}
+	t.Skip(msg)
 }
