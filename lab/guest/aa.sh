@@ -58,12 +58,7 @@ aa_up() {
 # aa_config N on|off: director N's director.yaml, printed: the same
 # services on both; "on" adds active_active: true (and nothing else).
 aa_config() {
-	cat <<YAML
-state_file: $LAB_STATE_DIR/dir$1.json
-metrics: 127.0.0.1:9110
-resync: 1s
-api: {socket: $LAB_STATE_DIR/dir$1.sock}
-YAML
+	ha_config_head "$1"
 	[ "$2" = on ] && echo "active_active: true"
 	cat <<YAML
 services:
@@ -77,12 +72,7 @@ YAML
 
 # aa_lv_start N on|off: `lvsnode controller run` in director N; returns
 # once both real servers are in at weight 1 (their checks passed).
-aa_lv_start() {
-	aa_config "$1" "$2" >"$HA_W/dir$1.yaml"
-	ip netns exec "$(ha_ns "$1")" lvsnode controller run --config "$HA_W/dir$1.yaml" >>"$HA_W/lv-$1.log" 2>&1 &
-	eval "HA_LV_$1=$!"
-	wait_for 60 aa_weights_up "$1" || { tail -20 "$HA_W/lv-$1.log"; return 1; }
-}
+aa_lv_start() { ha_lv_run "$1" aa_config "$2" aa_weights_up; }
 aa_weights_up() {
 	[ "$(ip netns exec "$(ha_ns "$1")" ipvsadm -Ln | grep -c ' Route  *1 ')" = 2 ]
 }

@@ -32,12 +32,7 @@ ha_up() {
 # ha_config N sync|nosync: director N's director.yaml (its own state file
 # and API socket: the two share /run/lvsnode), printed.
 ha_config() {
-	cat <<YAML
-state_file: $LAB_STATE_DIR/dir$1.json
-metrics: 127.0.0.1:9110
-resync: 1s
-api: {socket: $LAB_STATE_DIR/dir$1.sock}
-YAML
+	ha_config_head "$1"
 	if [ "$2" = sync ]; then
 		cat <<YAML
 sync:
@@ -62,14 +57,30 @@ services:
 YAML
 }
 
-# ha_lv_start N sync|nosync: `lvsnode controller run` in director N (log
-# $HA_W/lv-N.log, pid HA_LV_N); returns once it answers.
-ha_lv_start() {
-	ha_config "$1" "$2" >"$HA_W/dir$1.yaml"
+# ha_config_head N: the top-level keys of director N's director.yaml (its
+# own state file and API socket; one metrics port per namespace).
+ha_config_head() {
+	cat <<YAML
+state_file: $LAB_STATE_DIR/dir$1.json
+metrics: 127.0.0.1:9110
+resync: 1s
+api: {socket: $LAB_STATE_DIR/dir$1.sock}
+YAML
+}
+
+# ha_lv_run N CONFIG MODE READY: `lvsnode controller run` in director N
+# with the file `CONFIG N MODE` prints (log $HA_W/lv-N.log, pid HA_LV_N);
+# returns once `READY N` succeeds.
+ha_lv_run() {
+	"$2" "$1" "$3" >"$HA_W/dir$1.yaml"
 	ip netns exec "$(ha_ns "$1")" lvsnode controller run --config "$HA_W/dir$1.yaml" >>"$HA_W/lv-$1.log" 2>&1 &
 	eval "HA_LV_$1=$!"
-	wait_for 60 ha_lv_status "$1" || { tail -20 "$HA_W/lv-$1.log"; return 1; }
+	wait_for 60 "$4" "$1" || { tail -20 "$HA_W/lv-$1.log"; return 1; }
 }
+
+# ha_lv_start N sync|nosync: ha_lv_run with ha_config; returns once the
+# daemon answers.
+ha_lv_start() { ha_lv_run "$1" ha_config "$2" ha_lv_status; }
 ha_lv_stop() {
 	eval "_p=\${HA_LV_$1:-}"
 	[ -n "$_p" ] || return 0
