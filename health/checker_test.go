@@ -88,9 +88,9 @@ func closedPort(t testing.TB) uint16 {
 	return p
 }
 
-// fullBacklog returns a port whose accept queue is full: the kernel drops
-// further SYNs, so a connect hangs, as to a dead host.
-func fullBacklog(t testing.TB) uint16 {
+// listenNoAccept listens on 127.0.0.1 with backlog and never accepts; it
+// returns the port.
+func listenNoAccept(t testing.TB, backlog int) uint16 {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -100,11 +100,18 @@ func fullBacklog(t testing.TB) uint16 {
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Listen(fd, 0); err != nil {
+	if err := unix.Listen(fd, backlog); err != nil {
 		t.Fatal(err)
 	}
 	sa, _ := unix.Getsockname(fd)
-	port := uint16(sa.(*unix.SockaddrInet4).Port)
+	return uint16(sa.(*unix.SockaddrInet4).Port)
+}
+
+// fullBacklog returns a port whose accept queue is full: the kernel drops
+// further SYNs, so a connect hangs, as to a dead host.
+func fullBacklog(t testing.TB) uint16 {
+	t.Helper()
+	port := listenNoAccept(t, 0)
 	for i := 0; i < 2; i++ { // fill the queue (backlog 0 holds one), never accept
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
 		if err == nil {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/lvsnode/lvsnode/internal/netnstest"
-	"golang.org/x/sys/unix"
 )
 
 // timeWaitFrom reports whether /proc/net/tcp holds a TIME_WAIT socket
@@ -79,19 +78,7 @@ func TestTCPCheckClosesWithResetAndLeavesNoTimeWait(t *testing.T) {
 // the handshakes itself, so nothing in this process allocates for them.
 func rawListener(t *testing.T) (netip.Addr, uint16) {
 	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 4096); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := unix.Getsockname(fd)
-	return loopback, uint16(sa.(*unix.SockaddrInet4).Port)
+	return loopback, listenNoAccept(t, 4096)
 }
 
 // A passing probe allocates nothing (net.Dialer took ~25 allocations).
