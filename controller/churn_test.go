@@ -100,3 +100,23 @@ func TestRestoreReplansAfterStaleRead(t *testing.T) {
 		t.Errorf("restore with a refusal: %v\n%s", err, out)
 	}
 }
+
+// A table churned without pause tears every dump: each read skips a
+// service. The re-plan reads the input's own services by key, so the
+// restore succeeds however many dumps tear (in the lab's churn, four
+// torn reads in a row made a restore fail on its own stale read).
+func TestRestoreReplanReadsItsServicesByKey(t *testing.T) {
+	c, f, out := newCtl()
+	if _, err := c.Restore(strings.NewReader(churnRules), RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.IPVS = &tornReads{Fake: f, svcSkip: 1000}
+	edited := strings.ReplaceAll(churnRules, "-w 1", "-w 2")
+	n, err := c.Restore(strings.NewReader(edited), RestoreOptions{PlanOptions: PlanOptions{KeepExtra: true}})
+	if err != nil || n != 3 || strings.Count(out.String(), "the table changed after it was read") != 1 {
+		t.Fatalf("restore while every dump skips a service: %d, %v\n%s", n, err, out)
+	}
+	if got := saved(t, f); strings.Count(got, "-w 2") != 3 || strings.Count(got, "-A") != 2 {
+		t.Errorf("table:\n%s", got)
+	}
+}

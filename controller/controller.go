@@ -415,7 +415,7 @@ func (c *Controller) RestoreTable(want Table, o RestoreOptions) (applied int, er
 		// The read missed a change another program made (ReadTable):
 		// what was planned from it is moot, not refused.
 		c.say("the table changed after it was read (%v): reading it again and planning the rest", err)
-		if cur, err = ReadTable(c.IPVS); err != nil {
+		if cur, err = readTableFor(c.IPVS, want); err != nil {
 			return applied, err
 		}
 		plan = Plan(cur, want, o.PlanOptions)

@@ -68,8 +68,9 @@ const readAttempts = 5
 // times; when every read was torn (a table churned without pause) it
 // returns the last one with each key once, never twice, so a save never
 // repeats a line. A skipped entry cannot be seen in the answer: restore
-// re-plans when the kernel says a planned addition already exists (see
-// RestoreTable); save and dry-run may miss it (controller/README.md,
+// re-plans when the kernel says a planned addition already exists, from
+// a read that fetches its own services by key (readTableFor, RestoreTable);
+// save and dry-run may miss it (controller/README.md,
 // "Reads are not snapshots").
 func ReadTable(c ipvs.Client) (Table, error) {
 	var t Table
@@ -85,6 +86,45 @@ func ReadTable(c ipvs.Client) (Table, error) {
 	}
 	if err != nil {
 		return Table{}, fmt.Errorf("read the table %d times, and each time another program changed it meanwhile: %w", readAttempts, err)
+	}
+	return t, nil
+}
+
+// readTableFor reads the table as ReadTable does, then reads each of
+// want's services the dumps did not return by its key (GET_SERVICE, not
+// a positional walk, so exact even while another program churns the
+// table), with its real servers. A dump can skip an entry and nothing in
+// its answer says so (ReadTable); this is the read a restore plans from
+// once the kernel has said its first read was stale: the services it
+// means to write are then read exactly, however often the dumps tear.
+func readTableFor(c ipvs.Client, want Table) (Table, error) {
+	t, err := ReadTable(c)
+	if err != nil {
+		return Table{}, err
+	}
+	have := make(map[ipvs.ServiceKey]bool, len(t.Services))
+	for _, e := range t.Services {
+		have[e.Service.ServiceKey] = true
+	}
+	for _, w := range want.Services {
+		k := w.Service.ServiceKey
+		if have[k] {
+			continue
+		}
+		s, err := c.Service(k)
+		if errors.Is(err, ipvs.ErrNotFound) {
+			continue // truly absent
+		}
+		if err != nil {
+			return Table{}, err
+		}
+		ds, err := c.Destinations(k)
+		if err != nil {
+			return Table{}, err
+		}
+		ds, _ = dedup(ds, func(d ipvs.Destination) ipvs.DestKey { return d.DestKey })
+		t.Services = append(t.Services, Entry{Service: s, Dests: ds})
+		have[k] = true
 	}
 	return t, nil
 }

@@ -4,7 +4,8 @@
 # 150 UDP services in a loop, lvsnode save must never repeat a line (a
 # repeated -A makes the save fail to restore), and restores of the 600
 # untouched TCP services (a no-op, then weight edits) must never fail on
-# their own stale read ("already exists" for a service the read skipped).
+# their own stale read ("already exists" for a service the read skipped:
+# the re-plan reads the input's services by key, which no churn tears).
 # The control: ipvsadm -S -n of the same table during the churn is torn.
 # lab-timeout: 400
 set -euo pipefail
