@@ -87,6 +87,9 @@ func (c *Config) Validate(what string) error {
 	if err := c.checkFiles(what); err != nil {
 		return err
 	}
+	if err := c.checkSchemes(what); err != nil {
+		return err
+	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -118,6 +121,23 @@ func (c Config) checkFiles(what string) error {
 	c2.User, c2.PasswordFile = "", ""
 	if _, err := c2.clientConfig(); err != nil { // the PEM contents
 		return fmt.Errorf("%w: %s.%v", ErrInvalid, what, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": etcd "))
+	}
+	return nil
+}
+
+// checkSchemes refuses TLS files with an http:// endpoint, and endpoints
+// of both schemes: etcd's client dials http:// in clear whatever its TLS
+// settings (the CA would be ignored, and the password and the table sent
+// unencrypted), and it takes one endpoint's scheme for all of them.
+func (c Config) checkSchemes(what string) error {
+	tls := c.CA != "" || c.Cert != ""
+	for _, e := range c.Endpoints {
+		switch {
+		case tls && strings.HasPrefix(e, "http://"):
+			return fmt.Errorf("%w: %s.endpoints: %q is http:// but %s.ca or %s.cert is set: TLS is used only with https:// (over http:// they are ignored and everything, password included, goes in clear)", ErrInvalid, what, e, what, what)
+		case strings.HasPrefix(e, "http://") != strings.HasPrefix(c.Endpoints[0], "http://"):
+			return fmt.Errorf("%w: %s.endpoints: %q and %q: use one scheme, http:// or https://, for every endpoint", ErrInvalid, what, c.Endpoints[0], e)
+		}
 	}
 	return nil
 }
