@@ -48,26 +48,13 @@ echo "    rs9 stopped at $(date +%T)"
 sleep 2
 kv_dump
 tables
-for i in 1 2 3 4 5 6; do sleep 2; echo "    +$((i * 2))s rs1 in director: $(rs_in director "$RIP1" && echo yes || echo no) director2: $(rs_in director2 "$RIP1" && echo yes || echo no)"; done
+for i in 1 2 3 4 5 6; do sleep 2; echo "    +$((i * 2))s rs1:81 in director: $(LAB_PORT=81 rs_in director "$RIP1" && echo yes || echo no) director2: $(LAB_PORT=81 rs_in director2 "$RIP1" && echo yes || echo no)"; done
 grep -h "rs1\|10.0.0.11" "$FLEET_W/ctl-director.log" | tail -5 | cut -c1-200
 grep -h "regist" "$FLEET_W/agent-rs1.log" | tail -3 | cut -c1-200
 kv_dump
 
-step "d2: remove-service $LAB_VIP4:81 through director's API while rs1 and rs2 are registered in it"
-fleet_agent_start rs1 --register-service "tcp $LAB_VIP4:81 weight=1" 2>/dev/null # (if d1 left it out; a second agent fails on the lock)
-sleep 3
-tables
-fleet_ctl director remove-service -t "$LAB_VIP4:81"
-echo "    rc=$?"
-sleep 3
-kv_dump
-tables
-sleep 8
-echo "    after 8 s more:"
-tables
-
 step "d3: a service key with settings deleted in etcd while its real servers stay registered"
-fleet_ctl director edit-service -t "$LAB_VIP4:80" -s rr
+kv_put "/lvsnode/services/tcp/$LAB_VIP4:80" '{"scheduler":"rr"}'
 sleep 2
 kv_dump
 tables
