@@ -54,6 +54,12 @@ type watchSeam struct {
 
 func (s *watchSeam) wrap(w watcher) watcher { return seamWatcher{w, s} }
 
+func (s *watchSeam) watching() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open) > 0
+}
+
 func (s *watchSeam) stall() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,7 +159,7 @@ func TestEtcdWatchStall(t *testing.T) {
 
 	putNode(t, cli, "10.0.0.11:80", `{"address":"10.0.0.11","weight":3}`)
 	want := "tcp 10.0.0.100:80 10.0.0.11:80 w=3\n"
-	within15s(t, "the watch works", func() bool { return a.weights() == want })
+	within15s(t, "the key is in IPVS and a watch is open", func() bool { return a.weights() == want && seam.watching() })
 
 	seam.stall()
 	putNode(t, cli, "10.0.0.12:80", `{"address":"10.0.0.12","weight":2}`)
