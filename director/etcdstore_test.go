@@ -24,7 +24,9 @@ type etcdDirector struct {
 	store *EtcdStore
 }
 
-func startEtcdDirector(t *testing.T, name, endpoint string) *etcdDirector {
+// startEtcdDirector starts it; setup (if any) runs on the store before
+// the daemon starts.
+func startEtcdDirector(t *testing.T, name, endpoint string, setup ...func(*EtcdStore)) *etcdDirector {
 	t.Helper()
 	yaml := fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  name: %s\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 1s\n",
 		filepath.Join(t.TempDir(), "state.json"), name, endpoint)
@@ -37,6 +39,9 @@ func startEtcdDirector(t *testing.T, name, endpoint string) *etcdDirector {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { CloseStore(st) })
+	for _, f := range setup {
+		f(st.(*EtcdStore))
+	}
 	r := &rig{t: t, fake: ipvs.NewFake()}
 	r.view = &lockedIPVS{Client: r.fake} // Run writes while the test reads
 	r.d = New(cfg, Options{IPVS: r.view, Store: st, NoLock: true, Sysctl: r.sysctls(),
