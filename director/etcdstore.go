@@ -56,6 +56,9 @@ type EtcdStore struct {
 	// invalid is the keys ignored because their value does not compile
 	// (relative key -> why), logged once each: the rest is applied.
 	invalid map[string]string
+	// fileConflicts is director.yaml's keys that disagree with the
+	// shared state as of the last SeedFile (etcdseed.go).
+	fileConflicts map[string]string
 }
 
 type remoteKV struct {
@@ -152,6 +155,12 @@ func (s *EtcdStore) StoreStatus() StoreStatus {
 		st.Invalid = make(map[string]string, len(s.invalid))
 		for k, v := range s.invalid {
 			st.Invalid[k] = v
+		}
+	}
+	if len(s.fileConflicts) > 0 {
+		st.FileConflicts = make(map[string]string, len(s.fileConflicts))
+		for k, v := range s.fileConflicts {
+			st.FileConflicts[k] = v
 		}
 	}
 	return st

@@ -26,8 +26,15 @@ type etcdDirector struct {
 
 func startEtcdDirector(t *testing.T, name, endpoint string) *etcdDirector {
 	t.Helper()
+	return startEtcdDirectorFile(t, name, endpoint, "")
+}
+
+// startEtcdDirectorFile is startEtcdDirector with more of director.yaml
+// (services: ...) after the store: block.
+func startEtcdDirectorFile(t *testing.T, name, endpoint, more string) *etcdDirector {
+	t.Helper()
 	yaml := fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  name: %s\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 1s\n",
-		filepath.Join(t.TempDir(), "state.json"), name, endpoint)
+		filepath.Join(t.TempDir(), "state.json"), name, endpoint) + more
 	cfg, err := ParseConfig("test.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,9 @@ var (
 		"Unix time of the last change of lvsnode_store_reachable.", []string{"backend"}, nil)
 	descStoreInvalid = prometheus.NewDesc("lvsnode_store_invalid_keys",
 		"Keys under the prefix ignored because their value does not decode or compile (status' store.invalid names them); the rest is applied.", []string{"backend"}, nil)
-	storeDescs = []*prometheus.Desc{descStoreUp, descStoreRev, descStoreSince, descStoreInvalid}
+	descStoreConflicts = prometheus.NewDesc("lvsnode_store_file_conflicts",
+		"Keys where director.yaml's services disagree with the shared state (status' store.file_conflicts names them): the file only seeds absent keys, so the shared value was kept.", []string{"backend"}, nil)
+	storeDescs = []*prometheus.Desc{descStoreUp, descStoreRev, descStoreSince, descStoreInvalid, descStoreConflicts}
 )
 
 // collectStore emits the store's metrics from a status.
@@ -25,4 +27,5 @@ func collectStore(st Status, ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStoreRev, prometheus.GaugeValue, float64(s.Revision), s.Backend)
 	ch <- prometheus.MustNewConstMetric(descStoreSince, prometheus.GaugeValue, float64(s.Since.UnixNano())/1e9, s.Backend)
 	ch <- prometheus.MustNewConstMetric(descStoreInvalid, prometheus.GaugeValue, float64(len(s.Invalid)), s.Backend)
+	ch <- prometheus.MustNewConstMetric(descStoreConflicts, prometheus.GaugeValue, float64(len(s.FileConflicts)), s.Backend)
 }

@@ -122,3 +122,20 @@ func assemble(keys map[string]decoded) []ServiceSpec {
 	}
 	return out
 }
+
+// withKeys is svcs with the keys of kv (relative key -> value, as
+// encodeServices writes them) put in: a seeded service's settings or
+// real server (EtcdStore.SeedFile). The result is in assemble's order.
+func withKeys(svcs []ServiceSpec, kv map[string]string) []ServiceSpec {
+	all := encodeServices(svcs)
+	for k, v := range kv {
+		all[k] = v
+	}
+	keys := make(map[string]decoded, len(all))
+	for k, v := range all {
+		if x, err := decodeKey(k, []byte(v)); err == nil { // encodeServices' own output decodes
+			keys[k] = x
+		}
+	}
+	return assemble(keys)
+}
