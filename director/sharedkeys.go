@@ -3,8 +3,11 @@ package director
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
+	"github.com/lvsnode/lvsnode/ipvs"
 	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 )
 
@@ -73,6 +76,11 @@ func decodeKey(k string, v []byte) (decoded, error) {
 	if rs == "" {
 		if err := json.Unmarshal(v, &x.spec); err != nil {
 			return x, fmt.Errorf("%w: key %q: %v", ErrInvalid, k, err)
+		}
+		if sc := x.spec.Scheduler; sc != "" && !slices.Contains(ipvs.AllSchedulers, sc) {
+			// the kernel would refuse it at every reconcile: skipped here,
+			// reported with the other invalid keys
+			return x, fmt.Errorf("%w: key %q: unknown scheduler %q: one of %s", ErrInvalid, k, sc, strings.Join(ipvs.AllSchedulers, " "))
 		}
 		x.spec.Service, x.spec.Nodes = x.service, nil
 		x.canon = mustJSON(x.spec)
