@@ -2,11 +2,18 @@ package director
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/lvsnode/lvsnode/internal/etcdtest"
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 )
 
 // Two directors whose director.yaml list different services share one
@@ -56,6 +63,18 @@ func TestEtcdFilesSeedNeverFlip(t *testing.T) {
 	if fc := c.d.Status().Store.FileConflicts; len(fc) != 0 {
 		t.Fatalf("C agrees with the shared state, yet reports %v", fc)
 	}
+	ch := make(chan prometheus.Metric, 16)
+	collectStore(b.d.Status(), ch)
+	close(ch)
+	var conflicts dto.Metric
+	for m := range ch {
+		if m.Desc() == descStoreConflicts {
+			_ = m.Write(&conflicts)
+		}
+	}
+	if conflicts.GetGauge().GetValue() != 1 {
+		t.Fatalf("B's lvsnode_store_file_conflicts: %v, want 1", conflicts.GetGauge())
+	}
 
 	// the API still writes the store
 	w := uint32(7)
@@ -77,4 +96,49 @@ func TestEtcdFilesSeedNeverFlip(t *testing.T) {
 	}
 	want12 := "tcp 10.0.0.100:80 10.0.0.11:80 w=7\ntcp 10.0.0.100:80 10.0.0.12:80 w=2\n" + strings.SplitN(want, "\n", 2)[1]
 	within15s(t, "A's new real server reaches B", func() bool { return b.weights() == want12 && a.weights() == want12 })
+}
+
+// A key created by another director after this one read the prefix (its
+// cache does not have it yet) is not overwritten by the seed: the create
+// compares create_revision to 0, and the loss is reported.
+func TestEtcdSeedLosesRaceWithoutOverwriting(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cfg, err := ParseConfig("test.yaml", []byte("state_file: "+t.TempDir()+"/s.json\nstore:\n  type: etcd\n  endpoints: ["+srv.Endpoint+
+		"]\n  prefix: /t/\n  timeout: 1s\nservices:\n  - service: tcp 10.0.0.100:80\n    nodes: [{address: 10.0.0.11, weight: 5}, {address: 10.0.0.12}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer CloseStore(st)
+	s := st.(*EtcdStore)
+	cur, err := s.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	k := etcdstore.NodeKey("/t/", "tcp 10.0.0.100:80", "10.0.0.11:80")
+	if _, err := cli.Put(context.Background(), k, `{"address":"10.0.0.11","weight":1}`); err != nil { // the other director
+		t.Fatal(err)
+	}
+	next, err := s.SeedFile(context.Background(), cur, cfg.Services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(context.Background(), k)
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != `{"address":"10.0.0.11","weight":1}` {
+		t.Fatalf("the other director's key: %v %v, want it unchanged", resp.Kvs, err)
+	}
+	if why := s.StoreStatus().FileConflicts["nodes/tcp/10.0.0.100:80/10.0.0.11:80"]; why == "" {
+		t.Fatalf("the lost race is not reported: %v", s.StoreStatus().FileConflicts)
+	}
+	if got := mustJSON(next.Services); got != `[{"service":"tcp 10.0.0.100:80","nodes":[{"address":"10.0.0.12"}]}]` {
+		t.Fatalf("seeded services %s: want 10.0.0.12 only (10.0.0.11 comes with the watch)", got)
+	}
 }
