@@ -2,8 +2,6 @@ package director
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -103,17 +101,8 @@ func TestEtcdFilesSeedNeverFlip(t *testing.T) {
 // compares create_revision to 0, and the loss is reported.
 func TestEtcdSeedLosesRaceWithoutOverwriting(t *testing.T) {
 	srv := etcdtest.Start(t)
-	cfg, err := ParseConfig("test.yaml", []byte("state_file: "+t.TempDir()+"/s.json\nstore:\n  type: etcd\n  endpoints: ["+srv.Endpoint+
-		"]\n  prefix: /t/\n  timeout: 1s\nservices:\n  - service: tcp 10.0.0.100:80\n    nodes: [{address: 10.0.0.11, weight: 5}, {address: 10.0.0.12}]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := OpenStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer CloseStore(st)
-	s := st.(*EtcdStore)
+	cfg, s := openEtcdStore(t, "state_file: "+t.TempDir()+"/s.json\nstore:\n  type: etcd\n  endpoints: ["+srv.Endpoint+
+		"]\n  prefix: /t/\n  timeout: 1s\nservices:\n  - service: tcp 10.0.0.100:80\n    nodes: [{address: 10.0.0.11, weight: 5}, {address: 10.0.0.12}]\n")
 	cur, err := s.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -33,17 +33,8 @@ func startEtcdDirector(t *testing.T, name, endpoint string) *etcdDirector {
 // (services: ...) after the store: block.
 func startEtcdDirectorFile(t *testing.T, name, endpoint, more string) *etcdDirector {
 	t.Helper()
-	yaml := fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  name: %s\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 1s\n",
-		filepath.Join(t.TempDir(), "state.json"), name, endpoint) + more
-	cfg, err := ParseConfig("test.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := OpenStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { CloseStore(st) })
+	cfg, st := openEtcdStore(t, fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  name: %s\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 1s\n",
+		filepath.Join(t.TempDir(), "state.json"), name, endpoint)+more)
 	r := &rig{t: t, fake: ipvs.NewFake()}
 	r.view = &lockedIPVS{Client: r.fake} // Run writes while the test reads
 	r.d = New(cfg, Options{IPVS: r.view, Store: st, NoLock: true, Sysctl: r.sysctls(),
@@ -53,9 +44,25 @@ func startEtcdDirectorFile(t *testing.T, name, endpoint, more string) *etcdDirec
 		t.Fatal(err)
 	}
 	go r.d.Run(ctx)
-	go r.d.Follow(ctx, st.(Shared))
+	go r.d.Follow(ctx, st)
 	t.Cleanup(func() { cancel(); r.d.Close() })
-	return &etcdDirector{rig: r, store: st.(*EtcdStore)}
+	return &etcdDirector{rig: r, store: st}
+}
+
+// openEtcdStore parses yaml (a director.yaml with store: type etcd) and
+// opens its store, closed at cleanup.
+func openEtcdStore(t *testing.T, yaml string) (Config, *EtcdStore) {
+	t.Helper()
+	cfg, err := ParseConfig("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { CloseStore(st) })
+	return cfg, st.(*EtcdStore)
 }
 
 // within15s polls cond for up to 15 s.
@@ -175,16 +182,7 @@ func TestEtcdStartWhileDown(t *testing.T) {
 	path := a.store.local.Path
 	srv.Stop()
 
-	yaml := fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 500ms\n", path, srv.Endpoint)
-	cfg, err := ParseConfig("test.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := OpenStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer CloseStore(st)
+	cfg, st := openEtcdStore(t, fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 500ms\n", path, srv.Endpoint))
 	r := &rig{t: t, fake: ipvs.NewFake()}
 	r.view = &lockedIPVS{Client: r.fake} // Run writes while the test reads
 	r.d = New(cfg, Options{IPVS: r.view, Store: st, NoLock: true, Sysctl: r.sysctls(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
