@@ -131,3 +131,51 @@ func TestEtcdSeedLosesRaceWithoutOverwriting(t *testing.T) {
 		t.Fatalf("seeded services %s: want 10.0.0.12 only (10.0.0.11 comes with the watch)", got)
 	}
 }
+
+// The file as last merged (Desired.Config) tells a key removed through
+// the API (not added back) from a new one (seeded); a key the file drops
+// is not deleted. Both are reported.
+func TestEtcdSeedKeepsRemovalsAndDrops(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cfg, s := openEtcdStore(t, "state_file: "+t.TempDir()+"/s.json\nstore:\n  type: etcd\n  endpoints: ["+srv.Endpoint+
+		"]\n  prefix: /t/\n  timeout: 1s\nservices:\n  - service: tcp 10.0.0.100:80\n    nodes: [{address: 10.0.0.12}, {address: 10.0.0.13}]\n")
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	k := func(rs string) string { return etcdstore.NodeKey("/t/", "tcp 10.0.0.100:80", rs) }
+	if _, err := cli.Put(context.Background(), k("10.0.0.11:80"), `{"address":"10.0.0.11"}`); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := s.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// last merged: 10.0.0.11 (now dropped from the file) and 10.0.0.12
+	// (since removed through the API); 10.0.0.13 is new in the file
+	cur.Config = []ServiceSpec{{Service: "tcp 10.0.0.100:80", Nodes: []NodeSpec{{Address: "10.0.0.11"}, {Address: "10.0.0.12"}}}}
+	next, err := s.SeedFile(context.Background(), cur, cfg.Services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(context.Background(), "/t/nodes/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, kv := range resp.Kvs {
+		keys = append(keys, string(kv.Key))
+	}
+	if got := strings.Join(keys, " "); got != k("10.0.0.11:80")+" "+k("10.0.0.13:80") {
+		t.Fatalf("keys %s: want 10.0.0.11 kept, 10.0.0.12 not added back, 10.0.0.13 seeded", got)
+	}
+	fc := s.StoreStatus().FileConflicts
+	if len(fc) != 2 || !strings.Contains(fc["nodes/tcp/10.0.0.100:80/10.0.0.11:80"], "dropped") ||
+		!strings.Contains(fc["nodes/tcp/10.0.0.100:80/10.0.0.12:80"], "not added back") {
+		t.Fatalf("store.file_conflicts %v: want 10.0.0.11 dropped and 10.0.0.12 not added back", fc)
+	}
+	if got := mustJSON(next.Services); got != `[{"service":"tcp 10.0.0.100:80","nodes":[{"address":"10.0.0.11"},{"address":"10.0.0.13"}]}]` {
+		t.Fatalf("services %s", got)
+	}
+}
