@@ -60,6 +60,9 @@ type EtcdStore struct {
 	// (relative key -> why), logged once each: the rest is applied.
 	invalid map[string]string
 	stalled bool // a watch stalled and none delivered since (logged once)
+	// fileConflicts is director.yaml's keys that disagree with the
+	// shared state as of the last SeedFile (etcdseed.go).
+	fileConflicts map[string]string
 }
 
 type remoteKV struct {
@@ -156,6 +159,12 @@ func (s *EtcdStore) StoreStatus() StoreStatus {
 		st.Invalid = make(map[string]string, len(s.invalid))
 		for k, v := range s.invalid {
 			st.Invalid[k] = v
+		}
+	}
+	if len(s.fileConflicts) > 0 {
+		st.FileConflicts = make(map[string]string, len(s.fileConflicts))
+		for k, v := range s.fileConflicts {
+			st.FileConflicts[k] = v
 		}
 	}
 	return st
