@@ -92,7 +92,7 @@ const DefaultRegisterTTL = etcdstore.DefaultTTL
 // is given (no registration).
 func (c RegisterConfig) registration(o Options) (*Registration, error) {
 	if len(c.Endpoints) == 0 {
-		for _, v := range append([]Value{c.Address, c.TTL, c.Prefix}, c.Services...) {
+		for _, v := range append([]Value{c.Address, c.TTL, c.Prefix, c.Timeout, c.CA, c.Cert, c.Key, c.User, c.PasswordFile}, c.Services...) {
 			if v.S != "" {
 				return nil, v.errorf("register: needs endpoints (register.endpoints, --register-endpoint, LVSNODE_REGISTER_ENDPOINT)")
 			}
@@ -107,17 +107,33 @@ func (c RegisterConfig) registration(o Options) (*Registration, error) {
 	if c.Timeout.S != "" {
 		d, err := time.ParseDuration(c.Timeout.S)
 		if err != nil || d <= 0 {
-			return nil, c.Timeout.errorf("register timeout %q: want a duration above 0 (e.g. 5s)", c.Timeout.S)
+			return nil, c.Timeout.errorf("register.timeout %q: want a duration above 0 (e.g. 5s)", c.Timeout.S)
 		}
 		r.Etcd.Timeout = d
 	}
-	if err := r.Etcd.Validate("register"); err != nil {
-		return nil, fmt.Errorf("%w: %s (from %s)", ErrBadInput, strings.TrimPrefix(err.Error(), etcdstore.ErrInvalid.Error()+": "), c.Endpoints[0].Where)
+	// etcdstore names its keys as director.yaml writes them
+	// (password_file); here they are named as this file writes them, and
+	// the error points at the first one named that was given (file:line,
+	// --flag or LVSNODE_ variable)
+	var named []string
+	if err := r.Etcd.ValidateNamed(func(k string) string {
+		named = append(named, k)
+		return "register." + strings.ReplaceAll(k, "_", "-")
+	}); err != nil {
+		vals := map[string]Value{"prefix": c.Prefix, "ca": c.CA, "cert": c.Cert, "key": c.Key, "user": c.User,
+			"password_file": c.PasswordFile, "timeout": c.Timeout}
+		at := c.Endpoints[0]
+		for i := len(named) - 1; i >= 0; i-- { // the first named that was given
+			if v := vals[named[i]]; v.Where != "" {
+				at = v
+			}
+		}
+		return nil, at.errorf("%s", strings.TrimPrefix(err.Error(), etcdstore.ErrInvalid.Error()+": "))
 	}
 	if c.TTL.S != "" {
 		d, err := time.ParseDuration(c.TTL.S)
 		if err != nil || d < 2*time.Second {
-			return nil, c.TTL.errorf("register ttl %q: want a duration of at least 2s (etcd's leases count whole seconds)", c.TTL.S)
+			return nil, c.TTL.errorf("register.ttl %q: want a duration of at least 2s (etcd's leases count whole seconds)", c.TTL.S)
 		}
 		r.TTL = d
 	}
@@ -126,7 +142,7 @@ func (c RegisterConfig) registration(o Options) (*Registration, error) {
 	}
 	addr, err := netip.ParseAddr(strings.TrimSpace(c.Address.S))
 	if err != nil || !addr.IsGlobalUnicast() && !addr.IsPrivate() {
-		return nil, c.Address.errorf("register address %q is not a unicast IP address", c.Address.S)
+		return nil, c.Address.errorf("register.address %q is not a unicast IP address", c.Address.S)
 	}
 	if len(c.Services) == 0 {
 		return nil, c.Endpoints[0].errorf("register: needs at least one service (register.services, --register-service \"tcp 10.0.0.100:80 weight=1\")")
@@ -134,7 +150,7 @@ func (c RegisterConfig) registration(o Options) (*Registration, error) {
 	for _, v := range c.Services {
 		s, err := registerService(v.S, addr.Unmap(), o)
 		if err != nil {
-			return nil, v.errorf("register service %q: %v", v.S, err)
+			return nil, v.errorf("register.services %q: %v", v.S, err)
 		}
 		r.Services = append(r.Services, s)
 	}
@@ -178,6 +194,10 @@ func registerService(s string, addr netip.Addr, o Options) (etcdstore.Service, e
 			n.Weight = &w
 		case k == "port" && err == nil && x > 0 && x <= 65535:
 			n.Port = uint16(x)
+		case k == "weight": // named as both the YAML (weight:) and the flag (weight=) write it
+			return etcdstore.Service{}, fmt.Errorf("weight %q: want 0..65535", v)
+		case k == "port":
+			return etcdstore.Service{}, fmt.Errorf("port %q: want 1..65535", v)
 		default:
 			return etcdstore.Service{}, fmt.Errorf("%q: want weight=0..65535 or port=1..65535", kv)
 		}

@@ -52,19 +52,48 @@ register:
 		{Config{Register: RegisterConfig{Address: Value{"10.0.1.11", "--register-address"}}}, "--register-address: register: needs endpoints"},
 		{Config{Register: RegisterConfig{Endpoints: []Value{{"10.0.0.5:2379", "a.yaml:3"}}}}, `register.endpoints: "10.0.0.5:2379": want http://HOST:PORT`},
 		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}}}, "a.yaml:3: register: needs address"},
-		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"x", "a.yaml:4"}}}, `a.yaml:4: register address "x"`},
+		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"x", "a.yaml:4"}}}, `a.yaml:4: register.address "x"`},
 		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"}}}, "a.yaml:3: register: needs at least one service"},
 		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"},
-			Services: []Value{{"tcp 10.0.0.100", "--register-service"}}}}, `--register-service: register service "tcp 10.0.0.100": want PROTO ADDR:PORT`},
+			Services: []Value{{"tcp 10.0.0.100", "--register-service"}}}}, `--register-service: register.services "tcp 10.0.0.100": want PROTO ADDR:PORT`},
 		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"},
-			Services: []Value{{"tcp 10.0.0.100:80 weight=x", "--register-service"}}}}, `"weight=x": want weight=0..65535`},
+			Services: []Value{{"tcp 10.0.0.100:80 weight=x", "--register-service"}}}}, `weight "x": want 0..65535`},
 		{Config{Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}}, Address: Value{"10.0.1.11", "a.yaml:4"},
-			TTL: Value{"1s", "LVSNODE_REGISTER_TTL"}, Services: []Value{{"tcp 10.0.0.100:80", "x"}}}}, "LVSNODE_REGISTER_TTL: register ttl \"1s\": want a duration of at least 2s"},
+			TTL: Value{"1s", "LVSNODE_REGISTER_TTL"}, Services: []Value{{"tcp 10.0.0.100:80", "x"}}}}, "LVSNODE_REGISTER_TTL: register.ttl \"1s\": want a duration of at least 2s"},
 	} {
 		b.c.VIPs = []Value{{"10.0.0.100", "--vip"}}
 		_, err := b.c.Options()
 		if err == nil || !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%v, want ErrBadInput %q", err, b.want)
+		}
+	}
+}
+
+// Every register: error names the key as agent.yaml writes it
+// (password-file, not director.yaml's password_file) and points where it
+// was given (issue 12 review).
+func TestRegisterErrorsNameYAMLKeys(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("secret\n"), 0o644) // readable by others: refused
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, []byte("not a PEM\n"), 0o600)
+	path := filepath.Join(dir, "agent.yaml")
+	for _, c := range []struct{ register, want string }{
+		{"  user: rs\n  password-file: " + pw, `agent.yaml:8: register.password-file: ` + pw + ` is readable by others`},
+		{"  user: rs", `agent.yaml:7: register.user and register.password-file go together`},
+		{"  password-file: " + pw, `agent.yaml:7: register.user and register.password-file go together`},
+		{"  ca: " + ca, `agent.yaml:7: register.ca ` + ca + `: no PEM certificate`},
+		{"  cert: " + ca, `agent.yaml:7: register.cert and register.key go together`},
+		{"  prefix: lvs", `agent.yaml:7: register.prefix: "lvs" must start with /`},
+	} {
+		os.WriteFile(path, []byte("mode: dr\nvips: [10.0.0.100]\nregister:\n  endpoints: [http://10.0.0.5:2379]\n  address: 10.0.1.11\n  services: [{service: tcp 10.0.0.100:80}]\n"+c.register+"\n"), 0o644)
+		cf, err := LoadFile(path)
+		if err == nil {
+			_, err = cf.Options()
+		}
+		if err == nil || !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "_") {
+			t.Errorf("%q: %v, want ErrBadInput %q (and no underscored key)", c.register, err, c.want)
 		}
 	}
 }

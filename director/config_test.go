@@ -17,6 +17,7 @@ func TestBadConfigNamesFileAndLine(t *testing.T) {
 		{"services:\n  - service: tcp 10.0.0.100:80\n    check:\n      type: http\n      timeout: 5s\n      interval: 1s\n    nodes: [{address: 10.0.0.11}]\n", "d.yaml:4: "},
 		{"services:\n  - service: tcp 10.0.0.100:80\n    quorum: 1\n    nodes: []\n", "d.yaml:3: tcp 10.0.0.100:80: quorum 1"},
 		{"resync: fast\n", "d.yaml:1: "},
+		{"services:\n  - service: tcp 10.0.0.100:80\n    scheduler: wrrr\n    nodes: [{address: 10.0.0.11}]\n", "d.yaml:3: tcp 10.0.0.100:80: unknown scheduler \"wrrr\""},
 		{"services:\n  - service: tcp 10.0.0.100:80\n    nodes:\n      - address: 10.0.0.11\n        check: {type: tcp,\n          target: nope}\n", "d.yaml:6: check.target: "},
 		{"services:\n  - service: tcp 10.0.0.100:80\n    check: {type: tcp, source: x, interval: 1s}\n    nodes: [{address: 10.0.0.11}]\n", "d.yaml:3: check.source: "},
 		{"services:\n  - service: tcp 10.0.0.100:80\n    check: {type: tcp, interval: 2x}\n    nodes: [{address: 10.0.0.11}]\n", "d.yaml:3: "},

@@ -127,7 +127,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.sched = health.NewScheduler(ctx, opts)
 	d.mu.Lock()
-	err = d.install(ctx, mergeConfig(saved, d.cfg.Services), true)
+	err = d.install(ctx, d.mergeFile(ctx, saved, d.cfg.Services), true)
 	d.mu.Unlock()
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,6 +45,8 @@ type EtcdStore struct {
 	done  chan struct{}    // closed by Close
 	local FileStore
 	log   *slog.Logger
+	// wrapWatch, when set (tests), wraps the watcher of each watch
+	wrapWatch func(watcher) watcher
 
 	mu     sync.Mutex
 	remote map[string]remoteKV // relative key -> what etcd holds (as of rev)
@@ -56,6 +59,10 @@ type EtcdStore struct {
 	// invalid is the keys ignored because their value does not compile
 	// (relative key -> why), logged once each: the rest is applied.
 	invalid map[string]string
+	stalled bool // a watch stalled and none delivered since (logged once)
+	// fileConflicts is director.yaml's keys that disagree with the
+	// shared state as of the last SeedFile (etcdseed.go).
+	fileConflicts map[string]string
 }
 
 type remoteKV struct {
@@ -152,6 +159,12 @@ func (s *EtcdStore) StoreStatus() StoreStatus {
 		st.Invalid = make(map[string]string, len(s.invalid))
 		for k, v := range s.invalid {
 			st.Invalid[k] = v
+		}
+	}
+	if len(s.fileConflicts) > 0 {
+		st.FileConflicts = make(map[string]string, len(s.fileConflicts))
+		for k, v := range s.fileConflicts {
+			st.FileConflicts[k] = v
 		}
 	}
 	return st
@@ -375,7 +388,10 @@ func (s *EtcdStore) Save(ctx context.Context, d Desired) error {
 // Watch sends the shared state (see Shared): a full read, then every
 // change from that revision on; when etcd stops answering (a failed probe
 // every second, or the watch failing) it waits, reads everything again
-// when etcd is back, and goes on.
+// when etcd is back, and goes on. A watch that stalls while etcd answers
+// (watchStallAfter) or that etcd compacted past is replaced the same way,
+// without reporting etcd unreachable. The new watch starts after the
+// read's revision: each change is applied once, by the read or the watch.
 func (s *EtcdStore) Watch(ctx context.Context, changed func(Remote)) error {
 	go s.report(ctx)
 	for ctx.Err() == nil {
@@ -390,14 +406,19 @@ func (s *EtcdStore) Watch(ctx context.Context, changed func(Remote)) error {
 	return nil
 }
 
-// follow applies watch events until the watch or a probe fails.
+// follow applies watch events until the watch ends, a probe fails, or
+// the probe finds the watch stalled.
 func (s *EtcdStore) follow(ctx context.Context, rev int64, changed func(Remote)) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	go func() { // the watch alone never says that etcd went away
+	w := s.watchClient()
+	var watched atomic.Int64 // the revision the watch delivered or acknowledged
+	watched.Store(rev)
+	go func() { // the watch alone never says that etcd went away, or that it hangs
+		var lag watchLag
 		for sleep(wctx, time.Second) {
 			pctx, pcancel := context.WithTimeout(wctx, s.cfg.Timeout)
-			_, err := s.client().Get(pctx, s.cfg.Prefix, clientv3.WithCountOnly())
+			resp, err := s.client().Get(pctx, s.cfg.Prefix, clientv3.WithCountOnly())
 			pcancel()
 			if wctx.Err() != nil {
 				return
@@ -407,14 +428,34 @@ func (s *EtcdStore) follow(ctx context.Context, rev int64, changed func(Remote))
 				cancel()
 				return
 			}
+			if lag.stalled(resp.Header.Revision, watched.Load(), time.Now()) {
+				s.restarted("stalled", watched.Load(), resp.Header.Revision)
+				cancel()
+				return
+			}
+			if lag.want != 0 { // behind: an idle watch acknowledges the revision at once
+				_ = w.RequestProgress(wctx)
+			}
 		}
 	}()
-	for wr := range s.client().Watch(wctx, s.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+	for wr := range w.Watch(wctx, s.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		if wctx.Err() != nil {
+			return // ended by the probe
+		}
+		if wr.CompactRevision != 0 { // not an outage: read again, from now
+			s.restarted("compacted", watched.Load(), wr.CompactRevision)
+			return
+		}
 		if err := wr.Err(); err != nil {
 			s.setReachable(false, err)
 			return
 		}
+		watched.Store(max(watched.Load(), wr.Header.Revision))
 		s.mu.Lock()
+		if s.stalled {
+			s.log.Info("etcd watch delivering again")
+			s.stalled = false
+		}
 		layout := false // a report of a director alone changes no table
 		for _, ev := range wr.Events {
 			if !strings.HasPrefix(string(ev.Kv.Key), s.cfg.Prefix+etcdstore.DirectorsDir) {

@@ -18,9 +18,10 @@ import (
 func TestEtcdInvalidKeySkipped(t *testing.T) {
 	for _, bad := range []struct {
 		k, v    string
-		invalid bool // compile refuses it (an unknown scheduler is the kernel's to refuse)
+		invalid bool // decoding or compile refuses it
 	}{
-		{etcdstore.ServiceKey("/t/", "tcp 10.0.0.101:80"), `{"scheduler":"nope"}`, false},
+		// an unknown scheduler: refused by decodeKey, not by the kernel at each reconcile
+		{etcdstore.ServiceKey("/t/", "tcp 10.0.0.101:80"), `{"scheduler":"nope"}`, true},
 		{etcdstore.NodeKey("/t/", "tcp 10.0.0.100:80", "10.0.0.66:80"), `{"address":"10.0.0.66","method":"bogus"}`, true},
 	} {
 		t.Run(bad.v, func(t *testing.T) {

@@ -24,19 +24,22 @@ type etcdDirector struct {
 	store *EtcdStore
 }
 
-func startEtcdDirector(t *testing.T, name, endpoint string) *etcdDirector {
+// startEtcdDirector starts it; setup (if any) runs on the store before
+// the daemon starts.
+func startEtcdDirector(t *testing.T, name, endpoint string, setup ...func(*EtcdStore)) *etcdDirector {
 	t.Helper()
-	yaml := fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  name: %s\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 1s\n",
-		filepath.Join(t.TempDir(), "state.json"), name, endpoint)
-	cfg, err := ParseConfig("test.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
+	return startEtcdDirectorFile(t, name, endpoint, "", setup...)
+}
+
+// startEtcdDirectorFile is startEtcdDirector with more of director.yaml
+// (services: ...) after the store: block.
+func startEtcdDirectorFile(t *testing.T, name, endpoint, more string, setup ...func(*EtcdStore)) *etcdDirector {
+	t.Helper()
+	cfg, st := openEtcdStore(t, fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  name: %s\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 1s\n",
+		filepath.Join(t.TempDir(), "state.json"), name, endpoint)+more)
+	for _, f := range setup {
+		f(st)
 	}
-	st, err := OpenStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { CloseStore(st) })
 	r := &rig{t: t, fake: ipvs.NewFake()}
 	r.view = &lockedIPVS{Client: r.fake} // Run writes while the test reads
 	r.d = New(cfg, Options{IPVS: r.view, Store: st, NoLock: true, Sysctl: r.sysctls(),
@@ -46,9 +49,25 @@ func startEtcdDirector(t *testing.T, name, endpoint string) *etcdDirector {
 		t.Fatal(err)
 	}
 	go r.d.Run(ctx)
-	go r.d.Follow(ctx, st.(Shared))
+	go r.d.Follow(ctx, st)
 	t.Cleanup(func() { cancel(); r.d.Close() })
-	return &etcdDirector{rig: r, store: st.(*EtcdStore)}
+	return &etcdDirector{rig: r, store: st}
+}
+
+// openEtcdStore parses yaml (a director.yaml with store: type etcd) and
+// opens its store, closed at cleanup.
+func openEtcdStore(t *testing.T, yaml string) (Config, *EtcdStore) {
+	t.Helper()
+	cfg, err := ParseConfig("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { CloseStore(st) })
+	return cfg, st.(*EtcdStore)
 }
 
 // within15s polls cond for up to 15 s.
@@ -168,16 +187,7 @@ func TestEtcdStartWhileDown(t *testing.T) {
 	path := a.store.local.Path
 	srv.Stop()
 
-	yaml := fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 500ms\n", path, srv.Endpoint)
-	cfg, err := ParseConfig("test.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := OpenStore(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer CloseStore(st)
+	cfg, st := openEtcdStore(t, fmt.Sprintf("state_file: %s\nstore:\n  type: etcd\n  endpoints: [%s]\n  prefix: /t/\n  timeout: 500ms\n", path, srv.Endpoint))
 	r := &rig{t: t, fake: ipvs.NewFake()}
 	r.view = &lockedIPVS{Client: r.fake} // Run writes while the test reads
 	r.d = New(cfg, Options{IPVS: r.view, Store: st, NoLock: true, Sysctl: r.sysctls(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -12,7 +12,11 @@ var (
 		"Unix time of the last change of lvsnode_store_reachable.", []string{"backend"}, nil)
 	descStoreInvalid = prometheus.NewDesc("lvsnode_store_invalid_keys",
 		"Keys under the prefix ignored because their value does not decode or compile (status' store.invalid names them); the rest is applied.", []string{"backend"}, nil)
-	storeDescs = []*prometheus.Desc{descStoreUp, descStoreRev, descStoreSince, descStoreInvalid}
+	descStoreRestarts = prometheus.NewDesc("lvsnode_store_watch_restarts_total",
+		"Watches replaced by a full read while the store answers: reason stalled (the watch lagged etcd's revision for 5 s) or compacted (etcd compacted past it). Not an outage.", []string{"backend", "reason"}, nil)
+	descStoreConflicts = prometheus.NewDesc("lvsnode_store_file_conflicts",
+		"Keys where director.yaml's services disagree with the shared state (status' store.file_conflicts names them): the file only seeds absent keys, so the shared value was kept.", []string{"backend"}, nil)
+	storeDescs = []*prometheus.Desc{descStoreUp, descStoreRev, descStoreSince, descStoreInvalid, descStoreConflicts, descStoreRestarts}
 )
 
 // collectStore emits the store's metrics from a status.
@@ -25,4 +29,7 @@ func collectStore(st Status, ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStoreRev, prometheus.GaugeValue, float64(s.Revision), s.Backend)
 	ch <- prometheus.MustNewConstMetric(descStoreSince, prometheus.GaugeValue, float64(s.Since.UnixNano())/1e9, s.Backend)
 	ch <- prometheus.MustNewConstMetric(descStoreInvalid, prometheus.GaugeValue, float64(len(s.Invalid)), s.Backend)
+	ch <- prometheus.MustNewConstMetric(descStoreRestarts, prometheus.CounterValue, float64(s.WatchStalls), s.Backend, "stalled")
+	ch <- prometheus.MustNewConstMetric(descStoreRestarts, prometheus.CounterValue, float64(s.WatchCompactions), s.Backend, "compacted")
+	ch <- prometheus.MustNewConstMetric(descStoreConflicts, prometheus.GaugeValue, float64(len(s.FileConflicts)), s.Backend)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/lvsnode/lvsnode/health"
@@ -122,6 +123,11 @@ func compileService(sp *ServiceSpec, marks *markAlloc) (*svc, error) {
 	s.service = ipvs.Service{ServiceKey: k, Scheduler: sp.Scheduler, Netmask: ipvs.FullMask(k.Is6())}
 	if s.service.Scheduler == "" {
 		s.service.Scheduler = "wlc" // ipvsadm's default
+	}
+	if !slices.Contains(ipvs.AllSchedulers, s.service.Scheduler) {
+		// the kernel refuses it at service creation, at every reconcile:
+		// refused here, with its line, before anything changes
+		return nil, errAt(l.at("scheduler"), "%s: unknown scheduler %q: one of %s", s.name, sp.Scheduler, strings.Join(ipvs.AllSchedulers, " "))
 	}
 	if sp.Persistent > 0 {
 		s.service.Flags |= ipvs.FlagPersistent

@@ -6,7 +6,8 @@ import (
 )
 
 // Reload applies a re-read config (SIGHUP): the services the file changed
-// since the last merge (mergeConfig), the drain defaults, resync and
+// since the last merge (mergeFile: into a shared store, only the keys it
+// lacks), the drain defaults, resync and
 // sysctls. A reload that changes state_file, metrics or lock_file is
 // refused whole (they are bound at start: restart for them); so is one
 // whose services do not compile. On error nothing changed.
@@ -29,7 +30,7 @@ func (d *Daemon) Reload(ctx context.Context, cfg Config) error {
 	if err := d.checkSyncLink(cfg); err != nil {
 		return err
 	}
-	next := mergeConfig(copyDesired(d.desired), cfg.Services)
+	next := d.mergeFile(ctx, copyDesired(d.desired), cfg.Services)
 	if !same(next.Services, d.desired.Services) {
 		next.Generation++
 	}

@@ -76,6 +76,18 @@ type StoreStatus struct {
 	// Invalid is the keys ignored because their value does not decode or
 	// compile (key relative to the prefix -> why); the others are applied.
 	Invalid map[string]string `json:"invalid,omitempty"`
+	// WatchStalls counts the watches replaced (a full read, then a new
+	// watch) because they lagged the revision etcd answered with for 5 s
+	// (a stream that hangs); WatchCompactions those replaced because etcd
+	// compacted past them. Neither is an outage: Reachable stays true.
+	WatchStalls      int64 `json:"watch_stalls,omitempty"`
+	WatchCompactions int64 `json:"watch_compactions,omitempty"`
+	// FileConflicts is the keys where director.yaml's services disagree
+	// with the shared state as of the last start or reload (key relative
+	// to the prefix -> what differs): the file only seeds the keys the
+	// prefix lacks, so the shared value was kept (change it through the
+	// API, or etcdctl for a service's settings).
+	FileConflicts map[string]string `json:"file_conflicts,omitempty"`
 }
 
 // DirectorReport is one director's entry in StoreStatus.Directors.

@@ -3,8 +3,11 @@ package director
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
+	"github.com/lvsnode/lvsnode/ipvs"
 	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 )
 
@@ -74,6 +77,11 @@ func decodeKey(k string, v []byte) (decoded, error) {
 		if err := json.Unmarshal(v, &x.spec); err != nil {
 			return x, fmt.Errorf("%w: key %q: %v", ErrInvalid, k, err)
 		}
+		if sc := x.spec.Scheduler; sc != "" && !slices.Contains(ipvs.AllSchedulers, sc) {
+			// the kernel would refuse it at every reconcile: skipped here,
+			// reported with the other invalid keys
+			return x, fmt.Errorf("%w: key %q: unknown scheduler %q: one of %s", ErrInvalid, k, sc, strings.Join(ipvs.AllSchedulers, " "))
+		}
 		x.spec.Service, x.spec.Nodes = x.service, nil
 		x.canon = mustJSON(x.spec)
 		return x, nil
@@ -121,4 +129,21 @@ func assemble(keys map[string]decoded) []ServiceSpec {
 		}
 	}
 	return out
+}
+
+// withKeys is svcs with the keys of kv (relative key -> value, as
+// encodeServices writes them) put in: a seeded service's settings or
+// real server (EtcdStore.SeedFile). The result is in assemble's order.
+func withKeys(svcs []ServiceSpec, kv map[string]string) []ServiceSpec {
+	all := encodeServices(svcs)
+	for k, v := range kv {
+		all[k] = v
+	}
+	keys := make(map[string]decoded, len(all))
+	for k, v := range all {
+		if x, err := decodeKey(k, []byte(v)); err == nil { // encodeServices' own output decodes
+			keys[k] = x
+		}
+	}
+	return assemble(keys)
 }

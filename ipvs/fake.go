@@ -61,9 +61,6 @@ type fakeService struct {
 
 var _ Client = (*Fake)(nil)
 
-// AllSchedulers lists the schedulers of Linux 6.1.
-var AllSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"}
-
 // NewFake returns an empty fake table knowing every scheduler, with the
 // kernel's default timeouts, interfaces lo and eth0 (MTU 1500; SetLink
 // adds others) and no sync daemon.

@@ -54,37 +54,44 @@ const (
 
 // Validate fills the defaults and checks c, reading its files (ca, cert,
 // key, password_file: present, readable, PEM; the password file not
-// readable by group or others); what is the config key prefix for messages ("store",
-// "register").
+// readable by group or others); what is the config key prefix for
+// messages ("store": store.password_file).
 func (c *Config) Validate(what string) error {
+	return c.ValidateNamed(func(key string) string { return what + "." + key })
+}
+
+// ValidateNamed is Validate with each key named in messages by
+// name(key), key as director.yaml writes it ("password_file"): the
+// agent's register: section writes it password-file.
+func (c *Config) ValidateNamed(name func(key string) string) error {
 	if len(c.Endpoints) == 0 {
-		return fmt.Errorf("%w: %s.endpoints: at least one etcd client URL is needed, e.g. http://10.0.0.5:2379", ErrInvalid, what)
+		return fmt.Errorf("%w: %s: at least one etcd client URL is needed, e.g. http://10.0.0.5:2379", ErrInvalid, name("endpoints"))
 	}
 	for _, e := range c.Endpoints {
 		u, err := url.Parse(e)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%w: %s.endpoints: %q: want http://HOST:PORT or https://HOST:PORT", ErrInvalid, what, e)
+			return fmt.Errorf("%w: %s: %q: want http://HOST:PORT or https://HOST:PORT", ErrInvalid, name("endpoints"), e)
 		}
 	}
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
 	}
 	if !strings.HasPrefix(c.Prefix, "/") {
-		return fmt.Errorf("%w: %s.prefix: %q must start with /", ErrInvalid, what, c.Prefix)
+		return fmt.Errorf("%w: %s: %q must start with /", ErrInvalid, name("prefix"), c.Prefix)
 	}
 	if !strings.HasSuffix(c.Prefix, "/") {
 		c.Prefix += "/"
 	}
 	if (c.Cert == "") != (c.Key == "") {
-		return fmt.Errorf("%w: %s.cert and %s.key go together (a client certificate and its key)", ErrInvalid, what, what)
+		return fmt.Errorf("%w: %s and %s go together (a client certificate and its key)", ErrInvalid, name("cert"), name("key"))
 	}
 	if (c.User == "") != (c.PasswordFile == "") {
-		return fmt.Errorf("%w: %s.user and %s.password_file go together", ErrInvalid, what, what)
+		return fmt.Errorf("%w: %s and %s go together", ErrInvalid, name("user"), name("password_file"))
 	}
 	if c.Timeout < 0 {
-		return fmt.Errorf("%w: %s.timeout is negative", ErrInvalid, what)
+		return fmt.Errorf("%w: %s is negative", ErrInvalid, name("timeout"))
 	}
-	if err := c.checkFiles(what); err != nil {
+	if err := c.checkFiles(name); err != nil {
 		return err
 	}
 	if err := c.checkSchemes(what); err != nil {
@@ -98,7 +105,7 @@ func (c *Config) Validate(what string) error {
 
 // checkFiles reads the CA, certificate, key and password files as the
 // client will, and refuses a password file that group or others can read.
-func (c Config) checkFiles(what string) error {
+func (c Config) checkFiles(name func(string) string) error {
 	for _, f := range []struct{ key, path string }{{"ca", c.CA}, {"cert", c.Cert}, {"key", c.Key}, {"password_file", c.PasswordFile}} {
 		if f.path == "" {
 			continue
@@ -111,16 +118,20 @@ func (c Config) checkFiles(what string) error {
 			_, err = os.ReadFile(f.path)
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %s.%s: %v", ErrInvalid, what, f.key, err)
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, name(f.key), err)
 		}
 		if f.key == "password_file" && fi.Mode().Perm()&0o077 != 0 {
-			return fmt.Errorf("%w: %s.password_file: %s is readable by others (mode %04o): chmod 600 it", ErrInvalid, what, f.path, fi.Mode().Perm())
+			return fmt.Errorf("%w: %s: %s is readable by others (mode %04o): chmod 600 it", ErrInvalid, name(f.key), f.path, fi.Mode().Perm())
 		}
 	}
 	c2 := c
 	c2.User, c2.PasswordFile = "", ""
-	if _, err := c2.clientConfig(); err != nil { // the PEM contents
-		return fmt.Errorf("%w: %s.%v", ErrInvalid, what, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": etcd "))
+	if _, err := c2.clientConfig(); err != nil { // the PEM contents: "etcd ca FILE: ..." or "etcd cert FILE, key FILE: ..."
+		key, rest, _ := strings.Cut(strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": etcd "), " ")
+		if key != "ca" && key != "cert" {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		return fmt.Errorf("%w: %s %s", ErrInvalid, name(key), rest)
 	}
 	return nil
 }
@@ -174,7 +185,7 @@ func (c Config) clientConfig() (clientv3.Config, error) {
 	if c.User != "" {
 		b, err := os.ReadFile(c.PasswordFile)
 		if err != nil {
-			return cc, fmt.Errorf("etcd password_file: %w", err)
+			return cc, fmt.Errorf("etcd password file: %w", err)
 		}
 		cc.Username, cc.Password = c.User, strings.TrimRight(string(b), "\r\n")
 		// New authenticates before it returns, bounded only by

@@ -45,6 +45,12 @@ const DefaultTTL = 10 * time.Second
 // under one lease it keeps alive) true to the State it is given. When
 // etcd is unreachable it retries every second; a lease that expired
 // meanwhile is replaced and the keys written again.
+//
+// It owns a key's presence and its draining flag, nothing else: a key it
+// finds changed since its own last write (an operator's edit-node on a
+// director, which rewrites the key under the same lease) keeps every
+// field of that edit and gets only draining (and the lease) from it, so
+// the agent's next state change does not undo the operator's weight.
 type Registrar struct {
 	Config   Config
 	Services []Service
@@ -59,6 +65,16 @@ type Registrar struct {
 	ka    context.CancelFunc
 	lost  chan struct{} // closed when the keepalive stream ends
 	wrote State
+	// mine is, per key, this registrar's last write (its mod_revision
+	// and value): a key whose mod_revision is another was changed by
+	// someone else since (merge).
+	mine map[string]written
+}
+
+// written is a key as this registrar last wrote it.
+type written struct {
+	rev   int64
+	value map[string]json.RawMessage
 }
 
 // Run writes every state received until ctx ends, then revokes the lease
@@ -134,24 +150,94 @@ func (r *Registrar) write(ctx context.Context, s State) error {
 			return err
 		}
 	}
-	ops := make([]clientv3.Op, 0, len(r.Services))
+	if r.mine == nil {
+		r.mine = map[string]written{}
+	}
+	want := map[string]map[string]json.RawMessage{} // key -> the value to write
 	for _, sv := range r.Services {
-		n := sv.Node
-		n.Draining = s == Draining
-		b, err := json.Marshal(n)
+		k := NodeKey(r.Config.Prefix, sv.Service, addrPort(sv.Node, sv.Service))
+		if w, ok := r.mine[k]; ok {
+			want[k] = w.value // as last written: an operator's edit merged then stays
+			continue
+		}
+		b, err := json.Marshal(sv.Node)
 		if err != nil {
 			return err
 		}
-		ops = append(ops, clientv3.OpPut(NodeKey(r.Config.Prefix, sv.Service, addrPort(n, sv.Service)), string(b), clientv3.WithLease(r.lease)))
+		var v map[string]json.RawMessage
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		want[k] = v
 	}
-	tctx, cancel := context.WithTimeout(ctx, r.Config.Timeout)
-	defer cancel()
-	if _, err := r.cli.Txn(tctx).Then(ops...).Commit(); err != nil {
-		return err
+	// each round compares every key's mod_revision to this registrar's
+	// last write of it (0: absent, a first write); a key someone else
+	// changed meanwhile is read back, merged, and the round is retried
+	for range 5 {
+		var cmps []clientv3.Cmp
+		var puts, gets []clientv3.Op
+		vals := map[string]map[string]json.RawMessage{}
+		for k, v := range want {
+			v = withDraining(v, s == Draining)
+			vals[k] = v
+			b, _ := json.Marshal(v) // a map of raw JSON always marshals
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", r.mine[k].rev))
+			puts = append(puts, clientv3.OpPut(k, string(b), clientv3.WithLease(r.lease)))
+			gets = append(gets, clientv3.OpGet(k))
+		}
+		tctx, cancel := context.WithTimeout(ctx, r.Config.Timeout)
+		resp, err := r.cli.Txn(tctx).If(cmps...).Then(puts...).Else(gets...).Commit()
+		cancel()
+		if err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			for k, v := range vals {
+				r.mine[k] = written{rev: resp.Header.Revision, value: v}
+			}
+			r.wrote = s
+			r.Log.Info("registration written", "state", s.String(), "services", len(r.Services), "lease", fmt.Sprintf("%x", r.lease))
+			return nil
+		}
+		revs, now := map[string]int64{}, map[string][]byte{} // the keys as they are now
+		for _, rr := range resp.Responses {
+			for _, kv := range rr.GetResponseRange().Kvs {
+				revs[string(kv.Key)], now[string(kv.Key)] = kv.ModRevision, kv.Value
+			}
+		}
+		for k := range want {
+			rev, there := revs[k]
+			switch {
+			case !there: // removed, or gone with an old lease: written anew
+				delete(r.mine, k)
+			case rev == r.mine[k].rev: // as this registrar wrote it
+			default:
+				var theirs map[string]json.RawMessage
+				if json.Unmarshal(now[k], &theirs) != nil {
+					theirs = want[k] // not a JSON object: ours is written over it
+				} else {
+					r.Log.Info("registration: key changed by someone else (an operator's edit?): its fields are kept, only draining is the agent's", "key", k)
+				}
+				want[k], r.mine[k] = theirs, written{rev: rev, value: theirs}
+			}
+		}
 	}
-	r.wrote = s
-	r.Log.Info("registration written", "state", s.String(), "services", len(r.Services), "lease", fmt.Sprintf("%x", r.lease))
-	return nil
+	return errors.New("registration: its keys changed under it in each of 5 rounds")
+}
+
+// withDraining is v (a key's JSON fields) with the agent's draining flag
+// set (true) or removed (false, as Node's omitempty writes it); v itself
+// is not changed.
+func withDraining(v map[string]json.RawMessage, draining bool) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(v)+1)
+	for f, x := range v {
+		out[f] = x
+	}
+	delete(out, "draining")
+	if draining {
+		out["draining"] = json.RawMessage("true")
+	}
+	return out
 }
 
 func (r *Registrar) grant(ctx context.Context) error {
