@@ -94,7 +94,7 @@ func (c *Config) ValidateNamed(name func(key string) string) error {
 	if err := c.checkFiles(name); err != nil {
 		return err
 	}
-	if err := c.checkSchemes(what); err != nil {
+	if err := c.checkSchemes(name); err != nil {
 		return err
 	}
 	if c.Timeout == 0 {
@@ -140,14 +140,14 @@ func (c Config) checkFiles(name func(string) string) error {
 // of both schemes: etcd's client dials http:// in clear whatever its TLS
 // settings (the CA would be ignored, and the password and the table sent
 // unencrypted), and it takes one endpoint's scheme for all of them.
-func (c Config) checkSchemes(what string) error {
+func (c Config) checkSchemes(name func(string) string) error {
 	tls := c.CA != "" || c.Cert != ""
 	for _, e := range c.Endpoints {
 		switch {
 		case tls && strings.HasPrefix(e, "http://"):
-			return fmt.Errorf("%w: %s.endpoints: %q is http:// but %s.ca or %s.cert is set: TLS is used only with https:// (over http:// they are ignored and everything, password included, goes in clear)", ErrInvalid, what, e, what, what)
+			return fmt.Errorf("%w: %s: %q is http:// but %s or %s is set: TLS is used only with https:// (over http:// they are ignored and everything, password included, goes in clear)", ErrInvalid, name("endpoints"), e, name("ca"), name("cert"))
 		case strings.HasPrefix(e, "http://") != strings.HasPrefix(c.Endpoints[0], "http://"):
-			return fmt.Errorf("%w: %s.endpoints: %q and %q: use one scheme, http:// or https://, for every endpoint", ErrInvalid, what, c.Endpoints[0], e)
+			return fmt.Errorf("%w: %s: %q and %q: use one scheme, http:// or https://, for every endpoint", ErrInvalid, name("endpoints"), c.Endpoints[0], e)
 		}
 	}
 	return nil
