@@ -1,9 +1,18 @@
 package examples_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvsnode/lvsnode/director"
 )
@@ -37,4 +46,91 @@ func TestSystemdAcceptsTheControllerUnit(t *testing.T) {
 	}
 	checkPathsMayBeMissing(t, string(unit))
 	verifyUnit(t, "lvsnode-controller.service", unit)
+}
+
+// The example's commented-out store: block (an etcd-backed group) parses
+// once uncommented, with its CA and password files present, and
+// active_active: true refuses the example's wlc services as the comment
+// says (issue 12 review: no test read these blocks, so a renamed key in
+// them would have gone unnoticed).
+func TestDirectorExampleStoreBlock(t *testing.T) {
+	raw, err := os.ReadFile("director.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string]string{}
+	ca, cert, key := selfSignedPair(t)
+	for path, body := range map[string][]byte{"/etc/lvsnode/etcd-ca.pem": ca, "/etc/lvsnode/etcd-client.pem": cert, "/etc/lvsnode/etcd-client.key": key, "/etc/lvsnode/etcd.password": []byte("secret\n")} {
+		local := filepath.Join(dir, filepath.Base(path))
+		if err := os.WriteFile(local, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files[path] = local
+	}
+	var out []string
+	in, found := false, false
+	for _, l := range strings.Split(string(raw), "\n") {
+		switch {
+		case l == "# store:":
+			in, found = true, true
+			l = "store:"
+		case in && strings.HasPrefix(l, "#   "):
+			l = strings.TrimPrefix(l, "# ")
+		default:
+			in = false
+		}
+		for path, local := range files {
+			if in {
+				l = strings.ReplaceAll(l, path, local)
+			}
+		}
+		out = append(out, l)
+	}
+	if !found {
+		t.Fatal(`director.yaml has no "# store:" block to check`)
+	}
+	conf := strings.Join(out, "\n")
+	path := filepath.Join(dir, "director.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := director.LoadConfig(path)
+	if err != nil {
+		t.Fatalf("the store: block, uncommented: %v", err)
+	}
+	if cfg.Store.Type != director.StoreEtcd || len(cfg.Store.Endpoints) != 3 || cfg.Store.User == "" || cfg.Store.Cert == "" || cfg.Store.Name == "" {
+		t.Errorf("the store: block did not give an etcd store with endpoints, user, cert and name: %+v", cfg.Store)
+	}
+	if !strings.Contains(conf, "\n# active_active: false\n") {
+		t.Fatal(`director.yaml has no "# active_active: false" line to check`)
+	}
+	aa := strings.Replace(conf, "\n# active_active: false\n", "\nactive_active: true\n", 1)
+	if err := os.WriteFile(path, []byte(aa), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := director.LoadConfig(path); err == nil || !strings.Contains(err.Error(), "scheduler wlc under active_active") {
+		t.Errorf("active_active: true with the example's wlc services: err %v, want the refusal the comment describes", err)
+	}
+}
+
+// selfSignedPair is a CA certificate and a client certificate and key (PEM)
+// for the example's TLS settings.
+func selfSignedPair(t *testing.T) (ca, cert, key []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "director"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return selfSignedPEM(t), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }

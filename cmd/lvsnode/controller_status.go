@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -25,7 +26,10 @@ func ctlStatusCmd() *cli.Command {
 			"service, each real server's weight in IPVS next to its configured weight,\n" +
 			"its health and last check, its drain state, its connections and what its\n" +
 			"agent reports. A weight below the configured one is explained by HEALTH\n" +
-			"(down: weight 0 until it recovers) or DRAIN. --json prints the daemon's\n" +
+			"(down: weight 0 until it recovers) or DRAIN. With store: type etcd it also\n" +
+			"prints whether etcd answers, the revision and digest of the table held, each\n" +
+			"director's (OTHER TABLE: it holds another) and the keys ignored as invalid.\n" +
+			"--json prints the daemon's\n" +
 			"answer as it is (the API's Status). Fails (exit 1) when no daemon answers;\n" +
 			"`lvsnode controller list` shows the kernel's table without one.\n\n" +
 			"   lvsnode controller status\n" +
@@ -70,8 +74,9 @@ func ctlPrintStatus(w io.Writer, st director.Status, now time.Time) error {
 	if len(st.Services) == 1 {
 		plural = ""
 	}
-	fmt.Fprintf(w, "Director %s, generation %d, %d service%s%s\n", ready, st.Generation, len(st.Services), plural, ctlSyncWarn(st.Sync))
+	fmt.Fprintf(w, "Director %s, generation %d, %d service%s%s%s\n", ready, st.Generation, len(st.Services), plural, ctlSyncWarn(st.Sync), ctlStoreWarn(st.Store))
 	ctlPrintSync(w, st.Sync)
+	ctlPrintStore(w, st.Store, now)
 	for _, s := range st.Services {
 		fmt.Fprintf(w, "\n%s  %s", s.Service, s.Scheduler)
 		if !s.Managed {
@@ -153,4 +158,60 @@ func (c cleanWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// ctlStoreWarn flags, on the first line, a shared store this director
+// cannot read: it serves its last known table.
+func ctlStoreWarn(s *director.StoreStatus) string {
+	if s == nil || s.Reachable {
+		return ""
+	}
+	return ", store " + s.Backend + " UNREACHABLE"
+}
+
+// ctlPrintStore is the shared store (store: type etcd) as this director
+// sees it: reachable or not and since when, the revision and digest of
+// the state it holds, each director of the group's (another digest: it
+// holds another table), and the keys ignored as invalid. Nothing for the
+// file store.
+func ctlPrintStore(w io.Writer, s *director.StoreStatus, now time.Time) {
+	if s == nil {
+		return
+	}
+	state := "reachable"
+	if !s.Reachable {
+		state = "UNREACHABLE"
+	}
+	if !s.Since.IsZero() {
+		state += fmt.Sprintf(" for %s", now.Sub(s.Since).Truncate(time.Second))
+	}
+	fmt.Fprintf(w, "Store: %s %s, revision %d, digest %s\n", s.Backend, state, s.Revision, s.Digest)
+	if !s.Reachable {
+		fmt.Fprintf(w, "Store error (serving the last known table): %s\n", s.Error)
+	}
+	names := make([]string, 0, len(s.Directors))
+	for n := range s.Directors {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var parts []string
+	for _, n := range names {
+		r := s.Directors[n]
+		p := fmt.Sprintf("%s at %d", n, r.Revision)
+		if r.Digest != s.Digest {
+			p += " (OTHER TABLE: digest " + r.Digest + ")"
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "Directors: %s\n", strings.Join(parts, "; "))
+	}
+	keys := make([]string, 0, len(s.Invalid))
+	for k := range s.Invalid {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "Store key IGNORED %s: %s\n", k, s.Invalid[k])
+	}
 }

@@ -184,3 +184,67 @@ aa_fallback() {
 	ip netns exec "$_ns" ipvsadm -D -t "$LAB_VIP4:$LAB_PORT"
 }
 AA_FB_N=8
+
+# aa_pinned on|SCHED: does the survivor pick the real server from the flow
+# alone, whatever its own state? The story above cannot tell: two idle
+# directors running wlc or rr make the same first choice, so with
+# sloppy_tcp=1 alone the upload survives there too (issue 12 review). Here
+# the router sends the client's upload through dir1 only, and a second
+# client address (192.168.1.20, routed through dir2 only) makes short
+# flows through dir2 until one lands on the upload's real server: a
+# state-dependent scheduler then picks the other one next. Then dir1 is
+# lost. "on": active_active (mh): the upload must survive. SCHED (wlc,
+# rr): the file without active_active but with that scheduler, and
+# sloppy_tcp=1 set by hand: the upload is moved to the other real server
+# and reset. Sets AA_PIN_R (ha_upload_result), AA_PIN_SAME (yes|no|none).
+aa_pinned() {
+	aa_up || fail "topology"
+	if [ "$1" = on ]; then
+		aa_lv_start 1 on || fail "lvsnode on dir1"
+		aa_lv_start 2 on || fail "lvsnode on dir2"
+	else
+		AA_SCHED=$1 ha_lv_run 1 aa_config_sched off aa_weights_up || fail "lvsnode on dir1"
+		AA_SCHED=$1 ha_lv_run 2 aa_config_sched off aa_weights_up || fail "lvsnode on dir2"
+		for _n in 1 2; do ip netns exec "$(ha_ns "$_n")" sh -c 'echo 1 >/proc/sys/net/ipv4/vs/sloppy_tcp'; done
+	fi
+	ip -n client addr add 192.168.1.20/24 dev eth0
+	ip -n router rule add from 192.168.1.20 table 100
+	ip -n router route add "$LAB_VIP4/32" via 10.0.0.3 dev eth0 table 100
+	ip -n router route replace "$LAB_VIP4/32" via 10.0.0.2 dev eth0
+	ha_upload_start p "$AA_PIN_BYTES" "$HA_RATE"
+	wait_for 30 ha_has_new_port "$HA_UPLOAD_PORT" none || fail "the pinned upload did not connect"
+	_p=$(ha_new_port "$HA_UPLOAD_PORT" none)
+	wait_for 10 aa_has_conn 1 "$_p" || fail "the pinned upload is not on dir1"
+	_rs=$(aa_conn_dest 1 "$_p")
+	_d=""
+	for _bp in 41001 41002 41003 41004; do
+		ip netns exec client curl -s -m 5 --interface 192.168.1.20 --local-port "$_bp" -H 'Expect:' \
+			--data-binary x "http://$LAB_VIP4:$HA_UPLOAD_PORT/" >/dev/null || true
+		_d=$(ip netns exec "$(ha_ns 2)" cat /proc/net/ip_vs_conn |
+			awk -v c="$(printf '%04X' "$_bp")" '$2 == "C0A80114" && $3 == c { print $6; exit }')
+		[ "$_d" = "$_rs" ] && break
+	done
+	info "the upload (client port $_p) goes through dir1 to $_rs; dir2's own flow $_bp went to ${_d:-none}"
+	[ "$_d" = "$_rs" ] || fail "no flow through dir2 reached $_rs"
+	sleep 1
+	aa_lose 1
+	wait_for 10 aa_has_conn 2 "$_p" || true
+	_rs2=$(aa_conn_dest 2 "$_p")
+	AA_PIN_SAME=none
+	if [ -n "$_rs2" ]; then
+		AA_PIN_SAME=no
+		[ "$_rs2" = "$_rs" ] && AA_PIN_SAME=yes
+	fi
+	AA_PIN_R=$(ha_upload_result p "$AA_PIN_BYTES")
+	info "dir2's entry for it: ${_rs2:-none}; the upload: $AA_PIN_R"
+}
+AA_PIN_BYTES=786432 # 12 s at 64k: the loss comes about 3 s in
+
+# aa_sched_is N TEXT: director N's upload service is on TEXT (ipvsadm -Ln's
+# scheduler column, "mh (mh-fallback,mh-port)").
+aa_sched_is() {
+	ip netns exec "$(ha_ns "$1")" ipvsadm -Ln | awk -v s="$LAB_VIP4:$HA_UPLOAD_PORT" '$1 == "TCP" && $2 == s { $1 = $2 = ""; print substr($0, 3) }' | grep -qxF "$2"
+}
+
+# aa_config_sched N off: aa_config with scheduler $AA_SCHED on its service.
+aa_config_sched() { aa_config "$@" | sed "s/^  - service: \(.*\)\$/  - service: \1\n    scheduler: $AA_SCHED/"; }

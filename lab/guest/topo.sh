@@ -157,14 +157,16 @@ topo_up() {
 # bridge, lvsnode state and httpd roots. Run by init after every scenario.
 topo_reset() {
 	for _ns in $(ip netns list | awk '{print $1}'); do
-		for _p in $(ip netns pids "$_ns" 2>/dev/null); do kill -KILL "$_p" 2>/dev/null; done
-		ip netns del "$_ns" 2>/dev/null
+		# || true: a process that exits between the listing and the kill
+		# must not end a scenario running under set -e
+		for _p in $(ip netns pids "$_ns" 2>/dev/null); do kill -KILL "$_p" 2>/dev/null || true; done
+		ip netns del "$_ns" 2>/dev/null || true
 	done
-	ip link del "$LAB_BRIDGE" 2>/dev/null
+	ip link del "$LAB_BRIDGE" 2>/dev/null || true
 	for _l in $(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^v-'); do
-		ip link del "$_l" 2>/dev/null
+		ip link del "$_l" 2>/dev/null || true
 	done
-	ipvsadm -C 2>/dev/null
+	ipvsadm -C 2>/dev/null || true
 	rm -rf /run/lvsnode /srv/rs* /etc/lvsnode
 	mkdir -p /run/lvsnode
 	return 0

@@ -12,6 +12,10 @@
 # the same real server, and the upload must complete, with no connection
 # sync. Control: the same file without active_active (wlc, sloppy_tcp=0):
 # the upload breaks. Topology and story: lab/guest/aa.sh.
+# The single upload cannot tell mh from wlc (idle directors make the same
+# first choice): a pinned story (aa_pinned) gives the survivor a flow of
+# its own on the upload's real server first; with mh the moved upload
+# survives, with wlc and sloppy_tcp=1 by hand (control) it is reset.
 # Then, on the survivor, by hand: why mh-fallback (a real server at weight
 # 0 keeps its slots; without the flag the flows hashed there are lost).
 # FIGUREs: connections broken when the director is lost (aim 0), how long
@@ -27,6 +31,7 @@ step "active_active: true on both directors"
 aa_story on
 for n in 1 2; do
 	check "dir$n: sloppy_tcp=1" test "$(ns_sysctl "$(ha_ns "$n")" net.ipv4.vs.sloppy_tcp)" = 1
+	check "dir$n: lvsnode put the service on mh with mh-fallback,mh-port" aa_sched_is "$n" "mh (mh-fallback,mh-port)"
 done
 on_r=$AA_R on_stall=$AA_STALL_MS on_same=$AA_SAME
 broken=0
@@ -41,6 +46,21 @@ aa_fallback "$((3 - AA_LOST))" || fail "the by-hand mh service"
 echo "FIGURE aa mh weight 0: $AA_FB_NO of $AA_FB_N new connections failed with mh-port alone, $AA_FB_YES with mh-fallback,mh-port"
 check "control: without mh-fallback some new connections found no real server" test "$AA_FB_NO" -gt 0
 check "with mh-fallback (what active_active sets) every one was served" test "$AA_FB_YES" = 0
+
+step "mh, not the survivor's state: the survivor carries a flow of its own on the upload's real server"
+ha_lv_stop 1 || true
+ha_lv_stop 2 || true
+topo_reset
+aa_pinned on
+check "the survivor scheduled the pinned upload to the same real server" test "$AA_PIN_SAME" = yes
+check "the pinned upload survived the loss of its director" test "$AA_PIN_R" = ok
+step "control: wlc with sloppy_tcp=1 (no mh), the same story"
+ha_lv_stop 1 || true
+ha_lv_stop 2 || true
+topo_reset
+aa_pinned wlc
+check "control: the survivor's wlc sent the moved upload to the other real server" test "$AA_PIN_SAME" = no
+check "control: the pinned upload broke with wlc and sloppy_tcp=1" test "$AA_PIN_R" != ok
 
 step "control: the same file without active_active"
 ha_lv_stop 1 || true

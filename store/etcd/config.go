@@ -94,6 +94,9 @@ func (c *Config) ValidateNamed(name func(key string) string) error {
 	if err := c.checkFiles(name); err != nil {
 		return err
 	}
+	if err := c.checkSchemes(name); err != nil {
+		return err
+	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -129,6 +132,23 @@ func (c Config) checkFiles(name func(string) string) error {
 			return fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		return fmt.Errorf("%w: %s %s", ErrInvalid, name(key), rest)
+	}
+	return nil
+}
+
+// checkSchemes refuses TLS files with an http:// endpoint, and endpoints
+// of both schemes: etcd's client dials http:// in clear whatever its TLS
+// settings (the CA would be ignored, and the password and the table sent
+// unencrypted), and it takes one endpoint's scheme for all of them.
+func (c Config) checkSchemes(name func(string) string) error {
+	tls := c.CA != "" || c.Cert != ""
+	for _, e := range c.Endpoints {
+		switch {
+		case tls && strings.HasPrefix(e, "http://"):
+			return fmt.Errorf("%w: %s: %q is http:// but %s or %s is set: TLS is used only with https:// (over http:// they are ignored and everything, password included, goes in clear)", ErrInvalid, name("endpoints"), e, name("ca"), name("cert"))
+		case strings.HasPrefix(e, "http://") != strings.HasPrefix(c.Endpoints[0], "http://"):
+			return fmt.Errorf("%w: %s: %q and %q: use one scheme, http:// or https://, for every endpoint", ErrInvalid, name("endpoints"), c.Endpoints[0], e)
+		}
 	}
 	return nil
 }
