@@ -83,7 +83,7 @@ func (s *EtcdStore) SeedFile(ctx context.Context, cur Desired, file []ServiceSpe
 		s.log.Warn("shared store: director.yaml disagrees with the shared state; not overwritten", "key", s.cfg.Prefix+k, "why", why)
 	}
 	s.mu.Lock()
-	s.fileConflicts = conflicts
+	s.fileConflicts, s.fileKV = conflicts, fileKV
 	s.mu.Unlock()
 	next := cur
 	next.Config = clone(file)
@@ -120,4 +120,16 @@ func (s *EtcdStore) create(ctx context.Context, keys []string, kv map[string]str
 		s.putLocked(s.cfg.Prefix+k, []byte(kv[k]), 0)
 	}
 	return true, nil
+}
+
+// agreesLocked says whether the shared state now agrees with the file of
+// the last SeedFile on relative key k: the same value, or absent from
+// both. A conflict on such a key is settled (StoreStatus leaves it out).
+func (s *EtcdStore) agreesLocked(k string) bool {
+	r, in := s.remote[k]
+	v, inFile := s.fileKV[k]
+	if !inFile {
+		return !in
+	}
+	return in && r.canon == v
 }

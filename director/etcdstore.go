@@ -61,8 +61,10 @@ type EtcdStore struct {
 	invalid map[string]string
 	stalled bool // a watch stalled and none delivered since (logged once)
 	// fileConflicts is director.yaml's keys that disagree with the
-	// shared state as of the last SeedFile (etcdseed.go).
+	// shared state as of the last SeedFile (etcdseed.go); fileKV is the
+	// file's keys then, so that one settled since is not reported.
 	fileConflicts map[string]string
+	fileKV        map[string]string
 }
 
 type remoteKV struct {
@@ -161,11 +163,14 @@ func (s *EtcdStore) StoreStatus() StoreStatus {
 			st.Invalid[k] = v
 		}
 	}
-	if len(s.fileConflicts) > 0 {
-		st.FileConflicts = make(map[string]string, len(s.fileConflicts))
-		for k, v := range s.fileConflicts {
-			st.FileConflicts[k] = v
+	for k, v := range s.fileConflicts {
+		if s.agreesLocked(k) {
+			continue // settled since (edit-node, etcdctl): no longer reported
 		}
+		if st.FileConflicts == nil {
+			st.FileConflicts = map[string]string{}
+		}
+		st.FileConflicts[k] = v
 	}
 	return st
 }

@@ -1,0 +1,68 @@
+package director
+
+import (
+	"context"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/lvsnode/lvsnode/internal/etcdtest"
+)
+
+// A first start while etcd is not up yet (a group booted together, its
+// directors before etcd): once etcd answers, director.yaml's services are
+// seeded and served (regression: the table stayed empty until a SIGHUP).
+func TestEtcdSeedOnceEtcdAnswers(t *testing.T) {
+	srv := etcdtest.Start(t)
+	srv.Stop()
+	file := `services:
+  - service: tcp 10.0.0.100:80
+    nodes: [{address: 10.0.0.11, weight: 1}]
+`
+	a := startEtcdDirectorFile(t, "a", srv.Endpoint, file)
+	if got := a.weights(); got != "" {
+		t.Fatalf("a first start while etcd is down serves %q: nothing is known yet", got)
+	}
+	srv.Start()
+	within15s(t, "the file's service once etcd answers", func() bool { return a.weights() == "tcp 10.0.0.100:80 10.0.0.11:80 w=1\n" })
+	if got := a.d.Status().Store.FileConflicts; len(got) != 0 {
+		t.Fatalf("store.file_conflicts %v after the seed", got)
+	}
+}
+
+// A conflict the shared state settles since (here edit-node gives the
+// file's weight) leaves store.file_conflicts and the metric at once
+// (regression: both reported it until the next reload).
+func TestEtcdFileConflictSettled(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a := startEtcdDirectorFile(t, "a", srv.Endpoint, `services:
+  - service: tcp 10.0.0.100:80
+    nodes: [{address: 10.0.0.11, weight: 1}]
+`)
+	within15s(t, "A seeded", func() bool { return a.weights() == "tcp 10.0.0.100:80 10.0.0.11:80 w=1\n" })
+	b := startEtcdDirectorFile(t, "b", srv.Endpoint, `services:
+  - service: tcp 10.0.0.100:80
+    nodes: [{address: 10.0.0.11, weight: 5}]
+`)
+	if fc := b.d.Status().Store.FileConflicts; len(fc) != 1 {
+		t.Fatalf("B's store.file_conflicts %v, want its 10.0.0.11", fc)
+	}
+	five := uint32(5)
+	if err := a.d.EditNode(context.Background(), NodePatch{NodeRef: NodeRef{Service: "tcp 10.0.0.100:80", Address: "10.0.0.11"}, Weight: &five}); err != nil {
+		t.Fatal(err)
+	}
+	within15s(t, "B holds the weight its file gives", func() bool { return b.weights() == "tcp 10.0.0.100:80 10.0.0.11:80 w=5\n" })
+	if fc := b.d.Status().Store.FileConflicts; len(fc) != 0 {
+		t.Fatalf("settled, yet B reports store.file_conflicts %v", fc)
+	}
+	ch := make(chan prometheus.Metric, 16)
+	collectStore(b.d.Status(), ch)
+	close(ch)
+	for m := range ch {
+		var x dto.Metric
+		if _ = m.Write(&x); m.Desc() == descStoreConflicts && x.GetGauge().GetValue() != 0 {
+			t.Fatalf("lvsnode_store_file_conflicts %v after the conflict was settled", x.GetGauge().GetValue())
+		}
+	}
+}
