@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
+
 	"github.com/lvsnode/lvsnode/internal/etcdtest"
 )
 
@@ -64,5 +66,33 @@ func TestEtcdFileConflictSettled(t *testing.T) {
 		if _ = m.Write(&x); m.Desc() == descStoreConflicts && x.GetGauge().GetValue() != 0 {
 			t.Fatalf("lvsnode_store_file_conflicts %v after the conflict was settled", x.GetGauge().GetValue())
 		}
+	}
+}
+
+// Two directors with the same file starting together: a key the other
+// created meanwhile with the file's own value is no conflict (regression:
+// it was warned and reported as one, "created by another director").
+func TestEtcdSeedRaceSameValueNoConflict(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cfg, s := openEtcdStore(t, "state_file: "+t.TempDir()+"/s.json\nstore:\n  type: etcd\n  endpoints: ["+srv.Endpoint+
+		"]\n  prefix: /t/\n  timeout: 1s\nservices:\n  - service: tcp 10.0.0.100:80\n    nodes: [{address: 10.0.0.11, weight: 5}, {address: 10.0.0.12}]\n")
+	cur, err := s.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := etcdClient(t, srv.Endpoint)
+	k := etcdstore.NodeKey("/t/", "tcp 10.0.0.100:80", "10.0.0.11:80")
+	if _, err := cli.Put(context.Background(), k, `{"address":"10.0.0.11","weight":5}`); err != nil { // the other director, same file
+		t.Fatal(err)
+	}
+	next, err := s.SeedFile(context.Background(), cur, cfg.Services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc := s.StoreStatus().FileConflicts; len(fc) != 0 {
+		t.Fatalf("the same value created by another director is reported as a conflict: %v", fc)
+	}
+	if got := mustJSON(next.Services); got != `[{"service":"tcp 10.0.0.100:80","nodes":[{"address":"10.0.0.11","weight":5},{"address":"10.0.0.12"}]}]` {
+		t.Fatalf("seeded services %s: want both real servers", got)
 	}
 }
