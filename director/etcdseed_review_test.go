@@ -2,10 +2,12 @@ package director
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 
@@ -94,5 +96,37 @@ func TestEtcdSeedRaceSameValueNoConflict(t *testing.T) {
 	}
 	if got := mustJSON(next.Services); got != `[{"service":"tcp 10.0.0.100:80","nodes":[{"address":"10.0.0.11","weight":5},{"address":"10.0.0.12"}]}]` {
 		t.Fatalf("seeded services %s: want both real servers", got)
+	}
+}
+
+// An edit of a registered real server whose lease ended before the watch
+// said so (here: the watch stalled, then the lease revoked) is refused as
+// not found, and etcd, which answered, is not reported unreachable
+// (regression: "shared store unreachable", store.reachable false).
+func TestEtcdEditOfEndedRegistrationIsNoOutage(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := etcdClient(t, srv.Endpoint)
+	seam, log := &watchSeam{}, &lockedBuf{}
+	a := startEtcdDirector(t, "a", srv.Endpoint, seamed(seam, log))
+	l, err := cli.Grant(context.Background(), 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := etcdstore.NodeKey("/t/", "tcp 10.0.0.100:80", "10.0.0.11:80")
+	if _, err := cli.Put(context.Background(), k, `{"address":"10.0.0.11","weight":1}`, clientv3.WithLease(l.ID)); err != nil {
+		t.Fatal(err)
+	}
+	within15s(t, "registered", func() bool { return seam.watching() && a.weights() == "tcp 10.0.0.100:80 10.0.0.11:80 w=1\n" })
+	seam.stall()
+	if _, err := cli.Revoke(context.Background(), l.ID); err != nil {
+		t.Fatal(err)
+	}
+	w := uint32(4)
+	err = a.d.EditNode(context.Background(), NodePatch{NodeRef: NodeRef{Service: "tcp 10.0.0.100:80", Address: "10.0.0.11"}, Weight: &w})
+	if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("edit-node of an ended registration: %v, want not found", err)
+	}
+	if st := a.d.Status().Store; !st.Reachable {
+		t.Fatalf("etcd answered, yet reported unreachable: %+v", st)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
@@ -373,6 +374,12 @@ func (s *EtcdStore) Save(ctx context.Context, d Desired) error {
 		tctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 		resp, err := s.client().Txn(tctx).Then(ops[:n]...).Commit()
 		cancel()
+		if errors.Is(err, rpctypes.ErrKeyNotFound) {
+			// etcd answered: a key put with its lease kept (a registered
+			// real server's) is gone, its lease ended before the watch
+			// said so. Not an outage.
+			return fmt.Errorf("%w: a registered real server's key under %s ended meanwhile (its lease expired or was revoked): the change is refused", ErrNotFound, s.cfg.Prefix)
+		}
 		if err != nil {
 			if tctx.Err() != nil || ctx.Err() == nil {
 				s.setReachable(false, err)
