@@ -338,8 +338,9 @@ func digest(kv map[string]string) string {
 // Save writes the local state, after the shared keys this director
 // changed since the last Load or Save (one transaction per 100 keys).
 // etcd unreachable: such a change is refused (ErrStoreUnavailable) and
-// nothing is written; a save that changes no shared key only writes the
-// local file.
+// nothing is written; a registered real server's key whose lease ended
+// before the watch said so refuses it too (ErrNotFound), etcd staying
+// reachable. A save that changes no shared key only writes the local file.
 func (s *EtcdStore) Save(ctx context.Context, d Desired) error {
 	kv := encodeServices(d.Services)
 	s.mu.Lock()
