@@ -19,12 +19,28 @@ var _ fileSeeder = (*EtcdStore)(nil)
 // back; one the file dropped is not deleted (remove-node, etcdctl del).
 func (s *EtcdStore) SeedFile(ctx context.Context, cur Desired, file []ServiceSpec) (Desired, error) {
 	fileKV, curKV := encodeServices(file), encodeServices(cur.Services)
+	fileSvc := map[string]string{} // file key -> its service's name
+	for _, sp := range file {
+		for k := range encodeServices([]ServiceSpec{sp}) {
+			fileSvc[k] = serviceID(sp)
+		}
+	}
 	var prevKV map[string]string // nil on a first start: every absent key is seeded
 	if cur.Config != nil {
 		prevKV = encodeServices(cur.Config)
 	}
 	s.mu.Lock()
 	up := s.status.Reachable
+	// On a first start (no state file: a new or rebuilt director) the
+	// file cannot tell a key removed through the API from one never
+	// written, so it seeds only services the shared state lacks whole:
+	// a real server removed from a shared service stays removed.
+	shared := map[string]bool{}
+	if prevKV == nil {
+		for _, r := range s.remote {
+			shared[r.service] = true
+		}
+	}
 	seeds, conflicts := map[string]string{}, map[string]string{}
 	for k, v := range fileKV {
 		r, in := s.remote[k]
@@ -32,6 +48,8 @@ func (s *EtcdStore) SeedFile(ctx context.Context, cur Desired, file []ServiceSpe
 		case in && r.canon == v:
 		case in:
 			conflicts[k] = fmt.Sprintf("director.yaml has %s, the shared state %s: the shared value is kept", v, r.canon)
+		case prevKV == nil && shared[fileSvc[k]]:
+			conflicts[k] = "in director.yaml, not in the shared state, whose service exists: a first start seeds only services the shared state lacks (add-node adds it)"
 		case prevKV == nil || prevKV[k] != v: // new or changed in the file
 			seeds[k] = v
 		case curKV[k] == v: // not in etcd yet (a move from the file store): the next Save writes it

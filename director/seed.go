@@ -8,7 +8,8 @@ import "context"
 // and reload, flipping the table with the last one started.
 type fileSeeder interface {
 	// SeedFile writes file's keys that the shared state lacks (new in
-	// the file since cur.Config, or all of it on a first start), never
+	// the file since cur.Config; on a first start, the keys of services
+	// the shared state lacks whole), never
 	// one that exists, and returns cur with them and Config = file. Keys
 	// where file and the shared state disagree are reported (status
 	// store.file_conflicts, lvsnode_store_file_conflicts, a warning).
