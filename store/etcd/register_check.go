@@ -1,0 +1,218 @@
+package etcdstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// The registrar's own keys: a registered real server is its agent's, so
+// a key that is gone or held by another lease is written again (the
+// review of issue 12 found a registration lost for good, the agent
+// alive and silent, after an `etcdctl del`, a director's remove-node, or
+// another agent registering the same address and then stopping).
+
+// RegisterStatus is what a Registrar reports (agent status --json, the
+// agent's metrics).
+type RegisterStatus struct {
+	State string `json:"state"` // absent, serving, draining: as last written
+	// Registered: its keys are in etcd under its lease as of the last
+	// write or check.
+	Registered bool   `json:"registered"`
+	Lease      string `json:"lease,omitempty"` // hex, as etcdctl prints it
+	// Error is the last failure, said for a human; Reason its class
+	// (see Reason). Both are cleared by the next successful write.
+	Error  string `json:"error,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Errors counts failures by Reason; Rewrites counts keys written again
+	// because they were deleted, taken by another lease, or their lease
+	// was lost.
+	Errors   map[string]uint64 `json:"errors,omitempty"`
+	Rewrites map[string]uint64 `json:"rewrites,omitempty"`
+}
+
+type status struct {
+	mu sync.Mutex
+	s  RegisterStatus
+}
+
+// Status is the registration's state now; safe from any goroutine.
+func (r *Registrar) Status() RegisterStatus {
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	s := r.st.s
+	if s.State == "" {
+		s.State = Absent.String()
+	}
+	s.Errors, s.Rewrites = copyCounts(s.Errors), copyCounts(s.Rewrites)
+	return s
+}
+
+func copyCounts(m map[string]uint64) map[string]uint64 {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *Registrar) setStatus(s State, registered bool) {
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	r.st.s.State, r.st.s.Registered = s.String(), registered
+	r.st.s.Lease = ""
+	if r.lease != 0 {
+		r.st.s.Lease = fmt.Sprintf("%x", int64(r.lease))
+	}
+	if registered || s == Absent {
+		r.st.s.Error, r.st.s.Reason = "", ""
+	}
+}
+
+// count counts a key written again for why.
+func (r *Registrar) count(why string) {
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	if r.st.s.Rewrites == nil {
+		r.st.s.Rewrites = map[string]uint64{}
+	}
+	r.st.s.Rewrites[why]++
+}
+
+// failed logs err, classified (Reason), and counts it.
+func (r *Registrar) failed(msg string, err error) {
+	reason, what := Reason(err)
+	r.Log.Warn(msg, "reason", reason, "what", what, "err", err)
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	if r.st.s.Errors == nil {
+		r.st.s.Errors = map[string]uint64{}
+	}
+	r.st.s.Errors[reason]++
+	r.st.s.Registered, r.st.s.Error, r.st.s.Reason = false, what+": "+err.Error(), reason
+}
+
+// Reason classifies an etcd error: "auth" (etcd refused the user or its
+// password, or wants one), "permission" (the user may not write the
+// prefix), "txn_limit" and "duplicate_key" (a transaction etcd refuses:
+// the agent's configuration checks both at start), "conflict" (its keys
+// kept changing under it) or "unreachable" (anything else: etcd down,
+// timeouts, no leader). what says it for a human. Every one is retried
+// (with credentials fixed, or etcd back, the registration is written).
+func Reason(err error) (reason, what string) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		switch rpctypes.Error(e) {
+		case rpctypes.ErrAuthFailed, rpctypes.ErrUserNotFound:
+			return "auth", "etcd refused the user or password (register.user, register.password-file)"
+		case rpctypes.ErrUserEmpty:
+			return "auth", "etcd has authentication enabled and no user was given (register.user, register.password-file)"
+		case rpctypes.ErrAuthNotEnabled:
+			return "auth", "a user was given but etcd has authentication disabled"
+		case rpctypes.ErrInvalidAuthToken, rpctypes.ErrAuthOldRevision:
+			return "auth", "etcd refused the client's token (the user's password or roles changed?)"
+		case rpctypes.ErrPermissionDenied:
+			return "permission", "the etcd user may not write the prefix (grant it readwrite on it)"
+		case rpctypes.ErrTooManyOps:
+			return "txn_limit", "more services than etcd takes in one transaction (--max-txn-ops)"
+		case rpctypes.ErrDuplicateKey:
+			return "duplicate_key", "a service registered twice"
+		}
+	}
+	if errors.Is(err, errConflict) {
+		return "conflict", "its keys kept changing under it"
+	}
+	return "unreachable", "etcd unreachable"
+}
+
+var errConflict = errors.New("registration: its keys changed under it in each of 5 rounds")
+
+// key is sv's key.
+func (r *Registrar) key(sv Service) string {
+	return NodeKey(r.Config.Prefix, sv.Service, addrPort(sv.Node, sv.Service))
+}
+
+// nodeValue is n as a key's JSON fields.
+func nodeValue(n Node) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return nil, err
+	}
+	var v map[string]json.RawMessage
+	return v, json.Unmarshal(b, &v)
+}
+
+// verify reads its keys: false when one is gone or held by another lease
+// (then r.mine says to write it anew: ours over it). A key under its own
+// lease changed by someone else (an operator's edit-node) is fine.
+func (r *Registrar) verify(ctx context.Context) (bool, error) {
+	var gets []clientv3.Op
+	for _, sv := range r.Services {
+		gets = append(gets, clientv3.OpGet(r.key(sv)))
+	}
+	tctx, cancel := context.WithTimeout(ctx, r.Config.Timeout)
+	resp, err := r.cli.Txn(tctx).Then(gets...).Commit()
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	if r.noted == nil {
+		r.noted = map[string]clientv3.LeaseID{}
+	}
+	ok := true
+	for i, sv := range r.Services {
+		k := r.key(sv)
+		kvs := resp.Responses[i].GetResponseRange().Kvs
+		switch {
+		case len(kvs) == 0:
+			r.Log.Warn("registration: key "+k+" deleted by someone else: registering again (to take a registered real server out, drain or stop its agent)", "key", k)
+			r.count("deleted")
+			delete(r.mine, k)
+			delete(r.noted, k)
+			ok = false
+		case clientv3.LeaseID(kvs[0].Lease) != r.lease:
+			other := clientv3.LeaseID(kvs[0].Lease)
+			if r.noted[k] != other { // once per lease: two agents registering one address would say it each round
+				r.Log.Warn(fmt.Sprintf("registration: key %s taken by lease %x: registering again (another agent registers the same address?)", k, int64(other)), "key", k)
+				r.noted[k] = other
+			}
+			r.count("taken")
+			v, err := nodeValue(sv.Node)
+			if err != nil {
+				return false, err
+			}
+			r.mine[k] = written{rev: kvs[0].ModRevision, value: v} // ours over theirs, unless it changes again
+			ok = false
+		}
+	}
+	return ok, nil
+}
+
+// watch pokes the registrar when one of its keys is deleted or put under
+// another lease, until ctx (the lease's) ends. The periodic check covers
+// what a watch can miss (etcd restarted, compaction).
+func (r *Registrar) watch(ctx context.Context) {
+	lease, poke := r.lease, r.poke
+	for _, sv := range r.Services {
+		ch := r.cli.Watch(ctx, r.key(sv))
+		go func() {
+			for wr := range ch {
+				for _, ev := range wr.Events {
+					if ev.Type == clientv3.EventTypeDelete || clientv3.LeaseID(ev.Kv.Lease) != lease {
+						select {
+						case poke <- struct{}{}:
+						default:
+						}
+					}
+				}
+			}
+		}()
+	}
+}
