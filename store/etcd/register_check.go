@@ -134,6 +134,21 @@ func Reason(err error) (reason, what string) {
 
 var errConflict = errors.New("registration: its keys changed under it in each of 5 rounds")
 
+// MaxServices is how many services one registration may name: its keys
+// are written in one transaction, and etcd refuses one with more
+// operations than its --max-txn-ops (default 128).
+const MaxServices = 128
+
+// RegistrationKey is the key sv is registered under with prefix (""
+// means DefaultPrefix): two services with one key are one registration,
+// which etcd refuses to write twice in a transaction.
+func RegistrationKey(prefix string, sv Service) string {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return NodeKey(prefix, sv.Service, addrPort(sv.Node, sv.Service))
+}
+
 // key is sv's key.
 func (r *Registrar) key(sv Service) string {
 	return NodeKey(r.Config.Prefix, sv.Service, addrPort(sv.Node, sv.Service))
