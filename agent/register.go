@@ -242,6 +242,7 @@ func StartRegistration(d *Daemon, r *Registration, log *slog.Logger) (stop func(
 	d.Notify = pokeNotifier{d.Notify, poke}
 	states := make(chan etcdstore.State, 1)
 	reg := &etcdstore.Registrar{Config: r.Etcd, Services: r.Services, TTL: r.TTL, Log: log}
+	d.registration.Store(reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

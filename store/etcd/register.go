@@ -155,6 +155,9 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 		}
 		if stale {
 			ok, err := r.verify(ctx)
+			if err != nil && ctx.Err() != nil {
+				continue
+			}
 			if err != nil {
 				r.failed("registration: cannot read its keys, retrying in 1s", err)
 				retry.Reset(time.Second)
@@ -168,6 +171,9 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 			continue
 		}
 		if err := r.write(ctx, want); err != nil {
+			if ctx.Err() != nil {
+				continue // stopping: revoked next
+			}
 			r.failed("registration: not written, retrying in 1s (state "+want.String()+")", err)
 			retry.Reset(time.Second)
 			continue

@@ -132,6 +132,13 @@ func Reason(err error) (reason, what string) {
 	return "unreachable", "etcd unreachable"
 }
 
+// Reasons are Reason's classes; RewriteReasons why a key is written
+// again (Status's Rewrites).
+var (
+	Reasons        = []string{"unreachable", "auth", "permission", "txn_limit", "duplicate_key", "conflict"}
+	RewriteReasons = []string{"deleted", "taken", "lease_lost"}
+)
+
 var errConflict = errors.New("registration: its keys changed under it in each of 5 rounds")
 
 // MaxServices is how many services one registration may name: its keys
