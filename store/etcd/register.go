@@ -49,9 +49,11 @@ const DefaultTTL = 10 * time.Second
 // A registered real server is owned by its agent: the Registrar watches
 // its keys (and re-reads them every Check) and writes again a key that
 // is gone (an `etcdctl del`, a director's remove-node, the lease of
-// another agent registering the same address revoked) or held by another
-// lease (that agent took it over). To take a registered real server out
-// of the pool, drain or stop its agent, not remove-node.
+// another agent registering the same address revoked or expired) or held
+// without a lease or by one that is no more. A key another agent holds
+// under its live lease is left to it (said once, and in Status) and
+// written again once that lease ends. To take a registered real server
+// out of the pool, drain or stop its agent, not remove-node.
 //
 // It owns a key's presence and its draining flag, nothing else: a key it
 // finds changed since its own last write (an operator's edit-node on a
@@ -154,7 +156,7 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 			stale = r.wrote != Absent && r.lease != 0
 		}
 		if stale {
-			ok, err := r.verify(ctx)
+			ok, held, err := r.verify(ctx)
 			if err != nil && ctx.Err() != nil {
 				continue
 			}
@@ -163,6 +165,7 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 				retry.Reset(time.Second)
 				continue
 			}
+			r.setHeld(held)
 			if !ok {
 				r.wrote = Absent // written again below
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -12,7 +13,7 @@ import (
 )
 
 // The registrar's own keys: a registered real server is its agent's, so
-// a key that is gone or held by another lease is written again (the
+// a key that is gone, or held by a lease that is no more, is written again (the
 // review of issue 12 found a registration lost for good, the agent
 // alive and silent, after an `etcdctl del`, a director's remove-node, or
 // another agent registering the same address and then stopping).
@@ -26,7 +27,8 @@ type RegisterStatus struct {
 	Registered bool   `json:"registered"`
 	Lease      string `json:"lease,omitempty"` // hex, as etcdctl prints it
 	// Error is the last failure, said for a human; Reason its class
-	// (see Reason). Both are cleared by the next successful write.
+	// (see Reason), or "held" while another live lease holds a key.
+	// Both are cleared by the next successful write.
 	Error  string `json:"error,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	// Errors counts failures by Reason; Rewrites counts keys written again
@@ -136,7 +138,7 @@ func Reason(err error) (reason, what string) {
 // again (Status's Rewrites).
 var (
 	Reasons        = []string{"unreachable", "auth", "permission", "txn_limit", "duplicate_key", "conflict"}
-	RewriteReasons = []string{"deleted", "taken", "lease_lost"}
+	RewriteReasons = []string{"deleted", "taken", "lease_lost"} // taken: by a lease that is no more
 )
 
 var errConflict = errors.New("registration: its keys changed under it in each of 5 rounds")
@@ -171,24 +173,29 @@ func nodeValue(n Node) (map[string]json.RawMessage, error) {
 	return v, json.Unmarshal(b, &v)
 }
 
-// verify reads its keys: false when one is gone or held by another lease
-// (then r.mine says to write it anew: ours over it). A key under its own
-// lease changed by someone else (an operator's edit-node) is fine.
-func (r *Registrar) verify(ctx context.Context) (bool, error) {
+// verify reads its keys: false when one is gone, or held without a lease
+// or by a lease that is no more (then r.mine says to write it anew: ours
+// over it). A key under its own lease changed by someone else (an
+// operator's edit-node) is fine. held names the keys held by another
+// live lease: another agent registering the same address, whose key it
+// is while its lease lives (taking it back would start a tug of war
+// between two live agents); when that lease ends the key goes with it
+// and is written again here.
+func (r *Registrar) verify(ctx context.Context) (ok bool, held []string, err error) {
 	var gets []clientv3.Op
 	for _, sv := range r.Services {
 		gets = append(gets, clientv3.OpGet(r.key(sv)))
 	}
 	tctx, cancel := context.WithTimeout(ctx, r.Config.Timeout)
+	defer cancel()
 	resp, err := r.cli.Txn(tctx).Then(gets...).Commit()
-	cancel()
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if r.noted == nil {
 		r.noted = map[string]clientv3.LeaseID{}
 	}
-	ok := true
+	ok = true
 	for i, sv := range r.Services {
 		k := r.key(sv)
 		kvs := resp.Responses[i].GetResponseRange().Kvs
@@ -201,20 +208,49 @@ func (r *Registrar) verify(ctx context.Context) (bool, error) {
 			ok = false
 		case clientv3.LeaseID(kvs[0].Lease) != r.lease:
 			other := clientv3.LeaseID(kvs[0].Lease)
-			if r.noted[k] != other { // once per lease: two agents registering one address would say it each round
-				r.Log.Warn(fmt.Sprintf("registration: key %s taken by lease %x: registering again (another agent registers the same address?)", k, int64(other)), "key", k)
-				r.noted[k] = other
+			live := false
+			if other != 0 {
+				ttl, err := r.cli.TimeToLive(tctx, other)
+				if err != nil {
+					return false, nil, err
+				}
+				live = ttl.TTL > 0
 			}
+			if live {
+				if r.noted[k] != other { // once per lease
+					r.Log.Warn(fmt.Sprintf("registration: key %s taken by lease %x (another agent registers the same address?): it is that lease's while it lives; registering again when it ends", k, int64(other)), "key", k)
+					r.noted[k] = other
+				}
+				held = append(held, fmt.Sprintf("key %s held by lease %x", k, int64(other)))
+				continue
+			}
+			r.Log.Warn(fmt.Sprintf("registration: key %s taken by lease %x, which is no more: registering again", k, int64(other)), "key", k)
 			r.count("taken")
 			v, err := nodeValue(sv.Node)
 			if err != nil {
-				return false, err
+				return false, nil, err
 			}
 			r.mine[k] = written{rev: kvs[0].ModRevision, value: v} // ours over theirs, unless it changes again
 			ok = false
+		default:
+			delete(r.noted, k)
 		}
 	}
-	return ok, nil
+	return ok, held, nil
+}
+
+// setHeld says in Status that keys are another lease's (nil: none).
+func (r *Registrar) setHeld(held []string) {
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	if len(held) == 0 {
+		if r.st.s.Reason == "held" {
+			r.st.s.Registered, r.st.s.Error, r.st.s.Reason = true, "", ""
+		}
+		return
+	}
+	r.st.s.Registered, r.st.s.Reason = false, "held"
+	r.st.s.Error = strings.Join(held, ", ") + " (another agent registers the same address?): written again when it ends"
 }
 
 // watch pokes the registrar when one of its keys is deleted or put under

@@ -79,6 +79,8 @@ func TestRegistrarTakesBackItsKeys(t *testing.T) {
 	}
 	until(t, "the deleted key written again under the agent's lease", ours)
 
+	// another agent registers the same address: its key while its lease
+	// lives (no tug of war), written again when it stops (revoked)
 	other, err := cli.Grant(context.Background(), 30)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +89,11 @@ func TestRegistrarTakesBackItsKeys(t *testing.T) {
 	if _, err := cli.Put(context.Background(), k, string(b), clientv3.WithLease(other.ID)); err != nil {
 		t.Fatal(err)
 	}
+	until(t, "the status to say the key is held by another lease", func() bool { st := reg.Status(); return st.Reason == "held" && !st.Registered })
+	time.Sleep(2 * reg.Check)
+	if _, l, _ := get(); l != int64(other.ID) {
+		t.Fatalf("the key's lease %x, want the other agent's %x while it lives", l, other.ID)
+	}
 	if _, err := cli.Revoke(context.Background(), other.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +101,11 @@ func TestRegistrarTakesBackItsKeys(t *testing.T) {
 	if n, _, _ := get(); n.Weight == nil || *n.Weight != 2 {
 		t.Fatalf("rewritten as %+v, want the agent's weight 2", n)
 	}
+	// a key written over without a lease (by hand): taken back
+	if _, err := cli.Put(context.Background(), k, string(b)); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the key written without a lease taken back", ours)
 
 	var lease int64
 	fmt.Sscanf(reg.Status().Lease, "%x", &lease)
@@ -106,7 +118,7 @@ func TestRegistrarTakesBackItsKeys(t *testing.T) {
 		t.Fatalf("after an operator's edit: %+v lease %x (ok %v), want weight 0 kept under lease %x", n, l, ok, lease)
 	}
 	st := reg.Status()
-	if st.Rewrites["deleted"] == 0 || st.Rewrites["taken"]+st.Rewrites["deleted"] < 2 || !st.Registered || st.State != "serving" {
+	if st.Rewrites["deleted"] != 2 || st.Rewrites["taken"] != 1 || !st.Registered || st.State != "serving" || st.Error != "" {
 		t.Fatalf("status %+v", st)
 	}
 }
