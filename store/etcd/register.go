@@ -145,6 +145,7 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 		case s := <-states:
 			want = s
 		case <-retry.C:
+			stale = r.wrote != Absent && r.lease != 0 // a check that failed
 		case <-lost:
 			r.Log.Warn("registration: etcd lease lost; registering again", "lease", fmt.Sprintf("%x", r.lease))
 			r.count("lease_lost")
@@ -168,6 +169,8 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 			r.setHeld(held)
 			if !ok {
 				r.wrote = Absent // written again below
+			} else if len(held) == 0 {
+				r.setStatus(r.wrote, true) // after a check that failed
 			}
 		}
 		if want == r.wrote && (want == Absent || r.lease != 0) {

@@ -166,3 +166,18 @@ func TestRegistrarAuthReasons(t *testing.T) {
 		})
 	}
 }
+
+// etcd gone while registered: the status says not registered and why
+// (unreachable), and registered again once etcd is back, with no state
+// change to prompt a write.
+func TestRegistrarStatusFollowsEtcd(t *testing.T) {
+	srv := etcdtest.Start(t)
+	reg := &Registrar{Config: Config{Endpoints: []string{srv.Endpoint}, Prefix: "/t/", Timeout: time.Second}, TTL: 30 * time.Second, Check: 500 * time.Millisecond, // the lease outlives the outage
+		Services: []Service{{Service: "tcp 10.0.0.100:80", Node: Node{Address: "10.0.0.12", Method: "dr"}}}}
+	run(t, reg)
+	until(t, "registered", func() bool { return reg.Status().Registered })
+	srv.Stop()
+	until(t, "not registered: unreachable", func() bool { st := reg.Status(); return !st.Registered && st.Reason == "unreachable" })
+	srv.Start()
+	until(t, "registered again", func() bool { st := reg.Status(); return st.Registered && st.Error == "" })
+}
