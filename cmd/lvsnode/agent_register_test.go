@@ -23,6 +23,7 @@ import (
 	"github.com/lvsnode/lvsnode/internal/etcdtest"
 	"github.com/lvsnode/lvsnode/internal/netnstest"
 	"github.com/lvsnode/lvsnode/ipvs"
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 	"github.com/lvsnode/lvsnode/sysctl"
 )
 
@@ -208,6 +209,29 @@ register:
 		`lvsnode_agent_register_errors_total{reason="auth"} 0` + "\n"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+// `agent status` (one line) says whether the registration is in etcd,
+// and why not.
+func TestStateLineSaysRegistration(t *testing.T) {
+	st := agent.DaemonState{Phase: agent.Serving, Ready: true}
+	if l := stateLine(st); strings.Contains(l, "regist") {
+		t.Errorf("without register: %q", l)
+	}
+	for _, c := range []struct {
+		r    etcdstore.RegisterStatus
+		want string
+	}{
+		{etcdstore.RegisterStatus{State: "serving", Registered: true}, "; registered serving"},
+		{etcdstore.RegisterStatus{State: "serving", Error: "etcd refused the user or password (register.user, register.password-file): etcdserver: authentication failed", Reason: "auth"},
+			"; NOT registered: etcd refused the user or password"},
+		{etcdstore.RegisterStatus{State: "absent"}, "; not registered (absent)"},
+	} {
+		st.Registration = &c.r
+		if l := stateLine(st); !strings.Contains(l, c.want) {
+			t.Errorf("%+v: %q, want %q", c.r, l, c.want)
 		}
 	}
 }
