@@ -108,7 +108,7 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 		if errors.Is(err, ErrInvalid) {
 			return err
 		}
-		r.failed("registration: cannot connect, retrying in 1s", err)
+		r.failed("connecting", err)
 		if !wait(ctx, time.Second) {
 			return nil
 		}
@@ -124,7 +124,7 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 	// under the lab's emulated CPU, the connection's set-up included)
 	r.poke = make(chan struct{}, 1) // before the lease: its watch pokes it
 	if err := r.grant(ctx); err != nil {
-		r.failed("registration: no lease yet, it is granted at READY", err)
+		r.failed("granting the lease (else granted at READY)", err)
 	}
 	if r.Check <= 0 {
 		r.Check = r.TTL / 3
@@ -162,7 +162,7 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 				continue
 			}
 			if err != nil {
-				r.failed("registration: cannot read its keys, retrying in 1s", err)
+				r.failed("reading its keys", err)
 				retry.Reset(time.Second)
 				continue
 			}
@@ -180,7 +180,7 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 			if ctx.Err() != nil {
 				continue // stopping: revoked next
 			}
-			r.failed("registration: not written, retrying in 1s (state "+want.String()+")", err)
+			r.failed("writing "+want.String(), err)
 			retry.Reset(time.Second)
 			continue
 		}

@@ -89,10 +89,13 @@ func (r *Registrar) count(why string) {
 	r.st.s.Rewrites[why]++
 }
 
-// failed logs err, classified (Reason), and counts it.
-func (r *Registrar) failed(msg string, err error) {
+// failed logs err, met while doing, classified (Reason: "registration:
+// etcd unreachable, retrying", "registration: etcd refused the user or
+// password ..., retrying"), and counts it. Every failure is retried
+// within a second.
+func (r *Registrar) failed(doing string, err error) {
 	reason, what := Reason(err)
-	r.Log.Warn(msg, "reason", reason, "what", what, "err", err)
+	r.Log.Warn("registration: "+what+", retrying", "while", doing, "reason", reason, "err", err)
 	r.st.mu.Lock()
 	defer r.st.mu.Unlock()
 	if r.st.s.Errors == nil {

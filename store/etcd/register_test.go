@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,10 +176,32 @@ func TestRegistrarStatusFollowsEtcd(t *testing.T) {
 	srv := etcdtest.Start(t)
 	reg := &Registrar{Config: Config{Endpoints: []string{srv.Endpoint}, Prefix: "/t/", Timeout: time.Second}, TTL: 30 * time.Second, Check: 500 * time.Millisecond, // the lease outlives the outage
 		Services: []Service{{Service: "tcp 10.0.0.100:80", Node: Node{Address: "10.0.0.12", Method: "dr"}}}}
+	var logs syncBuffer
+	reg.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	run(t, reg)
 	until(t, "registered", func() bool { return reg.Status().Registered })
 	srv.Stop()
+	// lab/scenarios/fleet-basic.sh waits for these words
+	until(t, `the log to say "etcd unreachable, retrying"`, func() bool { return strings.Contains(logs.String(), "etcd unreachable, retrying") })
 	until(t, "not registered: unreachable", func() bool { st := reg.Status(); return !st.Registered && st.Reason == "unreachable" })
 	srv.Start()
 	until(t, "registered again", func() bool { st := reg.Status(); return st.Registered && st.Error == "" })
+}
+
+// syncBuffer is a log sink safe for the registrar's goroutine and the test's.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
