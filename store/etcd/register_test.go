@@ -205,3 +205,21 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// An agent started while etcd is down says so in the words
+// lab/scenarios/fleet-basic.sh waits for, and registers once etcd is back.
+func TestRegistrarStartsWhileEtcdIsDown(t *testing.T) {
+	srv := etcdtest.Start(t)
+	srv.Stop()
+	reg := &Registrar{Config: Config{Endpoints: []string{srv.Endpoint}, Prefix: "/t/", Timeout: time.Second}, TTL: 3 * time.Second,
+		Services: []Service{{Service: "tcp 10.0.0.100:80", Node: Node{Address: "10.0.0.12", Method: "dr"}}}}
+	var logs syncBuffer
+	reg.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	run(t, reg)
+	until(t, `the log to say "etcd unreachable, retrying"`, func() bool { return strings.Contains(logs.String(), "etcd unreachable, retrying") })
+	if st := reg.Status(); st.Registered || st.Reason != "unreachable" || st.Errors["unreachable"] == 0 {
+		t.Fatalf("status while etcd is down: %+v", st)
+	}
+	srv.Start()
+	until(t, "registered once etcd is back", func() bool { st := reg.Status(); return st.Registered && st.Error == "" })
+}
