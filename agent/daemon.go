@@ -51,20 +51,21 @@ type Daemon struct {
 	stopping bool          // STOPPING=1 sent
 	repairAt atomic.Int64  // unix ns of the last repair
 
-	opts  Options
-	plan  Plan
-	ready atomic.Bool
 	// registration, when register: is set: its state for status and
 	// metrics (StartRegistration)
 	registration atomic.Pointer[etcdstore.Registrar]
-	mu           sync.Mutex
-	note         string // a refused reload, said by /readyz
-	last         Report
-	lastErr      error
-	repairs      atomic.Uint64
-	failures     atomic.Uint64
-	resubs       atomic.Uint64
-	repairNs     atomic.Int64 // duration of the last repair
+
+	opts     Options
+	plan     Plan
+	ready    atomic.Bool
+	mu       sync.Mutex
+	note     string // a refused reload, said by /readyz
+	last     Report
+	lastErr  error
+	repairs  atomic.Uint64
+	failures atomic.Uint64
+	resubs   atomic.Uint64
+	repairNs atomic.Int64 // duration of the last repair
 	// reconciles counts applies run; interrupted those whose dumps the
 	// kernel kept interrupting (unknown, retried: never drift).
 	reconciles, interrupted atomic.Uint64
