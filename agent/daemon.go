@@ -13,6 +13,7 @@ import (
 	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/loopback"
 	"github.com/lvsnode/lvsnode/sockdiag"
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 	"github.com/lvsnode/lvsnode/systemd"
 )
 
@@ -49,6 +50,10 @@ type Daemon struct {
 	terms    int           // SIGTERMs seen (the loop's own)
 	stopping bool          // STOPPING=1 sent
 	repairAt atomic.Int64  // unix ns of the last repair
+
+	// registration, when register: is set: its state for status and
+	// metrics (StartRegistration)
+	registration atomic.Pointer[etcdstore.Registrar]
 
 	opts     Options
 	plan     Plan

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/sockdiag"
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 	"github.com/lvsnode/lvsnode/systemd"
 )
 
@@ -58,6 +59,9 @@ type DaemonState struct {
 	LastRepairSeconds float64      `json:"last_repair_seconds,omitempty"`
 	Mode              Mode         `json:"mode"`
 	VIPs              []netip.Addr `json:"vips"`
+	// Registration is register:'s state (absent without it): whether its
+	// keys are in etcd, and the last failure and its reason.
+	Registration *etcdstore.RegisterStatus `json:"registration,omitempty"`
 }
 
 func (d *Daemon) clock() health.Clock {
@@ -236,6 +240,10 @@ func (d *Daemon) State() DaemonState {
 		s.VIPSockets = &n
 	}
 	s.Repairs = d.repairs.Load()
+	if reg := d.registration.Load(); reg != nil {
+		rs := reg.Status()
+		s.Registration = &rs
+	}
 	if at := d.repairAt.Load(); at != 0 {
 		t := time.Unix(0, at)
 		s.LastRepair = &t

@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 )
 
 // metrics exposes the daemon's figures to Prometheus. Every value is read
@@ -16,6 +18,8 @@ type metrics struct {
 
 	ready, items, draining, vipSockets, lastRepair     *prometheus.Desc
 	repairs, failures, resubs, reconciles, interrupted *prometheus.Desc
+
+	registered, regErrors, regRewrites *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*metrics)(nil)
@@ -36,12 +40,16 @@ func newMetrics(d *Daemon) *metrics {
 		resubs:      desc("lvsnode_agent_resubscriptions_total", "Netlink subscriptions re-opened after breaking."),
 		reconciles:  desc("lvsnode_agent_reconciles_total", "Applies run (start, plan-related events, re-lists, retries)."),
 		interrupted: desc("lvsnode_agent_interrupted_reads_total", "Reconciles whose kernel dumps kept being interrupted by churn: retried, never drift."),
+		// register: only
+		registered:  desc("lvsnode_agent_registered", "1 while the registration's keys are in etcd under its lease (as of the last write or check); 0 before READY, after a failure, or when a key was found gone."),
+		regErrors:   desc("lvsnode_agent_register_errors_total", "Registration writes or checks that failed, by reason: unreachable, auth, permission, txn_limit, duplicate_key, conflict.", "reason"),
+		regRewrites: desc("lvsnode_agent_register_rewrites_total", "Registration keys written again: deleted by someone else, taken by another lease, or the lease lost.", "why"),
 	}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.ready, m.items, m.draining, m.vipSockets, m.lastRepair,
-		m.repairs, m.failures, m.resubs, m.reconciles, m.interrupted} {
+		m.repairs, m.failures, m.resubs, m.reconciles, m.interrupted, m.registered, m.regErrors, m.regRewrites} {
 		ch <- d
 	}
 }
@@ -81,6 +89,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.resubs, d.resubs.Load())
 	counter(m.reconciles, d.reconciles.Load())
 	counter(m.interrupted, d.interrupted.Load())
+	if reg := d.registration.Load(); reg != nil {
+		st := reg.Status()
+		gauge(m.registered, b2f(st.Registered))
+		for _, r := range etcdstore.Reasons { // every reason, 0 included: a rate() needs the series before the first
+			ch <- prometheus.MustNewConstMetric(m.regErrors, prometheus.CounterValue, float64(st.Errors[r]), r)
+		}
+		for _, w := range etcdstore.RewriteReasons {
+			ch <- prometheus.MustNewConstMetric(m.regRewrites, prometheus.CounterValue, float64(st.Rewrites[w]), w)
+		}
+	}
 }
 
 func b2f(b bool) float64 {

@@ -147,11 +147,24 @@ func (c RegisterConfig) registration(o Options) (*Registration, error) {
 	if len(c.Services) == 0 {
 		return nil, c.Endpoints[0].errorf("register: needs at least one service (register.services, --register-service \"tcp 10.0.0.100:80 weight=1\")")
 	}
+	// etcd writes the keys in one transaction, which it refuses with a
+	// key twice or more operations than its --max-txn-ops (default 128):
+	// refused here, at start, rather than retried for ever
+	if len(c.Services) > etcdstore.MaxServices {
+		v := c.Services[etcdstore.MaxServices]
+		return nil, v.errorf("register.services: %d services, at most %d (etcd's default --max-txn-ops: they are written in one transaction)", len(c.Services), etcdstore.MaxServices)
+	}
+	seen := map[string]Value{} // key -> the service that names it
 	for _, v := range c.Services {
 		s, err := registerService(v.S, addr.Unmap(), o)
 		if err != nil {
 			return nil, v.errorf("register.services %q: %v", v.S, err)
 		}
+		k := etcdstore.RegistrationKey(r.Etcd.Prefix, s)
+		if first, dup := seen[k]; dup {
+			return nil, v.errorf("register.services %q: the same registration as %q (%s): one key, given twice", v.S, first.S, first.Where)
+		}
+		seen[k] = v
 		r.Services = append(r.Services, s)
 	}
 	return r, nil
@@ -229,6 +242,7 @@ func StartRegistration(d *Daemon, r *Registration, log *slog.Logger) (stop func(
 	d.Notify = pokeNotifier{d.Notify, poke}
 	states := make(chan etcdstore.State, 1)
 	reg := &etcdstore.Registrar{Config: r.Etcd, Services: r.Services, TTL: r.TTL, Log: log}
+	d.registration.Store(reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

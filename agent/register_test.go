@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +96,49 @@ func TestRegisterErrorsNameYAMLKeys(t *testing.T) {
 		if err == nil || !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "_") {
 			t.Errorf("%q: %v, want ErrBadInput %q (and no underscored key)", c.register, err, c.want)
 		}
+	}
+}
+
+// A service listed twice, or more than etcd takes in one transaction, is
+// refused at start, naming where: etcd refused the write ("duplicate key
+// given in txn request", "too many operations in txn request") and the
+// agent retried it for ever, READY and registered nowhere (issue 12 review).
+func TestRegisterRefusesWhatEtcdRefuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(path, []byte(`mode: dr
+vips: [10.0.0.100]
+register:
+  endpoints: [http://10.0.0.5:2379]
+  address: 10.0.1.11
+  services:
+    - {service: tcp 10.0.0.100:80}
+    - {service: tcp 10.0.0.100:443}
+    - {service: tcp 10.0.0.100:80, weight: 3}
+`), 0o644)
+	c, err := LoadFile(path)
+	if err == nil {
+		_, err = c.Options()
+	}
+	want := `agent.yaml:9: register.services "tcp 10.0.0.100:80 weight=3": the same registration as "tcp 10.0.0.100:80" (` + path + `:7)`
+	if err == nil || !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), want) {
+		t.Errorf("%v, want ErrBadInput %q", err, want)
+	}
+	// port= makes another key: not a duplicate
+	cf := Config{VIPs: []Value{{"10.0.0.100", "--vip"}}, Register: RegisterConfig{Endpoints: []Value{{"http://e:2379", "a.yaml:3"}},
+		Address: Value{"10.0.1.11", "a.yaml:4"}, Services: []Value{{"tcp 10.0.0.100:80", "a.yaml:5"}, {"tcp 10.0.0.100:80 port=8080", "a.yaml:6"}}}}
+	if _, err := cf.Options(); err != nil {
+		t.Errorf("port=8080 beside the service's port: %v", err)
+	}
+	cf.Register.Services = nil
+	for i := range etcdstore.MaxServices + 1 {
+		cf.Register.Services = append(cf.Register.Services, Value{fmt.Sprintf("tcp 10.0.0.100:%d", 1000+i), fmt.Sprintf("a.yaml:%d", 5+i)})
+	}
+	if _, err := cf.Options(); err == nil || !strings.Contains(err.Error(), "a.yaml:133: register.services: 129 services, at most 128") {
+		t.Errorf("129 services: %v", err)
+	}
+	cf.Register.Services = cf.Register.Services[:etcdstore.MaxServices]
+	if _, err := cf.Options(); err != nil {
+		t.Errorf("128 services: %v", err)
 	}
 }
 

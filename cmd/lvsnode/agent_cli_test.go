@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,6 +162,11 @@ func TestAgentBadFlagOrEnvIsOneLineExit2(t *testing.T) {
 		{nil, []string{"agent", "--bogus"}, "flag provided but not defined"},
 		{nil, []string{"--bogus"}, "flag provided but not defined"},
 		{nil, []string{"controller", "list", "--bogus"}, "flag provided but not defined"},
+		// etcd refuses these transactions: refused at start, not retried for ever (issue 12 review)
+		{nil, []string{"agent", "run", sf, "--vip", "10.0.0.1", "--register-endpoint", "http://127.0.0.1:1", "--register-address", "10.0.1.11",
+			"--register-service", "tcp 10.0.0.1:80", "--register-service", "tcp 10.0.0.1:80 weight=3"}, `--register-service: register.services "tcp 10.0.0.1:80 weight=3": the same registration as "tcp 10.0.0.1:80"`},
+		{[]string{"LVSNODE_REGISTER_SERVICE=" + manyServices(129)}, []string{"agent", "run", sf, "--vip", "10.0.0.1", "--register-endpoint", "http://127.0.0.1:1",
+			"--register-address", "10.0.1.11"}, "LVSNODE_REGISTER_SERVICE: register.services: 129 services, at most 128"},
 	} {
 		r := runBounded(t, tc.env, tc.args...)
 		lines := strings.Split(strings.TrimRight(r.stderr+r.stdout, "\n"), "\n")
@@ -204,4 +210,13 @@ func runBounded(t *testing.T, env []string, args ...string) result {
 		e.WriteString(" (killed after 5s: did not refuse at once)")
 	}
 	return result{code, o.String(), e.String()}
+}
+
+// manyServices is n distinct register services, comma-separated.
+func manyServices(n int) string {
+	var s []string
+	for i := range n {
+		s = append(s, fmt.Sprintf("tcp 10.0.0.1:%d", 1000+i))
+	}
+	return strings.Join(s, ",")
 }

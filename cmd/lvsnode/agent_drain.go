@@ -149,5 +149,15 @@ func stateLine(st agent.DaemonState) string {
 	case !st.Ready && len(st.Reasons) > 0:
 		line += ": " + st.Reasons[0]
 	}
+	if r := st.Registration; r != nil {
+		switch {
+		case r.Registered:
+			line += "; registered " + r.State
+		case r.Error != "":
+			line += "; NOT registered: " + r.Error
+		default:
+			line += "; not registered (" + r.State + ")"
+		}
+	}
 	return line
 }

@@ -46,6 +46,15 @@ const DefaultTTL = 10 * time.Second
 // etcd is unreachable it retries every second; a lease that expired
 // meanwhile is replaced and the keys written again.
 //
+// A registered real server is owned by its agent: the Registrar watches
+// its keys (and re-reads them every Check) and writes again a key that
+// is gone (an `etcdctl del`, a director's remove-node, the lease of
+// another agent registering the same address revoked or expired) or held
+// without a lease or by one that is no more. A key another agent holds
+// under its live lease is left to it (said once, and in Status) and
+// written again once that lease ends. To take a registered real server
+// out of the pool, drain or stop its agent, not remove-node.
+//
 // It owns a key's presence and its draining flag, nothing else: a key it
 // finds changed since its own last write (an operator's edit-node on a
 // director, which rewrites the key under the same lease) keeps every
@@ -59,11 +68,19 @@ type Registrar struct {
 	// OnChange, if set, is told each state once written (for tests and
 	// the figures: the moment a registration reached etcd).
 	OnChange func(State)
+	// Check is how often its keys are re-read even when the watch says
+	// nothing (default TTL/3).
+	Check time.Duration
+
+	st status // what Status reports
 
 	cli   *clientv3.Client
 	lease clientv3.LeaseID
 	ka    context.CancelFunc
 	lost  chan struct{} // closed when the keepalive stream ends
+	poke  chan struct{} // a watched key changed: check the keys
+	// noted is, per key, the last lease seen holding it (logged once)
+	noted map[string]clientv3.LeaseID
 	wrote State
 	// mine is, per key, this registrar's last write (its mod_revision
 	// and value): a key whose mod_revision is another was changed by
@@ -91,7 +108,7 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 		if errors.Is(err, ErrInvalid) {
 			return err
 		}
-		r.Log.Warn("registration: etcd unreachable, retrying", "err", err)
+		r.failed("connecting", err)
 		if !wait(ctx, time.Second) {
 			return nil
 		}
@@ -105,33 +122,69 @@ func (r *Registrar) Run(ctx context.Context, states <-chan State) error {
 	// the lease before READY (no key under it yet): at READY only the
 	// keys are written, one round trip (a lease granted then took 2 s
 	// under the lab's emulated CPU, the connection's set-up included)
+	r.poke = make(chan struct{}, 1) // before the lease: its watch pokes it
 	if err := r.grant(ctx); err != nil {
-		r.Log.Warn("registration: etcd unreachable, the lease is granted at READY", "err", err)
+		r.failed("granting the lease (else granted at READY)", err)
 	}
+	if r.Check <= 0 {
+		r.Check = r.TTL / 3
+	}
+	check := time.NewTicker(r.Check)
+	defer check.Stop()
 	for {
 		var lost <-chan struct{}
 		if r.lease != 0 {
 			lost = r.lost
 		}
+		stale := false
 		select {
 		case <-ctx.Done():
 			r.revoke()
+			r.setStatus(Absent, false)
 			return nil
 		case s := <-states:
 			want = s
 		case <-retry.C:
+			stale = r.wrote != Absent && r.lease != 0 // a check that failed
 		case <-lost:
 			r.Log.Warn("registration: etcd lease lost; registering again", "lease", fmt.Sprintf("%x", r.lease))
+			r.count("lease_lost")
 			r.dropLease()
+			r.setStatus(want, false)
+		case <-check.C:
+			stale = r.wrote != Absent && r.lease != 0
+		case <-r.poke:
+			stale = r.wrote != Absent && r.lease != 0
+		}
+		if stale {
+			ok, held, err := r.verify(ctx)
+			if err != nil && ctx.Err() != nil {
+				continue
+			}
+			if err != nil {
+				r.failed("reading its keys", err)
+				retry.Reset(time.Second)
+				continue
+			}
+			r.setHeld(held)
+			if !ok {
+				r.wrote = Absent // written again below
+			} else if len(held) == 0 {
+				r.setStatus(r.wrote, true) // after a check that failed
+			}
 		}
 		if want == r.wrote && (want == Absent || r.lease != 0) {
 			continue
 		}
 		if err := r.write(ctx, want); err != nil {
-			r.Log.Warn("registration: etcd unreachable, retrying in 1s", "state", want.String(), "err", err)
+			if ctx.Err() != nil {
+				continue // stopping: revoked next
+			}
+			r.failed("writing "+want.String(), err)
 			retry.Reset(time.Second)
 			continue
 		}
+		r.setStatus(want, want != Absent)
 		if r.OnChange != nil {
 			r.OnChange(want)
 		}
@@ -155,17 +208,13 @@ func (r *Registrar) write(ctx context.Context, s State) error {
 	}
 	want := map[string]map[string]json.RawMessage{} // key -> the value to write
 	for _, sv := range r.Services {
-		k := NodeKey(r.Config.Prefix, sv.Service, addrPort(sv.Node, sv.Service))
+		k := r.key(sv)
 		if w, ok := r.mine[k]; ok {
 			want[k] = w.value // as last written: an operator's edit merged then stays
 			continue
 		}
-		b, err := json.Marshal(sv.Node)
+		v, err := nodeValue(sv.Node)
 		if err != nil {
-			return err
-		}
-		var v map[string]json.RawMessage
-		if err := json.Unmarshal(b, &v); err != nil {
 			return err
 		}
 		want[k] = v
@@ -222,7 +271,7 @@ func (r *Registrar) write(ctx context.Context, s State) error {
 			}
 		}
 	}
-	return errors.New("registration: its keys changed under it in each of 5 rounds")
+	return errConflict
 }
 
 // withDraining is v (a key's JSON fields) with the agent's draining flag
@@ -261,6 +310,7 @@ func (r *Registrar) grant(ctx context.Context) error {
 		close(lost)
 	}()
 	r.lease, r.ka, r.lost = g.ID, kcancel, lost
+	r.watch(kctx) // ends with the lease
 	return nil
 }
 
