@@ -194,7 +194,7 @@ register:
 `, srv.Endpoint)), 0o644)
 	state := filepath.Join(dir, "state.json")
 	cmd := exec.Command(lvsnodeBin(t), "agent", "run", "--config", cfg, "--state-file", state)
-	var logs bytes.Buffer
+	var logs lockedBuffer // read while the agent writes it
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -268,4 +268,23 @@ func TestStateLineSaysRegistration(t *testing.T) {
 			t.Errorf("%+v: %q, want %q", c.r, l, c.want)
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a test reads while a child process's
+// output is copied into it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
