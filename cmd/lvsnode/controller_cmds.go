@@ -49,7 +49,9 @@ func ctlEditNodeCmd() *cli.Command {
 
 func ctlRemoveNodeCmd() *cli.Command {
 	return ctlViaAPI(ctlTargetCommand(ctlSpecCommand("remove-node", "remove a real server at once (see drain-node for the graceful way)",
-		"   lvsnode controller remove-node -t 10.0.0.100:80 -r 10.0.0.11",
+		"   lvsnode controller remove-node -t 10.0.0.100:80 -r 10.0.0.11\n\n"+
+			"   A real server its agent registered (store: etcd, agent register:) is the agent's: it writes it\n"+
+			"   again. Take it out with `lvsnode agent drain` on it, or stop its agent.",
 		ctlTargetOnly(ctlFlags(ctlServiceFlags(), []cli.Flag{ctlStrFlag("real-server", "r", "real server `RIP[:PORT]`")})),
 		(*controller.Controller).RemoveNode)), ctlRemoveNodeAPI)
 }
