@@ -86,7 +86,7 @@ type follower struct {
 	// it was found again, the start of reregisterGrace.
 	seen, back time.Time
 	looked     bool // seen is set (the first adopt has no outage before it)
-	held       int // registrations held at the last adopt (logged when it changes)
+	held       int  // registrations held at the last adopt (logged when it changes)
 }
 
 // recovering says whether the store became reachable again (after an
