@@ -207,6 +207,7 @@ func (s *EtcdStore) Load(ctx context.Context) (Desired, error) {
 	r := s.replace(resp)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.status.Read = true // d holds the shared state from now on (or seeds it)
 	if len(resp.Kvs) == 0 {
 		s.prev = map[string]string{} // everything is written by the first Save
 		return d, nil
@@ -313,6 +314,7 @@ func (s *EtcdStore) Adopted(rev int64, svcs []ServiceSpec) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.prev, s.status.Revision, s.status.Digest = kv, rev, digest(kv)
+	s.status.Read = true
 }
 
 // digest is a short hash of a key -> value set (StoreStatus.Digest).

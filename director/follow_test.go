@@ -43,7 +43,7 @@ func (f *fakeShared) Stale(int64) bool { return false }
 func (f *fakeShared) StoreStatus() StoreStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return StoreStatus{Backend: "fake", Reachable: f.up, Since: f.since, Revision: f.adopted}
+	return StoreStatus{Backend: "fake", Reachable: f.up, Since: f.since, Revision: f.adopted, Read: f.adopted != 0}
 }
 
 // setUp makes the store reachable or not, as of a new Since.
