@@ -87,6 +87,11 @@ type follower struct {
 	seen, back time.Time
 	looked     bool // seen is set (the first adopt has no outage before it)
 	held       int  // registrations held at the last adopt (logged when it changes)
+	// cached is the real servers of the table the daemon started with
+	// when the store could not be read at start (the state file's, whose
+	// registrations are unknown): held as registrations missing since an
+	// outage, from the first read on; after the grace they leave as before.
+	cached map[string]bool
 }
 
 // recovering says whether the store became reachable again (after an
@@ -95,6 +100,14 @@ func (f *follower) recovering(now time.Time) bool {
 	st := f.sh.StoreStatus()
 	if f.looked && !st.Since.Equal(f.seen) && st.Reachable {
 		f.back = now
+	}
+	if !f.looked && !st.Read { // started on the state file's table
+		f.back, f.cached = now, map[string]bool{}
+		for _, s := range f.d.desired.Services {
+			for _, n := range s.Nodes {
+				f.cached[serviceID(s)+" "+nodeKey(n, servicePort(s.Service))] = true
+			}
+		}
 	}
 	f.seen, f.looked = st.Since, true
 	return !f.back.IsZero() && now.Sub(f.back) < reregisterGrace
@@ -109,7 +122,8 @@ func (f *follower) recovering(now time.Time) bool {
 // Within reregisterGrace of the store becoming reachable again, a
 // registration missing since the outage is held: its real server stays
 // as it was (and its registration remembered) until it registers again
-// or the grace ends.
+// or the grace ends. A daemon that started on its state file's table
+// (the store unreadable) counts as back from an outage at its first read.
 func (f *follower) adopt(ctx context.Context, r Remote) error {
 	d := f.d
 	d.mu.Lock()
@@ -131,7 +145,10 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 	}
 	now := d.clock.Now()
 	recovering := f.recovering(now)
-	held := map[string]Registration{}
+	if !recovering {
+		f.cached = nil
+	}
+	held, nheld := map[string]Registration{}, 0
 	f.lingering = false
 	for _, s := range d.desired.Services {
 		port := servicePort(s.Service)
@@ -139,11 +156,14 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 			id := serviceID(s) + " " + nodeKey(n, port)
 			st := next.Nodes[id]
 			_, wasReg := f.reg[id]
-			if have[id] || !(wasReg || st.DrainBy == drainByLease) {
+			if have[id] || !(wasReg || f.cached[id] || st.DrainBy == drainByLease) {
 				continue // still there, or removed by an operator: gone at once, as remove-node
 			}
-			if recovering && wasReg && st.DrainBy != drainByLease {
-				held[id] = f.reg[id] // may be re-registering: unchanged for now
+			if recovering && st.DrainBy != drainByLease {
+				if wasReg {
+					held[id] = f.reg[id] // may be re-registering: unchanged for now
+				}
+				nheld++
 				svcs = keepNode(svcs, s, n)
 				f.lingering = true // re-adopted each tick: gone once the grace ends
 				continue
@@ -191,10 +211,10 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 	}
 	d.kick() // the adopted state: a full reconcile (install does not kick)
 	f.reg = r.Registered
-	if len(held) > 0 && len(held) != f.held {
-		d.log.Info("store back: registrations missing since the outage are kept until they register again", "held", len(held), "grace", reregisterGrace)
+	if nheld > 0 && nheld != f.held {
+		d.log.Info("store back: registrations missing since the outage are kept until they register again", "held", nheld, "grace", reregisterGrace)
 	}
-	f.held = len(held)
+	f.held = nheld
 	if len(held) > 0 {
 		f.reg = make(map[string]Registration, len(r.Registered)+len(held))
 		for id, reg := range r.Registered {

@@ -23,6 +23,7 @@ type fakeShared struct {
 	mu      sync.Mutex
 	up      bool
 	since   time.Time // StoreStatus.Since: when up last changed
+	unread  bool      // not read at start (Read false until the first Adopted)
 	rev     int64
 	adopted int64
 	saved   []string // the services of each Save, encoded
@@ -43,7 +44,7 @@ func (f *fakeShared) Stale(int64) bool { return false }
 func (f *fakeShared) StoreStatus() StoreStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return StoreStatus{Backend: "fake", Reachable: f.up, Since: f.since, Revision: f.adopted, Read: f.adopted != 0}
+	return StoreStatus{Backend: "fake", Reachable: f.up, Since: f.since, Revision: f.adopted, Read: !f.unread || f.adopted != 0}
 }
 
 // setUp makes the store reachable or not, as of a new Since.
@@ -69,7 +70,11 @@ type sharedRig struct {
 }
 
 func newSharedRig(t *testing.T, yaml string) *sharedRig {
-	sh := &fakeShared{up: true}
+	return newSharedRigFrom(t, yaml, &fakeShared{up: true})
+}
+
+// newSharedRigFrom is newSharedRig on sh (its MemStore: the state file).
+func newSharedRigFrom(t *testing.T, yaml string, sh *fakeShared) *sharedRig {
 	r := &rig{t: t, fake: ipvs.NewFake(), clock: healthtest.NewFakeClock(), store: &sh.MemStore,
 		checks: map[health.Key]*healthtest.Checker{}, builds: map[health.Key]int{}}
 	cfg, err := ParseConfig("test.yaml", []byte(yaml))
@@ -228,5 +233,30 @@ func TestFollowOutageGraceForReregistration(t *testing.T) {
 		map[string]Registration{"tcp 10.0.0.100:80 10.0.0.11:80": {Lease: 17}})
 	s.adopt(back) // the grace is over: .12 is gone, idle: drained and removed
 	s.adopt(back)
+	s.wantWeights("tcp 10.0.0.100:80 10.0.0.11:80 w=3\n")
+}
+
+// F8, at start: a director that started on its state file's table (the
+// store unreadable, so which real servers are registrations is unknown)
+// holds those missing from its first read for reregisterGrace (the agents
+// may be registering again after the same outage); after it, one still
+// missing leaves at once, as an operator's removal.
+func TestFollowStartOnCachedTableGrace(t *testing.T) {
+	sh := &fakeShared{up: true, unread: true}
+	var svcs []ServiceSpec
+	if err := json.Unmarshal([]byte(oneService), &svcs); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.MemStore.Save(context.Background(), Desired{Services: svcs}); err != nil {
+		t.Fatal(err)
+	}
+	s := newSharedRigFrom(t, "", sh)
+	all := "tcp 10.0.0.100:80 10.0.0.11:80 w=3\ntcp 10.0.0.100:80 10.0.0.12:80 w=1\n"
+	s.wantWeights(all)
+	only11 := remote(t, 9, `[{"service": "tcp 10.0.0.100:80", "scheduler": "rr", "nodes": [{"address": "10.0.0.11", "weight": 3}]}]`, nil)
+	s.adopt(only11) // the first read: .12 not (yet) registered again
+	s.wantWeights(all)
+	s.clock.Advance(reregisterGrace)
+	s.adopt(only11)
 	s.wantWeights("tcp 10.0.0.100:80 10.0.0.11:80 w=3\n")
 }
