@@ -219,7 +219,12 @@ func (s *EtcdStore) explainLocked(err error) error {
 	case err == nil:
 		return nil
 	case s.authErr != nil && errors.Is(err, rpctypes.ErrUserEmpty):
-		return authFailed(s.cfg, s.authErr)
+		if e := authFailed(s.cfg, s.authErr); errors.Is(e, errRefused) {
+			return e
+		}
+		// etcd was down when authenticating: it answers now, and the
+		// background authentication (each second) follows
+		return fmt.Errorf("user %q not authenticated yet (retried each second): %v", s.cfg.User, s.authErr)
 	case errors.Is(err, rpctypes.ErrPermissionDenied):
 		return fmt.Errorf("%w: permission denied on prefix %q for user %q (store.user): grant its role readwrite on the prefix: %v",
 			errRefused, s.cfg.Prefix, s.cfg.User, err)
