@@ -28,7 +28,7 @@ func inputErr(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInput, fmt.Sprintf(format, a...))
 }
 
-// Schedulers are the IPVS schedulers of Linux 6.1.
+// Schedulers are the IPVS schedulers Linux has (ipvs.AllSchedulers).
 var Schedulers = ipvs.AllSchedulers
 
 const (

@@ -2,8 +2,11 @@ package director
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lvsnode/lvsnode/ipvs"
 )
 
 func TestBadConfigNamesFileAndLine(t *testing.T) {
@@ -34,5 +37,19 @@ func TestBadConfigNamesFileAndLine(t *testing.T) {
 		if !strings.HasPrefix(msg, c.want) || strings.Contains(msg, "\n") {
 			t.Errorf("%q:\n got %s\nwant %s...", c.yaml, msg, c.want)
 		}
+	}
+}
+
+// twos (Linux 6.2) is a scheduler name, though the lab's 6.1 lacks it:
+// the file is accepted and a kernel without it says so.
+func TestConfigAcceptsEveryLinuxScheduler(t *testing.T) {
+	for _, sc := range ipvs.AllSchedulers {
+		y := "services:\n  - service: tcp 10.0.0.100:80\n    scheduler: " + sc + "\n    nodes: [{address: 10.0.0.11}]\n"
+		if _, err := ParseConfig("d.yaml", []byte(y)); err != nil {
+			t.Errorf("scheduler %s: %v", sc, err)
+		}
+	}
+	if !slices.Contains(ipvs.AllSchedulers, "twos") {
+		t.Error("twos (Linux 6.2) missing from ipvs.AllSchedulers")
 	}
 }

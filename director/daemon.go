@@ -74,6 +74,7 @@ type Daemon struct {
 	ready    bool
 	lastErr  error
 	dirty    bool // runtime state changed since the last Save
+	unseeded bool // director.yaml not seeded into the shared store yet (seedPending)
 	lastRead controller.Table
 	readAt   time.Time // when lastRead was read (d.clock)
 	applied  uint64    // reconciles that wrote changes: a lastRead older than the last one is stale

@@ -19,12 +19,28 @@ var _ fileSeeder = (*EtcdStore)(nil)
 // back; one the file dropped is not deleted (remove-node, etcdctl del).
 func (s *EtcdStore) SeedFile(ctx context.Context, cur Desired, file []ServiceSpec) (Desired, error) {
 	fileKV, curKV := encodeServices(file), encodeServices(cur.Services)
+	fileSvc := map[string]string{} // file key -> its service's name
+	for _, sp := range file {
+		for k := range encodeServices([]ServiceSpec{sp}) {
+			fileSvc[k] = serviceID(sp)
+		}
+	}
 	var prevKV map[string]string // nil on a first start: every absent key is seeded
 	if cur.Config != nil {
 		prevKV = encodeServices(cur.Config)
 	}
 	s.mu.Lock()
 	up := s.status.Reachable
+	// On a first start (no state file: a new or rebuilt director) the
+	// file cannot tell a key removed through the API from one never
+	// written, so it seeds only services the shared state lacks whole:
+	// a real server removed from a shared service stays removed.
+	shared := map[string]bool{}
+	if prevKV == nil {
+		for _, r := range s.remote {
+			shared[r.service] = true
+		}
+	}
 	seeds, conflicts := map[string]string{}, map[string]string{}
 	for k, v := range fileKV {
 		r, in := s.remote[k]
@@ -32,6 +48,8 @@ func (s *EtcdStore) SeedFile(ctx context.Context, cur Desired, file []ServiceSpe
 		case in && r.canon == v:
 		case in:
 			conflicts[k] = fmt.Sprintf("director.yaml has %s, the shared state %s: the shared value is kept", v, r.canon)
+		case prevKV == nil && shared[fileSvc[k]]:
+			conflicts[k] = "in director.yaml, not in the shared state, whose service exists: a first start seeds only services the shared state lacks (add-node adds it)"
 		case prevKV == nil || prevKV[k] != v: // new or changed in the file
 			seeds[k] = v
 		case curKV[k] == v: // not in etcd yet (a move from the file store): the next Save writes it
@@ -74,6 +92,10 @@ func (s *EtcdStore) SeedFile(ctx context.Context, cur Desired, file []ServiceSpe
 				return cur, fmt.Errorf("%w: etcd %s: %v", ErrStoreUnavailable, strings.Join(s.cfg.Endpoints, ","), err)
 			case ok:
 				added[k] = seeds[k]
+			case s.holds(k, seeds[k]):
+				// created meanwhile with the file's own value (directors
+				// with the same file started together): no conflict
+				added[k] = seeds[k]
 			default:
 				conflicts[k] = "created by another director meanwhile: its value is kept"
 			}
@@ -83,7 +105,7 @@ func (s *EtcdStore) SeedFile(ctx context.Context, cur Desired, file []ServiceSpe
 		s.log.Warn("shared store: director.yaml disagrees with the shared state; not overwritten", "key", s.cfg.Prefix+k, "why", why)
 	}
 	s.mu.Lock()
-	s.fileConflicts = conflicts
+	s.fileConflicts, s.fileKV = conflicts, fileKV
 	s.mu.Unlock()
 	next := cur
 	next.Config = clone(file)
@@ -95,7 +117,8 @@ func (s *EtcdStore) SeedFile(ctx context.Context, cur Desired, file []ServiceSpe
 
 // create puts keys (relative, values in kv) if none exists yet, in one
 // transaction; ok is false when one did. What it wrote joins the cache
-// at once, so the Save that follows does not write it again.
+// at once, so the Save that follows does not write it again; so does,
+// for a single key, what another writer created there (holds).
 func (s *EtcdStore) create(ctx context.Context, keys []string, kv map[string]string) (ok bool, err error) {
 	var cmps []clientv3.Cmp
 	var puts []clientv3.Op
@@ -105,12 +128,23 @@ func (s *EtcdStore) create(ctx context.Context, keys []string, kv map[string]str
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	resp, err := s.client().Txn(tctx).If(cmps...).Then(puts...).Commit()
+	txn := s.client().Txn(tctx).If(cmps...).Then(puts...)
+	if len(keys) == 1 {
+		txn = txn.Else(clientv3.OpGet(s.cfg.Prefix + keys[0]))
+	}
+	resp, err := txn.Commit()
 	if err != nil {
 		s.setReachable(false, err)
 		return false, err
 	}
 	if !resp.Succeeded {
+		if len(keys) == 1 { // what the other writer created, cached (holds)
+			for _, kv := range resp.Responses[0].GetResponseRange().GetKvs() {
+				s.mu.Lock()
+				s.putLocked(string(kv.Key), kv.Value, kv.Lease)
+				s.mu.Unlock()
+			}
+		}
 		return false, nil
 	}
 	s.mu.Lock()
@@ -120,4 +154,25 @@ func (s *EtcdStore) create(ctx context.Context, keys []string, kv map[string]str
 		s.putLocked(s.cfg.Prefix+k, []byte(kv[k]), 0)
 	}
 	return true, nil
+}
+
+// holds says whether the cache has relative key k at value v (canonical,
+// as encodeServices writes it).
+func (s *EtcdStore) holds(k, v string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.remote[k]
+	return ok && r.canon == v
+}
+
+// agreesLocked says whether the shared state now agrees with the file of
+// the last SeedFile on relative key k: the same value, or absent from
+// both. A conflict on such a key is settled (StoreStatus leaves it out).
+func (s *EtcdStore) agreesLocked(k string) bool {
+	r, in := s.remote[k]
+	v, inFile := s.fileKV[k]
+	if !inFile {
+		return !in
+	}
+	return in && r.canon == v
 }

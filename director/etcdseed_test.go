@@ -179,3 +179,32 @@ func TestEtcdSeedKeepsRemovalsAndDrops(t *testing.T) {
 		t.Fatalf("services %s", got)
 	}
 }
+
+// A new or rebuilt director (no state file) with the group's file does
+// not put back a real server removed through the API: on a first start
+// only services the shared state lacks whole are seeded, and the rest of
+// the file's keys are reported.
+func TestEtcdFirstStartKeepsRemovals(t *testing.T) {
+	srv := etcdtest.Start(t)
+	file := `services:
+  - service: tcp 10.0.0.100:80
+    nodes: [{address: 10.0.0.11}, {address: 10.0.0.12}]
+`
+	a := startEtcdDirectorFile(t, "a", srv.Endpoint, file)
+	both := "tcp 10.0.0.100:80 10.0.0.11:80 w=1\ntcp 10.0.0.100:80 10.0.0.12:80 w=1\n"
+	within15s(t, "A seeds its file", func() bool { return a.weights() == both })
+	if err := a.d.RemoveNode(context.Background(), NodeRef{Service: "tcp 10.0.0.100:80", Address: "10.0.0.12"}); err != nil {
+		t.Fatal(err)
+	}
+	one := "tcp 10.0.0.100:80 10.0.0.11:80 w=1\n"
+	within15s(t, "A removes .12", func() bool { return a.weights() == one })
+	c := startEtcdDirectorFile(t, "c", srv.Endpoint, file)
+	within15s(t, "C holds the shared table", func() bool { return c.weights() == one })
+	time.Sleep(500 * time.Millisecond)
+	if a.weights() != one || c.weights() != one {
+		t.Fatalf("a fresh director put back a removed real server:\nA:\n%sC:\n%s", a.weights(), c.weights())
+	}
+	if fc := c.d.Status().Store.FileConflicts; len(fc) != 1 || fc["nodes/tcp/10.0.0.100:80/10.0.0.12:80"] == "" {
+		t.Fatalf("C's store.file_conflicts = %v, want .12's key", fc)
+	}
+}

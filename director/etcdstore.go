@@ -66,8 +66,10 @@ type EtcdStore struct {
 	// empty" is reported as it (authFailed).
 	authErr error
 	// fileConflicts is director.yaml's keys that disagree with the
-	// shared state as of the last SeedFile (etcdseed.go).
+	// shared state as of the last SeedFile (etcdseed.go); fileKV is the
+	// file's keys then, so that one settled since is not reported.
 	fileConflicts map[string]string
+	fileKV        map[string]string
 }
 
 type remoteKV struct {
@@ -175,11 +177,14 @@ func (s *EtcdStore) StoreStatus() StoreStatus {
 			st.Invalid[k] = v
 		}
 	}
-	if len(s.fileConflicts) > 0 {
-		st.FileConflicts = make(map[string]string, len(s.fileConflicts))
-		for k, v := range s.fileConflicts {
-			st.FileConflicts[k] = v
+	for k, v := range s.fileConflicts {
+		if s.agreesLocked(k) {
+			continue // settled since (edit-node, etcdctl): no longer reported
 		}
+		if st.FileConflicts == nil {
+			st.FileConflicts = map[string]string{}
+		}
+		st.FileConflicts[k] = v
 	}
 	return st
 }
@@ -394,8 +399,9 @@ func digest(kv map[string]string) string {
 // Save writes the local state, after the shared keys this director
 // changed since the last Load or Save (one transaction per 100 keys).
 // etcd unreachable: such a change is refused (ErrStoreUnavailable) and
-// nothing is written; a save that changes no shared key only writes the
-// local file.
+// nothing is written; a registered real server's key whose lease ended
+// before the watch said so refuses it too (ErrNotFound), etcd staying
+// reachable. A save that changes no shared key only writes the local file.
 func (s *EtcdStore) Save(ctx context.Context, d Desired) error {
 	kv := encodeServices(d.Services)
 	s.mu.Lock()
@@ -430,6 +436,12 @@ func (s *EtcdStore) Save(ctx context.Context, d Desired) error {
 		tctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 		resp, err := s.client().Txn(tctx).Then(ops[:n]...).Commit()
 		cancel()
+		if errors.Is(err, rpctypes.ErrKeyNotFound) {
+			// etcd answered: a key put with its lease kept (a registered
+			// real server's) is gone, its lease ended before the watch
+			// said so. Not an outage.
+			return fmt.Errorf("%w: a registered real server's key under %s ended meanwhile (its lease expired or was revoked): the change is refused", ErrNotFound, s.cfg.Prefix)
+		}
 		if err != nil {
 			if tctx.Err() != nil || ctx.Err() == nil {
 				s.setReachable(false, err)

@@ -61,6 +61,7 @@ func (d *Daemon) Follow(ctx context.Context, sh Shared) error {
 			return nil
 		case r := <-updates:
 			f.last, f.have = r, true
+			d.seedPending(ctx) // etcd answers: a seed it refused is done now
 		case <-tick.C():
 			tick.Reset(time.Duration(d.config().Drain.Interval))
 			if !f.have || !f.lingering {

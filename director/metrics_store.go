@@ -15,7 +15,7 @@ var (
 	descStoreRestarts = prometheus.NewDesc("lvsnode_store_watch_restarts_total",
 		"Watches replaced by a full read while the store answers: reason stalled (the watch lagged etcd's revision for 5 s) or compacted (etcd compacted past it). Not an outage.", []string{"backend", "reason"}, nil)
 	descStoreConflicts = prometheus.NewDesc("lvsnode_store_file_conflicts",
-		"Keys where director.yaml's services disagree with the shared state (status' store.file_conflicts names them): the file only seeds absent keys, so the shared value was kept.", []string{"backend"}, nil)
+		"Keys where director.yaml's services disagreed with the shared state at the last start or reload and still do (status' store.file_conflicts names them): the file only seeds absent keys, so the shared value was kept.", []string{"backend"}, nil)
 	storeDescs = []*prometheus.Desc{descStoreUp, descStoreRev, descStoreSince, descStoreInvalid, descStoreConflicts, descStoreRestarts}
 )
 

@@ -87,11 +87,13 @@ type StoreStatus struct {
 	// compacted past them. Neither is an outage: Reachable stays true.
 	WatchStalls      int64 `json:"watch_stalls,omitempty"`
 	WatchCompactions int64 `json:"watch_compactions,omitempty"`
-	// FileConflicts is the keys where director.yaml's services disagree
-	// with the shared state as of the last start or reload (key relative
-	// to the prefix -> what differs): the file only seeds the keys the
-	// prefix lacks, so the shared value was kept (change it through the
-	// API, or etcdctl for a service's settings).
+	// FileConflicts is the keys where director.yaml's services disagreed
+	// with the shared state at the last start or reload (key relative
+	// to the prefix -> what differs) and still do: the file only seeds
+	// the keys the prefix lacks, so the shared value was kept (change it
+	// through the API, or etcdctl for a service's settings). A key the
+	// shared state has since settled (the file's value, or absent from
+	// both) leaves it.
 	FileConflicts map[string]string `json:"file_conflicts,omitempty"`
 }
 

@@ -66,7 +66,7 @@ var _ Client = (*Fake)(nil)
 // adds others) and no sync daemon.
 func NewFake() *Fake {
 	return &Fake{
-		Schedulers: AllSchedulers,
+		Schedulers: Linux61Schedulers,
 		PEs:        []string{"sip"},
 		svcs:       map[ServiceKey]*fakeService{},
 		timeouts:   Timeouts{TCP: 900, TCPFin: 120, UDP: 300},

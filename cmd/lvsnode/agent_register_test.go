@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func startFollower(t *testing.T, endpoint, state string) func() string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := ipvs.NewFake()
+	fake := &lockedFake{Client: ipvs.NewFake()} // the daemon writes it while the test reads
 	d := director.New(cfg, director.Options{IPVS: fake, Store: st, NoLock: true, Log: log,
 		Sysctl: sysctl.NewFake(map[string]string{"net.ipv4.vs.expire_nodest_conn": "0", "net.ipv4.vs.expire_quiescent_template": "0"})})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -126,4 +127,37 @@ func startFollower(t *testing.T, endpoint, state string) func() string {
 		}
 		return b.String()
 	}
+}
+
+// lockedFake serializes the test's reads of ipvs.Fake with the daemon's
+// writes (an ipvs.Client is not safe for concurrent use; the daemon
+// serializes only its own calls): under -race, reading the fake bare
+// raced with Run's reconcile and could panic on its maps.
+type lockedFake struct {
+	mu sync.Mutex
+	ipvs.Client
+}
+
+func (l *lockedFake) Services() ([]ipvs.Service, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Client.Services()
+}
+
+func (l *lockedFake) Service(k ipvs.ServiceKey) (ipvs.Service, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Client.Service(k)
+}
+
+func (l *lockedFake) Destinations(k ipvs.ServiceKey) ([]ipvs.Destination, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Client.Destinations(k)
+}
+
+func (l *lockedFake) Apply(ops []ipvs.Op) []error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Client.Apply(ops)
 }

@@ -252,7 +252,11 @@ var directorYAMLWhy = map[string]string{
 	"datapath":   "the fwmark range the data-path checks own.",
 	"api":        "the runtime API: the unix socket (default /run/lvsnode/director.sock), and a TCP listener with a token file and TLS.",
 	"store":      "where the desired state lives: file (default: state_file, one director) or etcd, shared by every director of a group and the agents that register themselves.",
-	"services":   "the managed virtual services, each with its real servers (nodes; sorry is the one used when none is up).",
+	"services": "the managed virtual services, each with its real servers (nodes; sorry is the one used when none is up). " +
+		"Under store: etcd they only seed the shared state: at start and reload the keys the prefix lacks are created " +
+		"(on a first start, without a state file, only for services the prefix lacks whole); " +
+		"one that exists is never overwritten and one dropped from the file is never deleted (remove-node, etcdctl del); " +
+		"disagreements are logged and reported (status store.file_conflicts, lvsnode_store_file_conflicts).",
 }
 
 // healthType is the check: and agent: of services and nodes, listed

@@ -158,6 +158,11 @@ func TestDirectorYAMLKeysAllOnThePage(t *testing.T) {
 		}
 	}
 	walk("", reflect.TypeOf(director.Config{}))
+	// where an operator looks: a file's service edit or removal does not
+	// change a shared (etcd) table
+	if flat := strings.Join(strings.Fields(section), " "); !strings.Contains(flat, "only seed the shared state") || !strings.Contains(flat, "never deleted") {
+		t.Error("lvsnode-controller(8) does not say that under store: etcd the file's services only seed the shared state")
+	}
 }
 
 func TestVersionCommand(t *testing.T) {
