@@ -454,11 +454,29 @@ func (d *Daemon) drainingLocked() bool {
 func (d *Daemon) Ready() (ok bool, why string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.readyLocked()
+}
+
+// readyLocked is Ready, d.mu held. Under active_active, a director with a
+// shared store is not ready until it has read the shared state once since
+// it started (StoreStatus.Read; losing the store later changes nothing):
+// its readiness announces it to the router's ECMP group (examples/bird),
+// whose other directors hold the shared table, and a director serving a
+// stale cached table there has another mh table than theirs: flows that
+// ECMP moves to it are scheduled elsewhere and reset. Without
+// active_active it is not required: readiness there decides whether a
+// standby (keepalived) may carry the VIP at all, and one serving its last
+// known table beats none (status says the store is unreachable).
+func (d *Daemon) readyLocked() (ok bool, why string) {
 	switch {
 	case !d.ready:
 		return false, "not reconciled yet"
 	case d.lastErr != nil:
 		return false, "last reconcile failed: " + d.lastErr.Error()
+	case d.cfg.ActiveActive:
+		if st := d.storeStatus(); st != nil && !st.Read {
+			return false, "active_active: the shared store (" + st.Backend + ") not read since start: the table may be stale"
+		}
 	}
 	return true, ""
 }

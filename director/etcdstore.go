@@ -61,6 +61,10 @@ type EtcdStore struct {
 	// (relative key -> why), logged once each: the rest is applied.
 	invalid map[string]string
 	stalled bool // a watch stalled and none delivered since (logged once)
+	// authErr is why the last authentication failed (nil: none failed,
+	// or one succeeded since): the anonymous client's "user name is
+	// empty" is reported as it (authFailed).
+	authErr error
 	// fileConflicts is director.yaml's keys that disagree with the
 	// shared state as of the last SeedFile (etcdseed.go); fileKV is the
 	// file's keys then, so that one settled since is not reported.
@@ -83,9 +87,9 @@ func NewEtcdStore(cfg etcdstore.Config, stateFile string, log *slog.Logger) (*Et
 		log = slog.Default()
 	}
 	cli, err := etcdstore.Dial(cfg)
-	authed := err == nil
+	authed, dialErr := err == nil, err
 	if err != nil && cfg.User != "" && !errors.Is(err, etcdstore.ErrInvalid) {
-		log.Warn("etcd: cannot authenticate yet, retrying in the background", "err", err)
+		log.Warn("etcd: cannot authenticate yet, retrying in the background", "err", authFailed(cfg, err))
 		cli, err = etcdstore.Dial(cfg.Anonymous())
 	}
 	if err != nil {
@@ -93,6 +97,9 @@ func NewEtcdStore(cfg etcdstore.Config, stateFile string, log *slog.Logger) (*Et
 	}
 	s := &EtcdStore{cfg: cfg, cli: cli, done: make(chan struct{}), local: FileStore{Path: stateFile}, log: log,
 		remote: map[string]remoteKV{}, directors: map[string]DirectorReport{}, invalid: map[string]string{}, status: StoreStatus{Backend: "etcd", Since: time.Now()}}
+	if !authed {
+		s.authErr = dialErr
+	}
 	if !authed {
 		go s.authenticate()
 	}
@@ -110,6 +117,9 @@ func (s *EtcdStore) authenticate() {
 		}
 		cli, err := etcdstore.Dial(s.cfg)
 		if err != nil {
+			s.mu.Lock()
+			s.authErr = err
+			s.mu.Unlock()
 			continue
 		}
 		s.climu.Lock()
@@ -124,6 +134,9 @@ func (s *EtcdStore) authenticate() {
 		s.cli = cli
 		s.climu.Unlock()
 		old.Close() // its calls in flight fail, and are retried on the new one
+		s.mu.Lock()
+		s.authErr = nil
+		s.mu.Unlock()
 		s.log.Info("etcd: authenticated")
 		return
 	}
@@ -179,11 +192,15 @@ func (s *EtcdStore) StoreStatus() StoreStatus {
 func (s *EtcdStore) setReachable(ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	err = s.explainLocked(err)
 	if s.status.Reachable != ok {
 		s.status.Reachable, s.status.Since = ok, time.Now()
-		if ok {
+		switch {
+		case ok:
 			s.log.Info("etcd reachable", "endpoints", strings.Join(s.cfg.Endpoints, ","))
-		} else {
+		case errors.Is(err, errRefused):
+			s.log.Error("etcd refuses this director: keeping the last known table", "err", err)
+		default:
 			s.log.Warn("etcd unreachable: keeping the last known table", "err", err)
 		}
 	}
@@ -191,6 +208,43 @@ func (s *EtcdStore) setReachable(ok bool, err error) {
 	if err != nil {
 		s.status.Error = err.Error()
 	}
+}
+
+// errRefused is wrapped by the errors of an etcd that answers but
+// refuses this director (authentication, permissions): a configuration
+// to fix, not an outage to wait out. Reachable is false all the same
+// (the last known table is served).
+var errRefused = errors.New("etcd refuses this director")
+
+// explainLocked says what err is when etcd refuses: the anonymous client
+// (the credentials failed) gets "user name is empty", a user without a
+// role on the prefix "permission denied".
+func (s *EtcdStore) explainLocked(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case s.authErr != nil && errors.Is(err, rpctypes.ErrUserEmpty):
+		if e := authFailed(s.cfg, s.authErr); errors.Is(e, errRefused) {
+			return e
+		}
+		// etcd was down when authenticating: it answers now, and the
+		// background authentication (each second) follows
+		return fmt.Errorf("user %q not authenticated yet (retried each second): %v", s.cfg.User, s.authErr)
+	case errors.Is(err, rpctypes.ErrPermissionDenied):
+		return fmt.Errorf("%w: permission denied on prefix %q for user %q (store.user): grant its role readwrite on the prefix: %v",
+			errRefused, s.cfg.Prefix, s.cfg.User, err)
+	}
+	return err
+}
+
+// authFailed names an authentication failure as such (wrong user or
+// password); other errors (etcd down while authenticating) are returned
+// as they are.
+func authFailed(cfg etcdstore.Config, err error) error {
+	if errors.Is(err, rpctypes.ErrAuthFailed) || errors.Is(err, rpctypes.ErrGRPCAuthFailed) {
+		return fmt.Errorf("%w: authentication failed for user %q (store.user, store.password_file): %v", errRefused, cfg.User, err)
+	}
+	return err
 }
 
 // Load reads the local state and, when etcd answers, replaces its
@@ -206,13 +260,19 @@ func (s *EtcdStore) Load(ctx context.Context) (Desired, error) {
 	if err != nil {
 		s.mu.Lock()
 		s.prev = encodeServices(d.Services)
+		err = s.explainLocked(err)
 		s.mu.Unlock()
-		s.log.Warn("etcd unreachable at start: serving the last known table from the state file", "err", err)
+		if errors.Is(err, errRefused) {
+			s.log.Error("etcd refuses this director at start: serving the last known table from the state file", "err", err)
+		} else {
+			s.log.Warn("etcd unreachable at start: serving the last known table from the state file", "err", err)
+		}
 		return d, nil
 	}
 	r := s.replace(resp)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.status.Read = true // d holds the shared state from now on (or seeds it)
 	if len(resp.Kvs) == 0 {
 		s.prev = map[string]string{} // everything is written by the first Save
 		return d, nil
@@ -319,6 +379,7 @@ func (s *EtcdStore) Adopted(rev int64, svcs []ServiceSpec) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.prev, s.status.Revision, s.status.Digest = kv, rev, digest(kv)
+	s.status.Read = true
 }
 
 // digest is a short hash of a key -> value set (StoreStatus.Digest).
@@ -385,6 +446,9 @@ func (s *EtcdStore) Save(ctx context.Context, d Desired) error {
 			if tctx.Err() != nil || ctx.Err() == nil {
 				s.setReachable(false, err)
 			}
+			s.mu.Lock()
+			err = s.explainLocked(err)
+			s.mu.Unlock()
 			return fmt.Errorf("%w: etcd %s: %v: the change is refused", ErrStoreUnavailable, strings.Join(s.cfg.Endpoints, ","), err)
 		}
 		ops = ops[n:]

@@ -4,7 +4,22 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	etcdstore "github.com/lvsnode/lvsnode/store/etcd"
 )
+
+// reregisterGrace is how long, after the store becomes reachable again,
+// a registration that was there before the outage may be missing before
+// it counts as gone: an outage longer than the agents' lease expires
+// every lease at once, and the first full read after it can run before
+// the agents have registered again (they do within a second or two of
+// the store answering). Without it that read drains, and removes the idle
+// ones of, every registered real server on every director at once. The
+// agents' default lease ttl (etcdstore.DefaultTTL, 10 s): an agent that
+// does not register again within it is handled as one whose lease
+// expired. A registration that vanishes while the store stays reachable
+// is gone at once, as before.
+const reregisterGrace = etcdstore.DefaultTTL
 
 func init() { RegisterService(followStore) }
 
@@ -65,8 +80,38 @@ type follower struct {
 	sh        Shared
 	last      Remote
 	have      bool
-	reg       map[string]Registration // the last state's registrations
-	lingering bool                    // a real server whose registration is gone is draining
+	reg       map[string]Registration // the last state's registrations (and those held)
+	lingering bool                    // a real server whose registration is gone is draining, or held
+	// seen is StoreStatus.Since at the last adopt: a different one means
+	// the store was lost and found since; back is when (the daemon's clock)
+	// it was found again, the start of reregisterGrace.
+	seen, back time.Time
+	looked     bool // seen is set (the first adopt has no outage before it)
+	held       int  // registrations held at the last adopt (logged when it changes)
+	// cached is the real servers of the table the daemon started with
+	// when the store could not be read at start (the state file's, whose
+	// registrations are unknown): held as registrations missing since an
+	// outage, from the first read on; after the grace they leave as before.
+	cached map[string]bool
+}
+
+// recovering says whether the store became reachable again (after an
+// outage this follower lived through) less than reregisterGrace ago.
+func (f *follower) recovering(now time.Time) bool {
+	st := f.sh.StoreStatus()
+	if f.looked && !st.Since.Equal(f.seen) && st.Reachable {
+		f.back = now
+	}
+	if !f.looked && !st.Read { // started on the state file's table
+		f.back, f.cached = now, map[string]bool{}
+		for _, s := range f.d.desired.Services {
+			for _, n := range s.Nodes {
+				f.cached[serviceID(s)+" "+nodeKey(n, servicePort(s.Service))] = true
+			}
+		}
+	}
+	f.seen, f.looked = st.Since, true
+	return !f.back.IsZero() && now.Sub(f.back) < reregisterGrace
 }
 
 // adopt makes r the daemon's desired services, keeping what the shared
@@ -75,6 +120,11 @@ type follower struct {
 // until its connections end or the drain timeout passes (an agent that
 // died on a healthy server cuts no connection), then leaves; a
 // registration marked draining drains; one that comes back undrains.
+// Within reregisterGrace of the store becoming reachable again, a
+// registration missing since the outage is held: its real server stays
+// as it was (and its registration remembered) until it registers again
+// or the grace ends. A daemon that started on its state file's table
+// (the store unreadable) counts as back from an outage at its first read.
 func (f *follower) adopt(ctx context.Context, r Remote) error {
 	d := f.d
 	d.mu.Lock()
@@ -95,6 +145,11 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 		}
 	}
 	now := d.clock.Now()
+	recovering := f.recovering(now)
+	if !recovering {
+		f.cached = nil
+	}
+	held, nheld := map[string]Registration{}, 0
 	f.lingering = false
 	for _, s := range d.desired.Services {
 		port := servicePort(s.Service)
@@ -102,8 +157,17 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 			id := serviceID(s) + " " + nodeKey(n, port)
 			st := next.Nodes[id]
 			_, wasReg := f.reg[id]
-			if have[id] || !(wasReg || st.DrainBy == drainByLease) {
+			if have[id] || !(wasReg || f.cached[id] || st.DrainBy == drainByLease) {
 				continue // still there, or removed by an operator: gone at once, as remove-node
+			}
+			if recovering && st.DrainBy != drainByLease {
+				if wasReg {
+					held[id] = f.reg[id] // may be re-registering: unchanged for now
+				}
+				nheld++
+				svcs = keepNode(svcs, s, n)
+				f.lingering = true // re-adopted each tick: gone once the grace ends
+				continue
 			}
 			if st.Drain == DrainDrained || st.Drain == DrainParked {
 				delete(next.Nodes, id) // drained: it leaves
@@ -148,6 +212,19 @@ func (f *follower) adopt(ctx context.Context, r Remote) error {
 	}
 	d.kick() // the adopted state: a full reconcile (install does not kick)
 	f.reg = r.Registered
+	if nheld > 0 && nheld != f.held {
+		d.log.Info("store back: registrations missing since the outage are kept until they register again", "held", nheld, "grace", reregisterGrace)
+	}
+	f.held = nheld
+	if len(held) > 0 {
+		f.reg = make(map[string]Registration, len(r.Registered)+len(held))
+		for id, reg := range r.Registered {
+			f.reg[id] = reg
+		}
+		for id, reg := range held {
+			f.reg[id] = reg
+		}
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lvsnode/lvsnode/health"
 	"github.com/lvsnode/lvsnode/health/healthtest"
@@ -21,6 +22,8 @@ type fakeShared struct {
 	MemStore
 	mu      sync.Mutex
 	up      bool
+	since   time.Time // StoreStatus.Since: when up last changed
+	unread  bool      // not read at start (Read false until the first Adopted)
 	rev     int64
 	adopted int64
 	saved   []string // the services of each Save, encoded
@@ -41,7 +44,14 @@ func (f *fakeShared) Stale(int64) bool { return false }
 func (f *fakeShared) StoreStatus() StoreStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return StoreStatus{Backend: "fake", Reachable: f.up, Revision: f.adopted}
+	return StoreStatus{Backend: "fake", Reachable: f.up, Since: f.since, Revision: f.adopted, Read: !f.unread || f.adopted != 0}
+}
+
+// setUp makes the store reachable or not, as of a new Since.
+func (f *fakeShared) setUp(up bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.up, f.since = up, f.since.Add(time.Second)
 }
 
 func (f *fakeShared) Save(ctx context.Context, d Desired) error {
@@ -60,7 +70,11 @@ type sharedRig struct {
 }
 
 func newSharedRig(t *testing.T, yaml string) *sharedRig {
-	sh := &fakeShared{up: true}
+	return newSharedRigFrom(t, yaml, &fakeShared{up: true})
+}
+
+// newSharedRigFrom is newSharedRig on sh (its MemStore: the state file).
+func newSharedRigFrom(t *testing.T, yaml string, sh *fakeShared) *sharedRig {
 	r := &rig{t: t, fake: ipvs.NewFake(), clock: healthtest.NewFakeClock(), store: &sh.MemStore,
 		checks: map[health.Key]*healthtest.Checker{}, builds: map[health.Key]int{}}
 	cfg, err := ParseConfig("test.yaml", []byte(yaml))
@@ -183,5 +197,66 @@ func TestFollowRemovedNodeLeavesAtOnce(t *testing.T) {
 	s := newSharedRig(t, "")
 	s.adopt(remote(t, 5, oneService, nil))
 	s.adopt(remote(t, 6, `[{"service": "tcp 10.0.0.100:80", "scheduler": "rr", "nodes": [{"address": "10.0.0.11", "weight": 3}]}]`, nil))
+	s.wantWeights("tcp 10.0.0.100:80 10.0.0.11:80 w=3\n")
+}
+
+// F8: an outage longer than the agents' lease expires every registration;
+// the first full read after it may run before the agents registered
+// again. Within reregisterGrace of the store's return, a registration
+// missing since the outage keeps its real server as it was (not drained,
+// not removed); one that registers again stays; one still missing after
+// the grace drains as a lease expiry. One that vanishes while the store
+// stays reachable drains at once (TestFollowRegistrationLifecycle).
+func TestFollowOutageGraceForReregistration(t *testing.T) {
+	s := newSharedRig(t, "")
+	both := map[string]Registration{"tcp 10.0.0.100:80 10.0.0.11:80": {Lease: 7}, "tcp 10.0.0.100:80 10.0.0.12:80": {Lease: 8}}
+	s.adopt(remote(t, 5, oneService, both))
+	all := "tcp 10.0.0.100:80 10.0.0.11:80 w=3\ntcp 10.0.0.100:80 10.0.0.12:80 w=1\n"
+	s.wantWeights(all)
+
+	s.sh.setUp(false) // etcd frozen past the leases' ttl, then back
+	s.sh.setUp(true)
+	none := remote(t, 9, `[{"service": "tcp 10.0.0.100:80", "scheduler": "rr", "nodes": []}]`, nil)
+	s.adopt(none) // the full read, before any agent registered again
+	s.wantWeights(all)
+	s.clock.Advance(time.Second)
+	s.adopt(none) // a tick within the grace
+	s.wantWeights(all)
+
+	// .11's agent registers again (new lease); .12's does not
+	s.clock.Advance(time.Second)
+	s.adopt(remote(t, 10, `[{"service": "tcp 10.0.0.100:80", "scheduler": "rr", "nodes": [{"address": "10.0.0.11", "weight": 3}]}]`,
+		map[string]Registration{"tcp 10.0.0.100:80 10.0.0.11:80": {Lease: 17}}))
+	s.wantWeights(all)
+	s.clock.Advance(reregisterGrace)
+	back := remote(t, 10, `[{"service": "tcp 10.0.0.100:80", "scheduler": "rr", "nodes": [{"address": "10.0.0.11", "weight": 3}]}]`,
+		map[string]Registration{"tcp 10.0.0.100:80 10.0.0.11:80": {Lease: 17}})
+	s.adopt(back) // the grace is over: .12 is gone, idle: drained and removed
+	s.adopt(back)
+	s.wantWeights("tcp 10.0.0.100:80 10.0.0.11:80 w=3\n")
+}
+
+// F8, at start: a director that started on its state file's table (the
+// store unreadable, so which real servers are registrations is unknown)
+// holds those missing from its first read for reregisterGrace (the agents
+// may be registering again after the same outage); after it, one still
+// missing leaves at once, as an operator's removal.
+func TestFollowStartOnCachedTableGrace(t *testing.T) {
+	sh := &fakeShared{up: true, unread: true}
+	var svcs []ServiceSpec
+	if err := json.Unmarshal([]byte(oneService), &svcs); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.MemStore.Save(context.Background(), Desired{Services: svcs}); err != nil {
+		t.Fatal(err)
+	}
+	s := newSharedRigFrom(t, "", sh)
+	all := "tcp 10.0.0.100:80 10.0.0.11:80 w=3\ntcp 10.0.0.100:80 10.0.0.12:80 w=1\n"
+	s.wantWeights(all)
+	only11 := remote(t, 9, `[{"service": "tcp 10.0.0.100:80", "scheduler": "rr", "nodes": [{"address": "10.0.0.11", "weight": 3}]}]`, nil)
+	s.adopt(only11) // the first read: .12 not (yet) registered again
+	s.wantWeights(all)
+	s.clock.Advance(reregisterGrace)
+	s.adopt(only11)
 	s.wantWeights("tcp 10.0.0.100:80 10.0.0.11:80 w=3\n")
 }

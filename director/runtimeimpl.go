@@ -40,7 +40,8 @@ func (d *Daemon) Status() Status {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := Status{Generation: d.desired.Generation, Ready: d.ready && d.lastErr == nil, Sync: d.syncs.get(), Store: d.storeStatus(), Now: time.Now()}
+	ready, _ := d.readyLocked()
+	st := Status{Generation: d.desired.Generation, Ready: ready, Sync: d.syncs.get(), Store: d.storeStatus(), Now: time.Now()}
 	if d.model == nil {
 		return st
 	}

@@ -26,7 +26,7 @@ type Shared interface {
 	// Adopted tells the store that the daemon installed svcs, read from
 	// it at revision rev: the next Save writes none of it (only later
 	// edits), so a state older than the store's newest is never written
-	// back over it.
+	// back over it. StoreStatus.Read is true from the first call on.
 	Adopted(rev int64, svcs []ServiceSpec)
 	// Stale tells whether a state read at rev is older than this
 	// director's own last write: the follower skips it (a newer state,
@@ -61,6 +61,11 @@ type StoreStatus struct {
 	Reachable bool      `json:"reachable"` // false: serving the last known table
 	Since     time.Time `json:"since"`     // when Reachable last changed
 	Error     string    `json:"error,omitempty"`
+	// Read is whether this director has read the shared state at least
+	// once since it started (at start, or by the watch); it stays true
+	// when the store is lost later. Under active_active the director is
+	// not ready until it is (Daemon.Ready).
+	Read bool `json:"read"`
 	// Revision is the store's revision as of the state this director
 	// last adopted: an order (higher is newer), not an identity (a full
 	// read after a reconnection counts the directors' reports too):

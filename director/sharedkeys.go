@@ -1,8 +1,11 @@
 package director
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -62,7 +65,11 @@ type decoded struct {
 	canon    string
 }
 
-// decodeKey reads one key (relative to the prefix) and its value.
+// decodeKey reads one key (relative to the prefix) and its value. A field
+// the value's type does not have (a typo: {"wieght": 5} would otherwise
+// give weight 1) makes the key invalid (reported, not applied); an
+// agent's key (store/etcd's Node, draining included) has only known ones.
+// Fields inside check/agent are read by health.Definition's own decoder.
 func decodeKey(k string, v []byte) (decoded, error) {
 	svc, rs, ok := etcdstore.Parse("", k)
 	if !ok {
@@ -74,7 +81,7 @@ func decodeKey(k string, v []byte) (decoded, error) {
 	}
 	x := decoded{service: ServiceName(sk), rs: rs}
 	if rs == "" {
-		if err := json.Unmarshal(v, &x.spec); err != nil {
+		if err := decodeStrict(v, &x.spec); err != nil {
 			return x, fmt.Errorf("%w: key %q: %v", ErrInvalid, k, err)
 		}
 		if sc := x.spec.Scheduler; sc != "" && !slices.Contains(ipvs.AllSchedulers, sc) {
@@ -87,7 +94,7 @@ func decodeKey(k string, v []byte) (decoded, error) {
 		return x, nil
 	}
 	var n sharedNode
-	if err := json.Unmarshal(v, &n); err != nil {
+	if err := decodeStrict(v, &n); err != nil {
 		return x, fmt.Errorf("%w: key %q: %v", ErrInvalid, k, err)
 	}
 	if nodeKey(n.NodeSpec, sk.Port) != rs {
@@ -95,6 +102,19 @@ func decodeKey(k string, v []byte) (decoded, error) {
 	}
 	x.node, x.draining, x.canon = n.NodeSpec, n.Draining, mustJSON(n.NodeSpec)
 	return x, nil
+}
+
+// decodeStrict is json.Unmarshal refusing unknown fields.
+func decodeStrict(v []byte, into any) error {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON value")
+	}
+	return nil
 }
 
 // assemble builds the services from decoded keys (sorted by service, then

@@ -100,7 +100,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Status is a snapshot of the running director.
 type Status struct {
 	Generation uint64          `json:"generation"` // bumped by every change of the desired state
-	Ready      bool            `json:"ready"`      // the first reconcile succeeded and the last did not fail
+	Ready      bool            `json:"ready"`      // the first reconcile succeeded and the last did not fail (and, under active_active, the shared store was read once: Daemon.Ready)
 	Services   []ServiceStatus `json:"services"`
 	Sync       *SyncStatus     `json:"sync,omitempty"`  // connection sync, when configured (sync.go)
 	Store      *StoreStatus    `json:"store,omitempty"` // a shared store (etcd) only: reachable, revision
