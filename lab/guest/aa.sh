@@ -243,7 +243,7 @@ AA_PIN_BYTES=786432 # 12 s at 64k: the loss comes about 3 s in
 # aa_sched_is N TEXT: director N's upload service is on TEXT (ipvsadm -Ln's
 # scheduler column, "mh (mh-fallback,mh-port)").
 aa_sched_is() {
-	ip netns exec "$(ha_ns "$1")" ipvsadm -Ln | awk -v s="$LAB_VIP4:$HA_UPLOAD_PORT" '$1 == "TCP" && $2 == s { $1 = $2 = ""; print substr($0, 3) }' | grep -qxF "$2"
+	ip netns exec "$(ha_ns "$1")" ipvsadm -Ln | awk -v s="$LAB_VIP4:$HA_UPLOAD_PORT" '$1 == "TCP" && $2 == s { $1 = $2 = ""; print substr($0, 3) }' | grep -xF "$2" >/dev/null
 }
 
 # aa_config_sched N off: aa_config with scheduler $AA_SCHED on its service.

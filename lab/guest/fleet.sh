@@ -43,7 +43,7 @@ etcd_start() {
 		return 1
 	}
 }
-etcd_up() { ip netns exec client curl -fsS -m 2 "$FLEET_ETCD/health" | grep -q true; }
+etcd_up() { ip netns exec client curl -fsS -m 2 "$FLEET_ETCD/health" | grep true >/dev/null; }
 etcd_kill() {
 	kill -KILL "$ETCD_PID" 2>/dev/null || true
 	wait "$ETCD_PID" 2>/dev/null || true

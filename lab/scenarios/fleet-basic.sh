@@ -67,7 +67,7 @@ r1=$(fleet_status director | grep -o '"digest":"[0-9a-f]*"' | head -1)
 r2=$(fleet_status director2 | grep -o '"digest":"[0-9a-f]*"' | head -1)
 info "desired-state digest: director $r1, director2 $r2"
 check "both at the same desired-state digest" test "$r1" = "$r2"
-wait_for 10 eval 'fleet_status director | grep -q "\"directors\":{\"director\":{[^}]*$r1},\"director2\":{[^}]*$r1}"' ||
+wait_for 10 eval 'fleet_status director | grep "\"directors\":{\"director\":{[^}]*$r1},\"director2\":{[^}]*$r1}" >/dev/null' ||
 	fail "director's status does not show both directors at $r1: $(fleet_status director)"
 ok "director's status shows both directors at $r1 (store.directors)"
 
@@ -99,8 +99,8 @@ before=$(ipvs_in director)
 
 step "etcd killed: both directors keep the same table and keep serving"
 etcd_kill
-wait_for 10 eval 'fleet_status director | grep -q "\"reachable\":false"' || fail "director does not report etcd unreachable"
-wait_for 10 eval 'fleet_status director2 | grep -q "\"reachable\":false"' || fail "director2 does not report etcd unreachable"
+wait_for 10 eval 'fleet_status director | grep "\"reachable\":false" >/dev/null' || fail "director does not report etcd unreachable"
+wait_for 10 eval 'fleet_status director2 | grep "\"reachable\":false" >/dev/null' || fail "director2 does not report etcd unreachable"
 ok "both report store.reachable false"
 sleep 3 # two resyncs (2s) with etcd away
 check "director's table unchanged" test "$(ipvs_in director)" = "$before"
@@ -109,7 +109,7 @@ for d in $FLEET_DIRECTORS; do
 	check "traffic through $d reaches rs1" answers_from "$d" rs1
 	check "traffic through $d reaches rs2" answers_from "$d" rs2
 done
-check "metric lvsnode_store_reachable 0" eval 'ip netns exec director curl -s 127.0.0.1:9110/metrics | grep -q "^lvsnode_store_reachable{backend=\"etcd\"} 0"'
+check "metric lvsnode_store_reachable 0" eval 'ip netns exec director curl -s 127.0.0.1:9110/metrics | grep "^lvsnode_store_reachable{backend=\"etcd\"} 0" >/dev/null'
 set +e
 msg=$(fleet_ctl director add-node -t "$LAB_VIP4:$LAB_PORT" -r 10.0.0.19 2>&1)
 rc=$?
@@ -137,6 +137,6 @@ late=$b1
 wait_for 10 tables_equal || fail "tables differ after etcd came back"
 check "identical after etcd came back" tables_equal
 check "rs3 back at weight 1 in both" rs_in_both "$RIP3" 1
-wait_for 10 eval 'fleet_status director | grep -q "\"reachable\":true"' || fail "director still reports etcd unreachable"
+wait_for 10 eval 'fleet_status director | grep "\"reachable\":true" >/dev/null' || fail "director still reports etcd unreachable"
 echo "FIGURE fleet: etcd restart (process start, TCG) -> a registration made while it was down in both directors: $(((late - t0) / 1000)) ms"
 ok "fleet-basic"
