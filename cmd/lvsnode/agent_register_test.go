@@ -37,22 +37,7 @@ func TestAgentRegistersItself(t *testing.T) {
 	if !netnstest.Enter(t) {
 		return
 	}
-	srv := etcdtest.Start(t)
-	dir := t.TempDir()
-	table := startFollower(t, srv.Endpoint, filepath.Join(dir, "director.json"))
-	cfg := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`vips: [10.0.0.100]
-resync-interval: 100ms
-teardown-on-stop: true
-drain: {on-stop: true, min-wait: 1s, timeout: 5s}
-register:
-  endpoints: [%s]
-  prefix: /t/
-  address: 10.0.1.11
-  ttl: 2s
-  services:
-    - {service: tcp 10.0.0.100:80, weight: 5}
-`, srv.Endpoint)), 0o644)
+	_, table, dir, cfg := registerRig(t, "drain: {on-stop: true, min-wait: 1s, timeout: 5s}", "2s")
 
 	run := func() (*exec.Cmd, *notifySocket, *bytes.Buffer) {
 		ns := listenNotify(t, filepath.Join(t.TempDir(), "notify.sock"))
@@ -176,22 +161,7 @@ func TestAgentRegistrationComesBack(t *testing.T) {
 	if !netnstest.Enter(t) {
 		return
 	}
-	srv := etcdtest.Start(t)
-	dir := t.TempDir()
-	table := startFollower(t, srv.Endpoint, filepath.Join(dir, "director.json"))
-	cfg := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`vips: [10.0.0.100]
-resync-interval: 100ms
-teardown-on-stop: true
-listen: 127.0.0.1:19917
-register:
-  endpoints: [%s]
-  prefix: /t/
-  address: 10.0.1.11
-  ttl: 30s
-  services:
-    - {service: tcp 10.0.0.100:80, weight: 5}
-`, srv.Endpoint)), 0o644)
+	endpoint, table, dir, cfg := registerRig(t, "listen: 127.0.0.1:19917", "30s")
 	state := filepath.Join(dir, "state.json")
 	cmd := exec.Command(lvsnodeBin(t), "agent", "run", "--config", cfg, "--state-file", state)
 	var logs lockedBuffer // read while the agent writes it
@@ -209,7 +179,7 @@ register:
 	const rs = "tcp 10.0.0.100:80 10.0.1.11:80 w=5\n"
 	until(t, "the director to add the registered real server", func() bool { return table() == rs })
 
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,4 +257,28 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// registerRig starts etcd and a director following it, and writes an
+// agent.yaml (in dir) registering 10.0.1.11 into tcp 10.0.0.100:80 at
+// weight 5 under a lease of ttl, with the line more besides.
+func registerRig(t *testing.T, more, ttl string) (endpoint string, table func() string, dir, cfg string) {
+	t.Helper()
+	srv := etcdtest.Start(t)
+	dir = t.TempDir()
+	table = startFollower(t, srv.Endpoint, filepath.Join(dir, "director.json"))
+	cfg = filepath.Join(dir, "agent.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`vips: [10.0.0.100]
+resync-interval: 100ms
+teardown-on-stop: true
+%s
+register:
+  endpoints: [%s]
+  prefix: /t/
+  address: 10.0.1.11
+  ttl: %s
+  services:
+    - {service: tcp 10.0.0.100:80, weight: 5}
+`, more, srv.Endpoint, ttl)), 0o644)
+	return srv.Endpoint, table, dir, cfg
 }
