@@ -75,13 +75,7 @@ func TestEtcdFileConflictSettled(t *testing.T) {
 // created meanwhile with the file's own value is no conflict (regression:
 // it was warned and reported as one, "created by another director").
 func TestEtcdSeedRaceSameValueNoConflict(t *testing.T) {
-	srv := etcdtest.Start(t)
-	cfg, s := openEtcdStore(t, "state_file: "+t.TempDir()+"/s.json\nstore:\n  type: etcd\n  endpoints: ["+srv.Endpoint+
-		"]\n  prefix: /t/\n  timeout: 1s\nservices:\n  - service: tcp 10.0.0.100:80\n    nodes: [{address: 10.0.0.11, weight: 5}, {address: 10.0.0.12}]\n")
-	cur, err := s.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, cfg, s, cur := loadSeedStore(t)
 	cli := etcdClient(t, srv.Endpoint)
 	k := etcdstore.NodeKey("/t/", "tcp 10.0.0.100:80", "10.0.0.11:80")
 	if _, err := cli.Put(context.Background(), k, `{"address":"10.0.0.11","weight":5}`); err != nil { // the other director, same file

@@ -100,13 +100,7 @@ func TestEtcdFilesSeedNeverFlip(t *testing.T) {
 // cache does not have it yet) is not overwritten by the seed: the create
 // compares create_revision to 0, and the loss is reported.
 func TestEtcdSeedLosesRaceWithoutOverwriting(t *testing.T) {
-	srv := etcdtest.Start(t)
-	cfg, s := openEtcdStore(t, "state_file: "+t.TempDir()+"/s.json\nstore:\n  type: etcd\n  endpoints: ["+srv.Endpoint+
-		"]\n  prefix: /t/\n  timeout: 1s\nservices:\n  - service: tcp 10.0.0.100:80\n    nodes: [{address: 10.0.0.11, weight: 5}, {address: 10.0.0.12}]\n")
-	cur, err := s.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, cfg, s, cur := loadSeedStore(t)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}})
 	if err != nil {
 		t.Fatal(err)
@@ -207,4 +201,18 @@ func TestEtcdFirstStartKeepsRemovals(t *testing.T) {
 	if fc := c.d.Status().Store.FileConflicts; len(fc) != 1 || fc["nodes/tcp/10.0.0.100:80/10.0.0.12:80"] == "" {
 		t.Fatalf("C's store.file_conflicts = %v, want .12's key", fc)
 	}
+}
+
+// loadSeedStore starts etcd and loads a store (not a daemon) whose file
+// has tcp 10.0.0.100:80 with 10.0.0.11 (weight 5) and 10.0.0.12.
+func loadSeedStore(t *testing.T) (*etcdtest.Server, Config, *EtcdStore, Desired) {
+	t.Helper()
+	srv := etcdtest.Start(t)
+	cfg, s := openEtcdStore(t, "state_file: "+t.TempDir()+"/s.json\nstore:\n  type: etcd\n  endpoints: ["+srv.Endpoint+
+		"]\n  prefix: /t/\n  timeout: 1s\nservices:\n  - service: tcp 10.0.0.100:80\n    nodes: [{address: 10.0.0.11, weight: 5}, {address: 10.0.0.12}]\n")
+	cur, err := s.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, cfg, s, cur
 }
