@@ -185,3 +185,13 @@ fleet_on_exit() {
 	done
 	return "$_rc"
 }
+
+# fleet_probe_up: the cluster of the review probes (lab/probes/): leases of
+# 6 s, two real servers, etcd and a second director; sets RIP1 and RIP2.
+fleet_probe_up() {
+	FLEET_TTL=6s
+	topo_up 2
+	fleet_node etcd 10.0.0.5
+	fleet_node director2 10.0.0.3 "$LAB_VIP4"
+	RIP1=$(node_ip4 rs1) RIP2=$(node_ip4 rs2)
+}

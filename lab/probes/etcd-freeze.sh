@@ -9,11 +9,7 @@ set -uo pipefail
 . "${LAB_GUEST:-/lab/guest}/pair.sh"
 . "${LAB_GUEST:-/lab/guest}/fleet.sh"
 trap fleet_on_exit EXIT
-FLEET_TTL=6s
-topo_up 2
-fleet_node etcd 10.0.0.5
-fleet_node director2 10.0.0.3 "$LAB_VIP4"
-RIP1=$(node_ip4 rs1) RIP2=$(node_ip4 rs2)
+fleet_probe_up
 etcd_start
 for d in $FLEET_DIRECTORS; do fleet_ctl_start "$d"; done
 fleet_agent_start rs1
