@@ -1,20 +1,14 @@
 package examples_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lvsnode/lvsnode/director"
+
+	"github.com/lvsnode/lvsnode/internal/testcert"
 )
 
 // The example config is valid as shipped (every key documented there parses).
@@ -60,7 +54,8 @@ func TestDirectorExampleStoreBlock(t *testing.T) {
 	}
 	dir := t.TempDir()
 	files := map[string]string{}
-	ca, cert, key := selfSignedPair(t)
+	ca, _ := testcert.SelfSigned(t, "etcd-ca")
+	cert, key := testcert.SelfSigned(t, "director")
 	for path, body := range map[string][]byte{"/etc/lvsnode/etcd-ca.pem": ca, "/etc/lvsnode/etcd-client.pem": cert, "/etc/lvsnode/etcd-client.key": key, "/etc/lvsnode/etcd.password": []byte("secret\n")} {
 		local := filepath.Join(dir, filepath.Base(path))
 		if err := os.WriteFile(local, body, 0o600); err != nil {
@@ -112,25 +107,4 @@ func TestDirectorExampleStoreBlock(t *testing.T) {
 	if _, err := director.LoadConfig(path); err == nil || !strings.Contains(err.Error(), "scheduler wlc under active_active") {
 		t.Errorf("active_active: true with the example's wlc services: err %v, want the refusal the comment describes", err)
 	}
-}
-
-// selfSignedPair is a CA certificate and a client certificate and key (PEM)
-// for the example's TLS settings.
-func selfSignedPair(t *testing.T) (ca, cert, key []byte) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "director"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return selfSignedPEM(t), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }

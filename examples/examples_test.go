@@ -4,14 +4,7 @@
 package examples_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +15,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lvsnode/lvsnode/agent"
+
+	"github.com/lvsnode/lvsnode/internal/testcert"
 )
 
 // cloudConfigKeys are the top-level cloud-config keys this example may use
@@ -281,7 +276,8 @@ func secretsIn(t *testing.T, dir, conf string) string {
 		local := filepath.Join(dir, filepath.Base(f))
 		switch {
 		case strings.HasSuffix(f, ".pem"):
-			os.WriteFile(local, selfSignedPEM(t), 0o644)
+			ca, _ := testcert.SelfSigned(t, "etcd-ca")
+			os.WriteFile(local, ca, 0o644)
 		case strings.HasSuffix(f, ".password"):
 			os.WriteFile(local, []byte("secret\n"), 0o600)
 		default:
@@ -290,19 +286,4 @@ func secretsIn(t *testing.T, dir, conf string) string {
 		conf = strings.ReplaceAll(conf, f, local)
 	}
 	return conf
-}
-
-func selfSignedPEM(t *testing.T) []byte {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "etcd-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

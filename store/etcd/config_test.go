@@ -1,19 +1,13 @@
 package etcdstore
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/lvsnode/lvsnode/internal/testcert"
 )
 
 // TLS files with an http:// endpoint are refused: etcd's client dials it
@@ -22,7 +16,7 @@ import (
 // are endpoints of both schemes (the client takes the first one's).
 func TestValidateSchemes(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, selfSigned(t), 0o644); err != nil {
+	if err := os.WriteFile(ca, caPEM(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -47,17 +41,7 @@ func TestValidateSchemes(t *testing.T) {
 	}
 }
 
-func selfSigned(t *testing.T) []byte {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "etcd-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+func caPEM(t *testing.T) []byte {
+	ca, _ := testcert.SelfSigned(t, "etcd-ca")
+	return ca
 }
