@@ -59,7 +59,10 @@ const DefaultTTL = 10 * time.Second
 // finds changed since its own last write (an operator's edit-node on a
 // director, which rewrites the key under the same lease) keeps every
 // field of that edit and gets only draining (and the lease) from it, so
-// the agent's next state change does not undo the operator's weight.
+// the agent's next state change does not undo the operator's weight. A
+// key it finds at its first write under another lease (its own earlier
+// run, killed; or another agent) gets its configuration, as after a
+// clean stop, whose revoke deleted the key.
 type Registrar struct {
 	Config   Config
 	Services []Service
@@ -248,18 +251,29 @@ func (r *Registrar) write(ctx context.Context, s State) error {
 			r.Log.Info("registration written", "state", s.String(), "services", len(r.Services), "lease", fmt.Sprintf("%x", r.lease))
 			return nil
 		}
-		revs, now := map[string]int64{}, map[string][]byte{} // the keys as they are now
+		revs, now, leases := map[string]int64{}, map[string][]byte{}, map[string]clientv3.LeaseID{} // the keys as they are now
 		for _, rr := range resp.Responses {
 			for _, kv := range rr.GetResponseRange().Kvs {
-				revs[string(kv.Key)], now[string(kv.Key)] = kv.ModRevision, kv.Value
+				revs[string(kv.Key)], now[string(kv.Key)], leases[string(kv.Key)] = kv.ModRevision, kv.Value, clientv3.LeaseID(kv.Lease)
 			}
 		}
 		for k := range want {
 			rev, there := revs[k]
+			_, known := r.mine[k]
 			switch {
 			case !there: // removed, or gone with an old lease: written anew
 				delete(r.mine, k)
 			case rev == r.mine[k].rev: // as this registrar wrote it
+			case !known && leases[k] != r.lease:
+				// not written by this registrar, under another lease: left
+				// by this agent's previous run (killed: its lease still
+				// lives) or by another agent. The configuration is written
+				// over it, as after a clean stop, whose revoke deleted the
+				// key: an agent restarted after a crash does not keep an
+				// earlier run's settings.
+				r.Log.Info("registration: key held by a lease from before this run (a crashed run, or another agent): written with this agent's settings",
+					"key", k, "lease", fmt.Sprintf("%x", int64(leases[k])))
+				r.mine[k] = written{rev: rev, value: want[k]}
 			default:
 				var theirs map[string]json.RawMessage
 				if json.Unmarshal(now[k], &theirs) != nil {

@@ -223,3 +223,40 @@ func TestRegistrarStartsWhileEtcdIsDown(t *testing.T) {
 	srv.Start()
 	until(t, "registered once etcd is back", func() bool { st := reg.Status(); return st.Registered && st.Error == "" })
 }
+
+// An agent restarted after a crash (SIGKILL: its old lease still lives,
+// the key under it) writes its own settings over the earlier run's key,
+// as after a clean stop (whose revoke deleted the key); before, it took
+// the old value for an operator's edit and kept the earlier weight.
+func TestRegistrarRestartAfterCrashWritesItsSettings(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	k := NodeKey("/t/", "tcp 10.0.0.100:80", "10.0.0.12:80")
+	crashed, err := cli.Grant(context.Background(), 30) // the killed run's lease, alive
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := uint32(2)
+	b, _ := json.Marshal(Node{Address: "10.0.0.12", Method: "dr", Weight: &two})
+	if _, err := cli.Put(context.Background(), k, string(b), clientv3.WithLease(crashed.ID)); err != nil {
+		t.Fatal(err)
+	}
+	five := uint32(5)
+	reg := &Registrar{Config: Config{Endpoints: []string{srv.Endpoint}, Prefix: "/t/", Timeout: 2 * time.Second}, TTL: 3 * time.Second,
+		Services: []Service{{Service: "tcp 10.0.0.100:80", Node: Node{Address: "10.0.0.12", Weight: &five, Method: "dr"}}}}
+	run(t, reg)
+	until(t, "the restarted agent's registration", func() bool { return reg.Status().Registered })
+	resp, err := cli.Get(context.Background(), k)
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("get: %v %v", err, resp)
+	}
+	var n Node
+	json.Unmarshal(resp.Kvs[0].Value, &n)
+	if n.Weight == nil || *n.Weight != 5 || fmt.Sprintf("%x", resp.Kvs[0].Lease) != reg.Status().Lease {
+		t.Fatalf("key %s lease %x, want weight 5 under the new lease %s", resp.Kvs[0].Value, resp.Kvs[0].Lease, reg.Status().Lease)
+	}
+}
